@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Sets up everything netc needs on a Debian machine with Node 20: npm packages, the
+# TypeScript build, and (when no WebGPU adapter can be had) Mesa's software Vulkan
+# driver from bookworm-backports. Safe to run again: each step is skipped when done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# NOTE: Dawn needs a runtime dir for its Vulkan loader; CI and chroots often have none.
+if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+  export XDG_RUNTIME_DIR="/tmp/netc-xdg-$(id -u)"
+fi
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+log "building TypeScript"
+npx tsc -p tsconfig.json
+
+probe() { node scripts/probe-adapter.mjs >/dev/null 2>&1; }
+
+if probe; then
+  log "WebGPU adapter: $(node scripts/probe-adapter.mjs 2>/dev/null)"
+  exit 0
+fi
+
+log "no WebGPU adapter; installing libvulkan1 and mesa-vulkan-drivers from bookworm-backports"
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+  cat >&2 <<MSG
+[setup] cannot install system packages here (need root and apt-get).
+[setup] To get WebGPU, install as root on Debian bookworm:
+[setup]   1. add a bookworm-backports apt source (a copy of your Debian source with the suite
+[setup]      changed to bookworm-backports)
+[setup]   2. apt-get update && apt-get install -t bookworm-backports libvulkan1 mesa-vulkan-drivers
+[setup] Until then netc runs on its CPU backend (with a warning).
+MSG
+  exit 0
+fi
+
+src=/etc/apt/sources.list.d/netc-backports.sources
+if [ ! -f "$src" ]; then
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    # NOTE: copy the machine's own Debian entry so its mirror and keyring are reused;
+    # only the suite changes. The first stanza is the main archive (not security).
+    awk 'BEGIN{RS="";ORS="\n\n"} NR==1' /etc/apt/sources.list.d/debian.sources \
+      | sed -E 's/^Suites:.*/Suites: bookworm-backports/' >"$src"
+  elif [ -f /etc/apt/sources.list ]; then
+    grep -E '^deb .* bookworm( |$)' /etc/apt/sources.list | head -n 1 \
+      | sed -E 's/ bookworm( |$)/ bookworm-backports\1/' >/etc/apt/sources.list.d/netc-backports.list
+    src=/etc/apt/sources.list.d/netc-backports.list
+  else
+    log "found no Debian apt source to copy; install mesa-vulkan-drivers (Mesa >= 24) by hand"
+    exit 1
+  fi
+  log "wrote $src"
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq -t bookworm-backports libvulkan1 mesa-vulkan-drivers >/dev/null
+if probe; then
+  log "WebGPU adapter: $(node scripts/probe-adapter.mjs 2>/dev/null)"
+else
+  log "still no WebGPU adapter after installing Mesa; netc will use its CPU backend"
+fi

@@ -1,0 +1,55 @@
+import { readFileSync } from "node:fs";
+import { compile, type CompileOptions, type Compiled } from "../compile.js";
+
+/** A user-facing failure the CLI reports without a stack trace. */
+export class UsageError extends Error {}
+
+/** Reads and compiles a `.net` file; prints diagnostics; throws UsageError when the file cannot be used. */
+export function compileFile(path: string, opts: CompileOptions = {}): Compiled {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(code === "ENOENT" ? `cannot read ${path}: no such file` : `cannot read ${path}: ${(e as Error).message}`);
+  }
+  const c = compile(text, path, opts);
+  if (c.diagnostics.items.length) process.stderr.write(c.diagnostics.render() + "\n");
+  if (c.diagnostics.hasErrors) {
+    const n = c.diagnostics.items.filter((d) => d.severity === "error").length;
+    throw new UsageError(`${n} error${n === 1 ? "" : "s"} in ${path}`, { cause: "reported" });
+  }
+  return c;
+}
+
+/** Parses `--flag value` and `--flag=value` options after the positional arguments. */
+export function parseArgs(argv: string[], flags: Record<string, "string" | "boolean">): { positional: string[]; options: Record<string, string | boolean> } {
+  const positional: string[] = [];
+  const options: Record<string, string | boolean> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith("--")) {
+      positional.push(a);
+      continue;
+    }
+    const [key, inline] = a.slice(2).split("=", 2) as [string, string | undefined];
+    const kind = flags[key];
+    if (!kind) throw new UsageError(`unknown option --${key}; accepted: ${Object.keys(flags).map((f) => "--" + f).join(", ")}`);
+    if (kind === "boolean") options[key] = true;
+    else {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new UsageError(`--${key} needs a value`);
+      options[key] = v;
+    }
+  }
+  return { positional, options };
+}
+
+/** An integer option, checked. */
+export function intOption(options: Record<string, string | boolean>, key: string): number | undefined {
+  const v = options[key];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== "string" || !Number.isInteger(n) || n < 0) throw new UsageError(`--${key} must be a non-negative integer, got ${String(v)}`);
+  return n;
+}

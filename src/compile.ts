@@ -1,0 +1,58 @@
+import { Diagnostics } from "./frontend/diagnostics.js";
+import { lowerProgram } from "./frontend/lower.js";
+import { parseProgram } from "./frontend/parse.js";
+import { SourceFile } from "./frontend/source.js";
+import type { Graph } from "./ir/graph.js";
+import { runPipeline, type PassTimes } from "./ir/passes/pipeline.js";
+import type { TrainSpec } from "./ir/training.js";
+import type { DimBindings } from "./ir/types.js";
+
+/** Options for {@link compile}. */
+export interface CompileOptions {
+  /** Stop after this stage (`lower` or a pass name); default: run every pass. */
+  after?: string;
+}
+
+/** The result of compiling a `.net` source: the graph, the training spec, diagnostics and timings. */
+export interface Compiled {
+  source: SourceFile;
+  diagnostics: Diagnostics;
+  /** Absent when there were errors. */
+  graph?: Graph;
+  train?: TrainSpec;
+  times: { parse: number; lower: number; passes: PassTimes };
+}
+
+/** Compiles `.net` source text: parse, lower, then the pass pipeline. Never throws for user errors. */
+export function compile(text: string, path = "<input>", opts: CompileOptions = {}): Compiled {
+  const source = new SourceFile(path, text);
+  const d = new Diagnostics();
+  const t0 = performance.now();
+  const ast = parseProgram(source, d);
+  const t1 = performance.now();
+  const times = { parse: t1 - t0, lower: 0, passes: {} as PassTimes };
+  if (d.hasErrors) return { source, diagnostics: d, times };
+  const lowered = lowerProgram(ast, d);
+  times.lower = performance.now() - t1;
+  if (!lowered || d.hasErrors) return { source, diagnostics: d, times };
+  const { graph, times: passes } = runPipeline(lowered.graph, { d, train: lowered.train }, opts.after);
+  times.passes = passes;
+  if (d.hasErrors) return { source, diagnostics: d, train: lowered.train, times };
+  return { source, diagnostics: d, graph, train: lowered.train, times };
+}
+
+/**
+ * Binds the symbolic dims of a typed graph for a batch size: the leading dim of every input and
+ * label is the batch. Any other symbol left unbound is reported.
+ */
+export function bindBatch(g: Graph, batch: number): { dims: DimBindings; unbound: string[] } {
+  const dims: DimBindings = {};
+  for (const a of g.args) {
+    const lead = a.type.shape[0];
+    if (a.arg!.role !== "param" && typeof lead === "string") dims[lead] = batch;
+  }
+  const unbound = new Set<string>();
+  for (const v of [...g.args, ...g.nodes.map((n) => n.out)])
+    for (const d of v.type.shape) if (typeof d === "string" && !(d in dims)) unbound.add(d);
+  return { dims, unbound: [...unbound] };
+}

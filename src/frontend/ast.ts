@@ -1,0 +1,141 @@
+import type { Span } from "./source.js";
+
+/** The syntax tree a CST visitor builds: what the user wrote, with a span on every node. */
+
+/** A whole `.net` file. */
+export interface Program {
+  networks: NetworkDecl[];
+  trains: TrainDecl[];
+  span: Span;
+}
+
+/** `network NAME { ... }` */
+export interface NetworkDecl {
+  kind: "network";
+  name: Ident;
+  body: Stmt[];
+  span: Span;
+}
+
+/** A statement in a network body. */
+export type Stmt = InputDecl | ParamDecl | LetStmt | OutputDecl;
+
+/** `input x: f32[B, 2]` */
+export interface InputDecl {
+  kind: "input";
+  name: Ident;
+  type: TypeExpr;
+  span: Span;
+}
+
+/** `param w: f32[2, 3] = xavier` or `= normal(std = 0.1)`; init absent means zeros. */
+export interface ParamDecl {
+  kind: "param";
+  name: Ident;
+  type: TypeExpr;
+  init?: Expr;
+  span: Span;
+}
+
+/** `h = sigmoid(x @ w1 + b1)` */
+export interface LetStmt {
+  kind: "let";
+  name: Ident;
+  value: Expr;
+  span: Span;
+}
+
+/** `output y` or `output y = expr`, optionally typed: `output y: f32[B, 1]`. */
+export interface OutputDecl {
+  kind: "output";
+  name: Ident;
+  type?: TypeExpr;
+  value?: Expr;
+  span: Span;
+}
+
+/** `f32[B, 784]`; `f32[]` is a scalar. */
+export interface TypeExpr {
+  kind: "type";
+  dtype: Ident;
+  dims: DimExpr[];
+  span: Span;
+}
+
+/** A dim: a number or a symbol. */
+export type DimExpr = { kind: "dim"; value: number | string; span: Span };
+
+/** An identifier with its span. */
+export interface Ident {
+  name: string;
+  span: Span;
+}
+
+/** Expressions. */
+export type Expr = NumberLit | NameRef | BinaryExpr | UnaryExpr | CallExpr | ArrayLit;
+
+export interface NumberLit {
+  kind: "number";
+  value: number;
+  span: Span;
+}
+export interface NameRef {
+  kind: "name";
+  name: string;
+  span: Span;
+}
+/** `a @ b`, `a + b`, ... left-associative; `*`, `/`, `@` bind tighter than `+`, `-`. */
+export interface BinaryExpr {
+  kind: "binary";
+  op: "+" | "-" | "*" | "/" | "@";
+  left: Expr;
+  right: Expr;
+  opSpan: Span;
+  span: Span;
+}
+/** `-x` */
+export interface UnaryExpr {
+  kind: "unary";
+  op: "-";
+  operand: Expr;
+  span: Span;
+}
+/** `f(a, b, key = value)` */
+export interface CallExpr {
+  kind: "call";
+  callee: Ident;
+  args: Expr[];
+  kwargs: KwArg[];
+  span: Span;
+}
+export interface KwArg {
+  name: Ident;
+  value: Expr;
+  span: Span;
+}
+/** `[[0, 1], [1, 0]]` */
+export interface ArrayLit {
+  kind: "array";
+  items: Expr[];
+  span: Span;
+}
+
+/** `train { key = value ... data { name = [...] ... } }` */
+export interface TrainDecl {
+  kind: "train";
+  settings: TrainSetting[];
+  data: DataEntry[];
+  span: Span;
+}
+/** `loss = mse(y, target)`, `epochs = 2000`, `optimizer = sgd(lr = 0.5)` */
+export interface TrainSetting {
+  key: Ident;
+  value: Expr;
+  span: Span;
+}
+/** `x = [[0, 0], [0, 1]]` inside `data { }` */
+export interface DataEntry {
+  name: Ident;
+  value: Expr;
+  span: Span;
+}

@@ -1,0 +1,142 @@
+import { formatLocation, type Span } from "./source.js";
+
+/**
+ * Every diagnostic a user can cause, in one table. Codes group by stage:
+ * NC1xxx syntax, NC2xxx names and calls, NC3xxx shapes and types, NC4xxx training section,
+ * NC5xxx data and runtime setup.
+ */
+export const DIAGNOSTICS = {
+  NC1001: "unexpected character {text}",
+  NC1002: "syntax error: {message}",
+  NC1003: "unterminated comment",
+  NC1004: "invalid number {text}",
+  NC1005: "positional argument follows keyword argument `{name}`",
+  NC2001: "unknown name `{name}`{hint}",
+  NC2002: "unknown function `{name}`{hint}",
+  NC2003: "`{name}` is already defined",
+  NC2004: "`{name}` takes {expected} positional argument(s), got {got}",
+  NC2005: "`{name}` has no argument `{arg}`; it accepts: {accepted}",
+  NC2006: "argument `{arg}` of `{name}` must be {expected}",
+  NC2007: "unknown initialiser `{name}`{hint}",
+  NC2008: "output `{name}` is never defined",
+  NC2009: "the file defines no network",
+  NC2010: "argument `{arg}` given twice",
+  NC2011: "unknown dtype `{name}`; expected one of: {accepted}",
+  NC2012: "more than one network in a file is not supported yet; `{name}` is the second",
+  NC3001: "shapes do not broadcast in `{op}`: {a} and {b} (dim {dim}: {da} vs {db})",
+  NC3002: "matmul inner dims differ: {a} @ {b} ({da} vs {db})",
+  NC3003: "`{op}` wants {expected}, got {got}",
+  NC3004: "`{op}` expects a tensor of rank {expected}, got {got}",
+  NC3005: "axis {axis} is out of range for a tensor of rank {rank}",
+  NC3006: "cannot reshape {a} into {b}",
+  NC3007: "dim {dim} is bound to both {a} and {b}",
+  NC3008: "the loss must be a scalar, got {shape}",
+  NC3009: "declared type {declared} of `{name}` does not match its value {actual}",
+  NC4001: "the training section has no `{key}`",
+  NC4002: "unknown training setting `{key}`; expected one of: {accepted}",
+  NC4003: "unknown optimizer `{name}`{hint}",
+  NC4004: "`{key}` must be {expected}",
+  NC4005: "data for `{name}` has shape {got}, expected {expected}",
+  NC4006: "data rows are ragged: row {row} has {got} values, expected {expected}",
+  NC4007: "no data given for input `{name}`",
+  NC4008: "data `{name}` has {got} rows but `{other}` has {expected}",
+  NC4009: "unknown loss `{name}`{hint}",
+  NC4010: "the loss uses `{name}`, which is neither a network output nor a data column",
+} as const;
+
+/** A diagnostic code from the table. */
+export type DiagnosticCode = keyof typeof DIAGNOSTICS;
+
+/** One reported problem, with an optional note at a second span. */
+export interface Diagnostic {
+  severity: "error" | "warning";
+  code: DiagnosticCode;
+  message: string;
+  span?: Span;
+  notes: { message: string; span?: Span }[];
+}
+
+/** Fills `{name}` placeholders of a message template. */
+function fill(template: string, args: Record<string, string | number>): string {
+  return template.replace(/\{(\w+)\}/g, (_, k: string) => (k in args ? String(args[k]) : ""));
+}
+
+/** Collects user errors; every stage receives one and reports into it instead of throwing. */
+export class Diagnostics {
+  readonly items: Diagnostic[] = [];
+
+  /** Reports an error; returns the diagnostic so a note can be attached. */
+  error(code: DiagnosticCode, span: Span | undefined, args: Record<string, string | number> = {}): Diagnostic {
+    const d: Diagnostic = { severity: "error", code, message: fill(DIAGNOSTICS[code], args), span, notes: [] };
+    this.items.push(d);
+    return d;
+  }
+
+  /** True when at least one error was reported. */
+  get hasErrors(): boolean {
+    return this.items.some((d) => d.severity === "error");
+  }
+
+  /** All diagnostics rendered for a terminal, in source order. */
+  render(): string {
+    return sortBySpan(this.items).map(renderDiagnostic).join("\n");
+  }
+}
+
+function sortBySpan(items: Diagnostic[]): Diagnostic[] {
+  return [...items].sort((a, b) => (a.span?.start ?? -1) - (b.span?.start ?? -1));
+}
+
+/** `file:line:col: error NCxxxx: message`, the source line and a caret under the span. */
+export function renderDiagnostic(d: Diagnostic): string {
+  const out: string[] = [];
+  const where = d.span ? `${formatLocation(d.span)}: ` : "";
+  out.push(`${where}${d.severity} ${d.code}: ${d.message}`);
+  if (d.span) out.push(...excerpt(d.span));
+  for (const n of d.notes) {
+    out.push(`${n.span ? formatLocation(n.span) + ": " : ""}note: ${n.message}`);
+    if (n.span) out.push(...excerpt(n.span));
+  }
+  return out.join("\n");
+}
+
+function excerpt(span: Span): string[] {
+  const { line, col } = span.file.position(span.start);
+  const text = span.file.lineText(line);
+  const endOnLine = Math.min(span.end - span.file.lineStarts[line - 1]!, text.length);
+  const width = Math.max(1, endOnLine - (col - 1));
+  const gutter = String(line).length;
+  return [
+    `${" ".repeat(gutter)} |`,
+    `${line} | ${text}`,
+    `${" ".repeat(gutter)} | ${" ".repeat(col - 1)}^${"~".repeat(width - 1)}`,
+  ];
+}
+
+/** The closest candidate by edit distance, as a "; did you mean `x`?" hint, or "". */
+export function suggest(name: string, candidates: Iterable<string>): string {
+  let best = "";
+  let bestDist = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(name.toLowerCase(), c.toLowerCase());
+    if (d < bestDist) {
+      bestDist = d;
+      best = c;
+    }
+  }
+  return best && bestDist <= Math.max(2, Math.floor(name.length / 3)) ? `; did you mean \`${best}\`?` : "";
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}

@@ -1,0 +1,354 @@
+import { Graph, type Init, type Value } from "../ir/graph.js";
+import type { DataColumn, OptimizerSpec, TrainSpec } from "../ir/training.js";
+import { DTYPES, formatShape, type DType, type Dim, type TensorType } from "../ir/types.js";
+import type { CallExpr, Expr, NetworkDecl, Program, TrainDecl, TypeExpr } from "./ast.js";
+import { suggest, type Diagnostics } from "./diagnostics.js";
+import { FUNCTIONS, type KwKind, type KwValue } from "./functions.js";
+import type { Span } from "./source.js";
+
+/** The type every node has until infer-shapes runs. */
+const UNTYPED: TensorType = { dtype: "f32", shape: [] };
+
+/** What lowering produces: the forward graph (with the loss, when there is a training section). */
+export interface Lowered {
+  graph: Graph;
+  train?: TrainSpec;
+}
+
+const INITS: Record<Init["kind"], string[]> = {
+  zeros: [],
+  ones: [],
+  normal: ["mean", "std"],
+  uniform: ["low", "high"],
+  xavier: ["gain"],
+  he: ["gain"],
+};
+
+const TRAIN_KEYS = ["loss", "optimizer", "epochs", "batch", "seed", "log_every"] as const;
+const OPTIMIZERS: Record<string, string[]> = { sgd: ["lr"] };
+
+/**
+ * Lowers the AST to the IR: resolves names, turns calls into primitives (composites via the
+ * function table), binds data columns to inputs and labels, and builds the loss. Reports user
+ * errors into `d` and keeps going so independent mistakes are all reported.
+ */
+export function lowerProgram(p: Program, d: Diagnostics): Lowered | undefined {
+  const net = p.networks[0];
+  if (!net) {
+    d.error("NC2009", p.span);
+    return undefined;
+  }
+  for (const extra of p.networks.slice(1)) d.error("NC2012", extra.name.span, { name: extra.name.name });
+  const l = new Lowerer(net.name.name, d);
+  l.network(net);
+  const train = p.trains[0] ? l.train(p.trains[0]) : undefined;
+  return { graph: l.graph, train };
+}
+
+class Lowerer {
+  readonly graph: Graph;
+  private scope = new Map<string, { value: Value; span: Span }>();
+
+  constructor(
+    name: string,
+    private readonly d: Diagnostics,
+  ) {
+    this.graph = new Graph(name);
+  }
+
+  network(net: NetworkDecl): void {
+    for (const s of net.body) {
+      switch (s.kind) {
+        case "input": {
+          const type = this.type(s.type);
+          if (type) this.define(s.name.name, s.name.span, this.graph.addArg({ role: "input", name: s.name.name }, type, s.span));
+          break;
+        }
+        case "param": {
+          const type = this.type(s.type);
+          const init = s.init ? this.init(s.init) : { kind: "zeros" as const, options: {} };
+          if (type && init)
+            this.define(s.name.name, s.name.span, this.graph.addArg({ role: "param", name: s.name.name, init }, type, s.span));
+          break;
+        }
+        case "let": {
+          const v = this.expr(s.value);
+          if (v) this.define(s.name.name, s.name.span, v);
+          break;
+        }
+        case "output": {
+          const declared = s.type ? this.type(s.type) : undefined;
+          let v: Value | undefined;
+          if (s.value) {
+            v = this.expr(s.value);
+            if (v) this.define(s.name.name, s.name.span, v);
+          } else {
+            v = this.lookup(s.name.name, s.name.span);
+          }
+          if (v) this.graph.outputs.push({ name: s.name.name, value: v, declared });
+          break;
+        }
+      }
+    }
+  }
+
+  train(t: TrainDecl): TrainSpec | undefined {
+    const seen = new Map<string, Expr>();
+    for (const s of t.settings) {
+      if (!(TRAIN_KEYS as readonly string[]).includes(s.key.name)) {
+        this.d.error("NC4002", s.key.span, { key: s.key.name, accepted: TRAIN_KEYS.join(", ") });
+        continue;
+      }
+      if (seen.has(s.key.name)) this.d.error("NC2003", s.key.span, { name: s.key.name });
+      seen.set(s.key.name, s.value);
+    }
+    const data = this.data(t);
+    const lossExpr = seen.get("loss");
+    if (!lossExpr) this.d.error("NC4001", t.span, { key: "loss" });
+    else {
+      const loss = this.expr(lossExpr);
+      if (loss) this.graph.loss = loss;
+    }
+    const optimizer = this.optimizer(seen.get("optimizer"), t.span);
+    const int = (key: string, fallback: number | undefined, min: number) => {
+      const e = seen.get(key);
+      if (!e) {
+        if (fallback === undefined) this.d.error("NC4001", t.span, { key });
+        return fallback ?? min;
+      }
+      const v = staticValue(e);
+      if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
+        this.d.error("NC4004", e.span, { key, expected: `an integer >= ${min}` });
+        return min;
+      }
+      return v;
+    };
+    const rows = data[0]?.shape[0] ?? 1;
+    const spec: TrainSpec | undefined = optimizer && {
+      optimizer,
+      epochs: int("epochs", undefined, 1),
+      batch: int("batch", rows, 1),
+      seed: int("seed", 0, 0),
+      logEvery: int("log_every", 0, 0),
+      data,
+      span: t.span,
+    };
+    if (spec && spec.logEvery === 0) spec.logEvery = Math.max(1, Math.round(spec.epochs / 10));
+    return spec;
+  }
+
+  private data(t: TrainDecl): DataColumn[] {
+    const cols: DataColumn[] = [];
+    for (const e of t.data) {
+      const arr = this.literalArray(e.value);
+      if (!arr) continue;
+      cols.push({ name: e.name.name, shape: arr.shape, values: Float32Array.from(arr.values), span: e.span });
+    }
+    for (const c of cols.slice(1)) {
+      if (c.shape[0] !== cols[0]!.shape[0])
+        this.d.error("NC4008", c.span, { name: c.name, got: c.shape[0]!, other: cols[0]!.name, expected: cols[0]!.shape[0]! });
+    }
+    const inputs = this.graph.args.filter((a) => a.arg!.role === "input");
+    const batchDim: Dim = inputs[0]?.type.shape[0] ?? "B";
+    for (const input of inputs) {
+      const col = cols.find((c) => c.name === input.arg!.name);
+      if (!col) {
+        if (t.data.length) this.d.error("NC4007", t.span, { name: input.arg!.name });
+        continue;
+      }
+      const want = input.type.shape;
+      const fits =
+        col.shape.length === want.length && want.every((dim, i) => i === 0 || typeof dim !== "number" || dim === col.shape[i]);
+      if (!fits)
+        this.d.error("NC4005", col.span, {
+          name: col.name,
+          got: formatShape(col.shape),
+          expected: formatShape(["rows", ...want.slice(1)]),
+        });
+    }
+    for (const col of cols) {
+      if (this.scope.has(col.name)) continue;
+      const type: TensorType = { dtype: "f32", shape: [batchDim, ...col.shape.slice(1)] };
+      this.define(col.name, col.span, this.graph.addArg({ role: "label", name: col.name }, type, col.span));
+    }
+    return cols;
+  }
+
+  private literalArray(e: Expr): { shape: number[]; values: number[] } | undefined {
+    if (e.kind === "number") return { shape: [], values: [e.value] };
+    if (e.kind === "unary" && e.operand.kind === "number") return { shape: [], values: [-e.operand.value] };
+    if (e.kind !== "array") {
+      this.d.error("NC4004", e.span, { key: "data", expected: "a numeric array literal" });
+      return undefined;
+    }
+    const items = e.items.map((x) => this.literalArray(x));
+    if (items.some((x) => !x)) return undefined;
+    const first = items[0];
+    const shape = [items.length, ...(first?.shape ?? [])];
+    for (let i = 0; i < items.length; i++) {
+      if (formatShape(items[i]!.shape) !== formatShape(first!.shape)) {
+        this.d.error("NC4006", e.items[i]!.span, { row: i + 1, got: items[i]!.shape[0] ?? 1, expected: first!.shape[0] ?? 1 });
+        return undefined;
+      }
+    }
+    return { shape, values: items.flatMap((x) => x!.values) };
+  }
+
+  private optimizer(e: Expr | undefined, span: Span): OptimizerSpec | undefined {
+    if (!e) {
+      this.d.error("NC4001", span, { key: "optimizer" });
+      return undefined;
+    }
+    const name = e.kind === "call" ? e.callee.name : e.kind === "name" ? e.name : "";
+    if (!(name in OPTIMIZERS)) {
+      this.d.error("NC4003", e.kind === "call" ? e.callee.span : e.span, { name: name || "?", hint: suggest(name, Object.keys(OPTIMIZERS)) });
+      return undefined;
+    }
+    const kw = e.kind === "call" ? this.kwargs(e, name, { lr: "number" }) : {};
+    if (!kw) return undefined;
+    const lr = kw["lr"];
+    if (typeof lr !== "number") {
+      this.d.error("NC4004", e.span, { key: "sgd", expected: "given a learning rate, e.g. sgd(lr = 0.1)" });
+      return undefined;
+    }
+    return { kind: "sgd", lr, span: e.span };
+  }
+
+  private type(t: TypeExpr): TensorType | undefined {
+    if (!(DTYPES as readonly string[]).includes(t.dtype.name)) {
+      this.d.error("NC2011", t.dtype.span, { name: t.dtype.name, accepted: DTYPES.join(", ") });
+      return undefined;
+    }
+    return { dtype: t.dtype.name as DType, shape: t.dims.map((x) => x.value) };
+  }
+
+  private init(e: Expr): Init | undefined {
+    const name = e.kind === "name" ? e.name : e.kind === "call" ? e.callee.name : "";
+    const span = e.kind === "call" ? e.callee.span : e.span;
+    if (!(name in INITS)) {
+      this.d.error("NC2007", span, { name: name || "?", hint: suggest(name, Object.keys(INITS)) });
+      return undefined;
+    }
+    const kind = name as Init["kind"];
+    if (e.kind !== "call") return { kind, options: {} };
+    const kinds = Object.fromEntries(INITS[kind].map((k) => [k, "number" as KwKind]));
+    const kw = this.kwargs(e, name, kinds);
+    return kw && { kind, options: kw as Record<string, number> };
+  }
+
+  private define(name: string, span: Span, value: Value): void {
+    const prior = this.scope.get(name);
+    if (prior) {
+      this.d.error("NC2003", span, { name }).notes.push({ message: "first defined here", span: prior.span });
+      return;
+    }
+    this.scope.set(name, { value, span });
+  }
+
+  private lookup(name: string, span: Span): Value | undefined {
+    const v = this.scope.get(name);
+    if (!v) this.d.error("NC2001", span, { name, hint: suggest(name, this.scope.keys()) });
+    return v?.value;
+  }
+
+  private emitAt(span: Span) {
+    return (op: string, inputs: Value[], attrs = {}) => this.graph.addNode(op, inputs, attrs, UNTYPED, span, "forward");
+  }
+
+  private expr(e: Expr): Value | undefined {
+    const emit = this.emitAt(e.span);
+    switch (e.kind) {
+      case "number":
+        return emit("const", [], { value: e.value });
+      case "name":
+        return this.lookup(e.name, e.span);
+      case "unary": {
+        const x = this.expr(e.operand);
+        return x && emit("neg", [x]);
+      }
+      case "binary": {
+        const a = this.expr(e.left);
+        const b = this.expr(e.right);
+        if (!a || !b) return undefined;
+        const op = { "+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul" }[e.op];
+        return emit(op, [a, b]);
+      }
+      case "array":
+        this.d.error("NC2006", e.span, { arg: "array literal", name: "expression", expected: "used only in a data block" });
+        return undefined;
+      case "call":
+        return this.call(e);
+    }
+  }
+
+  private call(e: CallExpr): Value | undefined {
+    const name = e.callee.name;
+    const fn = FUNCTIONS[name];
+    if (!fn) {
+      this.d.error("NC2002", e.callee.span, { name, hint: suggest(name, Object.keys(FUNCTIONS)) });
+      e.args.forEach((a) => this.expr(a));
+      return undefined;
+    }
+    const args = e.args.map((a) => this.expr(a));
+    if (e.args.length !== fn.params.length) {
+      this.d.error("NC2004", e.span, { name, expected: `${fn.params.length} (${fn.params.join(", ")})`, got: e.args.length });
+      return undefined;
+    }
+    const kw = this.kwargs(e, name, fn.kwargs);
+    if (!kw || args.some((a) => !a)) return undefined;
+    return fn.lower(this.emitAt(e.span), args as Value[], kw, e.span);
+  }
+
+  private kwargs(e: CallExpr, name: string, kinds: Record<string, KwKind>): Record<string, KwValue> | undefined {
+    const out: Record<string, KwValue> = {};
+    let ok = true;
+    for (const k of e.kwargs) {
+      const kind = kinds[k.name.name];
+      if (!kind) {
+        const accepted = Object.keys(kinds);
+        this.d.error("NC2005", k.name.span, { name, arg: k.name.name, accepted: accepted.length ? accepted.join(", ") : "no keyword arguments" });
+        ok = false;
+        continue;
+      }
+      if (k.name.name in out) {
+        this.d.error("NC2010", k.name.span, { arg: k.name.name });
+        ok = false;
+        continue;
+      }
+      const v = staticValue(k.value);
+      const fits =
+        (kind === "number" && typeof v === "number") ||
+        (kind === "int" && typeof v === "number" && Number.isInteger(v)) ||
+        (kind === "bool" && typeof v === "boolean") ||
+        (kind === "ints" && (Number.isInteger(v) || (Array.isArray(v) && v.every(Number.isInteger))));
+      if (!fits) {
+        const expected = { number: "a number", int: "an integer", bool: "true or false", ints: "an integer or a list of integers" }[kind];
+        this.d.error("NC2006", k.value.span, { arg: k.name.name, name, expected });
+        ok = false;
+        continue;
+      }
+      out[k.name.name] = v!;
+    }
+    return ok ? out : undefined;
+  }
+}
+
+/** The value of a literal expression (numbers, -numbers, true/false, lists of numbers), if it is one. */
+function staticValue(e: Expr): KwValue | undefined {
+  switch (e.kind) {
+    case "number":
+      return e.value;
+    case "unary": {
+      const v = staticValue(e.operand);
+      return typeof v === "number" ? -v : undefined;
+    }
+    case "name":
+      return e.name === "true" ? true : e.name === "false" ? false : undefined;
+    case "array": {
+      const vs = e.items.map(staticValue);
+      return vs.every((v) => typeof v === "number") ? (vs as number[]) : undefined;
+    }
+    default:
+      return undefined;
+  }
+}

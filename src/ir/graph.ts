@@ -1,0 +1,189 @@
+import type { Span } from "../frontend/source.js";
+import type { Dim, TensorType } from "./types.js";
+
+/** An attribute value on a node. */
+export type AttrValue = number | boolean | string | Dim[];
+
+/** Named attributes of a node (`{axes=[1]}`). */
+export type Attrs = Record<string, AttrValue>;
+
+/** Which part of a training step a node belongs to; printed in dumps and used for spans of generated code. */
+export type Origin = "forward" | "grad" | "update";
+
+/** How a graph argument gets its value. */
+export type ArgRole = "input" | "label" | "param";
+
+/** A parameter initialiser: `xavier`, `normal(std = 0.1)`, ... */
+export interface Init {
+  kind: "zeros" | "ones" | "normal" | "uniform" | "xavier" | "he";
+  /** Numeric options: std, mean, low, high, gain, value. */
+  options: Record<string, number>;
+}
+
+/** What a graph argument is: a batch input, a training label, or a trained parameter. */
+export interface ArgInfo {
+  role: ArgRole;
+  name: string;
+  init?: Init;
+}
+
+/** An SSA value: the result of one node, or a graph argument. */
+export class Value {
+  producer?: Node;
+  arg?: ArgInfo;
+  constructor(
+    readonly id: number,
+    public type: TensorType,
+    public span: Span,
+  ) {}
+}
+
+/** One primitive operation with its inputs, attributes and single result. */
+export class Node {
+  constructor(
+    readonly op: string,
+    readonly inputs: Value[],
+    readonly attrs: Attrs,
+    readonly out: Value,
+    readonly span: Span,
+    readonly origin: Origin,
+  ) {}
+}
+
+/** A group of nodes that runs as one kernel, produced by the fuse pass. */
+export interface Kernel {
+  name: string;
+  kind: "elementwise" | "reduce" | "contraction" | "movement";
+  /** Nodes in topological order; the last one produces the kernel's result. */
+  nodes: Node[];
+  /** Values read from outside the kernel, in binding order. */
+  inputs: Value[];
+  output: Value;
+}
+
+/** A named result of the network; `declared` is the type the user wrote, checked by infer-shapes. */
+export interface GraphOutput {
+  name: string;
+  value: Value;
+  declared?: TensorType;
+}
+
+/** A state write at the end of a training step: `param := value`. */
+export interface Update {
+  param: Value;
+  value: Value;
+}
+
+/** A whole program: arguments, nodes in topological order, named outputs, and the training parts. */
+export class Graph {
+  args: Value[] = [];
+  nodes: Node[] = [];
+  outputs: GraphOutput[] = [];
+  loss?: Value;
+  grads: { param: Value; grad: Value }[] = [];
+  updates: Update[] = [];
+  kernels?: Kernel[];
+  /** False until infer-shapes has given every value its type. */
+  typed = false;
+  private nextId = 0;
+
+  constructor(readonly name: string) {}
+
+  /** A fresh value id. */
+  freshId(): number {
+    return this.nextId++;
+  }
+
+  /** Adds a graph argument. */
+  addArg(info: ArgInfo, type: TensorType, span: Span): Value {
+    const v = new Value(this.freshId(), type, span);
+    v.arg = info;
+    this.args.push(v);
+    return v;
+  }
+
+  /** Appends a node; its result has the given type (or a placeholder until infer-shapes). */
+  addNode(op: string, inputs: Value[], attrs: Attrs, type: TensorType, span: Span, origin: Origin): Value {
+    const out = new Value(this.freshId(), type, span);
+    const node = new Node(op, inputs, attrs, out, span, origin);
+    out.producer = node;
+    this.nodes.push(node);
+    return out;
+  }
+
+  /** Params in declaration order. */
+  get params(): Value[] {
+    return this.args.filter((a) => a.arg!.role === "param");
+  }
+
+  /** An argument by name. */
+  argNamed(name: string): Value | undefined {
+    return this.args.find((a) => a.arg!.name === name);
+  }
+
+  /** Every value the step must keep past its kernels: outputs, loss, grads, updates. */
+  roots(): Value[] {
+    return [
+      ...this.outputs.map((o) => o.value),
+      ...(this.loss ? [this.loss] : []),
+      ...this.grads.map((g) => g.grad),
+      ...this.updates.map((u) => u.value),
+    ];
+  }
+
+  /**
+   * Values a step must write to memory: outputs, the loss and the updates. Gradients are kept in
+   * memory only when nothing consumes them (a graph without an optimizer), so with an optimizer
+   * they fuse into the update kernels.
+   */
+  materialized(): Value[] {
+    const keep = [...this.outputs.map((o) => o.value), ...(this.loss ? [this.loss] : []), ...this.updates.map((u) => u.value)];
+    return this.updates.length ? keep : [...keep, ...this.grads.map((g) => g.grad)];
+  }
+
+  /** Consumers of each value (by id), counting roots as an extra use. */
+  useCounts(): Map<number, number> {
+    const uses = new Map<number, number>();
+    const bump = (v: Value) => uses.set(v.id, (uses.get(v.id) ?? 0) + 1);
+    for (const n of this.nodes) n.inputs.forEach(bump);
+    this.roots().forEach(bump);
+    return uses;
+  }
+
+  /** A deep copy: passes transform a copy so every stage's graph stays printable. */
+  clone(): Graph {
+    const g = new Graph(this.name);
+    g.typed = this.typed;
+    g.nextId = this.nextId;
+    const map = new Map<Value, Value>();
+    const copy = (v: Value): Value => {
+      const c = map.get(v);
+      if (!c) throw new Error(`internal: value %${v.id} used before definition`);
+      return c;
+    };
+    for (const a of this.args) {
+      const v = new Value(a.id, { ...a.type, shape: [...a.type.shape] }, a.span);
+      v.arg = { ...a.arg!, init: a.arg!.init && { ...a.arg!.init, options: { ...a.arg!.init.options } } };
+      map.set(a, v);
+      g.args.push(v);
+    }
+    for (const n of this.nodes) {
+      const out = new Value(n.out.id, { ...n.out.type, shape: [...n.out.type.shape] }, n.out.span);
+      const node = new Node(n.op, n.inputs.map(copy), { ...n.attrs }, out, n.span, n.origin);
+      out.producer = node;
+      map.set(n.out, out);
+      g.nodes.push(node);
+    }
+    g.outputs = this.outputs.map((o) => ({ ...o, value: copy(o.value) }));
+    g.loss = this.loss && copy(this.loss);
+    g.grads = this.grads.map((x) => ({ param: copy(x.param), grad: copy(x.grad) }));
+    g.updates = this.updates.map((u) => ({ param: copy(u.param), value: copy(u.value) }));
+    g.kernels = this.kernels?.map((k) => ({
+      ...k,
+      nodes: k.nodes.map((n) => copy(n.out).producer!),
+      inputs: k.inputs.map(copy),
+      output: copy(k.output),
+    }));
+    return g;
+  }
+}

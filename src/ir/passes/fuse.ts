@@ -1,0 +1,122 @@
+import type { Graph, Kernel, Node, Value } from "../graph.js";
+import { opDef } from "../ops.js";
+import { sameShape } from "../types.js";
+import type { PassContext } from "./pass.js";
+
+/** Most storage buffers one kernel may bind (WebGPU's default maxStorageBuffersPerShaderStage). */
+export const MAX_KERNEL_BUFFERS = 8;
+
+/** Ops that fuse as elementwise: registry elementwise ops, plus broadcast (an index map). */
+function fusesAsElementwise(n: Node): boolean {
+  return opDef(n.op).kind === "elementwise" || n.op === "broadcast";
+}
+
+/** Ops that need no kernel of their own: constants are inlined, reshape aliases its input. */
+export function isFree(n: Node): boolean {
+  const kind = opDef(n.op).kind;
+  return kind === "source" || n.op === "reshape";
+}
+
+interface Group {
+  root: Node;
+  /** The matmul a contraction group starts with; its result feeds the elementwise epilogue. */
+  head?: Node;
+  members: Set<Node>;
+  kind: Kernel["kind"];
+  /** Values read from outside the group (constants excluded: they are inlined). */
+  reads: Set<Value>;
+}
+
+/**
+ * fuse: groups nodes into kernels (jax-js's rule: an elementwise DAG plus at most one reduction).
+ * 1. Visit nodes from last to first. A reduce, matmul or elementwise node that is not yet in a
+ *    group starts one, rooted at itself.
+ * 2. An elementwise node joins its consumers' group when every consumer is in that one group,
+ *    its value is not materialised (outputs, loss, updates; see Graph.materialized), the group is
+ *    elementwise or a reduction (the node becomes part of its prologue), and the group would still
+ *    bind at most MAX_KERNEL_BUFFERS storage buffers.
+ * 3. A matmul joins its consumers' group the same way when that group is elementwise and has
+ *    the matmul's shape: the group becomes one contraction kernel with an elementwise epilogue
+ *    (bias, activation, the gradient mask of an activation). An elementwise node joins such a
+ *    group only as part of the epilogue, never as an operand of the matmul.
+ * 4. Constants are inlined and reshapes alias their input, so neither gets a kernel.
+ * 5. Nodes are reordered so each kernel's nodes are contiguous, at its root's position.
+ */
+export function fuse(input: Graph, _ctx: PassContext): Graph {
+  const g = input.clone();
+  const consumers = new Map<Value, Node[]>();
+  for (const n of g.nodes) for (const v of n.inputs) consumers.set(v, [...(consumers.get(v) ?? []), n]);
+  const roots = new Set(g.materialized());
+
+  const groupOf = new Map<Node, Group>();
+  const groups: Group[] = [];
+  const externalReads = (n: Node) => n.inputs.filter((v) => !v.producer || !isFree(v.producer) || v.producer.op === "reshape");
+
+  for (let i = g.nodes.length - 1; i >= 0; i--) {
+    const n = g.nodes[i]!;
+    // A constant that is itself a result (a zero gradient) still needs a kernel to fill its buffer.
+    if (isFree(n) && !(roots.has(n.out) && opDef(n.op).kind === "source")) continue;
+    const users = consumers.get(n.out) ?? [];
+    const target = users.length ? groupOf.get(users[0]!) : undefined;
+    const intoTarget = target !== undefined && !roots.has(n.out) && users.every((u) => groupOf.get(u) === target);
+    const asElementwise =
+      intoTarget && fusesAsElementwise(n) && (target.kind !== "contraction" || !users.includes(target.head!));
+    const asHead =
+      intoTarget &&
+      opDef(n.op).kind === "contraction" &&
+      target.kind === "elementwise" &&
+      sameShape(target.root.out.type.shape, n.out.type.shape);
+    if (asElementwise || asHead) {
+      const reads = new Set(target.reads);
+      reads.delete(n.out);
+      for (const v of externalReads(n)) reads.add(v);
+      if (reads.size + 1 <= MAX_KERNEL_BUFFERS) {
+        target.members.add(n);
+        target.reads = reads;
+        groupOf.set(n, target);
+        if (asHead) {
+          target.kind = "contraction";
+          target.head = n;
+        }
+        continue;
+      }
+    }
+    const kind = opDef(n.op).kind;
+    const group: Group = {
+      root: n,
+      members: new Set([n]),
+      kind: kind === "reduce" ? "reduce" : kind === "contraction" ? "contraction" : "elementwise",
+      reads: new Set(externalReads(n)),
+    };
+    groups.push(group);
+    groupOf.set(n, group);
+  }
+
+  // Emit nodes with each group contiguous at its root's position.
+  const order: Node[] = [];
+  const kernels: Kernel[] = [];
+  for (const n of g.nodes) {
+    const grp = groupOf.get(n);
+    if (!grp) {
+      order.push(n);
+      continue;
+    }
+    if (grp.root !== n) continue;
+    const nodes = g.nodes.filter((m) => grp.members.has(m));
+    order.push(...nodes);
+    const inside = new Set(nodes.map((m) => m.out));
+    const inputs: Value[] = [];
+    for (const m of nodes)
+      for (const v of m.inputs)
+        if (!inside.has(v) && !inputs.includes(v) && grp.reads.has(v)) inputs.push(v);
+    kernels.push({ name: `k${kernels.length}`, kind: grp.kind, nodes, inputs, output: n.out });
+  }
+  g.nodes = order;
+  g.kernels = kernels;
+  return g;
+}
+
+/** Kernels one step would launch with no fusion at all: every node but constants and reshapes. */
+export function unfusedKernelCount(g: Graph): number {
+  return g.nodes.filter((n) => !isFree(n)).length;
+}

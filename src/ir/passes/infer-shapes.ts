@@ -1,0 +1,87 @@
+import type { Graph, Value } from "../graph.js";
+import { opDef, type InferCtx } from "../ops.js";
+import { formatShape, formatType, type Dim, type TensorType } from "../types.js";
+import type { PassContext } from "./pass.js";
+
+/**
+ * infer-shapes: gives every value its type and unifies symbolic dims.
+ * 1. Walk nodes in order; each op's registered shape rule computes its result type.
+ * 2. Dims that must agree (matmul's inner dim, broadcast dims) are unified: a symbol binds to a
+ *    number or another symbol (union-find), a clash between two numbers is a user error at the node.
+ * 3. A node whose input already failed is skipped, so one mistake gives one error, not a cascade.
+ * 4. Bindings are substituted into every type; the loss must be a scalar; declared output types
+ *    must match.
+ */
+export function inferShapes(input: Graph, ctx: PassContext): Graph {
+  const g = input.clone();
+  const bound = new Map<string, Dim>();
+  const find = (d: Dim): Dim => {
+    while (typeof d === "string" && bound.has(d)) d = bound.get(d)!;
+    return d;
+  };
+  const unify = (a: Dim, b: Dim): Dim | undefined => {
+    const x = find(a);
+    const y = find(b);
+    if (x === y) return x;
+    if (typeof x === "string") {
+      bound.set(x, y);
+      return y;
+    }
+    if (typeof y === "string") {
+      bound.set(y, x);
+      return x;
+    }
+    return undefined;
+  };
+
+  const failed = new Set<Value>();
+  for (const n of g.nodes) {
+    if (n.inputs.some((v) => failed.has(v))) {
+      failed.add(n.out);
+      continue;
+    }
+    let ok = true;
+    const ictx: InferCtx = {
+      error: (code, args) => {
+        ok = false;
+        ctx.d.error(code, n.span, args);
+      },
+      unify,
+    };
+    const t = opDef(n.op).infer(
+      n.inputs.map((v) => resolve(v.type, find)),
+      n.attrs,
+      ictx,
+    );
+    if (!t || !ok) failed.add(n.out);
+    else n.out.type = t;
+  }
+
+  for (const v of [...g.args, ...g.nodes.map((n) => n.out)]) v.type = resolve(v.type, find);
+  for (const n of g.nodes) {
+    for (const key of ["shape", "dims"]) {
+      const a = n.attrs[key];
+      if (Array.isArray(a)) n.attrs[key] = (a as Dim[]).map(find);
+    }
+  }
+
+  if (g.loss && !failed.has(g.loss) && g.loss.type.shape.length !== 0) {
+    ctx.d.error("NC3008", g.loss.span, { shape: formatShape(g.loss.type.shape) });
+  }
+  for (const o of g.outputs) {
+    if (!o.declared || failed.has(o.value)) continue;
+    const want = resolve(o.declared, find);
+    const have = o.value.type;
+    const same =
+      want.dtype === have.dtype &&
+      want.shape.length === have.shape.length &&
+      want.shape.every((d, i) => unify(d, have.shape[i]!) !== undefined);
+    if (!same) ctx.d.error("NC3009", o.value.span, { declared: formatType(want), name: o.name, actual: formatType(have) });
+  }
+  g.typed = true;
+  return g;
+}
+
+function resolve(t: TensorType, find: (d: Dim) => Dim): TensorType {
+  return { dtype: t.dtype, shape: t.shape.map(find) };
+}

@@ -1,0 +1,102 @@
+import { Graph, type Node, type Value } from "../graph.js";
+import { sameShape } from "../types.js";
+import type { PassContext } from "./pass.js";
+
+/**
+ * simplify: cheap rewrites that shrink the step.
+ * 1. Algebraic identities whose result has the operand's shape: x·1, 1·x, x+0, 0+x, x-0, -(-x);
+ *    a scalar constant reshaped to all-ones dims, when only broadcasting ops use it.
+ * 2. Common subexpressions: a node with the same op, inputs and attributes as an earlier one
+ *    is replaced by it (constants included, so one `const 0` serves the whole graph).
+ * 3. Dead code: nodes no root (output, loss, grad, update) depends on are dropped.
+ */
+export function simplify(input: Graph, _ctx: PassContext): Graph {
+  const src = input.clone();
+  const out = new Graph(src.name);
+  out.typed = src.typed;
+  const live = liveNodes(src);
+  const users = new Map<Value, Node[]>();
+  for (const n of src.nodes) for (const v of n.inputs) users.set(v, [...(users.get(v) ?? []), n]);
+  const map = new Map<Value, Value>();
+  for (const a of src.args) {
+    const v = out.addArg(a.arg!, a.type, a.span);
+    map.set(a, v);
+  }
+  const seen = new Map<string, Value>();
+  const get = (v: Value) => map.get(v)!;
+  for (const n of src.nodes) {
+    if (!live.has(n)) continue;
+    const ins = n.inputs.map(get);
+    const same = identity(n, ins, (users.get(n.out) ?? []).every((u) => BROADCASTING.has(u.op)));
+    if (same) {
+      map.set(n.out, same);
+      continue;
+    }
+    const key = `${n.op}(${ins.map((v) => v.id).join(",")})${JSON.stringify(n.attrs)}`;
+    const prior = seen.get(key);
+    if (prior) {
+      map.set(n.out, prior);
+      continue;
+    }
+    const v = out.addNode(n.op, ins, n.attrs, n.out.type, n.span, n.origin);
+    seen.set(key, v);
+    map.set(n.out, v);
+  }
+  out.outputs = src.outputs.map((o) => ({ ...o, value: get(o.value) }));
+  out.loss = src.loss && get(src.loss);
+  out.grads = src.grads.map((x) => ({ param: get(x.param), grad: get(x.grad) }));
+  out.updates = src.updates.map((u) => ({ param: get(u.param), value: get(u.value) }));
+  // A second sweep drops nodes that identities or CSE left without users.
+  return out.nodes.length < src.nodes.length ? dropDead(out) : out;
+}
+
+/** Ops whose result does not change when a [1, 1] operand is replaced by a scalar. */
+const BROADCASTING = new Set(["broadcast", "add", "sub", "mul", "div", "pow", "max", "min", "lt", "le", "eq", "select"]);
+
+function constValue(v: Value): number | undefined {
+  const p = v.producer;
+  return p?.op === "const" ? (p.attrs["value"] as number) : undefined;
+}
+
+function identity(n: Node, [a, b]: Value[], onlyBroadcastingUsers: boolean): Value | undefined {
+  const keeps = (x: Value | undefined) => x && sameShape(x.type.shape, n.out.type.shape) && x.type.dtype === n.out.type.dtype;
+  switch (n.op) {
+    case "mul":
+      if (constValue(b!) === 1 && keeps(a)) return a;
+      if (constValue(a!) === 1 && keeps(b)) return b;
+      return undefined;
+    case "add":
+      if (constValue(b!) === 0 && keeps(a)) return a;
+      if (constValue(a!) === 0 && keeps(b)) return b;
+      return undefined;
+    case "sub":
+      return constValue(b!) === 0 && keeps(a) ? a : undefined;
+    case "neg":
+      return a!.producer?.op === "neg" ? a!.producer.inputs[0] : undefined;
+    case "reshape":
+      // A scalar constant reshaped to [1, 1, ...] broadcasts the same as the scalar itself, and
+      // stays inlinable (a reshape would need a buffer to alias).
+      return a!.producer?.op === "const" && n.out.type.shape.every((d) => d === 1) && onlyBroadcastingUsers ? a : undefined;
+    default:
+      return undefined;
+  }
+}
+
+function liveNodes(g: Graph): Set<Node> {
+  const live = new Set<Node>();
+  const stack = g.roots();
+  while (stack.length) {
+    const v = stack.pop()!;
+    const p = v.producer;
+    if (!p || live.has(p)) continue;
+    live.add(p);
+    stack.push(...p.inputs);
+  }
+  return live;
+}
+
+function dropDead(g: Graph): Graph {
+  const live = liveNodes(g);
+  g.nodes = g.nodes.filter((n) => live.has(n));
+  return g;
+}

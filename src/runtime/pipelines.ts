@@ -1,0 +1,84 @@
+/**
+ * Compute pipelines cached by WGSL text (and entry point). Pipelines are built with
+ * `createComputePipelineAsync` and layout "auto"; concurrent requests for the same text share one
+ * promise. A shader that does not compile rejects with its compile messages and the offending
+ * source lines, and does not reach the device's uncaptured-error handler.
+ */
+export class PipelineCache {
+  private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
+  /** Milliseconds spent compiling, summed over pipelines (compiles run in parallel, so this can exceed wall time). */
+  compileMs = 0;
+
+  constructor(private readonly device: GPUDevice) {}
+
+  /** Pipelines compiled or being compiled (failed ones are forgotten). */
+  get size(): number {
+    return this.pipelines.size;
+  }
+
+  /** The pipeline for `wgsl`, compiled once. */
+  get(wgsl: string, entryPoint = "main"): Promise<GPUComputePipeline> {
+    const key = `${entryPoint}\u0000${wgsl}`;
+    let pipeline = this.pipelines.get(key);
+    if (!pipeline) {
+      pipeline = this.compile(wgsl, entryPoint);
+      this.pipelines.set(key, pipeline);
+      // NOTE: forget failures so the cache holds only usable pipelines; a retry reports again.
+      pipeline.catch(() => {
+        if (this.pipelines.get(key) === pipeline) this.pipelines.delete(key);
+      });
+    }
+    return pipeline;
+  }
+
+  private async compile(wgsl: string, entryPoint: string): Promise<GPUComputePipeline> {
+    const t0 = performance.now();
+    try {
+      // NOTE: an error scope keeps a bad shader out of the uncaptured-error list; the
+      // compilation info below is the better report (line, column, message).
+      this.device.pushErrorScope("validation");
+      const module = this.device.createShaderModule({ code: wgsl });
+      const scoped = await this.device.popErrorScope();
+      const info = await module.getCompilationInfo();
+      const errors = info.messages.filter((m) => m.type === "error");
+      if (errors.length || scoped) {
+        throw new Error(`WGSL does not compile:\n${formatMessages(wgsl, errors.length ? errors : info.messages, scoped)}`);
+      }
+      // NOTE: no error scope here: scopes are a stack, and awaiting inside one would let
+      // concurrent compiles pop each other's. An async pipeline's errors reject its promise.
+      let pipeline: GPUComputePipeline;
+      try {
+        pipeline = await this.device.createComputePipelineAsync({ layout: "auto", compute: { module, entryPoint } });
+      } catch (e) {
+        throw new Error(`compute pipeline (entry point "${entryPoint}") failed: ${e instanceof Error ? e.message : String(e)}\n${numbered(wgsl)}`);
+      }
+      return pipeline;
+    } finally {
+      this.compileMs += performance.now() - t0;
+    }
+  }
+}
+
+/** Each message as `line:col: error: text`, followed by the source line and a caret. */
+function formatMessages(wgsl: string, messages: readonly GPUCompilationMessage[], scoped: GPUError | null): string {
+  const lines = wgsl.split("\n");
+  const out: string[] = [];
+  for (const m of messages) {
+    out.push(`${m.lineNum}:${m.linePos}: ${m.type}: ${m.message}`);
+    const src = m.lineNum > 0 ? lines[m.lineNum - 1] : undefined;
+    if (src !== undefined) {
+      const gutter = `${m.lineNum} | `;
+      out.push(`  ${gutter}${src}`);
+      out.push(`  ${" ".repeat(gutter.length + Math.max(0, m.linePos - 1))}^`);
+    }
+  }
+  if (out.length === 0 && scoped) out.push(scoped.message);
+  return out.join("\n");
+}
+
+function numbered(wgsl: string): string {
+  return wgsl
+    .split("\n")
+    .map((l, i) => `${String(i + 1).padStart(4)} | ${l}`)
+    .join("\n");
+}
