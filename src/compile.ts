@@ -34,7 +34,9 @@ export function compile(text: string, path = "<input>", opts: CompileOptions = {
   if (d.hasErrors) return { source, diagnostics: d, times };
   const lowered = lowerProgram(ast, d);
   times.lower = performance.now() - t1;
-  if (!lowered || d.hasErrors) return { source, diagnostics: d, times };
+  if (!lowered) return { source, diagnostics: d, times };
+  // NOTE: with lowering errors the graph holds what did lower; infer-shapes still runs on it so
+  // independent shape errors are reported in the same run (runPipeline stops after it).
   const { graph, times: passes } = runPipeline(lowered.graph, { d, train: lowered.train }, opts.after);
   times.passes = passes;
   if (d.hasErrors) return { source, diagnostics: d, train: lowered.train, times };

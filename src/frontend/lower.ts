@@ -48,6 +48,8 @@ export function lowerProgram(p: Program, d: Diagnostics): Lowered | undefined {
 class Lowerer {
   readonly graph: Graph;
   private scope = new Map<string, { value: Value; span: Span }>();
+  /** Names whose definition failed: using them reports nothing more (the first error says it). */
+  private poisoned = new Set<string>();
 
   constructor(
     name: string,
@@ -62,6 +64,7 @@ class Lowerer {
         case "input": {
           const type = this.type(s.type);
           if (type) this.define(s.name.name, s.name.span, this.graph.addArg({ role: "input", name: s.name.name }, type, s.span));
+          else this.poisoned.add(s.name.name);
           break;
         }
         case "param": {
@@ -69,11 +72,13 @@ class Lowerer {
           const init = s.init ? this.init(s.init) : { kind: "zeros" as const, options: {} };
           if (type && init)
             this.define(s.name.name, s.name.span, this.graph.addArg({ role: "param", name: s.name.name, init }, type, s.span));
+          else this.poisoned.add(s.name.name);
           break;
         }
         case "let": {
           const v = this.expr(s.value);
           if (v) this.define(s.name.name, s.name.span, v);
+          else this.poisoned.add(s.name.name);
           break;
         }
         case "output": {
@@ -82,6 +87,7 @@ class Lowerer {
           if (s.value) {
             v = this.expr(s.value);
             if (v) this.define(s.name.name, s.name.span, v);
+            else this.poisoned.add(s.name.name);
           } else {
             v = this.lookup(s.name.name, s.name.span);
           }
@@ -141,7 +147,10 @@ class Lowerer {
     const cols: DataColumn[] = [];
     for (const e of t.data) {
       const arr = this.literalArray(e.value);
-      if (!arr) continue;
+      if (!arr) {
+        this.poisoned.add(e.name.name);
+        continue;
+      }
       cols.push({ name: e.name.name, shape: arr.shape, values: Float32Array.from(arr.values), span: e.span });
     }
     for (const c of cols.slice(1)) {
@@ -153,7 +162,7 @@ class Lowerer {
     for (const input of inputs) {
       const col = cols.find((c) => c.name === input.arg!.name);
       if (!col) {
-        if (t.data.length) this.d.error("NC4007", t.span, { name: input.arg!.name });
+        if (t.data.length && !this.poisoned.has(input.arg!.name)) this.d.error("NC4007", t.span, { name: input.arg!.name });
         continue;
       }
       const want = input.type.shape;
@@ -247,7 +256,7 @@ class Lowerer {
 
   private lookup(name: string, span: Span): Value | undefined {
     const v = this.scope.get(name);
-    if (!v) this.d.error("NC2001", span, { name, hint: suggest(name, this.scope.keys()) });
+    if (!v && !this.poisoned.has(name)) this.d.error("NC2001", span, { name, hint: suggest(name, this.scope.keys()) });
     return v?.value;
   }
 

@@ -11,6 +11,8 @@ import { formatShape, type Dim, type DType, type TensorType } from "./types.js";
 
 /** What a shape rule may do besides computing: report a user error, unify two dims. */
 export interface InferCtx {
+  /** The op being typed, for messages. */
+  op: string;
   error(code: DiagnosticCode, args: Record<string, string | number>): void;
   /** Makes two dims equal (binding symbols) or returns undefined if they cannot be. */
   unify(a: Dim, b: Dim): Dim | undefined;
@@ -29,6 +31,7 @@ export class Builder {
     const def = opDef(name);
     const errors: string[] = [];
     const ctx: InferCtx = {
+      op: name,
       error: (code, args) => errors.push(`${code} ${JSON.stringify(args)}`),
       unify: (a, b) => (a === b ? a : undefined),
     };
@@ -131,8 +134,8 @@ function broadcastShapes(op: string, shapes: Dim[][], ctx: InferCtx): Dim[] | un
 }
 
 function elementwiseInfer(dtype?: DType) {
-  return (ins: TensorType[], _a: Attrs, ctx: InferCtx, op = "elementwise"): TensorType | undefined => {
-    const shape = broadcastShapes(op, ins.map((t) => t.shape), ctx);
+  return (ins: TensorType[], _a: Attrs, ctx: InferCtx): TensorType | undefined => {
+    const shape = broadcastShapes(ctx.op, ins.map((t) => t.shape), ctx);
     if (!shape) return undefined;
     return { dtype: dtype ?? ins.find((t) => t.dtype !== "bool")?.dtype ?? "f32", shape };
   };
@@ -155,7 +158,7 @@ function normAxes(attrs: Attrs, rank: number, ctx: InferCtx): number[] | undefin
 
 /** The axes a reduce node reduces over, normalised and sorted. */
 export function reduceAxes(attrs: Attrs, rank: number): number[] {
-  const axes = normAxes(attrs, rank, { error: () => undefined, unify: () => undefined });
+  const axes = normAxes(attrs, rank, { op: "reduce", error: () => undefined, unify: () => undefined });
   if (!axes) throw new Error("internal: bad reduce axes");
   return axes;
 }

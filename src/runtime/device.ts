@@ -113,8 +113,8 @@ export async function acquireGpu(): Promise<AcquireResult> {
     context.errors.push(`uncaptured ${errorKind(event.error)}: ${event.error.message}`);
   });
   void device.lost.then((info) => {
-    // NOTE: destroying the device resolves `lost` with reason "destroyed"; that is no error.
-    if (info.reason === "destroyed" && released.has(context)) return;
+    // NOTE: only destroy() resolves `lost` with reason "destroyed", and that is no error.
+    if (info.reason === "destroyed") return;
     context.errors.push(`device lost (${info.reason}): ${info.message}`);
   });
   return { ok: true, gpu: context };

@@ -42,6 +42,7 @@ export function inferShapes(input: Graph, ctx: PassContext): Graph {
     }
     let ok = true;
     const ictx: InferCtx = {
+      op: n.op,
       error: (code, args) => {
         ok = false;
         ctx.d.error(code, n.span, args);

@@ -31,6 +31,7 @@ export function runPipeline(lowered: Graph, ctx: PassContext, after?: string): {
   let g = lowered;
   if (after === "lower") return { graph: g, times };
   for (const [name, pass] of PIPELINE) {
+    if (ctx.d.hasErrors && name !== "infer-shapes") break;
     const t0 = performance.now();
     g = pass(g, ctx);
     times[name] = performance.now() - t0;
