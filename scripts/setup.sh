@@ -15,7 +15,10 @@ mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm packages"
-  npm ci --no-audit --no-fund --loglevel=error
+  # NOTE: `npm install`, not `npm ci`: npm 11's ci rejects this lock file over rollup's optional
+  # per-platform packages ("Missing: @rollup/rollup-android-arm-eabi@"), an npm bug; install
+  # still follows the lock file's versions.
+  npm install --no-audit --no-fund --loglevel=error
 fi
 log "building TypeScript"
 npx tsc -p tsconfig.json

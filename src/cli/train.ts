@@ -8,6 +8,7 @@ import { WebGpuRunner } from "../runtime/webgpu.js";
 import { compileFile, intOption, parseArgs, UsageError } from "./io.js";
 
 const fmt = (ms: number) => ms.toFixed(1);
+const fmtLoss = (x: number) => (Math.abs(x) >= 1e-3 || x === 0 ? x.toFixed(6) : x.toExponential(3));
 
 /** `netc train FILE [--backend auto|webgpu|cpu] [--seed N] [--epochs N] [--log-every N]` */
 export async function trainCommand(argv: string[]): Promise<number> {
@@ -66,12 +67,12 @@ export async function trainCommand(argv: string[]): Promise<number> {
     const history = await trainLoop(spec, runner, {
       epochs,
       logEvery,
-      onLog: (p) => process.stdout.write(`epoch ${String(p.epoch).padStart(width)}/${epochs}  loss ${p.loss.toFixed(6)}\n`),
+      onLog: (p) => process.stdout.write(`epoch ${String(p.epoch).padStart(width)}/${epochs}  loss ${fmtLoss(p.loss)}\n`),
     });
     const seconds = (performance.now() - tReady) / 1000;
     const last = history.at(-1);
     process.stdout.write(
-      `final loss ${last ? last.loss.toFixed(6) : "n/a"} after ${epochs} epochs in ${seconds.toFixed(2)} s ` +
+      `final loss ${last ? fmtLoss(last.loss) : "n/a"} after ${epochs} epochs in ${seconds.toFixed(2)} s ` +
         `(${((epochs * steps) / seconds).toFixed(0)} steps/s)\n`,
     );
     process.stdout.write(`backend: ${runner.name}\n`);

@@ -2,7 +2,10 @@
 export interface StepRunner {
   /** "cpu" or "webgpu (adapter name)". */
   readonly name: string;
-  /** Runs one step (forward, backward, update) on a batch; returns the loss when `readLoss`. */
+  /**
+   * Runs one step (forward, backward, update) on a batch; returns the loss when `readLoss`.
+   * Batches are treated as immutable: passing the same object again may skip its upload.
+   */
   step(batch: Record<string, Float32Array>, readLoss: boolean): Promise<number | undefined>;
   /** Current parameter values by name. */
   params(): Promise<Record<string, Float32Array>>;

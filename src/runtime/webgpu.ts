@@ -28,6 +28,8 @@ export class WebGpuRunner implements StepRunner {
   private buffers = new Map<Value, GPUBuffer>();
   private dispatches: Dispatch[] = [];
   private staging: GPUBuffer;
+  /** The batch uploaded last; the same (immutable) batch again needs no upload. */
+  private lastBatch?: Record<string, Float32Array>;
 
   private constructor(
     private readonly gpu: GpuContext,
@@ -99,7 +101,10 @@ export class WebGpuRunner implements StepRunner {
   }
 
   async step(batch: Record<string, Float32Array>, readLoss: boolean): Promise<number | undefined> {
-    for (const a of this.graph.args) if (a.arg!.role !== "param") this.write(a, batch[a.arg!.name]!);
+    if (batch !== this.lastBatch) {
+      for (const a of this.graph.args) if (a.arg!.role !== "param") this.write(a, batch[a.arg!.name]!);
+      this.lastBatch = batch;
+    }
     const device = this.gpu.device;
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();

@@ -25,7 +25,7 @@ describe("netc train examples/xor.net", () => {
       const r = netc("train", "examples/xor.net", "--backend", backend);
       expect(r.err).not.toMatch(/internal compiler error/);
       expect(r.code, r.err).toBe(0);
-      const losses = [...r.out.matchAll(/^epoch\s+\d+\/\d+\s+loss ([\d.]+)/gm)].map((m) => Number(m[1]));
+      const losses = [...r.out.matchAll(/^epoch\s+\d+\/\d+\s+loss ([\d.e+-]+)/gm)].map((m) => Number(m[1]));
       expect(losses.length).toBeGreaterThan(5);
       expect(losses.at(-1)!).toBeLessThan(losses[0]!);
       expect(finalLoss(r.out)).toBeLessThan(0.01);
