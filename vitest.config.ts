@@ -1,6 +1,9 @@
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
+  // NOTE: an IP, not "localhost": vite looks "localhost" up at start-up, and a fresh chroot or
+  // container may have no /etc/hosts to answer it (seen: getaddrinfo ENOTFOUND localhost).
+  server: { host: "127.0.0.1" },
   test: {
     include: ["test/**/*.test.ts"],
     // NOTE: Dawn is a native addon; separate processes keep one device per test file and let

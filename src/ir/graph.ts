@@ -141,15 +141,6 @@ export class Graph {
     return this.updates.length ? keep : [...keep, ...this.grads.map((g) => g.grad)];
   }
 
-  /** Consumers of each value (by id), counting roots as an extra use. */
-  useCounts(): Map<number, number> {
-    const uses = new Map<number, number>();
-    const bump = (v: Value) => uses.set(v.id, (uses.get(v.id) ?? 0) + 1);
-    for (const n of this.nodes) n.inputs.forEach(bump);
-    this.roots().forEach(bump);
-    return uses;
-  }
-
   /** A deep copy: passes transform a copy so every stage's graph stays printable. */
   clone(): Graph {
     const g = new Graph(this.name);
