@@ -80,6 +80,9 @@ describe("elementwise kernels (fused, broadcasting) vs CPU reference", () => {
         v = b.add(v, b.op("select", [b.op("lt", [x!, y!]), x!, y!]));
         v = b.add(v, b.op("le", [x!, y!]));
         v = b.add(v, b.op("eq", [x!, x!]));
+        v = b.add(v, b.op("erf", [x!]));
+        v = b.add(v, b.op("tanh", [y!]));
+        v = b.add(v, b.op("sigmoid", [y!]));
         return [v];
       },
       3,

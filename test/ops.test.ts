@@ -28,6 +28,7 @@ const CASES: Record<keyof typeof OPS, OpCase> = {
   log: { shapes: [[2, 3]], out: [2, 3], lo: 0.5, hi: 2 },
   sqrt: { shapes: [[2, 3]], out: [2, 3], lo: 0.5, hi: 2 },
   tanh: { shapes: [[2, 3]], out: [2, 3] },
+  erf: { shapes: [[2, 3]], out: [2, 3], lo: -2, hi: 2 },
   sigmoid: { shapes: [[2, 3]], out: [2, 3] },
   add: { shapes: [[2, 3], [3]], out: [2, 3] },
   sub: { shapes: [[2, 1], [1, 3]], out: [2, 3] },

@@ -19,6 +19,14 @@ export interface FunctionDef {
   lower(emit: Emit, args: Value[], kw: Record<string, KwValue>, span: Span): Value;
 }
 
+const constant = (emit: Emit, value: number) => emit("const", [], { value });
+
+/** log_softmax along one axis: z - log(sum(exp(z))) with z = x - max(x), stable for large logits. */
+function logSoftmax(emit: Emit, x: Value, axis: number): Value {
+  const z = emit("sub", [x, emit("max_reduce", [x], { axes: [axis], keepdims: true })]);
+  return emit("sub", [z, emit("log", [emit("sum", [emit("exp", [z])], { axes: [axis], keepdims: true })])]);
+}
+
 const primitive = (op: string, params: string[]): FunctionDef => ({
   params,
   kwargs: {},
@@ -65,6 +73,71 @@ export const FUNCTIONS: Record<string, FunctionDef> = {
     params: ["x"],
     kwargs: {},
     lower: (emit, [x]) => emit("mul", [x!, x!]),
+  },
+  erf: primitive("erf", ["x"]),
+  softmax: {
+    params: ["x"],
+    kwargs: { axis: "int" },
+    // NOTE: shifted by the max along the axis, so exp never overflows.
+    lower: (emit, [x], kw) => {
+      const axes = [(kw["axis"] as number | undefined) ?? -1];
+      const e = emit("exp", [emit("sub", [x!, emit("max_reduce", [x!], { axes, keepdims: true })])]);
+      return emit("div", [e, emit("sum", [e], { axes, keepdims: true })]);
+    },
+  },
+  log_softmax: {
+    params: ["x"],
+    kwargs: { axis: "int" },
+    lower: (emit, [x], kw) => logSoftmax(emit, x!, (kw["axis"] as number | undefined) ?? -1),
+  },
+  leaky_relu: {
+    params: ["x"],
+    kwargs: { alpha: "number" },
+    lower: (emit, [x], kw) => emit("max", [x!, emit("mul", [x!, constant(emit, (kw["alpha"] as number | undefined) ?? 0.01)])]),
+  },
+  elu: {
+    params: ["x"],
+    kwargs: { alpha: "number" },
+    // alpha·(exp(min(x, 0)) - 1) for x <= 0: the min keeps exp from overflowing on the unused branch.
+    lower: (emit, [x], kw) => {
+      const zero = constant(emit, 0);
+      const neg = emit("mul", [
+        constant(emit, (kw["alpha"] as number | undefined) ?? 1),
+        emit("sub", [emit("exp", [emit("min", [x!, zero])]), constant(emit, 1)]),
+      ]);
+      return emit("select", [emit("lt", [zero, x!]), x!, neg]);
+    },
+  },
+  /** GELU, exact form: x·Φ(x) = 0.5·x·(1 + erf(x/√2)). */
+  gelu: {
+    params: ["x"],
+    kwargs: {},
+    lower: (emit, [x]) => {
+      const phi = emit("add", [constant(emit, 1), emit("erf", [emit("mul", [x!, constant(emit, Math.SQRT1_2)])])]);
+      return emit("mul", [emit("mul", [constant(emit, 0.5), x!]), phi]);
+    },
+  },
+  /** Cross-entropy of logits against target probabilities (one-hot rows), averaged over rows. */
+  cross_entropy: {
+    params: ["logits", "target"],
+    kwargs: {},
+    lower: (emit, [logits, target]) => {
+      const perRow = emit("sum", [emit("mul", [target!, logSoftmax(emit, logits!, -1)])], { axes: [-1], keepdims: false });
+      return emit("neg", [emit("mean", [perRow], { keepdims: false })]);
+    },
+  },
+  /** Binary cross-entropy of probabilities against 0/1 targets; logs are clamped at 1e-7. */
+  binary_cross_entropy: {
+    params: ["prediction", "target"],
+    kwargs: {},
+    lower: (emit, [p, t]) => {
+      const eps = constant(emit, 1e-7);
+      const one = constant(emit, 1);
+      const logP = emit("log", [emit("max", [p!, eps])]);
+      const log1mP = emit("log", [emit("max", [emit("sub", [one, p!]), eps])]);
+      const ll = emit("add", [emit("mul", [t!, logP]), emit("mul", [emit("sub", [one, t!]), log1mP])]);
+      return emit("neg", [emit("mean", [ll], { keepdims: false })]);
+    },
   },
   /** Mean squared error over every element. */
   mse: {
