@@ -2,6 +2,7 @@ import { CstParser, EOF, type IParserErrorMessageProvider, type IToken, type Tok
 import {
   allTokens,
   At,
+  Pipe,
   Colon,
   Comma,
   Data,
@@ -207,9 +208,13 @@ export class NetParser extends CstParser {
     this.OR([{ ALT: () => this.CONSUME(Integer) }, { ALT: () => this.CONSUME(Identifier) }]);
   });
 
-  /** expr := additive */
+  /** expr := additive ("|>" callOrName)* */
   expr = this.RULE("expr", () => {
     this.SUBRULE(this.additive);
+    this.MANY(() => {
+      this.CONSUME(Pipe);
+      this.SUBRULE(this.callOrName);
+    });
   });
 
   /** additive := multiplicative (("+" | "-") multiplicative)* */
@@ -259,12 +264,16 @@ export class NetParser extends CstParser {
     ]);
   });
 
-  /** callOrName := Identifier ("(" args? ")")? */
+  /** callOrName := Identifier (":" Identifier)? ("(" args? ")")?  (`name: layer(...)` names an instance) */
   callOrName = this.RULE("callOrName", () => {
     this.CONSUME(Identifier);
     this.OPTION(() => {
+      this.CONSUME(Colon);
+      this.CONSUME2(Identifier);
+    });
+    this.OPTION2(() => {
       this.CONSUME(LParen);
-      this.OPTION2(() => this.SUBRULE(this.args));
+      this.OPTION3(() => this.SUBRULE(this.args));
       this.CONSUME(RParen);
     });
   });

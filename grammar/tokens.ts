@@ -104,6 +104,8 @@ export const Star = punct("Star", "*");
 export const Slash = punct("Slash", "/");
 /** `@` (matrix product) */
 export const At = punct("At", "@");
+/** `|>` (pipe: `x |> f(a)` is `f(x, a)`) */
+export const Pipe = punct("Pipe", "|>");
 
 /** Every token, in lexing order: comments before `/`, keywords before identifiers, integers before floats. */
 export const allTokens: TokenType[] = [
@@ -134,6 +136,7 @@ export const allTokens: TokenType[] = [
   Star,
   Slash,
   At,
+  Pipe,
 ];
 
 /** The one lexer, reused; it reports bad characters as errors instead of throwing. */

@@ -9,7 +9,7 @@ import { printGraph } from "../src/ir/print.js";
 // test/golden.test.ts` rewrites them; the diff is then reviewed like code.
 const ROOT = join(import.meta.dirname, "..");
 const inputs = [
-  join(ROOT, "examples", "xor.net"),
+  ...readdirSync(join(ROOT, "examples")).filter((f) => f.endsWith(".net")).map((f) => join(ROOT, "examples", f)),
   ...readdirSync(join(ROOT, "test", "golden", "inputs")).map((f) => join(ROOT, "test", "golden", "inputs", f)),
 ];
 

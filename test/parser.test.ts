@@ -43,7 +43,7 @@ function show(e: Expr): string {
     case "unary":
       return `(neg ${show(e.operand)})`;
     case "call":
-      return `(call ${[e.callee.name, ...e.args.map(show), ...e.kwargs.map((k) => `:${k.name.name} ${show(k.value)}`)].join(" ")})`;
+      return `(call ${[(e.instance ? `${e.instance.name}:` : "") + e.callee.name, ...e.args.map(show), ...e.kwargs.map((k) => `:${k.name.name} ${show(k.value)}`)].join(" ")})`;
     case "array":
       return `[${e.items.map(show).join(" ")}]`;
   }
@@ -174,6 +174,23 @@ describe("valid programs", () => {
     expect(show(exprOf("f(g(x), k = [1, 2], j = -1)"))).toBe("(call f (call g x) :k [1 2] :j (neg 1))");
     expect(show(exprOf("normal(std = 0.1)"))).toBe("(call normal :std 0.1)");
     expect(show(exprOf("max(a + b, 0)"))).toBe("(call max (+ a b) 0)");
+  });
+
+  it("parses pipes as calls with the piped value first, lowest precedence, left to right", () => {
+    expect(show(exprOf("x |> relu"))).toBe("(call relu x)");
+    expect(show(exprOf("x @ w + b |> f(2, k = 1) |> g"))).toBe("(call g (call f (+ (@ x w) b) 2 :k 1))");
+    const e = exprOf("x |> relu");
+    expect(text(e.span)).toBe("x |> relu");
+  });
+
+  it("parses named layer instances, in pipes and in plain calls", () => {
+    expect(show(exprOf("x |> d1: dense(10, activation = relu)"))).toBe("(call d1:dense x 10 :activation relu)");
+    expect(show(exprOf("d2: dense(x, 3)"))).toBe("(call d2:dense x 3)");
+    expect(show(exprOf("x |> d3: dense"))).toBe("(call d3:dense x)");
+    const e = exprOf("x |> d1: dense(10)");
+    if (e.kind !== "call") throw new Error("not a call");
+    expect(at(e.instance!.span)).toBe("2:12");
+    expect(errors("network n {\n  v = x |> : dense(1)\n}\n")).toEqual(["NC1002 2:12"]);
   });
 
   it("parses nested arrays, empty arrays and a trailing comma", () => {

@@ -100,10 +100,12 @@ export interface UnaryExpr {
   operand: Expr;
   span: Span;
 }
-/** `f(a, b, key = value)` */
+/** `f(a, b, key = value)`; a pipe `x |> f(a)` is the call `f(x, a)`. */
 export interface CallExpr {
   kind: "call";
   callee: Ident;
+  /** `name` in `name: dense(...)`: the layer instance, which prefixes its params (`name.weight`). */
+  instance?: Ident;
   args: Expr[];
   kwargs: KwArg[];
   span: Span;

@@ -1,25 +1,41 @@
-import type { Attrs, Value } from "../ir/graph.js";
+import type { Attrs, Init, Value } from "../ir/graph.js";
+import type { Dim } from "../ir/types.js";
 import type { Span } from "./source.js";
 
 /** Emits one primitive node during lowering (types come later, from infer-shapes). */
 export type Emit = (op: string, inputs: Value[], attrs?: Attrs) => Value;
 
 /** A static keyword-argument value, checked against the function's signature. */
-export type KwValue = number | boolean | number[];
+export type KwValue = number | boolean | number[] | string;
 
-/** What a keyword argument must be. */
-export type KwKind = "int" | "ints" | "bool" | "number";
+/** What a keyword argument must be; "function" is the name of a one-argument function (`relu`). */
+export type KwKind = "int" | "ints" | "bool" | "number" | "function";
+
+/** What a layer may do besides emitting nodes: declare the params of its instance. */
+export interface LayerCtx {
+  /** The instance name (`dense1`), given as `dense1: dense(...)` or numbered by the frontend. */
+  instance: string;
+  /** Declares the param `instance.name`; a symbolic dim (`dense1.in`) is fixed by infer-shapes. */
+  param(name: string, shape: Dim[], init: Init): Value;
+  /** Applies a function from the table by name (for `activation = relu`). */
+  apply(fn: string, x: Value): Value;
+}
 
 /** A function users can call in a `.net` expression: primitives by their user names and composites. */
 export interface FunctionDef {
-  /** Positional parameter names (the arity). */
+  /** Positional tensor parameter names. */
   params: string[];
+  /** Required static arguments (`units` of dense), positional after the tensors or by keyword. */
+  statics?: { name: string; kind: KwKind }[];
   /** Accepted keyword arguments and their kinds. */
   kwargs: Record<string, KwKind>;
-  lower(emit: Emit, args: Value[], kw: Record<string, KwValue>, span: Span): Value;
+  /** Layers have params: each call is an instance with its own, named `instance.param`. */
+  layer?: boolean;
+  lower(emit: Emit, args: Value[], kw: Record<string, KwValue>, span: Span, layer: LayerCtx): Value;
 }
 
 const constant = (emit: Emit, value: number) => emit("const", [], { value });
+
 
 /** log_softmax along one axis: z - log(sum(exp(z))) with z = x - max(x), stable for large logits. */
 function logSoftmax(emit: Emit, x: Value, axis: number): Value {
@@ -137,6 +153,23 @@ export const FUNCTIONS: Record<string, FunctionDef> = {
       const log1mP = emit("log", [emit("max", [emit("sub", [one, p!]), eps])]);
       const ll = emit("add", [emit("mul", [t!, logP]), emit("mul", [emit("sub", [one, t!]), log1mP])]);
       return emit("neg", [emit("mean", [ll], { keepdims: false })]);
+    },
+  },
+  /**
+   * A fully connected layer: x @ weight + bias, then an optional activation. The weight is
+   * [in, units] with `in` taken from x by infer-shapes; Glorot-uniform weight, zero bias (Keras's defaults).
+   */
+  dense: {
+    params: ["x"],
+    statics: [{ name: "units", kind: "int" }],
+    kwargs: { activation: "function", use_bias: "bool" },
+    layer: true,
+    lower: (emit, [x], kw, _span, layer) => {
+      const n = kw["units"] as number;
+      let y = emit("matmul", [x!, layer.param("weight", [`${layer.instance}.in`, n], { kind: "xavier", options: {} })]);
+      if (kw["use_bias"] !== false) y = emit("add", [y, layer.param("bias", [n], { kind: "zeros", options: {} })]);
+      const act = kw["activation"];
+      return typeof act === "string" ? layer.apply(act, y) : y;
     },
   },
   /** Mean squared error over every element. */

@@ -1,9 +1,9 @@
-import { Graph, type Init, type Value } from "../ir/graph.js";
+import { Graph, type Attrs, type Init, type Value } from "../ir/graph.js";
 import type { DataColumn, OptimizerSpec, TrainSpec } from "../ir/training.js";
 import { DTYPES, formatShape, type DType, type Dim, type TensorType } from "../ir/types.js";
 import type { CallExpr, Expr, NetworkDecl, Program, TrainDecl, TypeExpr } from "./ast.js";
 import { suggest, type Diagnostics } from "./diagnostics.js";
-import { FUNCTIONS, type KwKind, type KwValue } from "./functions.js";
+import { FUNCTIONS, type KwKind, type KwValue, type LayerCtx } from "./functions.js";
 import type { Span } from "./source.js";
 
 /** The type every node has until infer-shapes runs. */
@@ -50,6 +50,8 @@ class Lowerer {
   private scope = new Map<string, { value: Value; span: Span }>();
   /** Names whose definition failed: using them reports nothing more (the first error says it). */
   private poisoned = new Set<string>();
+  /** Layer instances by name, with where each was made. */
+  private instances = new Map<string, Span>();
 
   constructor(
     name: string,
@@ -298,14 +300,56 @@ class Lowerer {
       e.args.forEach((a) => this.expr(a));
       return undefined;
     }
-    const args = e.args.map((a) => this.expr(a));
-    if (e.args.length !== fn.params.length) {
-      this.d.error("NC2004", e.span, { name, expected: `${fn.params.length} (${fn.params.join(", ")})`, got: e.args.length });
+    const statics = fn.statics ?? [];
+    const nTensors = fn.params.length;
+    const args = e.args.slice(0, nTensors).map((a) => this.expr(a));
+    if (e.args.length < nTensors || e.args.length > nTensors + statics.length) {
+      const names = [...fn.params, ...statics.map((s) => s.name)];
+      const expected = statics.length ? `${nTensors} to ${names.length}` : `${nTensors}`;
+      this.d.error("NC2004", e.span, { name, expected: `${expected} (${names.join(", ")})`, got: e.args.length });
       return undefined;
     }
-    const kw = this.kwargs(e, name, fn.kwargs);
+    if (e.instance && !fn.layer) {
+      this.d.error("NC2013", e.instance.span, { name });
+      return undefined;
+    }
+    const kinds = { ...fn.kwargs, ...Object.fromEntries(statics.map((s) => [s.name, s.kind])) };
+    const positional = e.args.slice(nTensors).map((value, i) => ({ name: { name: statics[i]!.name, span: value.span }, value, span: value.span }));
+    const kw = this.kwargs({ ...e, kwargs: [...positional, ...e.kwargs] }, name, kinds);
     if (!kw || args.some((a) => !a)) return undefined;
-    return fn.lower(this.emitAt(e.span), args as Value[], kw, e.span);
+    const missing = statics.filter((s) => !(s.name in kw));
+    if (missing.length) {
+      this.d.error("NC2014", e.span, { name, arg: missing[0]!.name });
+      return undefined;
+    }
+    let instance = "";
+    if (fn.layer) {
+      instance = e.instance?.name ?? this.numberedInstance(name);
+      const prior = this.instances.get(instance);
+      if (prior) {
+        this.d.error("NC2003", e.instance?.span ?? e.span, { name: instance }).notes.push({ message: "first defined here", span: prior });
+        return undefined;
+      }
+      this.instances.set(instance, e.instance?.span ?? e.span);
+    }
+    const emit = this.emitAt(e.span);
+    return fn.lower(emit, args as Value[], kw, e.span, this.layerCtx(instance, e.span, emit));
+  }
+
+  /** `dense1`, `dense2`, ...: the first number no instance has taken yet. */
+  private numberedInstance(layer: string): string {
+    let n = 1;
+    while (this.instances.has(`${layer}${n}`)) n++;
+    return `${layer}${n}`;
+  }
+
+  /** What a layer's lowering may do: declare `instance.param` params and apply functions by name. */
+  private layerCtx(instance: string, span: Span, emit: (op: string, ins: Value[], attrs?: Attrs) => Value): LayerCtx {
+    return {
+      instance,
+      param: (name, shape, init) => this.graph.addArg({ role: "param", name: `${instance}.${name}`, init }, { dtype: "f32", shape }, span),
+      apply: (fnName, x) => FUNCTIONS[fnName]!.lower(emit, [x], {}, span, this.layerCtx(instance, span, emit)),
+    };
   }
 
   private kwargs(e: CallExpr, name: string, kinds: Record<string, KwKind>): Record<string, KwValue> | undefined {
@@ -324,14 +368,29 @@ class Lowerer {
         ok = false;
         continue;
       }
-      const v = staticValue(k.value);
+      const v = kind === "function" && k.value.kind === "name" ? k.value.name : staticValue(k.value);
+      if (kind === "function") {
+        const f = typeof v === "string" ? FUNCTIONS[v] : undefined;
+        if (!f || f.params.length !== 1 || f.layer || (f.statics ?? []).length) {
+          const unary = Object.entries(FUNCTIONS).filter(([, d]) => d.params.length === 1 && !d.layer && !(d.statics ?? []).length);
+          this.d.error("NC2006", k.value.span, {
+            arg: k.name.name,
+            name,
+            expected: `a one-argument function${typeof v === "string" ? suggest(v, unary.map(([n]) => n)) : ""} (${unary.map(([n]) => n).join(", ")})`,
+          });
+          ok = false;
+          continue;
+        }
+        out[k.name.name] = v!;
+        continue;
+      }
       const fits =
         (kind === "number" && typeof v === "number") ||
         (kind === "int" && typeof v === "number" && Number.isInteger(v)) ||
         (kind === "bool" && typeof v === "boolean") ||
         (kind === "ints" && (Number.isInteger(v) || (Array.isArray(v) && v.every(Number.isInteger))));
       if (!fits) {
-        const expected = { number: "a number", int: "an integer", bool: "true or false", ints: "an integer or a list of integers" }[kind];
+        const expected = { number: "a number", int: "an integer", bool: "true or false", ints: "an integer or a list of integers" }[kind as Exclude<KwKind, "function">];
         this.d.error("NC2006", k.value.span, { arg: k.name.name, name, expected });
         ok = false;
         continue;

@@ -198,6 +198,7 @@ interface PrimaryCtx {
 }
 interface CallOrNameCtx {
   Identifier?: IToken[];
+  Colon?: IToken[];
   LParen?: IToken[];
   args?: CstNode[];
 }
@@ -370,8 +371,18 @@ class AstBuilder extends BaseVisitor {
 
   // --- expressions ---
 
-  expr(ctx: { additive?: CstNode[] }): Expr | undefined {
-    return this.one<Expr>(ctx.additive);
+  expr(ctx: { additive?: CstNode[]; callOrName?: CstNode[] }): Expr | undefined {
+    let left = this.one<Expr>(ctx.additive);
+    // Each pipe stage is a call (or a bare function name) taking the value so far first.
+    for (const n of ctx.callOrName ?? []) {
+      const stage = this.visit(n, n) as Expr | undefined;
+      if (!left || !stage) return undefined;
+      const span = this.join(left.span, stage.span);
+      if (stage.kind === "name") left = { kind: "call", callee: { name: stage.name, span: stage.span }, args: [left], kwargs: [], span };
+      else if (stage.kind === "call") left = { ...stage, args: [left, ...stage.args], span };
+      else return undefined;
+    }
+    return left;
   }
 
   additive(ctx: BinaryCtx): Expr | undefined {
@@ -429,9 +440,12 @@ class AstBuilder extends BaseVisitor {
   }
 
   callOrName(ctx: CallOrNameCtx, node?: CstNode): Expr | undefined {
-    const callee = this.ident(ctx.Identifier);
-    if (!callee) return undefined;
-    if (!ctx.LParen) return { kind: "name", name: callee.name, span: callee.span };
+    const named = ctx.Colon !== undefined;
+    const instance = named ? this.ident(ctx.Identifier?.slice(0, 1)) : undefined;
+    const callee = this.ident(named ? ctx.Identifier?.slice(1, 2) : ctx.Identifier);
+    if (!callee || (named && !instance)) return undefined;
+    if (!ctx.LParen && !named) return { kind: "name", name: callee.name, span: callee.span };
+    if (!ctx.LParen) return { kind: "call", callee, instance, args: [], kwargs: [], span: this.spanOr(node, callee.span) };
     const list = ctx.args ? this.one<Arg[]>(ctx.args) : [];
     if (!list) return undefined;
     const args: Expr[] = [];
@@ -449,7 +463,7 @@ class AstBuilder extends BaseVisitor {
       }
       args.push(a.value);
     }
-    return { kind: "call", callee, args, kwargs, span: this.spanOr(node, callee.span) };
+    return { kind: "call", callee, instance, args, kwargs, span: this.spanOr(node, callee.span) };
   }
 
   args(ctx: ArgsCtx): Arg[] | undefined {

@@ -40,6 +40,17 @@ describe("netc train examples/xor.net", () => {
   });
 });
 
+describe("netc train examples/xor-layers.net (the same network as a pipe of dense layers)", () => {
+  it("reaches MSE < 0.01 on webgpu, with dotted param names", () => {
+    const r = netc("train", "examples/xor-layers.net", "--backend", "webgpu");
+    expect(r.code, r.err).toBe(0);
+    expect(finalLoss(r.out)).toBeLessThan(0.01);
+    const ir = netc("ir", "examples/xor-layers.net", "--after", "infer-shapes").out;
+    expect(ir).toContain("param %hidden.weight: f32[2,3] = xavier");
+    expect(ir).toContain("param %out.bias: f32[1] = zeros");
+  });
+});
+
 describe("netc ir", () => {
   it("--after fuse shows the fused kernels", () => {
     const r = netc("ir", "examples/xor.net", "--after", "fuse");

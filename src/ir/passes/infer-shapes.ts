@@ -10,7 +10,8 @@ import type { PassContext } from "./pass.js";
  *    number or another symbol (union-find), a clash between two numbers is a user error at the node.
  * 3. A node whose input already failed is skipped, so one mistake gives one error, not a cascade.
  * 4. Bindings are substituted into every type; the loss must be a scalar; declared output types
- *    must match.
+ *    must match; a param's dims must be numbers or dims an input carries (a layer's `dense1.in`
+ *    is bound here, from the input it is applied to).
  */
 export function inferShapes(input: Graph, ctx: PassContext): Graph {
   const g = input.clone();
@@ -64,6 +65,13 @@ export function inferShapes(input: Graph, ctx: PassContext): Graph {
       const a = n.attrs[key];
       if (Array.isArray(a)) n.attrs[key] = (a as Dim[]).map(find);
     }
+  }
+
+  // A param's size must be known before training: a symbol no input carries can never be bound.
+  const inputDims = new Set(g.args.filter((a) => a.arg!.role !== "param").flatMap((a) => a.type.shape));
+  for (const p of g.params) {
+    const loose = p.type.shape.filter((d) => typeof d === "string" && !inputDims.has(d));
+    if (loose.length) ctx.d.error("NC3010", p.span, { name: p.arg!.name, dims: loose.join(", ") });
   }
 
   if (g.loss && !failed.has(g.loss) && g.loss.type.shape.length !== 0) {
