@@ -51,7 +51,7 @@ export function bindBatch(g: Graph, batch: number): { dims: DimBindings; unbound
   const dims: DimBindings = {};
   for (const a of g.args) {
     const lead = a.type.shape[0];
-    if (a.arg!.role !== "param" && typeof lead === "string") dims[lead] = batch;
+    if ((a.arg!.role === "input" || a.arg!.role === "label") && typeof lead === "string") dims[lead] = batch;
   }
   const unbound = new Set<string>();
   for (const v of [...g.args, ...g.nodes.map((n) => n.out)])

@@ -35,6 +35,7 @@ export const DIAGNOSTICS = {
   NC3008: "the loss must be a scalar, got {shape}",
   NC3009: "declared type {declared} of `{name}` does not match its value {actual}",
   NC3010: "the shape of `{name}` is not determined: {dims} is never bound",
+  NC4011: "unknown schedule `{name}`; expected one of: {accepted}",
   NC4001: "the training section has no `{key}`",
   NC4002: "unknown training setting `{key}`; expected one of: {accepted}",
   NC4003: "unknown optimizer `{name}`{hint}",

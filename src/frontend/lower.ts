@@ -1,5 +1,5 @@
 import { Graph, type Attrs, type Init, type Value } from "../ir/graph.js";
-import type { DataColumn, OptimizerSpec, TrainSpec } from "../ir/training.js";
+import type { DataColumn, OptimizerSpec, ScheduleSpec, TrainSpec } from "../ir/training.js";
 import { DTYPES, formatShape, type DType, type Dim, type TensorType } from "../ir/types.js";
 import type { CallExpr, Expr, NetworkDecl, Program, TrainDecl, TypeExpr } from "./ast.js";
 import { suggest, type Diagnostics } from "./diagnostics.js";
@@ -24,8 +24,32 @@ const INITS: Record<Init["kind"], string[]> = {
   he: ["gain"],
 };
 
-const TRAIN_KEYS = ["loss", "optimizer", "epochs", "batch", "seed", "log_every"] as const;
-const OPTIMIZERS: Record<string, string[]> = { sgd: ["lr"] };
+const TRAIN_KEYS = ["loss", "optimizer", "epochs", "batch", "seed", "log_every", "schedule", "warmup", "l1", "l2"] as const;
+
+/** Each optimizer's options with their defaults (Keras's and PyTorch's; `lr` is required for SGD). */
+const OPTIMIZERS: Record<string, Record<string, { kind: KwKind; default?: number | boolean }>> = {
+  sgd: { lr: { kind: "number" }, momentum: { kind: "number", default: 0 }, nesterov: { kind: "bool", default: false }, weight_decay: { kind: "number", default: 0 } },
+  adam: {
+    lr: { kind: "number", default: 0.001 },
+    beta1: { kind: "number", default: 0.9 },
+    beta2: { kind: "number", default: 0.999 },
+    eps: { kind: "number", default: 1e-8 },
+  },
+  adamw: {
+    lr: { kind: "number", default: 0.001 },
+    beta1: { kind: "number", default: 0.9 },
+    beta2: { kind: "number", default: 0.999 },
+    eps: { kind: "number", default: 1e-8 },
+    weight_decay: { kind: "number", default: 0.01 },
+  },
+};
+
+/** Learning-rate schedules and their options. */
+const SCHEDULES: Record<string, Record<string, KwKind>> = {
+  constant: {},
+  step: { every: "int", gamma: "number" },
+  cosine: { steps: "int", min_lr: "number" },
+};
 
 /**
  * Lowers the AST to the IR: resolves names, turns calls into primitives (composites via the
@@ -117,7 +141,9 @@ class Lowerer {
       const loss = this.expr(lossExpr);
       if (loss) this.graph.loss = loss;
     }
+    this.regularise(seen);
     const optimizer = this.optimizer(seen.get("optimizer"), t.span);
+    const schedule = this.schedule(seen.get("schedule"));
     const int = (key: string, fallback: number | undefined, min: number) => {
       const e = seen.get(key);
       if (!e) {
@@ -132,8 +158,10 @@ class Lowerer {
       return v;
     };
     const rows = data[0]?.shape[0] ?? 1;
-    const spec: TrainSpec | undefined = optimizer && {
+    const spec: TrainSpec | undefined = optimizer && schedule && {
       optimizer,
+      schedule,
+      warmup: int("warmup", 0, 0),
       epochs: int("epochs", undefined, 1),
       batch: int("batch", rows, 1),
       seed: int("seed", 0, 0),
@@ -211,18 +239,70 @@ class Lowerer {
       return undefined;
     }
     const name = e.kind === "call" ? e.callee.name : e.kind === "name" ? e.name : "";
-    if (!(name in OPTIMIZERS)) {
+    const options = OPTIMIZERS[name];
+    if (!options) {
       this.d.error("NC4003", e.kind === "call" ? e.callee.span : e.span, { name: name || "?", hint: suggest(name, Object.keys(OPTIMIZERS)) });
       return undefined;
     }
-    const kw = e.kind === "call" ? this.kwargs(e, name, { lr: "number" }) : {};
-    if (!kw) return undefined;
-    const lr = kw["lr"];
-    if (typeof lr !== "number") {
-      this.d.error("NC4004", e.span, { key: "sgd", expected: "given a learning rate, e.g. sgd(lr = 0.1)" });
+    const kinds = Object.fromEntries(Object.entries(options).map(([k, o]) => [k, o.kind]));
+    const given = e.kind === "call" ? this.kwargs(e, name, kinds) : {};
+    if (!given) return undefined;
+    const opt = (k: string) => (given[k] ?? options[k]!.default) as number;
+    if (given["lr"] === undefined && options["lr"]!.default === undefined) {
+      this.d.error("NC4004", e.span, { key: name, expected: `given a learning rate, e.g. ${name}(lr = 0.1)` });
       return undefined;
     }
-    return { kind: "sgd", lr, span: e.span };
+    if (name === "sgd")
+      return { kind: "sgd", lr: opt("lr"), momentum: opt("momentum"), nesterov: given["nesterov"] === true, weightDecay: opt("weight_decay"), span: e.span };
+    return {
+      kind: name as "adam" | "adamw",
+      lr: opt("lr"),
+      beta1: opt("beta1"),
+      beta2: opt("beta2"),
+      eps: opt("eps"),
+      weightDecay: name === "adamw" ? opt("weight_decay") : 0,
+      span: e.span,
+    };
+  }
+
+  private schedule(e: Expr | undefined): ScheduleSpec | undefined {
+    if (!e) return { kind: "constant" };
+    const name = e.kind === "call" ? e.callee.name : e.kind === "name" ? e.name : "";
+    const kinds = SCHEDULES[name];
+    if (!kinds) {
+      this.d.error("NC4011", e.kind === "call" ? e.callee.span : e.span, { name: name || "?", accepted: Object.keys(SCHEDULES).join(", ") });
+      return undefined;
+    }
+    const kw = e.kind === "call" ? this.kwargs(e, name, kinds) : {};
+    if (!kw) return undefined;
+    const missing = Object.keys(kinds).filter((k) => !(k in kw) && k !== "min_lr");
+    if (missing.length) {
+      this.d.error("NC2014", e.span, { name, arg: missing[0]! });
+      return undefined;
+    }
+    if (name === "step") return { kind: "step", every: Math.max(1, kw["every"] as number), gamma: kw["gamma"] as number };
+    if (name === "cosine") return { kind: "cosine", steps: Math.max(1, kw["steps"] as number), minLr: (kw["min_lr"] as number | undefined) ?? 0 };
+    return { kind: "constant" };
+  }
+
+  /** `l1 = a`, `l2 = b`: adds a·Σ|p| and b·Σp² over every param to the loss (so the logged loss includes them). */
+  private regularise(seen: Map<string, Expr>): void {
+    for (const key of ["l1", "l2"] as const) {
+      const e = seen.get(key);
+      if (!e) continue;
+      const v = staticValue(e);
+      if (typeof v !== "number" || v < 0) {
+        this.d.error("NC4004", e.span, { key, expected: "a number >= 0" });
+        continue;
+      }
+      if (!this.graph.loss || v === 0) continue;
+      const emit = this.emitAt(e.span);
+      for (const p of this.graph.params) {
+        const mag = key === "l1" ? emit("abs", [p]) : emit("mul", [p, p]);
+        const term = emit("mul", [emit("const", [], { value: v }), emit("sum", [mag], { keepdims: false })]);
+        this.graph.loss = emit("add", [this.graph.loss, term]);
+      }
+    }
   }
 
   private type(t: TypeExpr): TensorType | undefined {

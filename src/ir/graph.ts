@@ -10,8 +10,11 @@ export type Attrs = Record<string, AttrValue>;
 /** Which part of a training step a node belongs to; printed in dumps and used for spans of generated code. */
 export type Origin = "forward" | "grad" | "update";
 
-/** How a graph argument gets its value. */
-export type ArgRole = "input" | "label" | "param";
+/**
+ * How a graph argument gets its value: inputs and labels from the batch, params trained,
+ * optimizer state kept across steps like params, hyper scalars (learning rate) set each step.
+ */
+export type ArgRole = "input" | "label" | "param" | "state" | "hyper";
 
 /** A parameter initialiser: `xavier`, `normal(std = 0.1)`, ... */
 export interface Init {
@@ -114,6 +117,16 @@ export class Graph {
   /** Params in declaration order. */
   get params(): Value[] {
     return this.args.filter((a) => a.arg!.role === "param");
+  }
+
+  /** Args that persist across steps: params and optimizer state. */
+  get persistent(): Value[] {
+    return this.args.filter((a) => a.arg!.role === "param" || a.arg!.role === "state");
+  }
+
+  /** Args set for every step: batch inputs, labels and hyper scalars. */
+  get perStep(): Value[] {
+    return this.args.filter((a) => a.arg!.role === "input" || a.arg!.role === "label" || a.arg!.role === "hyper");
   }
 
   /** An argument by name. */

@@ -17,7 +17,7 @@ export class CpuRunner implements StepRunner {
     private readonly dims: DimBindings,
     initial: Record<string, Float32Array>,
   ) {
-    for (const p of graph.params) {
+    for (const p of graph.persistent) {
       const data = initial[p.arg!.name];
       if (!data) throw new Error(`internal: no initial value for ${p.arg!.name}`);
       this.state.set(p, { shape: concreteShape(p.type.shape, dims), data: Float32Array.from(data) });
@@ -27,8 +27,7 @@ export class CpuRunner implements StepRunner {
 
   async step(batch: Record<string, Float32Array>, readLoss: boolean): Promise<number | undefined> {
     const args = new Map(this.state);
-    for (const a of this.graph.args) {
-      if (a.arg!.role === "param") continue;
+    for (const a of this.graph.perStep) {
       const data = batch[a.arg!.name];
       if (!data) throw new Error(`internal: batch has no ${a.arg!.name}`);
       args.set(a, { shape: concreteShape(a.type.shape, this.dims), data });
@@ -41,7 +40,7 @@ export class CpuRunner implements StepRunner {
 
   async params(): Promise<Record<string, Float32Array>> {
     const out: Record<string, Float32Array> = {};
-    for (const [p, t] of this.state) out[p.arg!.name] = Float32Array.from(t.data);
+    for (const [p, t] of this.state) if (p.arg!.role === "param") out[p.arg!.name] = Float32Array.from(t.data);
     return out;
   }
 

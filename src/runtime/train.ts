@@ -1,13 +1,13 @@
 import type { Graph } from "../ir/graph.js";
-import type { DataColumn, TrainSpec } from "../ir/training.js";
+import { hyperValues, type DataColumn, type TrainSpec } from "../ir/training.js";
 import { concreteShape, numel, type DimBindings } from "../ir/types.js";
 import { initialValues } from "./init.js";
 import type { StepRunner } from "./runner.js";
 
-/** Every param's starting values, from its initialiser and the seed. */
+/** Starting values of every param and optimizer state, from its initialiser and the seed. */
 export function initialParams(g: Graph, dims: DimBindings, seed: number): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = {};
-  for (const p of g.params) out[p.arg!.name] = initialValues(p.arg!.init!, concreteShape(p.type.shape, dims), seed, p.arg!.name);
+  for (const p of g.persistent) out[p.arg!.name] = initialValues(p.arg!.init!, concreteShape(p.type.shape, dims), seed, p.arg!.name);
   return out;
 }
 
@@ -53,7 +53,8 @@ export async function trainLoop(spec: TrainSpec, runner: StepRunner, opts: LoopO
     for (let i = 0; i < epochBatches.length; i++) {
       step++;
       const last = i === epochBatches.length - 1;
-      const loss = await runner.step(epochBatches[i]!, logged && last);
+      const hyper = Object.fromEntries(Object.entries(hyperValues(spec, step - 1)).map(([k, v]) => [k, Float32Array.of(v)]));
+      const loss = await runner.step({ ...epochBatches[i]!, ...hyper }, logged && last);
       if (loss !== undefined) {
         const p = { epoch, step, loss };
         history.push(p);

@@ -28,8 +28,8 @@ export class WebGpuRunner implements StepRunner {
   private buffers = new Map<Value, GPUBuffer>();
   private dispatches: Dispatch[] = [];
   private staging: GPUBuffer;
-  /** The batch uploaded last; the same (immutable) batch again needs no upload. */
-  private lastBatch?: Record<string, Float32Array>;
+  /** What each per-step arg holds now; the same (immutable) array again needs no upload. */
+  private uploaded = new Map<Value, Float32Array>();
 
   private constructor(
     private readonly gpu: GpuContext,
@@ -60,7 +60,7 @@ export class WebGpuRunner implements StepRunner {
     const t2 = performance.now();
     const r = new WebGpuRunner(gpu, graph, dims, kernels, { codegen: t1 - t0, pipelines: t2 - t1 });
     r.allocate();
-    for (const p of graph.params) r.write(p, initial[p.arg!.name]!);
+    for (const p of graph.persistent) r.write(p, initial[p.arg!.name]!);
     r.dispatches = kernels.map((k, i) => ({
       pipeline: pipelines[i]!,
       workgroups: k.workgroups,
@@ -101,9 +101,12 @@ export class WebGpuRunner implements StepRunner {
   }
 
   async step(batch: Record<string, Float32Array>, readLoss: boolean): Promise<number | undefined> {
-    if (batch !== this.lastBatch) {
-      for (const a of this.graph.args) if (a.arg!.role !== "param") this.write(a, batch[a.arg!.name]!);
-      this.lastBatch = batch;
+    for (const a of this.graph.perStep) {
+      const data = batch[a.arg!.name];
+      if (!data) throw new Error(`internal: batch has no ${a.arg!.name}`);
+      if (this.uploaded.get(a) === data) continue;
+      this.write(a, data);
+      this.uploaded.set(a, data);
     }
     const device = this.gpu.device;
     const enc = device.createCommandEncoder();

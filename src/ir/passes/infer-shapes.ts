@@ -68,7 +68,7 @@ export function inferShapes(input: Graph, ctx: PassContext): Graph {
   }
 
   // A param's size must be known before training: a symbol no input carries can never be bound.
-  const inputDims = new Set(g.args.filter((a) => a.arg!.role !== "param").flatMap((a) => a.type.shape));
+  const inputDims = new Set(g.args.filter((a) => a.arg!.role === "input" || a.arg!.role === "label").flatMap((a) => a.type.shape));
   for (const p of g.params) {
     const loose = p.type.shape.filter((d) => typeof d === "string" && !inputDims.has(d));
     if (loose.length) ctx.d.error("NC3010", p.span, { name: p.arg!.name, dims: loose.join(", ") });

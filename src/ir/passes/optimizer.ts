@@ -1,11 +1,17 @@
-import type { Graph } from "../graph.js";
+import type { Graph, Value } from "../graph.js";
 import { Builder } from "../ops.js";
 import type { PassContext } from "./pass.js";
 
 /**
  * optimizer: appends the parameter updates of one training step.
- * 1. For each param p with gradient g, build the optimizer's new value (SGD: p - lr·g).
- * 2. Record `update p := new`; the runtime writes it back at the end of the step.
+ * 1. Add the per-step scalars as `hyper` args (the learning rate, Adam's bias corrections): the
+ *    host computes them each step, so schedules and warm-up need no graph change.
+ * 2. For each param p with gradient g, add its optimizer state as `state` args (zeros at start)
+ *    and build the new values:
+ *    - SGD: g' = g + wd·p; with momentum μ: v := μ·v + g', step = nesterov ? g' + μ·v : v; p := p - lr·step.
+ *    - Adam: m := β1·m + (1-β1)·g; v := β2·v + (1-β2)·g²; p := p - lr·(m·bc1) / (sqrt(v·bc2) + ε).
+ *    - AdamW: Adam's step plus decoupled decay: p := p - lr·(… + wd·p).
+ * 3. Record `update x := new` for params and state; the runtime writes them at the end of the step.
  * Nodes carry the optimizer's span from the training section, with origin "update".
  */
 export function optimizer(input: Graph, ctx: PassContext): Graph {
@@ -13,7 +19,38 @@ export function optimizer(input: Graph, ctx: PassContext): Graph {
   const opt = ctx.train?.optimizer;
   if (!opt || g.grads.length === 0) return g;
   const b = new Builder(g, opt.span, "update");
-  const lr = b.const(opt.lr);
-  g.updates = g.grads.map(({ param, grad }) => ({ param, value: b.sub(param, b.mul(lr, grad)) }));
+  const scalar = { dtype: "f32" as const, shape: [] };
+  const hyper = (name: string) => g.addArg({ role: "hyper", name }, scalar, opt.span);
+  const state = (p: Value, name: string) =>
+    g.addArg({ role: "state", name: `${p.arg!.name}.${name}`, init: { kind: "zeros", options: {} } }, p.type, opt.span);
+  const c = (v: number) => b.const(v);
+  const lr = hyper("lr");
+
+  if (opt.kind === "sgd") {
+    for (const { param: p, grad } of g.grads) {
+      const gw = opt.weightDecay ? b.add(grad, b.mul(c(opt.weightDecay), p)) : grad;
+      let step = gw;
+      if (opt.momentum) {
+        const v = state(p, "velocity");
+        const vNew = b.add(b.mul(c(opt.momentum), v), gw);
+        g.updates.push({ param: v, value: vNew });
+        step = opt.nesterov ? b.add(gw, b.mul(c(opt.momentum), vNew)) : vNew;
+      }
+      g.updates.push({ param: p, value: b.sub(p, b.mul(lr, step)) });
+    }
+  } else {
+    const bc1 = hyper("adam.bc1");
+    const bc2 = hyper("adam.bc2");
+    for (const { param: p, grad } of g.grads) {
+      const m = state(p, "m");
+      const v = state(p, "v");
+      const mNew = b.add(b.mul(c(opt.beta1), m), b.mul(c(1 - opt.beta1), grad));
+      const vNew = b.add(b.mul(c(opt.beta2), v), b.mul(c(1 - opt.beta2), b.mul(grad, grad)));
+      let step = b.div(b.mul(mNew, bc1), b.add(b.op("sqrt", [b.mul(vNew, bc2)]), c(opt.eps)));
+      if (opt.kind === "adamw" && opt.weightDecay) step = b.add(step, b.mul(c(opt.weightDecay), p));
+      else if (opt.weightDecay) throw new Error("internal: adam with weight decay is lowered as adamw");
+      g.updates.push({ param: m, value: mNew }, { param: v, value: vNew }, { param: p, value: b.sub(p, b.mul(lr, step)) });
+    }
+  }
   return g;
 }
