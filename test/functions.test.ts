@@ -44,6 +44,8 @@ const CASES: Record<string, FnCase> = {
   tanh: { output: "tanh(z)", loss: "sum(y * w)", reference: (z) => z.map(Math.tanh) },
   square: { output: "square(z)", loss: "mean(y * w)", reference: (z) => z.map((v) => v * v) },
   mse: { output: "z", loss: "mse(y, w)" },
+  layernorm: { output: "z |> ln: layernorm", loss: "sum(y * w)" },
+  dense: { output: "z |> d: dense(3, activation = tanh)", loss: "sum(y * y)" },
   cross_entropy: { output: "z", loss: "cross_entropy(y, onehot)" },
   binary_cross_entropy: { output: "sigmoid(z)", loss: "binary_cross_entropy(y, bits)" },
 };
@@ -130,5 +132,23 @@ describe("composite functions", () => {
     expect(erf(0.5)).toBeCloseTo(0.5204998778130465, 14);
     expect(erf(-1)).toBeCloseTo(-0.8427007929497149, 14);
     expect(erf(3.5)).toBeCloseTo(0.9999992569016276, 14);
+  });
+});
+
+describe("layers", () => {
+  it("layernorm normalises the last axis, then scales by gamma and shifts by beta (sized from x)", () => {
+    const c = compile(`network t {\n  input x: f32[B, 4]\n  output y = x |> ln: layernorm(eps = 0)\n}\n`, "ln.net", { after: "infer-shapes" });
+    expect(c.diagnostics.render()).toBe("");
+    const g = c.graph!;
+    expect(g.params.map((p) => `${p.arg!.name}: [${p.type.shape}]`)).toEqual(["ln.gamma: [4]", "ln.beta: [4]"]);
+    const env = new Map<Value, Tensor>([
+      [g.args[0]!, { shape: [2, 4], data: Float64Array.from([1, 2, 3, 4, -2, 0, 2, 4]) }],
+      [g.params[0]!, { shape: [4], data: Float64Array.from([1, 1, 2, 1]) }],
+      [g.params[1]!, { shape: [4], data: Float64Array.from([0, 0, 0, 10]) }],
+    ]);
+    const y = interpret(g, env, { dims: { B: 2 }, precision: "f64" }).get(g.outputs[0]!.value)!.data;
+    const s = Math.sqrt(1.25);
+    const want = [-1.5 / s, -0.5 / s, (2 * 0.5) / s, 1.5 / s + 10, -1.5 / s, -0.5 / s, (2 * 0.5) / s, 1.5 / s + 10];
+    want.forEach((v, i) => expect(y[i]!).toBeCloseTo(v, 12));
   });
 });

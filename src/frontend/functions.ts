@@ -172,6 +172,26 @@ export const FUNCTIONS: Record<string, FunctionDef> = {
       return typeof act === "string" ? layer.apply(act, y) : y;
     },
   },
+  /**
+   * Layer normalisation over the last axis: (x - mean) / sqrt(var + eps) · gamma + beta, with
+   * gamma = 1 and beta = 0 at start, sized by infer-shapes from x's last dim.
+   */
+  layernorm: {
+    params: ["x"],
+    kwargs: { eps: "number" },
+    layer: true,
+    lower: (emit, [x], kw, _span, layer) => {
+      const axes = [-1];
+      const centred = emit("sub", [x!, emit("mean", [x!], { axes, keepdims: true })]);
+      const variance = emit("mean", [emit("mul", [centred, centred])], { axes, keepdims: true });
+      const eps = constant(emit, (kw["eps"] as number | undefined) ?? 1e-5);
+      const normed = emit("div", [centred, emit("sqrt", [emit("add", [variance, eps])])]);
+      const features = `${layer.instance}.features`;
+      const gamma = layer.param("gamma", [features], { kind: "ones", options: {} });
+      const beta = layer.param("beta", [features], { kind: "zeros", options: {} });
+      return emit("add", [emit("mul", [normed, gamma]), beta]);
+    },
+  },
   /** Mean squared error over every element. */
   mse: {
     params: ["prediction", "target"],
