@@ -4,6 +4,7 @@ import type { Value } from "../src/ir/graph.js";
 import { interpret, type Tensor } from "../src/ir/interp.js";
 import { erf } from "../src/ir/ops.js";
 import { concreteShape } from "../src/ir/types.js";
+import { initialParams } from "../src/runtime/train.js";
 import { rng } from "./util/build.js";
 
 // Every composite function lowers to primitives; each is checked two ways on the CPU reference
@@ -78,8 +79,13 @@ describe("composite functions", () => {
       const g = compiled.graph!;
       const { dims } = bindBatch(g, ROWS);
       const env = new Map<Value, Tensor>();
+      // Params a layer declares (ln.gamma, d.weight) start from their initialisers; `p` is varied.
+      const init = initialParams(g, dims, 5);
       for (const a of g.args) {
-        if (a.arg!.role === "param") continue;
+        if (a.arg!.role === "param") {
+          env.set(a, { shape: concreteShape(a.type.shape, dims), data: Float64Array.from(init[a.arg!.name]!) });
+          continue;
+        }
         const col = compiled.train!.data.find((d) => d.name === a.arg!.name)!;
         env.set(a, { shape: concreteShape(a.type.shape, dims), data: Float64Array.from(col.values) });
       }
