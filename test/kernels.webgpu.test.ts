@@ -163,3 +163,29 @@ describe("matmul with a fused elementwise epilogue vs CPU reference", () => {
     await differential([[5, 5], [5, 5]], (b, [x, w]) => [b.add(b.op("matmul", [x!, w!]), x!)]);
   });
 });
+
+describe("batched matmul vs CPU reference", () => {
+  const cases: [string, number[], number[], boolean, boolean][] = [
+    ["dense on [3,7,5] @ [5,4] (rows folded)", [3, 7, 5], [5, 4], false, false],
+    ["[3,7,5]ᵀ-per-batch @ [7,4]: A transposed, B shared", [3, 7, 5], [7, 4], true, false],
+    ["[2,3,7,5] @ [2,3,5,6]", [2, 3, 7, 5], [2, 3, 5, 6], false, false],
+    ["[4,7,5] @ [4,6,5]ᵀ (attention scores)", [4, 7, 5], [4, 6, 5], false, true],
+    ["[4,5,7]ᵀ @ [4,5,6]", [4, 5, 7], [4, 5, 6], true, false],
+    ["shared A: [7,5] @ [3,5,6]", [7, 5], [3, 5, 6], false, false],
+  ];
+  for (const [name, sa, sb, ta, tb] of cases)
+    it(name, async () => {
+      await differential([sa, sb], (b, [x, y]) => [b.op("matmul", [x!, y!], { ta, tb })], 9, 1e-4);
+    });
+
+  it("batched matmul with a fused epilogue: relu(x @ w + bias) on [5,33,7] @ [7,65]", async () => {
+    const fused = await differential([[5, 33, 7], [7, 65], [65]], (b, [x, w, bias]) => [
+      b.op("max", [b.add(b.op("matmul", [x!, w!]), bias!), b.const(0)]),
+    ]);
+    expect(fused.kernels!.map((k) => k.kind)).toEqual(["contraction"]);
+  });
+
+  it("batched matmul with a per-batch epilogue input: (q @ kᵀ) * mask on [3,4,5] @ [3,6,5]", async () => {
+    await differential([[3, 4, 5], [3, 6, 5], [3, 4, 6]], (b, [q, k, mask]) => [b.mul(b.op("matmul", [q!, k!], { tb: true }), mask!)]);
+  });
+});

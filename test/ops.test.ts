@@ -147,3 +147,35 @@ describe("op semantics", () => {
     expect(interpret(g, new Map(), { dims: { B: 5 }, precision: "f64" }).get(s)!.data[0]).toBe(15);
   });
 });
+
+describe("batched matmul gradients (f64, finite differences)", () => {
+  const cases: [number[], number[], boolean, boolean][] = [
+    [[2, 3, 4], [4, 5], false, false],
+    [[2, 4, 3], [2, 4, 5], true, false],
+    [[2, 3, 4], [2, 5, 4], false, true],
+    [[3, 4], [2, 4, 5], false, false],
+  ];
+  for (const [sa, sb, ta, tb] of cases)
+    it(`[${sa}] @ [${sb}] ta=${ta} tb=${tb}`, () => {
+      const c: OpCase = { shapes: [sa, sb], attrs: { ta, tb }, out: [] };
+      const { g, w } = lossGraph("matmul", c);
+      const dg = autodiff(g, ctx());
+      const xs = inputsFor(c, 5);
+      const wT = randomTensor(w.type.shape as number[], rng(8));
+      const run = (vals: Tensor[]) => {
+        const env = new Map<Value, Tensor>(dg.params.map((p, i) => [p, vals[i]!]));
+        env.set(dg.argNamed("w")!, wT);
+        return interpret(dg, env, { dims: {}, precision: "f64" });
+      };
+      const env = run(xs);
+      dg.params.forEach((_, i) => {
+        const analytic = env.get(dg.grads[i]!.grad)!.data;
+        expect(analytic.length).toBe(xs[i]!.data.length);
+        for (let k = 0; k < xs[i]!.data.length; k++) {
+          const shift = (d: number) => xs.map((t, j) => ({ shape: t.shape, data: Float64Array.from(t.data, (v, q) => (j === i && q === k ? v + d : v)) }));
+          const numeric = (run(shift(1e-6)).get(dg.loss!)!.data[0]! - run(shift(-1e-6)).get(dg.loss!)!.data[0]!) / 2e-6;
+          expect(analytic[k]!).toBeCloseTo(numeric, 5);
+        }
+      });
+    });
+});

@@ -14,7 +14,9 @@ const USAGE = `usage: netc COMMAND FILE [options]
 commands:
   check FILE                      parse and type-check a .net file
   ir FILE [--after PASS]          print the IR after a pass (lower, infer-shapes, autodiff,
-          [--debug-info]          optimizer, simplify, fuse); --debug-info adds source locations
+          [--debug-info]          optimizer, simplify, fuse); --debug-info adds source locations;
+          [--format F]            F: text (default), dot (Graphviz) or svg (the graph laid out,
+          [--output FILE]         kernels as boxes); --output writes FILE instead of stdout
   train FILE [--backend B]        train the network (B: auto, webgpu or cpu; auto falls back to
         [--seed N] [--epochs N]   the CPU with a warning when there is no WebGPU adapter)
         [--log-every N]

@@ -191,27 +191,49 @@ function contraction(k: Kernel, dims: DimBindings, opts: CodegenOptions): Compil
   const tb = head.attrs["tb"] === true;
   const as = concreteShape(a.type.shape, dims);
   const bs = concreteShape(b.type.shape, dims);
-  const [m, kk] = ta ? [as[1]!, as[0]!] : [as[0]!, as[1]!];
-  const nn = tb ? bs[0]! : bs[1]!;
+  const [ra, rb] = [as.length, bs.length];
+  let [m, kk] = ta ? [as[ra - 1]!, as[ra - 2]!] : [as[ra - 2]!, as[ra - 1]!];
+  const nn = tb ? bs[rb - 2]! : bs[rb - 1]!;
+  let batch = numel(concreteShape(head.out.type.shape, dims).slice(0, -2));
+  let batchStrideA = ra > 2 ? m * kk : 0;
+  const batchStrideB = rb > 2 ? kk * nn : 0;
+  if (batch > 1 && rb === 2 && !ta) {
+    // NOTE: a batch of row blocks times one shared matrix is one taller matmul (a dense layer on [B, T, F]).
+    m *= batch;
+    batch = 1;
+    batchStrideA = m * kk;
+  }
+  const space = concreteShape(head.out.type.shape, dims);
   const rest = k.nodes.filter((n) => n !== head);
   let epilogue: MatmulSpec["epilogue"];
   let extras: Value[] = [];
   if (rest.length) {
     const inside = new Set(k.nodes.map((n) => n.out));
     extras = k.inputs.filter((v) => !inside.has(v) && rest.some((n) => n.inputs.includes(v)));
-    const body = expressionBody(k, rest, "idx", [m, nn], dims, new Map([[head.out, "acc"]]), extras, "e");
+    const body = expressionBody(k, rest, "idx", space, dims, new Map([[head.out, "acc"]]), extras, "e");
     const result = body.ref(k.output);
     epilogue = {
       extraInputs: extras.length,
       fn: [
         `fn epilogue(acc: f32, b: u32, i: u32, j: u32) -> f32 {`,
-        `  let idx = i * ${nn}u + j;`,
+        `  let idx = (b * ${m}u + i) * ${nn}u + j;`,
         ...body.lines.map((l) => `  ${l}`),
         `  return ${result};`,
         `}`,
       ].join("\n"),
     };
   }
-  const { wgsl, workgroups } = matmulKernel({ batch: 1, m, n: nn, k: kk, transA: ta, transB: tb, ...opts.matmul, epilogue });
+  const { wgsl, workgroups } = matmulKernel({
+    batch: Math.max(1, batch),
+    m,
+    n: nn,
+    k: kk,
+    transA: ta,
+    transB: tb,
+    batchStrideA,
+    batchStrideB,
+    ...opts.matmul,
+    epilogue,
+  });
   return { name: k.name, wgsl, workgroups, inputs: [a, b, ...extras], output: k.output };
 }

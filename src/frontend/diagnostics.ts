@@ -36,6 +36,7 @@ export const DIAGNOSTICS = {
   NC3009: "declared type {declared} of `{name}` does not match its value {actual}",
   NC3010: "the shape of `{name}` is not determined: {dims} is never bound",
   NC4011: "unknown schedule `{name}`; expected one of: {accepted}",
+  NC3011: "batched matmul needs the same batch dims on both sides, or none on one: {a} @ {b}",
   NC4001: "the training section has no `{key}`",
   NC4002: "unknown training setting `{key}`; expected one of: {accepted}",
   NC4003: "unknown optimizer `{name}`{hint}",

@@ -107,14 +107,26 @@ function reduce(
 }
 
 function matmul(a: Tensor, b: Tensor, ta: boolean, tb: boolean, opts: InterpOptions): Tensor {
-  const [m, k] = ta ? [a.shape[1]!, a.shape[0]!] : [a.shape[0]!, a.shape[1]!];
-  const n = tb ? b.shape[0]! : b.shape[1]!;
-  const out = alloc([m, n], opts);
-  for (let i = 0; i < m; i++)
-    for (let j = 0; j < n; j++) {
-      let s = 0;
-      for (let p = 0; p < k; p++) s += a.data[ta ? p * m + i : i * k + p]! * b.data[tb ? j * k + p : p * n + j]!;
-      out.data[i * n + j] = s;
-    }
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  const [m, k] = ta ? [a.shape[ra - 1]!, a.shape[ra - 2]!] : [a.shape[ra - 2]!, a.shape[ra - 1]!];
+  const n = tb ? b.shape[rb - 2]! : b.shape[rb - 1]!;
+  const batchShape = ra > 2 ? a.shape.slice(0, -2) : b.shape.slice(0, -2);
+  const batch = numel(batchShape);
+  // A side without batch dims is the same matrix for every batch.
+  const strideA = ra > 2 ? m * k : 0;
+  const strideB = rb > 2 ? k * n : 0;
+  const out = alloc([...batchShape, m, n], opts);
+  for (let bi = 0; bi < batch; bi++) {
+    const oa = bi * strideA;
+    const ob = bi * strideB;
+    const oc = bi * m * n;
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let p = 0; p < k; p++) s += a.data[oa + (ta ? p * m + i : i * k + p)]! * b.data[ob + (tb ? j * k + p : p * n + j)]!;
+        out.data[oc + i * n + j] = s;
+      }
+  }
   return out;
 }

@@ -373,27 +373,44 @@ export const OPS = {
     },
   },
 
+  /**
+   * Matrix product over the last two axes, with transposes, batched over leading axes (numpy's
+   * matmul): both sides carry the same batch dims, or one side has none and is shared by the batch.
+   */
   matmul: {
     kind: "contraction",
     arity: 2,
     infer: (ins, attrs, ctx) => {
       const [a, b] = ins as [TensorType, TensorType];
-      if (a.shape.length !== 2 || b.shape.length !== 2) {
-        ctx.error("NC3004", { op: "matmul", expected: 2, got: a.shape.length !== 2 ? a.shape.length : b.shape.length });
+      if (a.shape.length < 2 || b.shape.length < 2) {
+        ctx.error("NC3004", { op: "matmul", expected: "2 or more", got: Math.min(a.shape.length, b.shape.length) });
         return undefined;
       }
-      const [m, ka] = attrs["ta"] === true ? [a.shape[1]!, a.shape[0]!] : [a.shape[0]!, a.shape[1]!];
-      const [kb, n] = attrs["tb"] === true ? [b.shape[1]!, b.shape[0]!] : [b.shape[0]!, b.shape[1]!];
+      const ra = a.shape.length;
+      const rb = b.shape.length;
+      const [m, ka] = attrs["ta"] === true ? [a.shape[ra - 1]!, a.shape[ra - 2]!] : [a.shape[ra - 2]!, a.shape[ra - 1]!];
+      const [kb, n] = attrs["tb"] === true ? [b.shape[rb - 1]!, b.shape[rb - 2]!] : [b.shape[rb - 2]!, b.shape[rb - 1]!];
       if (ctx.unify(ka, kb) === undefined) {
         ctx.error("NC3002", { a: formatShape(a.shape), b: formatShape(b.shape), da: String(ka), db: String(kb) });
         return undefined;
       }
-      return { dtype: a.dtype, shape: [m, n] };
+      const batchA = a.shape.slice(0, -2);
+      const batchB = b.shape.slice(0, -2);
+      let batch = batchA.length ? batchA : batchB;
+      if (batchA.length && batchB.length) {
+        const same = batchA.length === batchB.length && batchA.every((d, i) => ctx.unify(d, batchB[i]!) !== undefined);
+        if (!same) {
+          ctx.error("NC3011", { a: formatShape(a.shape), b: formatShape(b.shape) });
+          return undefined;
+        }
+      }
+      return { dtype: a.dtype, shape: [...batch, m, n] };
     },
     grad: (b, g, [x, y], _o, attrs) => {
       const ta = attrs["ta"] === true;
       const tb = attrs["tb"] === true;
-      // C = op(A) op(B): dA = g op(B)ᵀ (transposed back if A was), dB likewise.
+      // C = op(A) op(B): dA = g op(B)ᵀ (transposed back if A was), dB likewise. A side without
+      // batch dims gets a batched gradient here, which the driver sums over the batch.
       const da = ta ? b.op("matmul", [y!, g], { ta: tb, tb: true }) : b.op("matmul", [g, y!], { ta: false, tb: !tb });
       const db = tb ? b.op("matmul", [g, x!], { ta: true, tb: ta }) : b.op("matmul", [x!, g], { ta: !ta, tb: false });
       return [da, db];

@@ -23,6 +23,9 @@ export interface MatmulSpec {
   m: number;
   n: number;
   k: number;
+  /** Elements between consecutive batches of A and of B (default m·k and k·n; 0 shares one matrix across the batch). */
+  batchStrideA?: number;
+  batchStrideB?: number;
   /** A is stored [batch, k, m] and used transposed. */
   transA: boolean;
   /** B is stored [batch, n, k] and used transposed. */
@@ -122,7 +125,7 @@ export function matmulKernel(spec: MatmulSpec): { wgsl: string; workgroups: [num
   for (const r of rows.slice(1)) lines.push(`  let row${r} = row0 + ${u(r * wy)};`);
   for (const c of cols.slice(1)) lines.push(`  let col${c} = col0 + ${u(c * wx)};`);
   // Offsets of each row of A' and each column of B' at k = 0, clamped into the matrix.
-  lines.push(`  let a_base = b * ${u(m * k)};`, `  let b_base = b * ${u(k * n)};`);
+  lines.push(`  let a_base = b * ${u(spec.batchStrideA ?? m * k)};`, `  let b_base = b * ${u(spec.batchStrideB ?? k * n)};`);
   for (const r of rows) lines.push(`  let a_off${r} = a_base + ${clampTimes(`row${r}`, m, aRow)};`);
   for (const c of cols) lines.push(`  let b_off${c} = b_base + ${clampTimes(`col${c}`, n, bCol)};`);
   for (const r of rows) for (const c of cols) lines.push(`  var acc${r}_${c} = 0.0;`);
