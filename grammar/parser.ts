@@ -2,6 +2,7 @@ import { CstParser, EOF, type IParserErrorMessageProvider, type IToken, type Tok
 import {
   allTokens,
   At,
+  Block,
   Pipe,
   Colon,
   Comma,
@@ -9,6 +10,7 @@ import {
   describeTokenType,
   Equals,
   Identifier,
+  Import,
   Input,
   Integer,
   keywords,
@@ -27,6 +29,7 @@ import {
   Semicolon,
   Slash,
   Star,
+  StringLiteral,
   Train,
 } from "./tokens.js";
 
@@ -36,7 +39,7 @@ import {
  * alternative.
  */
 const EXPECTED_IN_RULE: Record<string, string> = {
-  program: "`network` or `train`",
+  program: "`import`, `block`, `network` or `train`",
   stmt: "a statement (`input`, `param`, `output` or `name = ...`)",
   dim: "a dimension (an integer or a name)",
   primary: "an expression",
@@ -69,6 +72,8 @@ function orList(items: string[]): string {
  */
 const EXPECTED_BEFORE_CLOSER: Record<string, (previous: IToken | undefined) => string> = {
   "networkDecl:RCurly": () => "a statement or `}`",
+  "blockDecl:RCurly": () => "a statement or `}`",
+  "blockParams:RParen": (prev) => (prev?.tokenType === LParen ? "a block parameter or `)`" : "`,` or `)`"),
   "trainDecl:RCurly": () => "a training setting (`name = ...`), `data { ... }` or `}`",
   "dataBlock:RCurly": () => "a data entry (`name = [...]`) or `}`",
   "typeExpr:RBracket": (prev) => (prev?.tokenType === LBracket ? "a dimension or `]`" : "`,` or `]`"),
@@ -121,10 +126,56 @@ export class NetParser extends CstParser {
     this.performSelfAnalysis();
   }
 
-  /** program := (networkDecl | trainDecl)* */
+  /** program := (importDecl | blockDecl | networkDecl | trainDecl)* */
   program = this.RULE("program", () => {
     this.MANY(() => {
-      this.OR([{ ALT: () => this.SUBRULE(this.networkDecl) }, { ALT: () => this.SUBRULE(this.trainDecl) }]);
+      this.OR([
+        { ALT: () => this.SUBRULE(this.importDecl) },
+        { ALT: () => this.SUBRULE(this.blockDecl) },
+        { ALT: () => this.SUBRULE(this.networkDecl) },
+        { ALT: () => this.SUBRULE(this.trainDecl) },
+      ]);
+    });
+  });
+
+  /** importDecl := "import" StringLiteral ";"?  — the path is relative to the importing file. */
+  importDecl = this.RULE("importDecl", () => {
+    this.CONSUME(Import);
+    this.CONSUME(StringLiteral);
+    this.OPTION(() => this.CONSUME(Semicolon));
+  });
+
+  /** blockDecl := "block" Identifier blockParams? "{" stmt* "}" */
+  blockDecl = this.RULE("blockDecl", () => {
+    this.CONSUME(Block);
+    this.CONSUME(Identifier);
+    this.OPTION(() => this.SUBRULE(this.blockParams));
+    this.CONSUME(LCurly);
+    this.MANY(() => this.SUBRULE(this.stmt));
+    this.CONSUME(RCurly);
+  });
+
+  /** blockParams := "(" (blockParam ("," blockParam)*)? ")" */
+  blockParams = this.RULE("blockParams", () => {
+    this.CONSUME(LParen);
+    this.OPTION(() => {
+      this.SUBRULE(this.blockParam);
+      this.MANY(() => {
+        this.CONSUME(Comma);
+        this.SUBRULE2(this.blockParam);
+      });
+    });
+    this.CONSUME(RParen);
+  });
+
+  /** blockParam := Identifier ":" Identifier ("=" expr)?  — the second name is the kind: int, float, bool or fn. */
+  blockParam = this.RULE("blockParam", () => {
+    this.CONSUME(Identifier);
+    this.CONSUME(Colon);
+    this.CONSUME2(Identifier);
+    this.OPTION(() => {
+      this.CONSUME(Equals);
+      this.SUBRULE(this.expr);
     });
   });
 
@@ -182,9 +233,13 @@ export class NetParser extends CstParser {
     });
   });
 
-  /** letStmt := Identifier "=" expr */
+  /** letStmt := Identifier ("," Identifier)* "=" expr  (several names unpack a block's outputs) */
   letStmt = this.RULE("letStmt", () => {
     this.CONSUME(Identifier);
+    this.MANY(() => {
+      this.CONSUME(Comma);
+      this.CONSUME2(Identifier);
+    });
     this.CONSUME(Equals);
     this.SUBRULE(this.expr);
   });

@@ -31,9 +31,13 @@ export const Output = keyword("Output", "output");
 export const Train = keyword("Train", "train");
 /** `data` */
 export const Data = keyword("Data", "data");
+/** `block` (a reusable, parametric piece of network) */
+export const Block = keyword("Block", "block");
+/** `import` (brings another file's blocks into scope) */
+export const Import = keyword("Import", "import");
 
 /** The reserved words; none of them can be used as a name. */
-export const keywords: readonly TokenType[] = [Network, Input, Param, Output, Train, Data];
+export const keywords: readonly TokenType[] = [Network, Input, Param, Output, Train, Data, Block, Import];
 
 /** Any numeric literal; the parser consumes this category where any number is allowed. */
 export const NumberLiteral = createToken({ name: "NumberLiteral", pattern: Lexer.NA, label: "a number" });
@@ -68,6 +72,9 @@ export const WELL_FORMED_NUMBER = /^(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 export function isWellFormedNumber(image: string): boolean {
   return WELL_FORMED_NUMBER.test(image);
 }
+
+/** A double-quoted string on one line, without escapes: the path of an `import`. */
+export const StringLiteral = createToken({ name: "StringLiteral", pattern: /"[^"\r\n]*"/, label: "a string" });
 
 /** Creates a punctuation token whose label is its text. */
 function punct(name: string, text: string): TokenType {
@@ -117,7 +124,10 @@ export const allTokens: TokenType[] = [
   Output,
   Train,
   Data,
+  Block,
+  Import,
   Identifier,
+  StringLiteral,
   NumberLiteral,
   Integer,
   Float,
@@ -143,7 +153,7 @@ export const allTokens: TokenType[] = [
 export const netLexer = new Lexer(allTokens, { positionTracking: "full", ensureOptimizations: true });
 
 /** Token types whose label describes a class of text rather than spelling it. */
-const DESCRIBED: ReadonlySet<TokenType> = new Set([Identifier, NumberLiteral, Integer, Float]);
+const DESCRIBED: ReadonlySet<TokenType> = new Set([Identifier, StringLiteral, NumberLiteral, Integer, Float]);
 
 /** True for keywords and punctuation: tokens whose label is their exact text. */
 export function isLiteralToken(t: TokenType): boolean {

@@ -1,5 +1,7 @@
+import { readFileSync } from "node:fs";
 import { Diagnostics } from "./frontend/diagnostics.js";
 import { lowerProgram } from "./frontend/lower.js";
+import { linkProgram, type ReadFile } from "./frontend/modules.js";
 import { parseProgram } from "./frontend/parse.js";
 import { SourceFile } from "./frontend/source.js";
 import type { Graph } from "./ir/graph.js";
@@ -11,6 +13,17 @@ import type { DimBindings } from "./ir/types.js";
 export interface CompileOptions {
   /** Stop after this stage (`lower` or a pass name); default: run every pass. */
   after?: string;
+  /** Reads the files `import "path"` names (resolved against the importing file); default: node:fs. */
+  readFile?: ReadFile;
+}
+
+/** Reads a UTF-8 file from disk; `undefined` when it is missing or unreadable. */
+function readFromDisk(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
 }
 
 /** The result of compiling a `.net` source: the graph, the training spec, diagnostics and timings. */
@@ -23,21 +36,25 @@ export interface Compiled {
   times: { parse: number; lower: number; passes: PassTimes };
 }
 
-/** Compiles `.net` source text: parse, lower, then the pass pipeline. Never throws for user errors. */
+/**
+ * Compiles `.net` source text: parse, load imports, lower, then the pass pipeline. `path` names
+ * the file in messages and is where relative imports are resolved from. Never throws for user errors.
+ */
 export function compile(text: string, path = "<input>", opts: CompileOptions = {}): Compiled {
   const source = new SourceFile(path, text);
   const d = new Diagnostics();
   const t0 = performance.now();
   const ast = parseProgram(source, d);
+  const linked = linkProgram(ast, d, opts.readFile ?? readFromDisk);
   const t1 = performance.now();
   const times = { parse: t1 - t0, lower: 0, passes: {} as PassTimes };
   if (d.hasErrors) return { source, diagnostics: d, times };
-  const lowered = lowerProgram(ast, d);
+  const lowered = lowerProgram(ast, d, linked);
   times.lower = performance.now() - t1;
   if (!lowered) return { source, diagnostics: d, times };
   // NOTE: with lowering errors the graph holds what did lower; infer-shapes still runs on it so
   // independent shape errors are reported in the same run (runPipeline stops after it).
-  const { graph, times: passes } = runPipeline(lowered.graph, { d, train: lowered.train }, opts.after);
+  const { graph, times: passes } = runPipeline(lowered.graph, { d, train: lowered.train, checks: lowered.checks }, opts.after);
   times.passes = passes;
   if (d.hasErrors) return { source, diagnostics: d, train: lowered.train, times };
   return { source, diagnostics: d, graph, train: lowered.train, times };

@@ -1,11 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bindBatch, compile } from "../src/compile.js";
 import type { Graph, Value } from "../src/ir/graph.js";
 import { interpret, type Tensor } from "../src/ir/interp.js";
-import type { Builder } from "../src/ir/ops.js";
+import { OPS, type Builder } from "../src/ir/ops.js";
 import { fuse } from "../src/ir/passes/fuse.js";
 import { sharedGpu, type GpuContext } from "../src/runtime/device.js";
 import { PipelineCache } from "../src/runtime/pipelines.js";
 import { WebGpuRunner } from "../src/runtime/webgpu.js";
+import { CpuRunner } from "../src/runtime/cpu.js";
+import { batches, initialParams } from "../src/runtime/train.js";
+import { concreteShape, type Dim, type DimBindings } from "../src/ir/types.js";
 import { ctx, graphWith, randomTensor, rng } from "./util/build.js";
 
 let gpu: GpuContext;
@@ -22,22 +26,31 @@ afterAll(() => {
 
 /**
  * Builds a graph over inputs of `shapes`, fuses it, runs it on WebGPU and on the CPU reference
- * (f32), and compares every output within `tol` (relative to max(1, |expected|)).
+ * (f32), and compares every output within `tol` (relative to max(1, |expected|)). Symbolic dims
+ * in `shapes` are bound by `dims`.
  */
-async function differential(shapes: number[][], build: (b: Builder, xs: Value[]) => Value[], seed = 1, tol = 1e-5, lo = -1, hi = 1) {
+async function differential(
+  shapes: Dim[][],
+  build: (b: Builder, xs: Value[]) => Value[],
+  seed = 1,
+  tol = 1e-5,
+  lo = -1,
+  hi = 1,
+  dims: DimBindings = {},
+) {
   const { g, b, args } = graphWith(shapes, "input");
   const outs = build(b, args);
   g.outputs = outs.map((value, i) => ({ name: `o${i}`, value }));
   const fused: Graph = fuse(g, ctx());
   const rand = rng(seed);
-  const data = shapes.map((s) => randomTensor(s, rand, lo, hi));
+  const data = shapes.map((s) => randomTensor(concreteShape(s, dims), rand, lo, hi));
   const batch = Object.fromEntries(data.map((t, i) => [`p${i}`, Float32Array.from(t.data)]));
-  const runner = await WebGpuRunner.create(gpu, fused, {}, {}, undefined, cache);
+  const runner = await WebGpuRunner.create(gpu, fused, dims, {}, undefined, cache);
   await runner.step(batch, false);
   const env = interpret(
     fused,
     new Map<Value, Tensor>(fused.args.map((a, i) => [a, { shape: data[i]!.shape, data: Float32Array.from(data[i]!.data) }])),
-    { dims: {}, precision: "f32" },
+    { dims, precision: "f32" },
   );
   for (const o of fused.outputs) {
     const got = await runner.read(o.value);
@@ -187,5 +200,181 @@ describe("batched matmul vs CPU reference", () => {
 
   it("batched matmul with a per-batch epilogue input: (q @ kᵀ) * mask on [3,4,5] @ [3,6,5]", async () => {
     await differential([[3, 4, 5], [3, 6, 5], [3, 4, 6]], (b, [q, k, mask]) => [b.mul(b.op("matmul", [q!, k!], { tb: true }), mask!)]);
+  });
+});
+
+describe("movement kernels (transpose, slice, pad, concat) vs CPU reference", () => {
+  const kinds = (f: Graph) => f.kernels!.map((k) => k.kind);
+  for (const m of SIZES) {
+    it(`transpose [${m},7] and [3,${m},5] -> [5,3,${m}], each its own kernel`, async () => {
+      const fused = await differential([[m, 7], [3, m, 5]], (b, [x, y]) => [
+        b.op("transpose", [x!], {}),
+        b.op("transpose", [y!], { perm: [2, 0, 1] }),
+      ]);
+      expect(kinds(fused)).toEqual(["movement", "movement"]);
+    });
+    it(`slice [${m},65] rows from 1 (or 0), every 3rd column from -64`, async () => {
+      const fused = await differential([[m, 65]], (b, [x]) => [
+        b.op("slice", [x!], { starts: [m > 1 ? 1 : 0, -64], ends: [m, 65], axes: [0, 1], steps: [1, 3] }),
+      ]);
+      expect(kinds(fused)).toEqual(["movement"]);
+    });
+    it(`pad [${m},7] by (1, 2) rows and (0, 3) columns with 0.5`, async () => {
+      await differential([[m, 7]], (b, [x]) => [b.op("pad", [x!], { pads: [1, 2, 0, 3], value: 0.5 })]);
+    });
+    it(`concat [${m},3], [${m},33], [${m},1] on the last axis, and [1,7], [${m},7] on the first`, async () => {
+      const fused = await differential([[m, 3], [m, 33], [m, 1], [1, 7], [m, 7]], (b, [a, c, d, e, f]) => [
+        b.op("concat", [a!, c!, d!], { axis: -1 }),
+        b.op("concat", [e!, f!, e!], { axis: 0 }),
+      ]);
+      expect(kinds(fused)).toEqual(["movement", "movement"]);
+    });
+  }
+
+  it("a symbolic leading dim bound at run time (B = 33): every movement op on [B, 7] and [B, 5]", async () => {
+    await differential(
+      [["B", 7], ["B", 5]],
+      (b, [x, y]) => [
+        b.op("concat", [x!, y!], { axis: -1 }),
+        b.op("slice", [x!], { starts: [2], ends: [7], axes: [1], steps: [2] }),
+        b.op("pad", [y!], { pads: [3, 1], value: -2 }),
+        b.op("transpose", [x!], {}),
+      ],
+      4,
+      1e-5,
+      -1,
+      1,
+      { B: 33 },
+    );
+  });
+
+  it("a 4-D transpose with size-1 axes: [2,1,7,3] -> [3,2,7,1]", async () => {
+    await differential([[2, 1, 7, 3]], (b, [x]) => [b.op("transpose", [x!], { perm: [3, 0, 2, 1] })]);
+  });
+});
+
+describe("movement fused with elementwise and reductions vs CPU reference", () => {
+  const kinds = (f: Graph) => f.kernels!.map((k) => k.kind);
+
+  it("exp(transpose(x)) * y reads x at transposed indices inside one elementwise kernel", async () => {
+    const fused = await differential([[7, 33], [33, 7]], (b, [x, y]) => [b.mul(b.op("exp", [b.op("transpose", [x!], {})]), y!)]);
+    expect(kinds(fused)).toEqual(["elementwise"]);
+  });
+
+  it("transpose(sigmoid(x) + b) fuses its elementwise producers into one movement kernel", async () => {
+    const fused = await differential([[65, 7], [7]], (b, [x, bias]) => [
+      b.op("transpose", [b.add(b.op("sigmoid", [x!]), bias!)], {}),
+    ]);
+    expect(kinds(fused)).toEqual(["movement"]);
+  });
+
+  it("concat(tanh(a), b * c, pad(d)) + 1 is one kernel", async () => {
+    const fused = await differential([[33, 3], [33, 4], [4], [33, 1]], (b, [a, x, c, d]) => [
+      b.add(b.op("concat", [b.op("tanh", [a!]), b.mul(x!, c!), b.op("pad", [d!], { pads: [1, 0], value: 1 })], { axis: 1 }), b.const(1)),
+    ]);
+    expect(kinds(fused)).toEqual(["elementwise"]);
+  });
+
+  it("sum over a slice of exp(x): the view is part of the reduction's prologue", async () => {
+    const fused = await differential([[65, 33]], (b, [x]) => [
+      b.op("sum", [b.op("slice", [b.op("exp", [x!])], { starts: [3, 1], ends: [60, 33], axes: [0, 1], steps: [2, 1] })], { axes: [1] }),
+    ]);
+    expect(kinds(fused)).toEqual(["reduce"]);
+  });
+
+  it("x + transpose(x) with x = exp(p): a value read at two indices is materialised, not recomputed", async () => {
+    const fused = await differential([[7, 7]], (b, [p]) => {
+      const x = b.op("exp", [p!]);
+      return [b.add(x, b.op("transpose", [x], {}))];
+    });
+    expect(kinds(fused)).toEqual(["elementwise", "elementwise"]);
+  });
+
+  it("a transpose of a matmul's result runs after the matmul; a transposed bias fuses into its epilogue", async () => {
+    const fused = await differential([[7, 33], [33, 7], [7, 7]], (b, [x, w, c]) => [
+      b.op("transpose", [b.op("matmul", [x!, w!])], {}),
+      b.add(b.op("matmul", [x!, w!]), b.op("transpose", [c!], {})),
+    ], 2, 1e-4);
+    expect(kinds(fused)).toEqual(["contraction", "movement", "contraction"]);
+  });
+
+  it("the operands of a matmul that roots its kernel stay outside it: x @ exp(w), x @ transpose(v)", async () => {
+    const fused = await differential([[7, 5], [5, 33], [33, 5]], (b, [x, w, v]) => [
+      b.op("matmul", [x!, b.op("exp", [w!])]),
+      b.op("matmul", [x!, b.op("transpose", [v!], {})]),
+    ], 2, 1e-4);
+    expect(kinds(fused)).toEqual(["elementwise", "contraction", "movement", "contraction"]);
+  });
+
+  it("slice, transpose and pad chained over an elementwise expression, as one kernel", async () => {
+    const fused = await differential([[9, 65], [65]], (b, [x, y]) => [
+      b.op("pad", [b.op("transpose", [b.op("slice", [b.mul(x!, y!)], { starts: [1, 0], ends: [8, 65], steps: [3, 2] })], {})], {
+        pads: [2, 1, 0, 2],
+        value: 0,
+      }),
+    ]);
+    expect(kinds(fused)).toEqual(["movement"]);
+  });
+});
+
+describe("movement gradients vs CPU reference", () => {
+  // Each op's gradient rule applied to an upstream gradient g, fused and run on WebGPU.
+  const cases: [string, number[], Record<string, unknown>][] = [
+    ["transpose", [7, 33, 5], { perm: [1, 2, 0] }],
+    ["slice", [65, 7], { starts: [1, 2], ends: [64, 7], axes: [0, 1], steps: [3, 2] }],
+    ["pad", [33, 7], { pads: [2, 1, 0, 5], value: 3 }],
+  ];
+  for (const [op, shape, attrs] of cases)
+    it(`d ${op} ${JSON.stringify(attrs)} on [${shape}]`, async () => {
+      await differential([shape, [1]], (b, [x]) => {
+        const out = b.op(op, [x!], attrs as never);
+        const g = b.op("exp", [b.op("broadcast", [b.const(0.5)], { shape: out.type.shape })]);
+        return OPS[op as "slice"].grad!(b, b.mul(g, out), [x!], out, attrs as never).filter((v) => v !== undefined) as Value[];
+      });
+    });
+
+  it("d concat: slices of g for each input", async () => {
+    await differential([[7, 3], [7, 33], [7, 1]], (b, xs) => {
+      const out = b.op("concat", xs, { axis: 1 });
+      return OPS.concat.grad(b, b.op("sigmoid", [out]), xs, out, { axis: 1 }) as Value[];
+    });
+  });
+});
+
+describe("a training step through movement functions: WebGPU vs the CPU runner", () => {
+  it("transpose, slice, pad, concat, flatten and reshape in one network, one sgd step", async () => {
+    const text = `network n {
+  input x: f32[B, 6]
+  param w: f32[3, 4] = normal(std = 0.5)
+  param v: f32[3, 2] = normal(std = 0.5)
+  h = transpose(reshape(x, [-1, 3, 2]), perm = [0, 2, 1])
+  a = slice(h, 0, 2, axis = 2) |> flatten
+  c = concat(a, pad(slice(x, 1, 3, axis = 1), [1, 1]), axis = -1)
+  output y = tanh(c @ transpose(concat(w, w, axis = 1)) @ v)
+}
+train {
+  loss = mse(y, t)
+  optimizer = sgd(lr = 0.1)
+  epochs = 1
+  data {
+    x = [[0.5, -1, 2, 0.1, 0.2, 0.3], [1, 0.25, -0.5, 0, 1, 2], [-1.5, 1, 0.75, 3, -1, 0.5]]
+    t = [[0.3, -0.2], [0.9, 0.1], [-0.4, 0.5]]
+  }
+}`;
+    const c = compile(text, "move.net");
+    expect(c.diagnostics.render()).toBe("");
+    const g = c.graph!;
+    const { dims } = bindBatch(g, 3);
+    const init = initialParams(g, dims, 2);
+    const batch = { ...batches(c.train!.data, 3)[0]!, lr: Float32Array.of(0.1) };
+    const cpu = new CpuRunner(g, dims, init);
+    const gpuRunner = await WebGpuRunner.create(gpu, g, dims, init, undefined, cache);
+    const lossCpu = await cpu.step(batch, true);
+    const lossGpu = await gpuRunner.step(batch, true);
+    expect(lossGpu!).toBeCloseTo(lossCpu!, 5);
+    const [pc, pg] = [await cpu.params(), await gpuRunner.params()];
+    for (const name of ["w", "v"]) pg[name]!.forEach((x, i) => expect(x, `${name}[${i}]`).toBeCloseTo(pc[name]![i]!, 5));
+    expect(g.kernels!.some((k) => k.kind === "movement")).toBe(true);
+    gpuRunner.dispose();
   });
 });

@@ -267,6 +267,81 @@ describe("valid programs", () => {
   });
 });
 
+describe("blocks, repeat and imports", () => {
+  const source = [
+    'import "blocks/residual.net"',
+    "",
+    "block Residual(c: int, act: fn = relu, p: float = 0.5) {",
+    "  input x: f32[B, c]",
+    "  param w: f32[c, c] = xavier",
+    "  output y = x + (x @ w |> act)",
+    "}",
+    "",
+    "block Plain {",
+    "  input x: f32[B, 2]",
+    "  output y = x",
+    "}",
+    "",
+    "network n {",
+    "  input x: f32[B, 64]",
+    "  h = x |> blocks: repeat(3, Residual(64, act = tanh))",
+    "  lo, hi = h |> s: Split",
+    "  output y = r1: Residual(lo, 64)",
+    "}",
+  ].join("\n");
+
+  it("parses imports with the path and its span", () => {
+    const p = parseOk(source);
+    expect(p.imports).toHaveLength(1);
+    const imp = p.imports[0]!;
+    expect(imp.path).toBe("blocks/residual.net");
+    expect(text(imp.pathSpan)).toBe('"blocks/residual.net"');
+    expect(text(imp.span)).toBe('import "blocks/residual.net"');
+    expect(at(imp.span)).toBe("1:1");
+  });
+
+  it("parses block headers: typed static params with optional defaults, or none at all", () => {
+    const p = parseOk(source);
+    expect(p.blocks.map((b) => b.name.name)).toEqual(["Residual", "Plain"]);
+    const [res, plain] = p.blocks;
+    expect(res!.params.map((q) => `${q.name.name}: ${q.type.name}${q.default ? ` = ${show(q.default)}` : ""}`)).toEqual([
+      "c: int",
+      "act: fn = relu",
+      "p: float = 0.5",
+    ]);
+    expect(at(res!.params[1]!.type.span)).toBe("3:29");
+    expect(text(res!.params[2]!.span)).toBe("p: float = 0.5");
+    expect(res!.body.map(stmtSummary)).toEqual(["input x", "param w", "output y"]);
+    expect(text(res!.span).startsWith("block Residual(")).toBe(true);
+    expect(text(res!.span).endsWith("}")).toBe(true);
+    expect(plain!.params).toEqual([]);
+    expect(p.networks[0]!.body.map(stmtSummary)).toEqual(["input x", "let h", "let lo", "output y"]);
+  });
+
+  it("parses repeat and block calls as ordinary calls, and unpacking lets", () => {
+    const body = parseOk(source).networks[0]!.body;
+    const [, h, lo, y] = body;
+    expect(h!.kind === "let" && show(h!.value)).toBe("(call blocks:repeat x 3 (call Residual 64 :act tanh))");
+    if (lo!.kind !== "let") throw new Error("not a let");
+    expect(lo.names.map((n) => n.name)).toEqual(["lo", "hi"]);
+    expect(lo.name.name).toBe("lo");
+    expect(at(lo.names[1]!.span)).toBe("17:7");
+    expect(show(lo.value)).toBe("(call s:Split h)");
+    expect(y!.kind === "output" && y!.value && show(y!.value)).toBe("(call r1:Residual lo 64)");
+    const single = body[1]!;
+    expect(single.kind === "let" && single.names.map((n) => n.name)).toEqual(["h"]);
+  });
+
+  it("reserves `block` and `import`, and resumes after junk at either", () => {
+    const keyword = parse("network n {\n  input block: f32[2]\n}\n").d.items[0]!;
+    expect(`${keyword.code} ${at(keyword.span)} ${keyword.message}`).toBe("NC1002 2:9 syntax error: expected a name but found `block`, which is a keyword");
+    const { program, d } = parse('} import "a.net" ) block B { output y = 1 }\n');
+    expect(d.items.map((i) => `${i.code} ${at(i.span)}`)).toEqual(["NC1002 1:1", "NC1002 1:18"]);
+    expect(program.imports.map((i) => i.path)).toEqual(["a.net"]);
+    expect(program.blocks.map((b) => b.name.name)).toEqual(["B"]);
+  });
+});
+
 describe("syntax errors", () => {
   // [what, source, first error as `code line:col`, a fragment of its message]
   const cases: [string, string, string, string][] = [
@@ -283,9 +358,14 @@ describe("syntax errors", () => {
     ["non-integer dim", "network a {\n  input x: f32[2.5]\n}\n", "NC1002 2:16", "expected a dimension or `]` but found `2.5`"],
     ["malformed number", "network a {\n  h = 1e + 2\n}\n", "NC1004 2:7", "invalid number `1e`"],
     ["positional after keyword argument", "network a {\n  h = f(k = 1, x)\n}\n", "NC1005 2:16", "positional argument follows keyword argument `k`"],
-    ["junk between blocks", "network a { h = 1 }\n)\nnetwork b { h = 2 }\n", "NC1002 2:1", "expected `network` or `train` but found `)`"],
+    ["junk between blocks", "network a { h = 1 }\n)\nnetwork b { h = 2 }\n", "NC1002 2:1", "expected `import`, `block`, `network` or `train` but found `)`"],
     ["junk in a train block", "train {\n  epochs = 3\n  = 4\n}\n", "NC1002 3:3", "expected a training setting"],
     ["missing network name", "network {\n}\n", "NC1002 1:9", "expected a name but found `{`"],
+    ["block param without kind", "block R(c int) {\n}\n", "NC1002 1:11", "expected `:` but found `int`"],
+    ["unclosed block header", "block R(c: int {\n}\n", "NC1002 1:16", "expected `,` or `)` but found `{`"],
+    ["trailing comma in a block header", "block R(c: int,) {\n}\n", "NC1002 1:16", "expected a name but found `)`"],
+    ["import without a string", "import blocks\n", "NC1002 1:8", "expected a string but found `blocks`"],
+    ["unpacking without a second name", "network n {\n  a, = f(x)\n}\n", "NC1002 2:6", "expected a name but found `=`"],
   ];
 
   it.each(cases)("%s", (_, source, first, message) => {
@@ -340,7 +420,7 @@ describe("syntax errors", () => {
 
   it("never throws or hangs on damaged input, and every error has a span in the file", () => {
     const base = readFileSync(new URL("../examples/xor.net", import.meta.url), "utf8");
-    const pieces = ["network", "input", "param", "output", "train", "data", "x", "f32", "[", "]", "{", "}", "(", ")", ",", ":", "=", "+", "-", "@", "1", "2.5", "1e", ";", "$", "\n", "#c\n"];
+    const pieces = ["network", "input", "param", "output", "train", "data", "x", "f32", "[", "]", "{", "}", "(", ")", ",", ":", "=", "+", "-", "@", "1", "2.5", "1e", ";", "$", "\n", "#c\n", "block", "import", '"a.net"', "|>"];
     let seed = 12345;
     const rand = (n: number): number => {
       seed = (seed * 1103515245 + 12345) % 2147483648;

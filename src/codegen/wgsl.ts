@@ -1,5 +1,5 @@
 import type { Kernel, Node, Value } from "../ir/graph.js";
-import { opDef, reduceAxes, wgslFloat, type ElementwiseOp, type ReduceOp } from "../ir/ops.js";
+import { opDef, reduceAxes, wgslFloat, type ElementwiseOp, type ReduceOp, type View } from "../ir/ops.js";
 import { broadcastStrides, concreteShape, numel, stridesOf, type DimBindings } from "../ir/types.js";
 import { matmulKernel, type MatmulSpec } from "./kernels/matmul.js";
 
@@ -68,8 +68,11 @@ function indexExpr(i: string, shape: number[], space: number[]): string {
 }
 
 /**
- * The body shared by elementwise kernels and reduce prologues: loads of external inputs at the
- * element `i` of `space`, then one `let` per node. Returns the lines and the name of each value.
+ * The body shared by elementwise kernels, reduce prologues and matmul epilogues, built on demand
+ * from the result: `ref(v)` is v at the element `i` of `space`. A node is evaluated at an index
+ * into its own shape and reads each input at that index mapped into the input's shape:
+ * broadcasting drops coordinates, a movement op's view remaps them (views fuse as index math).
+ * One `let` per (value, index); external inputs are loaded where they are read.
  */
 function expressionBody(
   k: Kernel,
@@ -81,33 +84,126 @@ function expressionBody(
   slots: Value[] = k.inputs,
   buffer = "in",
 ): { lines: string[]; ref: (v: Value) => string } {
-  const names = new Map<Value, string>(preset);
+  const inside = new Set(nodes.map((n) => n.out));
   const lines: string[] = [];
-  const ref = (v: Value): string => {
-    const known = names.get(v);
-    if (known) return known;
-    const p = v.producer;
-    if (p && opDef(p.op).kind === "source") return literal(p, dims);
-    const slot = slots.indexOf(v);
-    if (slot < 0) throw new Error(`internal: kernel ${k.name} reads unbound %${v.id}`);
-    const name = `x${slot}`;
-    lines.push(`let ${name} = ${buffer}${slot}[${indexExpr(i, concreteShape(v.type.shape, dims), space)}];`);
-    names.set(v, name);
+  const names = new Map<string, string>();
+  const lets = new Map<string, string>();
+  const counts = new Map<string, number>();
+  const shapeOf = (v: Value) => concreteShape(v.type.shape, dims);
+  /** A fresh name `base`, `base_1`, ... */
+  const fresh = (base: string) => {
+    const n = counts.get(base) ?? 0;
+    counts.set(base, n + 1);
+    return n ? `${base}_${n}` : base;
+  };
+  /** Names an index or mask expression once, so equal indices give equal keys. */
+  const bind = (prefix: string, expr: string): string => {
+    if (/^(\w+|\d+u)$/.test(expr)) return expr;
+    let name = lets.get(expr);
+    if (!name) {
+      name = fresh(prefix);
+      lines.push(`let ${name} = ${expr};`);
+      lets.set(expr, name);
+    }
     return name;
   };
-  for (const n of nodes) {
-    if (names.has(n.out)) continue;
+  const at = (v: Value, idx: string): string => {
+    const pre = preset.get(v);
+    if (pre !== undefined) {
+      if (idx !== i) throw new Error(`internal: kernel ${k.name} reads %${v.id} at a remapped index`);
+      return pre;
+    }
+    const p = v.producer;
+    if (p && opDef(p.op).kind === "source") return literal(p, dims);
+    const key = `${v.id}@${idx}`;
+    const known = names.get(key);
+    if (known) return known;
+    let line: string;
+    let name: string;
+    if (p && inside.has(v)) {
+      const expr = nodeExpr(p, idx);
+      if (/^\w+$/.test(expr)) {
+        // A view or broadcast that only moved the index: the value is its input's.
+        names.set(key, expr);
+        return expr;
+      }
+      name = fresh(`v${v.id}`);
+      line = `let ${name} = ${expr};`;
+    } else {
+      const slot = slots.indexOf(v);
+      if (slot < 0) throw new Error(`internal: kernel ${k.name} reads unbound %${v.id}`);
+      name = fresh(`x${slot}`);
+      line = `let ${name} = ${buffer}${slot}[${idx}];`;
+    }
+    lines.push(line);
+    names.set(key, name);
+    return name;
+  };
+  /** Reads `x` where a node of shape `out` reads it at `idx`, with numpy broadcasting. */
+  const broadcastRead = (x: Value, idx: string, out: number[]) => at(x, bind("t", indexExpr(idx, shapeOf(x), out)));
+  const nodeExpr = (n: Node, idx: string): string => {
     const def = opDef(n.op);
-    let expr: string;
-    if (def.kind === "elementwise") expr = (def as ElementwiseOp).wgsl(...n.inputs.map(ref));
-    else if (n.op === "broadcast") expr = ref(n.inputs[0]!);
-    else if (def.kind === "source") expr = literal(n, dims);
-    else throw new Error(`internal: ${n.op} in an elementwise body`);
-    const name = `v${n.out.id}`;
-    lines.push(`let ${name} = ${expr};`);
-    names.set(n.out, name);
-  }
+    const out = shapeOf(n.out);
+    if (def.kind === "elementwise") return (def as ElementwiseOp).wgsl(...n.inputs.map((x) => broadcastRead(x, idx, out)));
+    if (n.op === "broadcast") return broadcastRead(n.inputs[0]!, idx, out);
+    if (def.kind === "movement" && def.view) {
+      const ins = n.inputs.map(shapeOf);
+      return viewExpr(def.view(ins, out, n.attrs), idx, out, ins, (part, index) => at(n.inputs[part]!, bind("t", index)), bind);
+    }
+    throw new Error(`internal: ${n.op} in an elementwise body`);
+  };
+  const ref = (v: Value) => at(v, i);
   return { lines, ref };
+}
+
+/**
+ * A movement op's value at the element `idx` of its output: each part reads its input at the
+ * remapped index (clamped into range where the part has a region, so every read is in bounds),
+ * and `select` picks the part whose region holds the element, or the fill.
+ */
+function viewExpr(
+  view: View,
+  idx: string,
+  out: number[],
+  ins: number[][],
+  read: (input: number, index: string) => string,
+  bind: (prefix: string, expr: string) => string,
+): string {
+  const st = stridesOf(out);
+  const coord = (d: number): string => {
+    if (out[d] === 1) return "0u";
+    const c = st[d] === 1 ? idx : `(${idx} / ${st[d]}u)`;
+    return bind("c", d > 0 ? `(${c} % ${out[d]}u)` : c);
+  };
+  const values = view.parts.map((part) => {
+    const shape = ins[part.input]!;
+    const inSt = stridesOf(shape);
+    const clamp = new Set((part.region ?? []).map((r) => r.axis));
+    const terms: string[] = [];
+    part.axes.forEach((a, d) => {
+      if (shape[d] === 1 || inSt[d] === 0) return;
+      let c = a.step === 0 ? "" : a.step === 1 ? coord(a.from) : `${coord(a.from)} * ${a.step}u`;
+      if (!c) c = `${a.offset}u`;
+      else if (a.offset > 0) c = `(${c} + ${a.offset}u)`;
+      else if (a.offset < 0) c = `(${c} - ${-a.offset}u)`;
+      // NOTE: outside the region the u32 coordinate may wrap; min() keeps the (discarded) read in bounds.
+      if (clamp.has(a.from) && a.step !== 0) c = `min(${c}, ${shape[d]! - 1}u)`;
+      terms.push(inSt[d] === 1 ? c : `${c} * ${inSt[d]}u`);
+    });
+    const value = read(part.input, terms.length ? terms.join(" + ") : "0u");
+    const conds = (part.region ?? []).flatMap((r) => {
+      const c = coord(r.axis);
+      return [...(r.lo > 0 ? [`${c} >= ${r.lo}u`] : []), ...(r.hi < out[r.axis]! ? [`${c} < ${r.hi}u`] : [])];
+    });
+    return { value, conds };
+  });
+  let expr = view.fill === undefined ? undefined : wgslFloat(view.fill);
+  for (let p = values.length - 1; p >= 0; p--) {
+    const { value, conds } = values[p]!;
+    expr = expr === undefined || !conds.length ? value : `select(${expr}, ${value}, ${bind("m", conds.join(" && "))})`;
+  }
+  if (expr === undefined) throw new Error("internal: a view with no parts");
+  return expr;
 }
 
 function literal(n: Node, dims: DimBindings): string {

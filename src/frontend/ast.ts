@@ -4,6 +4,8 @@ import type { Span } from "./source.js";
 
 /** A whole `.net` file. */
 export interface Program {
+  imports: ImportDecl[];
+  blocks: BlockDecl[];
   networks: NetworkDecl[];
   trains: TrainDecl[];
   span: Span;
@@ -17,7 +19,36 @@ export interface NetworkDecl {
   span: Span;
 }
 
-/** A statement in a network body. */
+/** `import "blocks/residual.net"`: the path as written, relative to the importing file. */
+export interface ImportDecl {
+  kind: "import";
+  path: string;
+  /** The string literal, quotes included. */
+  pathSpan: Span;
+  span: Span;
+}
+
+/**
+ * `block Residual(c: int, act: fn = relu) { input x: f32[B, c] ... output y = ... }`: a reusable
+ * piece of network, called like a layer. Its body holds the same statements as a network's.
+ */
+export interface BlockDecl {
+  kind: "block";
+  name: Ident;
+  params: BlockParam[];
+  body: Stmt[];
+  span: Span;
+}
+
+/** `c: int`, `act: fn = relu`: a static parameter of a block; `type` is int, float, bool or fn. */
+export interface BlockParam {
+  name: Ident;
+  type: Ident;
+  default?: Expr;
+  span: Span;
+}
+
+/** A statement in a network or block body. */
 export type Stmt = InputDecl | ParamDecl | LetStmt | OutputDecl;
 
 /** `input x: f32[B, 2]` */
@@ -37,10 +68,13 @@ export interface ParamDecl {
   span: Span;
 }
 
-/** `h = sigmoid(x @ w1 + b1)` */
+/** `h = sigmoid(x @ w1 + b1)`, or `mu, logvar = Split(h)` to unpack a block's outputs. */
 export interface LetStmt {
   kind: "let";
+  /** The first (usually only) name. */
   name: Ident;
+  /** Every name bound, `name` first; more than one unpacks the outputs of a block call. */
+  names: Ident[];
   value: Expr;
   span: Span;
 }

@@ -1,4 +1,5 @@
 import type { Attrs, Init, Value } from "../ir/graph.js";
+import { MAX_KERNEL_BUFFERS } from "../ir/passes/fuse.js";
 import type { Dim } from "../ir/types.js";
 import type { Span } from "./source.js";
 
@@ -31,10 +32,18 @@ export interface FunctionDef {
   kwargs: Record<string, KwKind>;
   /** Layers have params: each call is an instance with its own, named `instance.param`. */
   layer?: boolean;
+  /** Takes one or more tensors positionally (`concat(a, b, c)`); `params` names the first. */
+  variadic?: boolean;
   lower(emit: Emit, args: Value[], kw: Record<string, KwValue>, span: Span, layer: LayerCtx): Value;
 }
 
 const constant = (emit: Emit, value: number) => emit("const", [], { value });
+
+/** An `ints` argument as a list (`axis = 1` is `[1]`). */
+const list = (v: KwValue | undefined): number[] | undefined => (v === undefined ? undefined : typeof v === "number" ? [v] : (v as number[]));
+
+/** Most inputs one concat node takes: with its output, a kernel binds at most MAX_KERNEL_BUFFERS. */
+const MAX_CONCAT_INPUTS = MAX_KERNEL_BUFFERS - 1;
 
 
 /** log_softmax along one axis: z - log(sum(exp(z))) with z = x - max(x), stable for large logits. */
@@ -191,6 +200,60 @@ export const FUNCTIONS: Record<string, FunctionDef> = {
       const beta = layer.param("beta", [features], { kind: "zeros", options: {} });
       return emit("add", [emit("mul", [normed, gamma]), beta]);
     },
+  },
+  /** Permutes axes (`perm = [1, 0]`); without `perm`, reverses them. */
+  transpose: {
+    params: ["x"],
+    kwargs: { perm: "ints" },
+    lower: (emit, [x], kw) => emit("transpose", [x!], kw["perm"] === undefined ? {} : { perm: list(kw["perm"])! }),
+  },
+  /** `x[start:end:step]` on `axis` (default: the leading axes); negative indices count from the end. */
+  slice: {
+    params: ["x"],
+    statics: [
+      { name: "start", kind: "ints" },
+      { name: "end", kind: "ints" },
+    ],
+    kwargs: { axis: "ints", step: "ints" },
+    lower: (emit, [x], kw) => {
+      const attrs: Attrs = { starts: list(kw["start"])!, ends: list(kw["end"])! };
+      if (kw["axis"] !== undefined) attrs["axes"] = list(kw["axis"])!;
+      if (kw["step"] !== undefined) attrs["steps"] = list(kw["step"])!;
+      return emit("slice", [x!], attrs);
+    },
+  },
+  /** Constant padding: `pads = [before, after, ...]` pairs for the trailing axes, filled with `value`. */
+  pad: {
+    params: ["x"],
+    statics: [{ name: "pads", kind: "ints" }],
+    kwargs: { value: "number" },
+    lower: (emit, [x], kw) => emit("pad", [x!], { pads: list(kw["pads"])!, value: (kw["value"] as number | undefined) ?? 0 }),
+  },
+  /** Joins tensors along `axis` (default: the last). */
+  concat: {
+    params: ["x"],
+    variadic: true,
+    kwargs: { axis: "int" },
+    lower: (emit, xs, kw) => {
+      const axis = (kw["axis"] as number | undefined) ?? -1;
+      // NOTE: long lists become a chain of concats, so no kernel binds more buffers than a device allows.
+      let rest = xs;
+      while (rest.length > MAX_CONCAT_INPUTS) rest = [emit("concat", rest.slice(0, MAX_CONCAT_INPUTS), { axis }), ...rest.slice(MAX_CONCAT_INPUTS)];
+      return emit("concat", rest, { axis });
+    },
+  },
+  /** Keeps the leading axis and flattens the rest into one (their sizes must be known). */
+  flatten: {
+    params: ["x"],
+    kwargs: {},
+    lower: (emit, [x]) => emit("reshape", [x!], { shape: [0, -1] }),
+  },
+  /** The same elements in a new shape; one entry may be -1 (inferred), a 0 keeps the input's dim there. */
+  reshape: {
+    params: ["x"],
+    statics: [{ name: "shape", kind: "ints" }],
+    kwargs: {},
+    lower: (emit, [x], kw) => emit("reshape", [x!], { shape: list(kw["shape"])! }),
   },
   /** Mean squared error over every element. */
   mse: {

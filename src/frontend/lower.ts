@@ -1,9 +1,12 @@
 import { Graph, type Attrs, type Init, type Value } from "../ir/graph.js";
+import type { TypeCheck } from "../ir/passes/pass.js";
 import type { DataColumn, OptimizerSpec, ScheduleSpec, TrainSpec } from "../ir/training.js";
 import { DTYPES, formatShape, type DType, type Dim, type TensorType } from "../ir/types.js";
-import type { CallExpr, Expr, NetworkDecl, Program, TrainDecl, TypeExpr } from "./ast.js";
-import { suggest, type Diagnostics } from "./diagnostics.js";
+import type { BlockDecl, CallExpr, Expr, Ident, LetStmt, NameRef, NetworkDecl, OutputDecl, ParamDecl, Program, TrainDecl, TypeExpr } from "./ast.js";
+import { blockSignature, instantiateBody, PLACEHOLDERS, type BlockSignature } from "./blocks.js";
+import { suggest, type Diagnostic, type Diagnostics } from "./diagnostics.js";
 import { FUNCTIONS, type KwKind, type KwValue, type LayerCtx } from "./functions.js";
+import { linkProgram, type BlockDef, type BlockScope, type Linked } from "./modules.js";
 import type { Span } from "./source.js";
 
 /** The type every node has until infer-shapes runs. */
@@ -13,6 +16,8 @@ const UNTYPED: TensorType = { dtype: "f32", shape: [] };
 export interface Lowered {
   graph: Graph;
   train?: TrainSpec;
+  /** Types block calls expect of their inputs (and declare for their outputs), checked by infer-shapes. */
+  checks: TypeCheck[];
 }
 
 const INITS: Record<Init["kind"], string[]> = {
@@ -53,20 +58,41 @@ const SCHEDULES: Record<string, Record<string, KwKind>> = {
 
 /**
  * Lowers the AST to the IR: resolves names, turns calls into primitives (composites via the
- * function table), binds data columns to inputs and labels, and builds the loss. Reports user
- * errors into `d` and keeps going so independent mistakes are all reported.
+ * function table, blocks by instantiating their bodies), binds data columns to inputs and labels,
+ * and builds the loss. Reports user errors into `d` and keeps going so independent mistakes are
+ * all reported. `linked` is the block scope with imports loaded (see `linkProgram`); without it
+ * no file can be read, so every import is reported missing.
  */
-export function lowerProgram(p: Program, d: Diagnostics): Lowered | undefined {
+export function lowerProgram(p: Program, d: Diagnostics, linked: Linked = linkProgram(p, d)): Lowered | undefined {
   const net = p.networks[0];
   if (!net) {
     d.error("NC2009", p.span);
     return undefined;
   }
   for (const extra of p.networks.slice(1)) d.error("NC2012", extra.name.span, { name: extra.name.name });
-  const l = new Lowerer(net.name.name, d);
+  const first = d.items.length;
+  const l = new Lowerer(net.name.name, d, linked.scope);
   l.network(net);
   const train = p.trains[0] ? l.train(p.trains[0]) : undefined;
-  return { graph: l.graph, train };
+  l.checkUnusedBlocks(linked.blocks);
+  dropRepeats(d, first);
+  return { graph: l.graph, train, checks: l.checks };
+}
+
+/**
+ * Drops diagnostics reported since `first` that repeat an earlier one exactly: a mistake inside a
+ * block is found again in every instance (`repeat(3, ...)` lowers its body three times).
+ */
+function dropRepeats(d: Diagnostics, first: number): void {
+  const key = (i: Diagnostic) => `${i.code} ${i.span?.file.path}:${i.span?.start}:${i.span?.end} ${i.message}`;
+  const seen = new Set(d.items.slice(0, first).map(key));
+  const kept: Diagnostic[] = [];
+  for (const item of d.items.slice(first)) {
+    if (seen.has(key(item))) continue;
+    seen.add(key(item));
+    kept.push(item);
+  }
+  d.items.splice(first, d.items.length - first, ...kept);
 }
 
 class Lowerer {
@@ -74,12 +100,26 @@ class Lowerer {
   private scope = new Map<string, { value: Value; span: Span }>();
   /** Names whose definition failed: using them reports nothing more (the first error says it). */
   private poisoned = new Set<string>();
-  /** Layer instances by name, with where each was made. */
+  /** Layer and block instances by full name, with where each was made. */
   private instances = new Map<string, Span>();
+  /** Prepended to param and instance names: "" in the network, `r1.` in the body of block instance `r1`. */
+  private prefix = "";
+  /** Values of synthetic argument expressions (the chained value in a `repeat`). */
+  private readonly preset = new Map<Expr, Value>();
+  /** Blocks being instantiated, outermost first: a block that reaches itself would never end. */
+  private active: BlockDecl[] = [];
+  /** Each block's checked signature (`undefined`: its declaration has errors), shared with probes. */
+  private signatures = new Map<BlockDecl, BlockSignature | undefined>();
+  /** Blocks instantiated at least once; the others are checked by `checkUnusedBlocks`. */
+  private used = new Set<BlockDecl>();
+  /** Types the frontend expects of values, for infer-shapes. */
+  readonly checks: TypeCheck[] = [];
 
   constructor(
     name: string,
     private readonly d: Diagnostics,
+    /** The blocks callable here: the main file's, or inside a block the scope of the file declaring it. */
+    private blocks: BlockScope = new Map(),
   ) {
     this.graph = new Graph(name);
   }
@@ -93,35 +133,57 @@ class Lowerer {
           else this.poisoned.add(s.name.name);
           break;
         }
-        case "param": {
-          const type = this.type(s.type);
-          const init = s.init ? this.init(s.init) : { kind: "zeros" as const, options: {} };
-          if (type && init)
-            this.define(s.name.name, s.name.span, this.graph.addArg({ role: "param", name: s.name.name, init }, type, s.span));
-          else this.poisoned.add(s.name.name);
+        case "param":
+          this.param(s);
           break;
-        }
-        case "let": {
-          const v = this.expr(s.value);
-          if (v) this.define(s.name.name, s.name.span, v);
-          else this.poisoned.add(s.name.name);
+        case "let":
+          this.let(s);
           break;
-        }
         case "output": {
           const declared = s.type ? this.type(s.type) : undefined;
-          let v: Value | undefined;
-          if (s.value) {
-            v = this.expr(s.value);
-            if (v) this.define(s.name.name, s.name.span, v);
-            else this.poisoned.add(s.name.name);
-          } else {
-            v = this.lookup(s.name.name, s.name.span);
-          }
+          const v = this.output(s);
           if (v) this.graph.outputs.push({ name: s.name.name, value: v, declared });
           break;
         }
       }
     }
+  }
+
+  /** `param w: ...`: a trained graph argument, named `r1.w` inside block instance `r1`. */
+  private param(s: ParamDecl): void {
+    const type = this.type(s.type);
+    const init = s.init ? this.init(s.init) : { kind: "zeros" as const, options: {} };
+    if (type && init)
+      this.define(s.name.name, s.name.span, this.graph.addArg({ role: "param", name: this.prefix + s.name.name, init }, type, s.span));
+    else this.poisoned.add(s.name.name);
+  }
+
+  /** `h = ...`, or `a, b = Block(...)`, which binds the block's outputs in order. */
+  private let(s: LetStmt): void {
+    const values = s.names.length === 1 ? [this.expr(s.value)] : this.unpack(s.value, s.names.length);
+    s.names.forEach((n, i) => {
+      const v = values?.[i];
+      if (v) this.define(n.name, n.span, v);
+      else this.poisoned.add(n.name);
+    });
+  }
+
+  /** The values of `a, b = e`: only a call of a block with that many outputs gives several. */
+  private unpack(e: Expr, count: number): Value[] | undefined {
+    const block = e.kind === "call" ? this.blocks.get(e.callee.name) : undefined;
+    if (block && e.kind === "call") return this.callBlock(block, e, count);
+    const v = this.expr(e);
+    if (v) this.d.error("NC2019", e.span, { name: e.kind === "call" ? e.callee.name : sourceText(e.span), got: 1, expected: count });
+    return undefined;
+  }
+
+  /** The value of `output y = e` (defining `y`) or of `output y` (looking `y` up). */
+  private output(s: OutputDecl): Value | undefined {
+    if (!s.value) return this.lookup(s.name.name, s.name.span);
+    const v = this.expr(s.value);
+    if (v) this.define(s.name.name, s.name.span, v);
+    else this.poisoned.add(s.name.name);
+    return v;
   }
 
   train(t: TrainDecl): TrainSpec | undefined {
@@ -352,7 +414,7 @@ class Lowerer {
       case "number":
         return emit("const", [], { value: e.value });
       case "name":
-        return this.lookup(e.name, e.span);
+        return this.preset.get(e) ?? this.lookup(e.name, e.span);
       case "unary": {
         const x = this.expr(e.operand);
         return x && emit("neg", [x]);
@@ -374,18 +436,21 @@ class Lowerer {
 
   private call(e: CallExpr): Value | undefined {
     const name = e.callee.name;
+    if (name === "repeat") return this.repeat(e);
+    const block = this.blocks.get(name);
+    if (block) return this.callBlock(block, e, 1)?.[0];
     const fn = FUNCTIONS[name];
     if (!fn) {
-      this.d.error("NC2002", e.callee.span, { name, hint: suggest(name, Object.keys(FUNCTIONS)) });
+      this.unknownCallee(e.callee);
       e.args.forEach((a) => this.expr(a));
       return undefined;
     }
     const statics = fn.statics ?? [];
-    const nTensors = fn.params.length;
+    const nTensors = fn.variadic ? Math.max(e.args.length, fn.params.length) : fn.params.length;
     const args = e.args.slice(0, nTensors).map((a) => this.expr(a));
     if (e.args.length < nTensors || e.args.length > nTensors + statics.length) {
       const names = [...fn.params, ...statics.map((s) => s.name)];
-      const expected = statics.length ? `${nTensors} to ${names.length}` : `${nTensors}`;
+      const expected = fn.variadic ? `${nTensors} or more` : statics.length ? `${nTensors} to ${names.length}` : `${nTensors}`;
       this.d.error("NC2004", e.span, { name, expected: `${expected} (${names.join(", ")})`, got: e.args.length });
       return undefined;
     }
@@ -404,10 +469,10 @@ class Lowerer {
     }
     let instance = "";
     if (fn.layer) {
-      instance = e.instance?.name ?? this.numberedInstance(name);
+      instance = e.instance ? this.prefix + e.instance.name : this.numberedInstance(name);
       const prior = this.instances.get(instance);
       if (prior) {
-        this.d.error("NC2003", e.instance?.span ?? e.span, { name: instance }).notes.push({ message: "first defined here", span: prior });
+        this.d.error("NC2003", e.instance?.span ?? e.span, { name: e.instance?.name ?? instance }).notes.push({ message: "first defined here", span: prior });
         return undefined;
       }
       this.instances.set(instance, e.instance?.span ?? e.span);
@@ -416,11 +481,223 @@ class Lowerer {
     return fn.lower(emit, args as Value[], kw, e.span, this.layerCtx(instance, e.span, emit));
   }
 
-  /** `dense1`, `dense2`, ...: the first number no instance has taken yet. */
+  /** `dense1`, `dense2`, ... (`r1.dense1` inside block instance `r1`): the first number no instance has taken yet. */
   private numberedInstance(layer: string): string {
     let n = 1;
-    while (this.instances.has(`${layer}${n}`)) n++;
-    return `${layer}${n}`;
+    while (this.instances.has(`${this.prefix}${layer}${n}`)) n++;
+    return `${this.prefix}${layer}${n}`;
+  }
+
+  /** NC2002 (NC2015 where blocks are in scope) for a callee that is neither a function nor a block. */
+  private unknownCallee(callee: Ident): void {
+    const blocks = [...this.blocks.keys()];
+    const hint = suggest(callee.name, [...Object.keys(FUNCTIONS), "repeat", ...blocks]);
+    this.d.error(blocks.length ? "NC2015" : "NC2002", callee.span, { name: callee.name, hint });
+  }
+
+  /** A block's signature, checked (and its declaration errors reported) the first time it is needed. */
+  private signature(decl: BlockDecl): BlockSignature | undefined {
+    if (!this.signatures.has(decl))
+      this.signatures.set(decl, blockSignature(decl, this.d, (defaults, kinds) => this.kwargs(defaults, decl.name.name, kinds)));
+    return this.signatures.get(decl);
+  }
+
+  /**
+   * A call of a block: tensor arguments bind its inputs in order, then static ones its parameters
+   * (positionally after the tensors or by keyword; defaults fill the rest), and its body is
+   * lowered as the instance `name` (given, numbered `Residual1`, or `r.0` from a repeat). `count`
+   * is how many outputs the caller takes: 1 in an expression, more when a let unpacks them.
+   */
+  private callBlock(def: BlockDef, e: CallExpr, count: number, instanceName?: string): Value[] | undefined {
+    const name = def.decl.name.name;
+    const sig = this.signature(def.decl);
+    this.used.add(def.decl);
+    if (!sig) {
+      e.args.forEach((a) => this.expr(a));
+      return undefined;
+    }
+    const { inputs, statics, outputs } = sig;
+    const tensors = e.args.slice(0, inputs.length).map((a) => this.expr(a));
+    if (e.args.length < inputs.length || e.args.length > inputs.length + statics.length) {
+      const names = [...inputs.map((i) => i.name.name), ...statics.map((s) => s.name)];
+      const expected = statics.length ? `${inputs.length} to ${names.length}` : `${inputs.length}`;
+      this.d.error("NC2004", e.span, { name, expected: `${expected} (${names.join(", ")})`, got: e.args.length });
+      return undefined;
+    }
+    if (outputs.length !== count) {
+      const names = outputs.map((o) => o.name.name).join(", ");
+      if (count === 1) this.d.error("NC2018", e.span, { name, count: outputs.length, names });
+      else this.d.error("NC2019", e.span, { name, got: outputs.length, expected: count });
+      return undefined;
+    }
+    const kinds = Object.fromEntries(statics.map((s) => [s.name, s.kind]));
+    const positional = e.args
+      .slice(inputs.length)
+      .map((value, i) => ({ name: { name: statics[i]!.name, span: value.span }, value, span: value.span }));
+    const given = this.kwargs({ ...e, kwargs: [...positional, ...e.kwargs] }, name, kinds);
+    if (!given || tensors.some((t) => !t)) return undefined;
+    const missing = statics.find((s) => !(s.name in given) && s.default === undefined);
+    if (missing) {
+      this.d.error("NC2014", e.span, { name, arg: missing.name });
+      return undefined;
+    }
+    const open = this.active.indexOf(def.decl);
+    if (open >= 0) {
+      const cycle = [...this.active.slice(open), def.decl].map((b) => b.name.name).join(" -> ");
+      this.d.error("NC2023", e.callee.span, { name, cycle });
+      return undefined;
+    }
+    const instance = instanceName ?? (e.instance ? this.prefix + e.instance.name : this.numberedInstance(name));
+    const prior = this.instances.get(instance);
+    if (prior) {
+      this.d.error("NC2003", e.instance?.span ?? e.span, { name: e.instance?.name ?? instance }).notes.push({ message: "first defined here", span: prior });
+      return undefined;
+    }
+    this.instances.set(instance, e.instance?.span ?? e.span);
+    const values = Object.fromEntries(statics.map((s) => [s.name, given[s.name] ?? s.default!]));
+    return this.instantiate(def, sig, tensors as Value[], values, instance, e.callee.span);
+  }
+
+  /**
+   * Lowers one instance of a block body in a scope of its own, with names prefixed by the instance
+   * (`r1.w`, `r1.dense1.weight`), and returns its outputs in order. Each input's declared type is
+   * left for infer-shapes to check against the argument at `at` before it types the body.
+   */
+  private instantiate(def: BlockDef, sig: BlockSignature, tensors: Value[], statics: Record<string, KwValue>, instance: string, at: Span): Value[] | undefined {
+    const block = def.decl.name.name;
+    const body = instantiateBody(def.decl.body, statics, `${instance}.`, this.d, block);
+    const outer = { scope: this.scope, poisoned: this.poisoned, prefix: this.prefix, blocks: this.blocks };
+    this.scope = new Map();
+    this.poisoned = new Set();
+    this.prefix = `${instance}.`;
+    this.blocks = def.scope;
+    this.active.push(def.decl);
+    const start = this.graph.nodes.length;
+    const checks: TypeCheck[] = [];
+    const outputs: (Value | undefined)[] = [];
+    let next = 0;
+    for (const s of body) {
+      switch (s.kind) {
+        case "input": {
+          const value = tensors[next++]!;
+          const declared = this.type(s.type);
+          this.define(s.name.name, s.name.span, value);
+          if (declared) checks.push({ value, declared, before: start, end: start, span: at, what: { kind: "input", name: s.name.name, block } });
+          break;
+        }
+        case "param":
+          this.param(s);
+          break;
+        case "let":
+          this.let(s);
+          break;
+        case "output": {
+          const declared = s.type ? this.type(s.type) : undefined;
+          const value = this.output(s);
+          const here = this.graph.nodes.length;
+          if (value && declared)
+            checks.push({ value, declared, before: here, end: here, span: s.value?.span ?? s.name.span, what: { kind: "output", name: s.name.name } });
+          outputs.push(value);
+          break;
+        }
+      }
+    }
+    this.active.pop();
+    this.scope = outer.scope;
+    this.poisoned = outer.poisoned;
+    this.prefix = outer.prefix;
+    this.blocks = outer.blocks;
+    // NOTE: when an input's type does not fit, infer-shapes skips the whole body (up to `end`): its
+    // errors would only be consequences of the one at the call.
+    const end = this.graph.nodes.length;
+    for (const c of checks) this.checks.push(c.what.kind === "input" ? { ...c, end } : c);
+    return outputs.every((v) => v !== undefined) ? (outputs as Value[]) : undefined;
+  }
+
+  /**
+   * `x |> repeat(N, Template(args))`: N instances of a block or layer, or N applications of a
+   * function, each applied to the previous one's output. Instance i of the repeat `r` is `r.i`
+   * (`r.0.w`, `r.1.w`, ...); an unnamed repeat is numbered `repeat1`, `repeat2`, ...
+   */
+  private repeat(e: CallExpr): Value | undefined {
+    const [input, countExpr, template, ...extra] = e.args;
+    const x0 = input && this.expr(input);
+    if (!countExpr || !template || (template.kind !== "call" && template.kind !== "name") || extra.length || e.kwargs.length) {
+      this.d.error("NC2021", e.span);
+      return undefined;
+    }
+    const call: CallExpr =
+      template.kind === "call" ? template : { kind: "call", callee: { name: template.name, span: template.span }, args: [], kwargs: [], span: template.span };
+    const count = staticValue(countExpr);
+    if (typeof count !== "number" || !Number.isInteger(count) || count < 1) {
+      this.d.error("NC2020", countExpr.span, { got: typeof count === "number" ? String(count) : `\`${sourceText(countExpr.span)}\`` });
+      return undefined;
+    }
+    if (call.instance) {
+      this.d.error("NC2028", call.instance.span, { name: call.instance.name });
+      return undefined;
+    }
+    const name = call.callee.name;
+    const block = this.blocks.get(name);
+    const fn = block ? undefined : FUNCTIONS[name];
+    if (!block && !fn) {
+      if (name === "repeat") this.d.error("NC2021", call.span);
+      else this.unknownCallee(call.callee);
+      return undefined;
+    }
+    if (block) {
+      const sig = this.signature(block.decl);
+      this.used.add(block.decl);
+      if (!sig) return undefined;
+      if (sig.inputs.length !== 1 || sig.outputs.length !== 1) {
+        const detail = `it takes ${sig.inputs.length} input(s) and gives ${sig.outputs.length} output(s)`;
+        this.d.error("NC2022", call.callee.span, { name, detail });
+        return undefined;
+      }
+    } else if (fn!.params.length !== 1 || fn!.variadic) {
+      this.d.error("NC2022", call.callee.span, { name, detail: `it takes ${fn!.variadic ? "any number of" : fn!.params.length} tensor arguments` });
+      return undefined;
+    }
+    if (!x0) return undefined;
+    const local = e.instance?.name ?? this.numberedInstance("repeat").slice(this.prefix.length);
+    const full = this.prefix + local;
+    const prior = this.instances.get(full);
+    if (prior) {
+      this.d.error("NC2003", e.instance?.span ?? e.span, { name: local }).notes.push({ message: "first defined here", span: prior });
+      return undefined;
+    }
+    this.instances.set(full, e.instance?.span ?? e.span);
+    let x = x0;
+    for (let i = 0; i < count; i++) {
+      // NOTE: the chained value enters the call as a synthetic argument whose value is preset.
+      const chained: NameRef = { kind: "name", name: `${local}.${i}`, span: call.span };
+      this.preset.set(chained, x);
+      const step: CallExpr = { ...call, args: [chained, ...call.args] };
+      const out = block
+        ? this.callBlock(block, step, 1, `${full}.${i}`)?.[0]
+        : this.call({ ...step, instance: fn!.layer ? { name: `${local}.${i}`, span: call.span } : undefined });
+      this.preset.delete(chained);
+      if (!out) return undefined;
+      x = out;
+    }
+    return x;
+  }
+
+  /** Lowers every block that no call reached, in a throwaway graph, so mistakes in its body are reported too. */
+  checkUnusedBlocks(defs: BlockDef[]): void {
+    for (const def of defs) {
+      if (this.used.has(def.decl)) continue;
+      this.used.add(def.decl);
+      const sig = this.signature(def.decl);
+      if (!sig) continue;
+      const probe = new Lowerer(def.decl.name.name, this.d, def.scope);
+      probe.signatures = this.signatures;
+      probe.used = this.used;
+      // NOTE: static parameters without a default get a placeholder of their kind; name errors do not depend on it.
+      const statics = Object.fromEntries(sig.statics.map((s) => [s.name, s.default ?? PLACEHOLDERS[s.kind]!]));
+      const tensors = sig.inputs.map((i) => probe.graph.addArg({ role: "input", name: i.name.name }, UNTYPED, i.span));
+      probe.instantiate(def, sig, tensors, statics, def.decl.name.name, def.decl.name.span);
+    }
   }
 
   /** What a layer's lowering may do: declare `instance.param` params and apply functions by name. */
@@ -451,8 +728,8 @@ class Lowerer {
       const v = kind === "function" && k.value.kind === "name" ? k.value.name : staticValue(k.value);
       if (kind === "function") {
         const f = typeof v === "string" ? FUNCTIONS[v] : undefined;
-        if (!f || f.params.length !== 1 || f.layer || (f.statics ?? []).length) {
-          const unary = Object.entries(FUNCTIONS).filter(([, d]) => d.params.length === 1 && !d.layer && !(d.statics ?? []).length);
+        if (!f || f.params.length !== 1 || f.variadic || f.layer || (f.statics ?? []).length) {
+          const unary = Object.entries(FUNCTIONS).filter(([, d]) => d.params.length === 1 && !d.variadic && !d.layer && !(d.statics ?? []).length);
           this.d.error("NC2006", k.value.span, {
             arg: k.name.name,
             name,
@@ -479,6 +756,11 @@ class Lowerer {
     }
     return ok ? out : undefined;
   }
+}
+
+/** The source text a span covers. */
+function sourceText(span: Span): string {
+  return span.file.text.slice(span.start, span.end);
 }
 
 /** The value of a literal expression (numbers, -numbers, true/false, lists of numbers), if it is one. */

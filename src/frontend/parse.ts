@@ -1,12 +1,15 @@
 import { EOF, type CstNode, type IRecognitionException, type IToken } from "chevrotain";
 import { parser } from "../../grammar/parser.js";
-import { Float, isWellFormedNumber, netLexer, Network, Train } from "../../grammar/tokens.js";
+import { Block, Float, Import, isWellFormedNumber, netLexer, Network, Train } from "../../grammar/tokens.js";
 import type {
   ArrayLit,
+  BlockDecl,
+  BlockParam,
   DataEntry,
   DimExpr,
   Expr,
   Ident,
+  ImportDecl,
   InputDecl,
   KwArg,
   LetStmt,
@@ -27,12 +30,12 @@ import type { SourceFile, Span } from "./source.js";
  *   1. lex; every bad character run is an NC1001 error and every malformed number an NC1004;
  *   2. parse the tokens with the shared recovering CstParser; every syntax error is an NC1002;
  *      when the parser stops early on junk between top-level blocks, parsing resumes at the next
- *      `network` or `train` keyword so later blocks are still checked;
+ *      `import`, `block`, `network` or `train` keyword so later blocks are still checked;
  *   3. turn the CST into the AST with a CST visitor, dropping nodes the recovery left incomplete.
  * Errors are reported in source order. Never throws for any input.
  */
 export function parseProgram(file: SourceFile, d: Diagnostics): Program {
-  const program: Program = { networks: [], trains: [], span: { file, start: 0, end: file.text.length } };
+  const program: Program = { imports: [], blocks: [], networks: [], trains: [], span: { file, start: 0, end: file.text.length } };
   const problems: Problem[] = [];
   let tokens: IToken[] = [];
   try {
@@ -55,6 +58,8 @@ export function parseProgram(file: SourceFile, d: Diagnostics): Program {
       const errors = parser.errors;
       for (const e of errors) problems.push(syntaxProblem(e, tokens, file));
       const part = visitor.program(cst.children as ProgramCtx);
+      program.imports.push(...part.imports);
+      program.blocks.push(...part.blocks);
       program.networks.push(...part.networks);
       program.trains.push(...part.trains);
       // NOTE: when its repetition recovery cannot skip junk between blocks (e.g. a stray `;` at
@@ -63,7 +68,7 @@ export function parseProgram(file: SourceFile, d: Diagnostics): Program {
       const stop = errors.find((e) => e.name === "NotAllInputParsedException");
       if (!stop) break;
       const at = tokens.indexOf(stop.token, from);
-      const next = at < 0 ? -1 : tokens.findIndex((t, i) => i > at && (t.tokenType === Network || t.tokenType === Train));
+      const next = at < 0 ? -1 : tokens.findIndex((t, i) => i > at && TOP_LEVEL.includes(t.tokenType));
       if (next < 0) break;
       from = next;
     }
@@ -75,6 +80,9 @@ export function parseProgram(file: SourceFile, d: Diagnostics): Program {
   report(problems, d, file, tokens);
   return program;
 }
+
+/** The keywords that start a top-level declaration, where parsing resumes after junk. */
+const TOP_LEVEL = [Import, Block, Network, Train];
 
 /** One error found while parsing, before it is reported. */
 interface Problem {
@@ -146,8 +154,28 @@ type Tokens = IToken[] | undefined;
 type Nodes = CstNode[] | undefined;
 
 interface ProgramCtx {
+  importDecl?: CstNode[];
+  blockDecl?: CstNode[];
   networkDecl?: CstNode[];
   trainDecl?: CstNode[];
+}
+interface ImportDeclCtx {
+  Import?: IToken[];
+  StringLiteral?: IToken[];
+}
+interface BlockDeclCtx {
+  Block?: IToken[];
+  Identifier?: IToken[];
+  blockParams?: CstNode[];
+  stmt?: CstNode[];
+}
+interface BlockParamsCtx {
+  blockParam?: CstNode[];
+}
+interface BlockParamCtx {
+  Identifier?: IToken[];
+  Equals?: IToken[];
+  expr?: CstNode[];
 }
 interface NetworkDeclCtx {
   Network?: IToken[];
@@ -280,8 +308,51 @@ class AstBuilder extends BaseVisitor {
 
   // --- top level ---
 
-  program(ctx: ProgramCtx): { networks: NetworkDecl[]; trains: TrainDecl[] } {
-    return { networks: this.all<NetworkDecl>(ctx.networkDecl), trains: this.all<TrainDecl>(ctx.trainDecl) };
+  program(ctx: ProgramCtx): Omit<Program, "span"> {
+    return {
+      imports: this.all<ImportDecl>(ctx.importDecl),
+      blocks: this.all<BlockDecl>(ctx.blockDecl),
+      networks: this.all<NetworkDecl>(ctx.networkDecl),
+      trains: this.all<TrainDecl>(ctx.trainDecl),
+    };
+  }
+
+  importDecl(ctx: ImportDeclCtx, node?: CstNode): ImportDecl | undefined {
+    const str = ctx.StringLiteral?.[0];
+    const keyword = ctx.Import?.[0];
+    if (!isRealToken(str) || !isRealToken(keyword)) return undefined;
+    const pathSpan = this.tokenSpan(str);
+    return { kind: "import", path: str.image.slice(1, -1), pathSpan, span: this.spanOr(node, this.join(this.tokenSpan(keyword), pathSpan)) };
+  }
+
+  blockDecl(ctx: BlockDeclCtx, node?: CstNode): BlockDecl | undefined {
+    const name = this.ident(ctx.Identifier);
+    const keyword = ctx.Block?.[0];
+    if (!name || !isRealToken(keyword)) return undefined;
+    // NOTE: a block whose header did not parse is dropped whole: calls to it with a half-known
+    // signature would only produce confusing follow-up errors.
+    const params = ctx.blockParams ? this.one<BlockParam[]>(ctx.blockParams) : [];
+    if (!params) return undefined;
+    const body = this.all<Stmt>(ctx.stmt);
+    return { kind: "block", name, params, body, span: this.spanOr(node, this.tokenSpan(keyword)) };
+  }
+
+  blockParams(ctx: BlockParamsCtx): BlockParam[] | undefined {
+    const params = (ctx.blockParam ?? []).map((n) => this.visit(n, n) as BlockParam | undefined);
+    return params.some((x) => x === undefined) ? undefined : (params as BlockParam[]);
+  }
+
+  blockParam(ctx: BlockParamCtx, node?: CstNode): BlockParam | undefined {
+    const name = this.ident(ctx.Identifier?.slice(0, 1));
+    const type = this.ident(ctx.Identifier?.slice(1, 2));
+    if (!name || !type) return undefined;
+    const param: BlockParam = { name, type, span: this.spanOr(node, this.join(name.span, type.span)) };
+    if (ctx.Equals) {
+      const value = this.one<Expr>(ctx.expr);
+      if (!value) return undefined;
+      param.default = value;
+    }
+    return param;
   }
 
   networkDecl(ctx: NetworkDeclCtx, node?: CstNode): NetworkDecl | undefined {
@@ -346,10 +417,11 @@ class AstBuilder extends BaseVisitor {
   }
 
   letStmt(ctx: DeclCtx, node?: CstNode): LetStmt | undefined {
-    const name = this.ident(ctx.Identifier);
+    const names = (ctx.Identifier ?? []).map((t) => this.ident([t]));
     const value = this.one<Expr>(ctx.expr);
-    if (!name || !value) return undefined;
-    return { kind: "let", name, value, span: this.spanOr(node, this.join(name.span, value.span)) };
+    const name = names[0];
+    if (!name || !value || names.some((n) => n === undefined)) return undefined;
+    return { kind: "let", name, names: names as Ident[], value, span: this.spanOr(node, this.join(name.span, value.span)) };
   }
 
   // --- types ---

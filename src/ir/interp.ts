@@ -1,5 +1,5 @@
 import type { Graph, Node, Value } from "./graph.js";
-import { opDef, reduceAxes } from "./ops.js";
+import { opDef, reduceAxes, type View } from "./ops.js";
 import { broadcastStrides, concreteShape, numel, stridesOf, type DimBindings } from "./types.js";
 
 /** A concrete tensor on the CPU: row-major data and its shape. */
@@ -53,6 +53,7 @@ export function evalNode(n: Node, ins: Tensor[], opts: InterpOptions): Tensor {
         return { shape, data: ins[0]!.data };
       }
       if (n.op === "broadcast") return elementwise((x) => x, ins, shape, opts);
+      if (def.view) return gather(def.view(ins.map((t) => t.shape), shape, n.attrs), ins, shape, opts);
       throw new Error(`internal: no interpreter for ${n.op}`);
   }
 }
@@ -75,6 +76,32 @@ function elementwise(f: (...xs: number[]) => number, ins: Tensor[], shape: numbe
       args[k] = ins[k]!.data[off]!;
     }
     out.data[i] = f(...args);
+  }
+  return out;
+}
+
+/** A movement op: each output element read from the input its view names, or the view's fill. */
+function gather(view: View, ins: Tensor[], shape: number[], opts: InterpOptions): Tensor {
+  const out = alloc(shape, opts);
+  const outStrides = stridesOf(shape);
+  const inStrides = ins.map((t) => stridesOf(t.shape));
+  const coord = new Array<number>(shape.length);
+  for (let i = 0; i < out.data.length; i++) {
+    let rem = i;
+    for (let d = 0; d < shape.length; d++) {
+      coord[d] = Math.floor(rem / outStrides[d]!);
+      rem -= coord[d]! * outStrides[d]!;
+    }
+    const part = view.parts.find((p) => !p.region?.some((r) => coord[r.axis]! < r.lo || coord[r.axis]! >= r.hi));
+    if (!part) {
+      if (view.fill === undefined) throw new Error("internal: a view without fill does not cover its output");
+      out.data[i] = view.fill;
+      continue;
+    }
+    const st = inStrides[part.input]!;
+    let off = 0;
+    part.axes.forEach((a, d) => (off += (a.offset + a.step * coord[a.from]!) * st[d]!));
+    out.data[i] = ins[part.input]!.data[off]!;
   }
   return out;
 }

@@ -2,15 +2,16 @@ import type { Graph, Value } from "./graph.js";
 import { opDef } from "./ops.js";
 
 /**
- * Checks the graph's invariants: values defined before use, arity as registered, kernels that
- * cover nodes at most once and only read what is defined outside them. A failure is a compiler bug,
- * so it throws.
+ * Checks the graph's invariants: values defined before use, arity as registered (-1: one or
+ * more), kernels that cover nodes at most once and only read what is defined outside them. A
+ * failure is a compiler bug, so it throws.
  */
 export function verifyGraph(g: Graph): void {
   const defined = new Set<Value>(g.args);
   for (const n of g.nodes) {
     const def = opDef(n.op);
-    if (n.inputs.length !== def.arity) throw new Error(`internal: ${n.op} has ${n.inputs.length} inputs, wants ${def.arity}`);
+    const arityOk = def.arity === -1 ? n.inputs.length >= 1 : n.inputs.length === def.arity;
+    if (!arityOk) throw new Error(`internal: ${n.op} has ${n.inputs.length} inputs, wants ${def.arity === -1 ? "one or more" : def.arity}`);
     for (const v of n.inputs) if (!defined.has(v)) throw new Error(`internal: ${n.op} reads %${v.id} before it is defined`);
     if (n.out.producer !== n) throw new Error(`internal: %${n.out.id} has the wrong producer`);
     defined.add(n.out);

@@ -6,9 +6,15 @@ import type { PassContext } from "./pass.js";
 /** Most storage buffers one kernel may bind (WebGPU's default maxStorageBuffersPerShaderStage). */
 export const MAX_KERNEL_BUFFERS = 8;
 
-/** Ops that fuse as elementwise: registry elementwise ops, plus broadcast (an index map). */
+/** Ops that fuse as elementwise: registry elementwise ops, plus broadcast and views (index maps). */
 function fusesAsElementwise(n: Node): boolean {
-  return opDef(n.op).kind === "elementwise" || n.op === "broadcast";
+  return opDef(n.op).kind === "elementwise" || n.op === "broadcast" || isView(n);
+}
+
+/** Movement ops that read their inputs at remapped coordinates (transpose, slice, pad, concat). */
+export function isView(n: Node): boolean {
+  const def = opDef(n.op);
+  return def.kind === "movement" && def.view !== undefined;
 }
 
 /** Ops that need no kernel of their own: constants are inlined, reshape aliases its input. */
@@ -25,12 +31,14 @@ interface Group {
   kind: Kernel["kind"];
   /** Values read from outside the group (constants excluded: they are inlined). */
   reads: Set<Value>;
+  /** Members evaluated at an index a view remapped (below a view on the way to the root). */
+  remapped: Set<Node>;
 }
 
 /**
  * fuse: groups nodes into kernels (jax-js's rule: an elementwise DAG plus at most one reduction).
- * 1. Visit nodes from last to first. A reduce, matmul or elementwise node that is not yet in a
- *    group starts one, rooted at itself.
+ * 1. Visit nodes from last to first. A reduce, matmul, elementwise or view node that is not yet
+ *    in a group starts one, rooted at itself.
  * 2. An elementwise node joins its consumers' group when every consumer is in that one group,
  *    its value is not materialised (outputs, loss, updates; see Graph.materialized), the group is
  *    elementwise or a reduction (the node becomes part of its prologue), and the group would still
@@ -39,8 +47,14 @@ interface Group {
  *    the matmul's shape: the group becomes one contraction kernel with an elementwise epilogue
  *    (bias, activation, the gradient mask of an activation). An elementwise node joins such a
  *    group only as part of the epilogue, never as an operand of the matmul.
- * 4. Constants are inlined and reshapes alias their input, so neither gets a kernel.
- * 5. Nodes are reordered so each kernel's nodes are contiguous, at its root's position.
+ * 4. Views (transpose, slice, pad, concat) fuse like elementwise nodes: codegen evaluates their
+ *    inputs at remapped coordinates, so a view of an input is an index expression, not a copy.
+ *    A node read through a view joins only if that is its one use (so each member is computed at
+ *    one index per thread, never recomputed); a matmul never heads a group with a view between
+ *    it and the root (the accumulator exists at one index only), and a group rooted at a view
+ *    is a "movement" kernel.
+ * 5. Constants are inlined and reshapes alias their input, so neither gets a kernel.
+ * 6. Nodes are reordered so each kernel's nodes are contiguous, at its root's position.
  */
 export function fuse(input: Graph, _ctx: PassContext): Graph {
   const g = input.clone();
@@ -50,6 +64,18 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
 
   const groupOf = new Map<Node, Group>();
   const groups: Group[] = [];
+  /** Members of `group` that read (through other members) what `from` compute, `from` included. */
+  const downstream = (from: Node[], group: Group): Node[] => {
+    const seen = new Set<Node>();
+    const stack = [...from];
+    while (stack.length) {
+      const m = stack.pop()!;
+      if (seen.has(m) || !group.members.has(m)) continue;
+      seen.add(m);
+      stack.push(...(consumers.get(m.out) ?? []));
+    }
+    return [...seen];
+  };
   const externalReads = (n: Node) => n.inputs.filter((v) => !v.producer || !isFree(v.producer) || v.producer.op === "reshape");
 
   for (let i = g.nodes.length - 1; i >= 0; i--) {
@@ -59,12 +85,16 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
     const users = consumers.get(n.out) ?? [];
     const target = users.length ? groupOf.get(users[0]!) : undefined;
     const intoTarget = target !== undefined && !roots.has(n.out) && users.every((u) => groupOf.get(u) === target);
+    const uses = users.flatMap((u) => u.inputs.filter((v) => v === n.out).map(() => u));
+    const viaView = intoTarget && uses.some((u) => isView(u) || target.remapped.has(u));
+    const oneIndex = uses.length === 1 || !viaView;
     const asElementwise =
-      intoTarget && fusesAsElementwise(n) && (target.kind !== "contraction" || !users.includes(target.head!));
+      intoTarget && oneIndex && fusesAsElementwise(n) && (target.kind !== "contraction" || !users.includes(target.head!));
     const asHead =
       intoTarget &&
       opDef(n.op).kind === "contraction" &&
       target.kind === "elementwise" &&
+      !downstream(users, target).some(isView) &&
       sameShape(target.root.out.type.shape, n.out.type.shape);
     if (asElementwise || asHead) {
       const reads = new Set(target.reads);
@@ -73,6 +103,7 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
       if (reads.size + 1 <= MAX_KERNEL_BUFFERS) {
         target.members.add(n);
         target.reads = reads;
+        if (viaView) target.remapped.add(n);
         groupOf.set(n, target);
         if (asHead) {
           target.kind = "contraction";
@@ -84,9 +115,12 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
     const kind = opDef(n.op).kind;
     const group: Group = {
       root: n,
+      // NOTE: a matmul rooting its own group is its head too, so its operands stay outside it.
+      head: kind === "contraction" ? n : undefined,
       members: new Set([n]),
-      kind: kind === "reduce" ? "reduce" : kind === "contraction" ? "contraction" : "elementwise",
+      kind: kind === "reduce" ? "reduce" : kind === "contraction" ? "contraction" : isView(n) ? "movement" : "elementwise",
       reads: new Set(externalReads(n)),
+      remapped: new Set(),
     };
     groups.push(group);
     groupOf.set(n, group);

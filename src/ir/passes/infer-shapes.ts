@@ -9,6 +9,8 @@ import type { PassContext } from "./pass.js";
  * 2. Dims that must agree (matmul's inner dim, broadcast dims) are unified: a symbol binds to a
  *    number or another symbol (union-find), a clash between two numbers is a user error at the node.
  * 3. A node whose input already failed is skipped, so one mistake gives one error, not a cascade.
+ *    Before a block's body is typed, the types its inputs declare are unified with the arguments
+ *    (`ctx.checks`); when one does not fit, the error is at the call and the body is skipped.
  * 4. Bindings are substituted into every type; the loss must be a scalar; declared output types
  *    must match; a param's dims must be numbers or dims an input carries (a layer's `dense1.in`
  *    is bound here, from the input it is applied to).
@@ -36,8 +38,31 @@ export function inferShapes(input: Graph, ctx: PassContext): Graph {
   };
 
   const failed = new Set<Value>();
-  for (const n of g.nodes) {
-    if (n.inputs.some((v) => failed.has(v))) {
+  const byId = new Map([...g.args, ...g.nodes.map((n) => n.out)].map((v) => [v.id, v]));
+  const checks = [...(ctx.checks ?? [])].sort((a, b) => a.before - b.before);
+  let nextCheck = 0;
+  let skipUntil = -1;
+  const runChecks = (upTo: number) => {
+    for (; nextCheck < checks.length && checks[nextCheck]!.before <= upTo; nextCheck++) {
+      const c = checks[nextCheck]!;
+      const value = byId.get(c.value.id);
+      if (!value || failed.has(value)) continue;
+      const have = resolve(value.type, find);
+      const fits =
+        c.declared.dtype === have.dtype &&
+        c.declared.shape.length === have.shape.length &&
+        c.declared.shape.every((d, i) => unify(d, have.shape[i]!) !== undefined);
+      if (fits) continue;
+      const declared = formatType(resolve(c.declared, find));
+      if (c.what.kind === "input") {
+        ctx.d.error("NC3020", c.span, { name: c.what.name, block: c.what.block, expected: declared, actual: formatType(have) });
+        skipUntil = Math.max(skipUntil, c.end);
+      } else ctx.d.error("NC3009", c.span, { declared, name: c.what.name, actual: formatType(have) });
+    }
+  };
+  for (const [i, n] of g.nodes.entries()) {
+    runChecks(i);
+    if (i < skipUntil || n.inputs.some((v) => failed.has(v))) {
       failed.add(n.out);
       continue;
     }
@@ -58,6 +83,7 @@ export function inferShapes(input: Graph, ctx: PassContext): Graph {
     if (!t || !ok) failed.add(n.out);
     else n.out.type = t;
   }
+  runChecks(Infinity);
 
   for (const v of [...g.args, ...g.nodes.map((n) => n.out)]) v.type = resolve(v.type, find);
   for (const n of g.nodes) {
@@ -69,9 +95,11 @@ export function inferShapes(input: Graph, ctx: PassContext): Graph {
 
   // A param's size must be known before training: a symbol no input carries can never be bound.
   const inputDims = new Set(g.args.filter((a) => a.arg!.role === "input" || a.arg!.role === "label").flatMap((a) => a.type.shape));
+  // NOTE: a param read by a node that failed (or was skipped) stays unbound because of that error.
+  const readByFailed = new Set(g.nodes.filter((n) => failed.has(n.out)).flatMap((n) => n.inputs));
   for (const p of g.params) {
     const loose = p.type.shape.filter((d) => typeof d === "string" && !inputDims.has(d));
-    if (loose.length) ctx.d.error("NC3010", p.span, { name: p.arg!.name, dims: loose.join(", ") });
+    if (loose.length && !readByFailed.has(p)) ctx.d.error("NC3010", p.span, { name: p.arg!.name, dims: loose.join(", ") });
   }
 
   if (g.loss && !failed.has(g.loss) && g.loss.type.shape.length !== 0) {
