@@ -1,6 +1,8 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { irCommand } from "../src/cli/ir.js";
 import { bindBatch, compile } from "../src/compile.js";
 import { formatLocation } from "../src/frontend/source.js";
 import type { Graph, Value } from "../src/ir/graph.js";
@@ -205,6 +207,9 @@ describe("invalid IR is reported as line:col: message", () => {
     expect(errorsOf(kern("  kernel @k0 fancy {\n    %0 = matmul %x, %w : f32[B,3]\n  }\n"))[0]).toBe(
       "5:14: unknown kernel kind `fancy`; expected one of: elementwise, reduce, contraction, movement",
     );
+    expect(errorsOf(kern("  kernel @k0 elementwise {\n  }\n  %0 = matmul %x, %w : f32[B,3]\n  %1 = sigmoid %0 : f32[B,3]\n"))).toEqual([
+      "6:3: kernel @k0 has no nodes",
+    ]);
     expect(errorsOf(GOOD.replace(/}\n$/, ""))).toEqual(["7:18: unexpected end of input: expected `}` closing the graph"]);
   });
 
@@ -215,5 +220,36 @@ describe("invalid IR is reported as line:col: message", () => {
 
   it("grad and update name graph arguments", () => {
     expect(errorsOf(withLine(7, "  grad %0 = %1"))).toEqual(["7:8: `grad` names %0, which is not a graph argument"]);
+  });
+});
+
+describe("netc ir FILE.ir", () => {
+  /** Runs `netc ir` in-process, capturing stdout and stderr. */
+  async function run(...argv: string[]) {
+    let out = "";
+    let err = "";
+    const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => ((out += String(s)), true));
+    const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => ((err += String(s)), true));
+    try {
+      return { code: await irCommand(argv), out, err };
+    } finally {
+      o.mockRestore();
+      e.mockRestore();
+    }
+  }
+
+  it("validates and re-prints IR text", async () => {
+    const path = join(GOLDEN, "fuse", "xor.ir");
+    const r = await run(path);
+    expect(r).toEqual({ code: 0, out: readFileSync(path, "utf8"), err: "" });
+  });
+
+  it("reports invalid IR as NC6001 at the IR line, exit code 1", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), "netc-ir-")), "bad.ir");
+    writeFileSync(path, "graph @t(\n    input %x: f32[B,2],\n) {\n  %0 = frob %x : f32[B,2]\n  output \"y\" = %0\n}\n");
+    const r = await run(path);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe("");
+    expect(r.err.split("\n")[0]).toBe(`${path}:4:8: error NC6001: invalid IR: unknown op \`frob\``);
   });
 });

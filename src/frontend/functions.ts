@@ -1,6 +1,8 @@
 import type { Attrs, Init, Value } from "../ir/graph.js";
 import { MAX_KERNEL_BUFFERS } from "../ir/passes/fuse.js";
 import type { Dim } from "../ir/types.js";
+import type { DiagnosticCode } from "./diagnostics.js";
+import { RECURRENT } from "./recurrent.js";
 import type { Span } from "./source.js";
 
 /** Emits one primitive node during lowering (types come later, from infer-shapes). */
@@ -19,7 +21,11 @@ export interface LayerCtx {
   /** Declares the param `instance.name`; a symbolic dim (`dense1.in`) is fixed by infer-shapes. */
   param(name: string, shape: Dim[], init: Init): Value;
   /** Applies a function from the table by name (for `activation = relu`). */
-  apply(fn: string, x: Value): Value;
+  apply(fn: string, x: Value): Value | undefined;
+  /** The shape of a value as far as it is known now (a layer that unrolls needs its length). */
+  shape(v: Value): Dim[] | undefined;
+  /** Reports a user error at the layer call. */
+  error(code: DiagnosticCode, args: Record<string, string | number>): void;
 }
 
 /** A function users can call in a `.net` expression: primitives by their user names and composites. */
@@ -34,7 +40,8 @@ export interface FunctionDef {
   layer?: boolean;
   /** Takes one or more tensors positionally (`concat(a, b, c)`); `params` names the first. */
   variadic?: boolean;
-  lower(emit: Emit, args: Value[], kw: Record<string, KwValue>, span: Span, layer: LayerCtx): Value;
+  /** Emits the primitives; undefined when it reported a user error through `layer.error`. */
+  lower(emit: Emit, args: Value[], kw: Record<string, KwValue>, span: Span, layer: LayerCtx): Value | undefined;
 }
 
 const constant = (emit: Emit, value: number) => emit("const", [], { value });
@@ -74,6 +81,7 @@ const reduction = (op: string): FunctionDef => ({
  * see primitives.
  */
 export const FUNCTIONS: Record<string, FunctionDef> = {
+  ...RECURRENT,
   exp: primitive("exp", ["x"]),
   log: primitive("log", ["x"]),
   sqrt: primitive("sqrt", ["x"]),

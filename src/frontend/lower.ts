@@ -1,3 +1,4 @@
+import { opDef } from "../ir/ops.js";
 import { Graph, type Attrs, type Init, type Value } from "../ir/graph.js";
 import type { TypeCheck } from "../ir/passes/pass.js";
 import type { DataColumn, OptimizerSpec, ScheduleSpec, TrainSpec } from "../ir/training.js";
@@ -706,7 +707,53 @@ class Lowerer {
       instance,
       param: (name, shape, init) => this.graph.addArg({ role: "param", name: `${instance}.${name}`, init }, { dtype: "f32", shape }, span),
       apply: (fnName, x) => FUNCTIONS[fnName]!.lower(emit, [x], {}, span, this.layerCtx(instance, span, emit)),
+      shape: (v) => this.typeOf(v)?.shape,
+      error: (code, args) => void this.d.error(code, span, args),
     };
+  }
+
+  /** Types computed during lowering, for layers that need a shape now (null: could not be typed). */
+  private eagerTypes = new Map<Value, TensorType | null>();
+  private eagerDims = new Map<string, Dim>();
+
+  /**
+   * The type of a value from the nodes emitted so far, by the registry's shape rules with a
+   * local unifier. Errors are left to infer-shapes, which types the whole graph again.
+   */
+  private typeOf(v: Value): TensorType | undefined {
+    const find = (d: Dim): Dim => {
+      while (typeof d === "string" && this.eagerDims.has(d)) d = this.eagerDims.get(d)!;
+      return d;
+    };
+    const resolve = (t: TensorType): TensorType => ({ dtype: t.dtype, shape: t.shape.map(find) });
+    if (v.arg) return resolve(v.type);
+    if (!this.eagerTypes.has(v)) {
+      for (const n of this.graph.nodes) {
+        if (this.eagerTypes.has(n.out)) continue;
+        const ins = n.inputs.map((i) => (i.arg ? resolve(i.type) : this.eagerTypes.get(i)));
+        let t: TensorType | undefined;
+        if (ins.every((x): x is TensorType => !!x)) {
+          let ok = true;
+          t = opDef(n.op).infer(ins, n.attrs, {
+            op: n.op,
+            error: () => void (ok = false),
+            unify: (a, b) => {
+              const x = find(a);
+              const y = find(b);
+              if (x === y) return x;
+              if (typeof x === "string") return this.eagerDims.set(x, y), y;
+              if (typeof y === "string") return this.eagerDims.set(y, x), x;
+              return undefined;
+            },
+          });
+          if (!ok) t = undefined;
+        }
+        this.eagerTypes.set(n.out, t ?? null);
+        if (n.out === v) break;
+      }
+    }
+    const t = this.eagerTypes.get(v);
+    return t ? resolve(t) : undefined;
   }
 
   private kwargs(e: CallExpr, name: string, kinds: Record<string, KwKind>): Record<string, KwValue> | undefined {

@@ -139,7 +139,7 @@ function lex(line: string): Tok[] {
   return toks;
 }
 
-function describe(t: Tok): string {
+function describeTok(t: Tok): string {
   switch (t.kind) {
     case "eol":
       return "end of line";
@@ -178,17 +178,17 @@ class Cursor {
   }
   expect(text: string, what = `\`${text}\``): Tok {
     const t = this.peek();
-    if (!this.eat(text)) throw new LineError(t.col, `expected ${what}, got ${describe(t)}`);
+    if (!this.eat(text)) throw new LineError(t.col, `expected ${what}, got ${describeTok(t)}`);
     return t;
   }
   expectKind(kind: TokKind, what: string): Tok {
     const t = this.peek();
-    if (t.kind !== kind) throw new LineError(t.col, `expected ${what}, got ${describe(t)}`);
+    if (t.kind !== kind) throw new LineError(t.col, `expected ${what}, got ${describeTok(t)}`);
     return this.next();
   }
   end(): void {
     const t = this.peek();
-    if (t.kind !== "eol") throw new LineError(t.col, `unexpected ${describe(t)} at the end of the line`);
+    if (t.kind !== "eol") throw new LineError(t.col, `unexpected ${describeTok(t)} at the end of the line`);
   }
 }
 
@@ -198,7 +198,8 @@ interface OpenKernel {
   name: string;
   kind: Kernel["kind"];
   nodes: Kernel["nodes"];
-  line: number;
+  /** A line inside it failed (so an empty kernel is not reported again). */
+  failed: boolean;
 }
 
 class IrParser {
@@ -235,6 +236,7 @@ class IrParser {
       } catch (e) {
         if (!(e instanceof LineError || e instanceof Poisoned)) throw e;
         if (e instanceof LineError) this.report(this.lineNo, e.col, e.message);
+        if (this.kernel) this.kernel.failed = true;
         // Whatever the line defines is poisoned, so its uses are not reported again.
         const defined = (this.state === "args" ? /^\s*\w+\s+%([^\s:,]+)/ : /^\s*%([^\s=]+)\s*=/).exec(this.lineText)?.[1];
         if (defined !== undefined && !this.values.has(defined)) this.poisoned.add(defined);
@@ -350,22 +352,22 @@ class IrParser {
     let parsed: TensorType | undefined;
     if (c.eat("?")) parsed = undefined;
     else {
-      if (t.kind !== "word") throw new LineError(t.col, `bad type: expected a dtype (${DTYPES.join(", ")}) or \`?\`, got ${describe(t)}`);
+      if (t.kind !== "word") throw new LineError(t.col, `bad type: expected a dtype (${DTYPES.join(", ")}) or \`?\`, got ${describeTok(t)}`);
       c.next();
       if (!DTYPES.includes(t.text as DType)) throw new LineError(t.col, `bad type: unknown dtype \`${t.text}\`; expected one of: ${DTYPES.join(", ")}`);
       const open = c.peek();
-      if (!c.eat("[")) throw new LineError(open.col, `bad type: expected \`[\` after \`${t.text}\`, got ${describe(open)}`);
+      if (!c.eat("[")) throw new LineError(open.col, `bad type: expected \`[\` after \`${t.text}\`, got ${describeTok(open)}`);
       const shape: Dim[] = [];
       if (!c.eat("]")) {
         do {
           const d = c.peek();
           if (d.kind === "num" && Number.isInteger(d.num) && d.num! >= 0) shape.push(d.num!);
           else if (d.kind === "word") shape.push(d.text);
-          else throw new LineError(d.col, `bad type: expected a dim (a size or a symbol), got ${describe(d)}`);
+          else throw new LineError(d.col, `bad type: expected a dim (a size or a symbol), got ${describeTok(d)}`);
           c.next();
         } while (c.eat(","));
         const close = c.peek();
-        if (!c.eat("]")) throw new LineError(close.col, `bad type: expected \`,\` or \`]\`, got ${describe(close)}`);
+        if (!c.eat("]")) throw new LineError(close.col, `bad type: expected \`,\` or \`]\`, got ${describeTok(close)}`);
       }
       parsed = { dtype: t.text as DType, shape };
     }
@@ -407,7 +409,7 @@ class IrParser {
           return this.result(c);
       }
     }
-    throw new LineError(t.col, `expected a node \`%r = op ...\`, \`kernel\`, \`output\`, \`loss\`, \`grad\`, \`update\`, an origin comment or \`}\`, got ${describe(t)}`);
+    throw new LineError(t.col, `expected a node \`%r = op ...\`, \`kernel\`, \`output\`, \`loss\`, \`grad\`, \`update\`, an origin comment or \`}\`, got ${describeTok(t)}`);
   }
 
   private node(c: Cursor): void {
@@ -457,11 +459,7 @@ class IrParser {
     };
     let got: TensorType | undefined;
     try {
-      got = opDef(opTok.text).infer(
-        inputs.map((v) => v.type),
-        attrs,
-        ctx,
-      );
+      got = opDef(opTok.text).infer(inputs.map((v) => v.type), attrs, ctx);
     } catch (e) {
       throw new LineError(opTok.col, `\`${opTok.text}\`: ${(e as Error).message.replace(/^internal: /, "")}`);
     }
@@ -497,12 +495,12 @@ class IrParser {
         const d = c.next();
         if (d.kind === "num") list.push(d.num!);
         else if (d.kind === "word") list.push(d.text);
-        else throw new LineError(d.col, `expected a number or a dim symbol in the list, got ${describe(d)}`);
+        else throw new LineError(d.col, `expected a number or a dim symbol in the list, got ${describeTok(d)}`);
       } while (c.eat(","));
       c.expect("]", "`,` or `]`");
       return list;
     }
-    throw new LineError(t.col, `expected an attribute value (a number, \`true\`, \`false\`, a name or a list \`[...]\`), got ${describe(t)}`);
+    throw new LineError(t.col, `expected an attribute value (a number, \`true\`, \`false\`, a name or a list \`[...]\`), got ${describeTok(t)}`);
   }
 
   /** `loc("file":line:col)`, read and ignored. */
@@ -542,7 +540,7 @@ class IrParser {
     c.expect("{");
     c.end();
     this.kernelNames.add(name.text);
-    this.kernel = { name: name.text, kind, nodes: [], line: this.lineNo };
+    this.kernel = { name: name.text, kind, nodes: [], failed: false };
   }
 
   /** Inputs as the fuse pass computes them: outside values in first-use order, source results inlined. */
@@ -550,8 +548,8 @@ class IrParser {
     const k = this.kernel!;
     this.kernel = undefined;
     if (!k.nodes.length) {
-      // An empty kernel, or one whose every node failed to parse (already reported).
-      if (!this.errors.length) throw new LineError(this.lineText.indexOf("}"), `kernel @${k.name} has no nodes`);
+      // An empty kernel, unless its nodes failed to parse (already reported).
+      if (!k.failed) throw new LineError(this.lineText.indexOf("}"), `kernel @${k.name} has no nodes`);
       return;
     }
     const inside = new Set(k.nodes.map((n) => n.out));

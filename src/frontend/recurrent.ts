@@ -1,0 +1,122 @@
+import type { Value } from "../ir/graph.js";
+import type { Dim } from "../ir/types.js";
+import type { Emit, FunctionDef, LayerCtx } from "./functions.js";
+
+/**
+ * Recurrent layers, unrolled over time once the sequence length is known (architecture.md,
+ * "Recurrence"): the input projection x·W_x runs once for all steps as one batched matmul, and
+ * only h·W_h and the gate math run per step, which fusion turns into one kernel per step.
+ * Inputs are [batch, time, features]; with `return_sequences` the output is [batch, time, units],
+ * else the last state [batch, units]. Gate layouts follow Keras (LSTM: i, f, g, o; GRU: z, r, n
+ * with the reset gate applied after the recurrent matmul, PyTorch's and Keras's default).
+ */
+
+interface Unrolled {
+  /** Batch dim and number of steps of x. */
+  batch: Dim;
+  steps: number;
+  /** x·W_x + b for every step: [batch, time, gates·units]. */
+  projected: Value;
+}
+
+const c = (emit: Emit, value: number) => emit("const", [], { value });
+
+/** Checks x is [batch, time, features] with a known time, and projects it for all steps at once. */
+function project(emit: Emit, layer: LayerCtx, name: string, x: Value, units: number, gates: number): Unrolled | undefined {
+  const shape = layer.shape(x);
+  if (!shape) return undefined; // infer-shapes reports why x has no type
+  if (shape.length !== 3) {
+    layer.error("NC3004", { op: name, expected: "3 ([batch, time, features])", got: shape.length });
+    return undefined;
+  }
+  const steps = shape[1]!;
+  if (typeof steps !== "number") {
+    layer.error("NC2029", { name, dim: steps });
+    return undefined;
+  }
+  const wx = layer.param("input_weight", [`${layer.instance}.in`, gates * units], { kind: "xavier", options: {} });
+  const bias = layer.param("bias", [gates * units], { kind: "zeros", options: {} });
+  return { batch: shape[0]!, steps, projected: emit("add", [emit("matmul", [x, wx]), bias]) };
+}
+
+/** Step t of a [batch, time, n] tensor as [batch, n]. */
+function stepOf(emit: Emit, u: Unrolled, t: number, width: number): Value {
+  const s = emit("slice", [u.projected], { starts: [t], ends: [t + 1], axes: [1] });
+  return emit("reshape", [s], { shape: [u.batch, width] });
+}
+
+/** Columns [k·units, (k+1)·units) of a [batch, gates·units] tensor. */
+function gate(emit: Emit, z: Value, k: number, units: number): Value {
+  return emit("slice", [z], { starts: [k * units], ends: [(k + 1) * units], axes: [1] });
+}
+
+/** The per-step states as [batch, time, units], or the last one. */
+function finish(emit: Emit, u: Unrolled, states: Value[], units: number, sequences: boolean): Value {
+  if (!sequences) return states.at(-1)!;
+  const rows = states.map((h) => emit("reshape", [h], { shape: [u.batch, 1, units] }));
+  return rows.length === 1 ? rows[0]! : emit("concat", rows, { axis: 1 });
+}
+
+function zeros(emit: Emit, u: Unrolled, units: number): Value {
+  return emit("broadcast", [c(emit, 0)], { shape: [u.batch, units] });
+}
+
+const recurrent = (gates: number, cell: (emit: Emit, z: Value, h: Value, state: { c?: Value }, rec: Value, units: number) => Value): FunctionDef["lower"] =>
+  (emit, [x], kw, _span, layer) => {
+    const units = kw["units"] as number;
+    const u = project(emit, layer, layer.instance, x!, units, gates);
+    if (!u) return undefined;
+    const wh = layer.param("recurrent_weight", [units, gates * units], { kind: "xavier", options: {} });
+    let h = zeros(emit, u, units);
+    const state: { c?: Value } = { c: zeros(emit, u, units) };
+    const states: Value[] = [];
+    for (let t = 0; t < u.steps; t++) {
+      h = cell(emit, stepOf(emit, u, t, gates * units), h, state, wh, units);
+      states.push(h);
+    }
+    return finish(emit, u, states, units, kw["return_sequences"] === true);
+  };
+
+const RECURRENT_KWARGS = { return_sequences: "bool" } as const;
+
+/** rnn, lstm and gru: the recurrent layers. */
+export const RECURRENT: Record<string, FunctionDef> = {
+  /** Elman cell: h_t = tanh(x_t·W_x + h_{t-1}·W_h + b). */
+  rnn: {
+    params: ["x"],
+    statics: [{ name: "units", kind: "int" }],
+    kwargs: RECURRENT_KWARGS,
+    layer: true,
+    lower: recurrent(1, (emit, xz, h, _s, wh) => emit("tanh", [emit("add", [xz, emit("matmul", [h, wh])])])),
+  },
+  /** LSTM: i, f, o = σ(·), g = tanh(·); c_t = f·c + i·g; h_t = o·tanh(c_t). */
+  lstm: {
+    params: ["x"],
+    statics: [{ name: "units", kind: "int" }],
+    kwargs: RECURRENT_KWARGS,
+    layer: true,
+    lower: recurrent(4, (emit, xz, h, s, wh, units) => {
+      const z = emit("add", [xz, emit("matmul", [h, wh])]);
+      const i = emit("sigmoid", [gate(emit, z, 0, units)]);
+      const f = emit("sigmoid", [gate(emit, z, 1, units)]);
+      const g = emit("tanh", [gate(emit, z, 2, units)]);
+      const o = emit("sigmoid", [gate(emit, z, 3, units)]);
+      s.c = emit("add", [emit("mul", [f, s.c!]), emit("mul", [i, g])]);
+      return emit("mul", [o, emit("tanh", [s.c])]);
+    }),
+  },
+  /** GRU: z, r = σ(·); n = tanh(x_n + r·(h·W_n)); h_t = (1 - z)·n + z·h. */
+  gru: {
+    params: ["x"],
+    statics: [{ name: "units", kind: "int" }],
+    kwargs: RECURRENT_KWARGS,
+    layer: true,
+    lower: recurrent(3, (emit, xz, h, _s, wh, units) => {
+      const hz = emit("matmul", [h, wh]);
+      const z = emit("sigmoid", [emit("add", [gate(emit, xz, 0, units), gate(emit, hz, 0, units)])]);
+      const r = emit("sigmoid", [emit("add", [gate(emit, xz, 1, units), gate(emit, hz, 1, units)])]);
+      const n = emit("tanh", [emit("add", [gate(emit, xz, 2, units), emit("mul", [r, gate(emit, hz, 2, units)])])]);
+      return emit("add", [emit("mul", [emit("sub", [c(emit, 1), z]), n]), emit("mul", [z, h])]);
+    }),
+  },
+};
