@@ -248,6 +248,13 @@ describe("movement kernels (transpose, slice, pad, concat) vs CPU reference", ()
     );
   });
 
+  it("a concat of 13 inputs is split so no kernel binds more than 8 buffers", async () => {
+    const shapes = Array.from({ length: 13 }, (_, k) => [5, 1 + (k % 3)]);
+    const fused = await differential(shapes, (b, xs) => [b.op("concat", xs, { axis: 1 })]);
+    // 7 inputs joined first, then that and the other 6.
+    expect(fused.kernels!.map((k) => k.inputs.length)).toEqual([7, 7]);
+  });
+
   it("a 4-D transpose with size-1 axes: [2,1,7,3] -> [3,2,7,1]", async () => {
     await differential([[2, 1, 7, 3]], (b, [x]) => [b.op("transpose", [x!], { perm: [3, 0, 2, 1] })]);
   });

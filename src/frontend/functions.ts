@@ -1,5 +1,4 @@
 import type { Attrs, Init, Value } from "../ir/graph.js";
-import { MAX_KERNEL_BUFFERS } from "../ir/passes/fuse.js";
 import type { Dim } from "../ir/types.js";
 import type { DiagnosticCode } from "./diagnostics.js";
 import { RECURRENT } from "./recurrent.js";
@@ -48,9 +47,6 @@ const constant = (emit: Emit, value: number) => emit("const", [], { value });
 
 /** An `ints` argument as a list (`axis = 1` is `[1]`). */
 const list = (v: KwValue | undefined): number[] | undefined => (v === undefined ? undefined : typeof v === "number" ? [v] : (v as number[]));
-
-/** Most inputs one concat node takes: with its output, a kernel binds at most MAX_KERNEL_BUFFERS. */
-const MAX_CONCAT_INPUTS = MAX_KERNEL_BUFFERS - 1;
 
 
 /** log_softmax along one axis: z - log(sum(exp(z))) with z = x - max(x), stable for large logits. */
@@ -242,13 +238,7 @@ export const FUNCTIONS: Record<string, FunctionDef> = {
     params: ["x"],
     variadic: true,
     kwargs: { axis: "int" },
-    lower: (emit, xs, kw) => {
-      const axis = (kw["axis"] as number | undefined) ?? -1;
-      // NOTE: long lists become a chain of concats, so no kernel binds more buffers than a device allows.
-      let rest = xs;
-      while (rest.length > MAX_CONCAT_INPUTS) rest = [emit("concat", rest.slice(0, MAX_CONCAT_INPUTS), { axis }), ...rest.slice(MAX_CONCAT_INPUTS)];
-      return emit("concat", rest, { axis });
-    },
+    lower: (emit, xs, kw) => emit("concat", xs, { axis: (kw["axis"] as number | undefined) ?? -1 }),
   },
   /** Keeps the leading axis and flattens the rest into one (their sizes must be known). */
   flatten: {

@@ -1,5 +1,5 @@
-import type { Graph, Kernel, Node, Value } from "../graph.js";
-import { opDef } from "../ops.js";
+import { Node, Value, type Graph, type Kernel } from "../graph.js";
+import { opDef, type InferCtx } from "../ops.js";
 import { sameShape } from "../types.js";
 import type { PassContext } from "./pass.js";
 
@@ -53,11 +53,13 @@ interface Group {
  *    one index per thread, never recomputed); a matmul never heads a group with a view between
  *    it and the root (the accumulator exists at one index only), and a group rooted at a view
  *    is a "movement" kernel.
+ *    A concat of more inputs than a kernel can bind is first split into a chain of concats.
  * 5. Constants are inlined and reshapes alias their input, so neither gets a kernel.
  * 6. Nodes are reordered so each kernel's nodes are contiguous, at its root's position.
  */
 export function fuse(input: Graph, _ctx: PassContext): Graph {
   const g = input.clone();
+  splitWideConcats(g);
   const consumers = new Map<Value, Node[]>();
   for (const n of g.nodes) for (const v of n.inputs) consumers.set(v, [...(consumers.get(v) ?? []), n]);
   const roots = new Set(g.materialized());
@@ -148,6 +150,40 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
   g.nodes = order;
   g.kernels = kernels;
   return g;
+}
+
+/**
+ * Rewrites each concat of more distinct inputs than a kernel can bind (with its output) into a
+ * chain: the first inputs are joined by a new concat, which the rest then join, and so on.
+ */
+function splitWideConcats(g: Graph): void {
+  const limit = MAX_KERNEL_BUFFERS - 1;
+  const strict: InferCtx = {
+    op: "concat",
+    error: (code) => {
+      throw new Error(`internal: splitting a concat: ${code}`);
+    },
+    unify: (a, b) => (a === b ? a : undefined),
+  };
+  const order: Node[] = [];
+  for (const n of g.nodes) {
+    if (n.op !== "concat" || new Set(n.inputs).size <= limit) {
+      order.push(n);
+      continue;
+    }
+    let rest = n.inputs;
+    while (new Set(rest).size > limit) {
+      const head = rest.slice(0, limit);
+      const out = new Value(g.freshId(), opDef("concat").infer(head.map((v) => v.type), n.attrs, strict)!, n.out.span);
+      out.producer = new Node("concat", head, { ...n.attrs }, out, n.span, n.origin);
+      order.push(out.producer);
+      rest = [out, ...rest.slice(limit)];
+    }
+    const last = new Node("concat", rest, n.attrs, n.out, n.span, n.origin);
+    n.out.producer = last;
+    order.push(last);
+  }
+  g.nodes = order;
 }
 
 /** Kernels one step would launch with no fusion at all: every node but constants and reshapes. */
