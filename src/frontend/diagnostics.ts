@@ -25,6 +25,7 @@ export const DIAGNOSTICS = {
   NC2013: "`{name}` is not a layer, so its call cannot be named",
   NC2014: "`{name}` needs the argument `{arg}`",
   NC2029: "`{name}` unrolls over time, so the sequence length must be a number, got {dim}",
+  NC2030: "`{name}`: {features} features cannot be split into {heads} heads of equal size",
   NC2012: "more than one network in a file is not supported yet; `{name}` is the second",
   NC2015: "unknown function or block `{name}`{hint}",
   NC2016: "block parameter `{name}` has unknown kind `{kind}`; expected one of: int, float, bool, fn",

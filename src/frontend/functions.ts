@@ -253,6 +253,50 @@ export const FUNCTIONS: Record<string, FunctionDef> = {
     kwargs: {},
     lower: (emit, [x], kw) => emit("reshape", [x!], { shape: list(kw["shape"])! }),
   },
+  /**
+   * Multi-head self-attention over [batch, time, features]: per head softmax(q·kᵀ/√d)·v, heads
+   * merged and projected (q, k, v, out weights [features, features] with biases).
+   */
+  attention: {
+    params: ["x"],
+    statics: [{ name: "heads", kind: "int" }],
+    kwargs: {},
+    layer: true,
+    lower: (emit, [x], kw, _span, layer) => {
+      const shape = layer.shape(x!);
+      if (!shape) return undefined;
+      const heads = kw["heads"] as number;
+      const features = shape[2];
+      if (shape.length !== 3) {
+        layer.error("NC3004", { op: "attention", expected: "3 ([batch, time, features])", got: shape.length });
+        return undefined;
+      }
+      if (typeof features !== "number" || heads < 1 || features % heads !== 0) {
+        layer.error("NC2030", { name: layer.instance, features: String(features), heads });
+        return undefined;
+      }
+      const dh = features / heads;
+      const project = (name: string, v: Value) => {
+        const w = layer.param(`${name}_weight`, [features, features], { kind: "xavier", options: {} });
+        return emit("add", [emit("matmul", [v, w]), layer.param(`${name}_bias`, [features], { kind: "zeros", options: {} })]);
+      };
+      // [B, T, D] -> [B, H, T, D/H]
+      const split = (v: Value) => emit("transpose", [emit("reshape", [v], { shape: [0, 0, heads, dh] })], { perm: [0, 2, 1, 3] });
+      const q = split(project("query", x!));
+      const k = split(project("key", x!));
+      const v = split(project("value", x!));
+      const scores = emit("mul", [emit("matmul", [q, k], { tb: true }), constant(emit, 1 / Math.sqrt(dh))]);
+      const weights = FUNCTIONS["softmax"]!.lower(emit, [scores], { axis: -1 }, _span, layer)!;
+      const merged = emit("reshape", [emit("transpose", [emit("matmul", [weights, v])], { perm: [0, 2, 1, 3] })], { shape: [0, 0, features] });
+      return project("out", merged);
+    },
+  },
+  /** Mean over the spatial axes of [batch, channels, height, width] (NCHW), giving [batch, channels]. */
+  global_avgpool: {
+    params: ["x"],
+    kwargs: {},
+    lower: (emit, [x]) => emit("mean", [x!], { axes: [2, 3], keepdims: false }),
+  },
   /** Mean squared error over every element. */
   mse: {
     params: ["prediction", "target"],
