@@ -8,6 +8,7 @@ import { sharedGpu } from "../src/runtime/device.js";
 import { batches, initialParams } from "../src/runtime/train.js";
 import { WebGpuRunner } from "../src/runtime/webgpu.js";
 import { rng } from "./util/build.js";
+import { expectParamGradients } from "./util/gradcheck.js";
 
 // Multi-head attention lowers to batched matmuls, reshapes, transposes and a softmax. Checked
 // against attention written out in JS, by finite differences, and WebGPU against the CPU runner.
@@ -76,21 +77,7 @@ describe("multi-head attention", () => {
 
   it("gradients of every weight (finite differences, f64)", () => {
     const { g, dims, env } = setup("autodiff");
-    const loss = () => interpret(g, env, { dims, precision: "f64" }).get(g.loss!)!.data[0]!;
-    const out = interpret(g, env, { dims, precision: "f64" });
-    for (const { param, grad } of g.grads) {
-      const analytic = out.get(grad)!.data;
-      const data = env.get(param)!.data;
-      for (let k = 0; k < data.length; k++) {
-        const keep = data[k]!;
-        data[k] = keep + 1e-6;
-        const up = loss();
-        data[k] = keep - 1e-6;
-        const down = loss();
-        data[k] = keep;
-        expect(analytic[k]!, `${param.arg!.name}[${k}]`).toBeCloseTo((up - down) / 2e-6, 6);
-      }
-    }
+    expectParamGradients(g, env, dims);
   });
 
   it("heads must divide the features", () => {

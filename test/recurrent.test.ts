@@ -8,6 +8,7 @@ import { releaseGpu, sharedGpu } from "../src/runtime/device.js";
 import { batches, initialParams } from "../src/runtime/train.js";
 import { WebGpuRunner } from "../src/runtime/webgpu.js";
 import { rng } from "./util/build.js";
+import { expectParamGradients } from "./util/gradcheck.js";
 
 // Recurrent layers lower to primitives (an unrolled time loop). Checked against a plain JS cell,
 // by finite differences, and WebGPU against the CPU reference for a whole training step.
@@ -104,20 +105,7 @@ describe("recurrent layers", () => {
     it(`${kind}: gradient of the loss through time (finite differences, f64)`, () => {
       const { g, dims, env } = setup(program(kind, true), "autodiff");
       expect(g.outputs[0]!.value.type.shape).toEqual(["B", T, U]);
-      const loss = () => interpret(g, env, { dims, precision: "f64" }).get(g.loss!)!.data[0]!;
-      for (const { param, grad } of g.grads) {
-        const analytic = interpret(g, env, { dims, precision: "f64" }).get(grad)!.data;
-        const data = env.get(param)!.data;
-        for (let k = 0; k < data.length; k++) {
-          const keep = data[k]!;
-          data[k] = keep + 1e-6;
-          const up = loss();
-          data[k] = keep - 1e-6;
-          const down = loss();
-          data[k] = keep;
-          expect(analytic[k]!, `${param.arg!.name}[${k}]`).toBeCloseTo((up - down) / 2e-6, 6);
-        }
-      }
+      expectParamGradients(g, env, dims);
     });
   }
 
