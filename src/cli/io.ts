@@ -4,15 +4,19 @@ import { compile, type CompileOptions, type Compiled } from "../compile.js";
 /** A user-facing failure the CLI reports without a stack trace. */
 export class UsageError extends Error {}
 
-/** Reads and compiles a `.net` file; prints diagnostics; throws UsageError when the file cannot be used. */
-export function compileFile(path: string, opts: CompileOptions = {}): Compiled {
-  let text: string;
+/** A source file's text; a missing or unreadable file is a one-line UsageError. */
+export function readSource(path: string): string {
   try {
-    text = readFileSync(path, "utf8");
+    return readFileSync(path, "utf8");
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new UsageError(code === "ENOENT" ? `cannot read ${path}: no such file` : `cannot read ${path}: ${(e as Error).message}`);
   }
+}
+
+/** Reads and compiles a `.net` file; prints diagnostics; throws UsageError when the file cannot be used. */
+export function compileFile(path: string, opts: CompileOptions = {}): Compiled {
+  const text = readSource(path);
   const c = compile(text, path, opts);
   if (c.diagnostics.items.length) process.stderr.write(c.diagnostics.render() + "\n");
   if (c.diagnostics.hasErrors) {

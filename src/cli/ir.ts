@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { Diagnostics } from "../frontend/diagnostics.js";
 import { SourceFile } from "../frontend/source.js";
 import { graphToDot } from "../ir/dot.js";
@@ -6,7 +6,7 @@ import { parseGraph } from "../ir/parse.js";
 import { STAGE_NAMES } from "../ir/passes/pipeline.js";
 import { printGraph } from "../ir/print.js";
 import { graphToSvg } from "../ir/svg.js";
-import { compileFile, parseArgs, UsageError } from "./io.js";
+import { compileFile, parseArgs, UsageError, readSource } from "./io.js";
 
 /** What `--format` accepts: the IR text, Graphviz DOT, or the DOT laid out as SVG. */
 const FORMATS = ["text", "dot", "svg"] as const;
@@ -55,13 +55,7 @@ export async function irCommand(argv: string[]): Promise<number> {
 function reprintIr(file: string, options: Record<string, string | boolean>): number {
   for (const key of ["after", "format", "output"])
     if (options[key] !== undefined) throw new UsageError(`--${key} needs a .net file; a .ir file is validated and re-printed as text`);
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UsageError(code === "ENOENT" ? `cannot read ${file}: no such file` : `cannot read ${file}: ${(e as Error).message}`);
-  }
+  const text = readSource(file);
   const { graph, errors } = parseGraph(text, file);
   if (!graph) {
     const source = new SourceFile(file, text);

@@ -61,62 +61,52 @@ function zeros(emit: Emit, u: Unrolled, units: number): Value {
   return emit("broadcast", [c(emit, 0)], { shape: [u.batch, units] });
 }
 
-const recurrent = (gates: number, cell: (emit: Emit, z: Value, h: Value, state: { c?: Value }, rec: Value, units: number) => Value): FunctionDef["lower"] =>
-  (emit, [x], kw, _span, layer) => {
-    const units = kw["units"] as number;
-    const u = project(emit, layer, layer.instance, x!, units, gates);
-    if (!u) return undefined;
-    const wh = layer.param("recurrent_weight", [units, gates * units], { kind: "xavier", options: {} });
-    let h = zeros(emit, u, units);
-    const state: { c?: Value } = { c: zeros(emit, u, units) };
-    const states: Value[] = [];
-    for (let t = 0; t < u.steps; t++) {
-      h = cell(emit, stepOf(emit, u, t, gates * units), h, state, wh, units);
-      states.push(h);
-    }
-    return finish(emit, u, states, units, kw["return_sequences"] === true);
-  };
+type Cell = (emit: Emit, z: Value, h: Value, state: { c?: Value }, rec: Value, units: number) => Value;
 
-const RECURRENT_KWARGS = { return_sequences: "bool" } as const;
+/** A recurrent layer with `gates` blocks of units per step, stepping `cell` over time. */
+function recurrentLayer(gates: number, cell: Cell): FunctionDef {
+  return {
+    params: ["x"],
+    statics: [{ name: "units", kind: "int" }],
+    kwargs: { return_sequences: "bool" },
+    layer: true,
+    lower: (emit, [x], kw, _span, layer) => {
+      const units = kw["units"] as number;
+      const u = project(emit, layer, layer.instance, x!, units, gates);
+      if (!u) return undefined;
+      const wh = layer.param("recurrent_weight", [units, gates * units], { kind: "xavier", options: {} });
+      let h = zeros(emit, u, units);
+      const state: { c?: Value } = { c: zeros(emit, u, units) };
+      const states: Value[] = [];
+      for (let t = 0; t < u.steps; t++) {
+        h = cell(emit, stepOf(emit, u, t, gates * units), h, state, wh, units);
+        states.push(h);
+      }
+      return finish(emit, u, states, units, kw["return_sequences"] === true);
+    },
+  };
+}
 
 /** rnn, lstm and gru: the recurrent layers. */
 export const RECURRENT: Record<string, FunctionDef> = {
   /** Elman cell: h_t = tanh(x_t·W_x + h_{t-1}·W_h + b). */
-  rnn: {
-    params: ["x"],
-    statics: [{ name: "units", kind: "int" }],
-    kwargs: RECURRENT_KWARGS,
-    layer: true,
-    lower: recurrent(1, (emit, xz, h, _s, wh) => emit("tanh", [emit("add", [xz, emit("matmul", [h, wh])])])),
-  },
+  rnn: recurrentLayer(1, (emit, xz, h, _s, wh) => emit("tanh", [emit("add", [xz, emit("matmul", [h, wh])])])),
   /** LSTM: i, f, o = σ(·), g = tanh(·); c_t = f·c + i·g; h_t = o·tanh(c_t). */
-  lstm: {
-    params: ["x"],
-    statics: [{ name: "units", kind: "int" }],
-    kwargs: RECURRENT_KWARGS,
-    layer: true,
-    lower: recurrent(4, (emit, xz, h, s, wh, units) => {
-      const z = emit("add", [xz, emit("matmul", [h, wh])]);
-      const i = emit("sigmoid", [gate(emit, z, 0, units)]);
-      const f = emit("sigmoid", [gate(emit, z, 1, units)]);
-      const g = emit("tanh", [gate(emit, z, 2, units)]);
-      const o = emit("sigmoid", [gate(emit, z, 3, units)]);
-      s.c = emit("add", [emit("mul", [f, s.c!]), emit("mul", [i, g])]);
-      return emit("mul", [o, emit("tanh", [s.c])]);
-    }),
-  },
+  lstm: recurrentLayer(4, (emit, xz, h, s, wh, units) => {
+    const z = emit("add", [xz, emit("matmul", [h, wh])]);
+    const i = emit("sigmoid", [gate(emit, z, 0, units)]);
+    const f = emit("sigmoid", [gate(emit, z, 1, units)]);
+    const g = emit("tanh", [gate(emit, z, 2, units)]);
+    const o = emit("sigmoid", [gate(emit, z, 3, units)]);
+    s.c = emit("add", [emit("mul", [f, s.c!]), emit("mul", [i, g])]);
+    return emit("mul", [o, emit("tanh", [s.c])]);
+  }),
   /** GRU: z, r = σ(·); n = tanh(x_n + r·(h·W_n)); h_t = (1 - z)·n + z·h. */
-  gru: {
-    params: ["x"],
-    statics: [{ name: "units", kind: "int" }],
-    kwargs: RECURRENT_KWARGS,
-    layer: true,
-    lower: recurrent(3, (emit, xz, h, _s, wh, units) => {
-      const hz = emit("matmul", [h, wh]);
-      const z = emit("sigmoid", [emit("add", [gate(emit, xz, 0, units), gate(emit, hz, 0, units)])]);
-      const r = emit("sigmoid", [emit("add", [gate(emit, xz, 1, units), gate(emit, hz, 1, units)])]);
-      const n = emit("tanh", [emit("add", [gate(emit, xz, 2, units), emit("mul", [r, gate(emit, hz, 2, units)])])]);
-      return emit("add", [emit("mul", [emit("sub", [c(emit, 1), z]), n]), emit("mul", [z, h])]);
-    }),
-  },
+  gru: recurrentLayer(3, (emit, xz, h, _s, wh, units) => {
+    const hz = emit("matmul", [h, wh]);
+    const z = emit("sigmoid", [emit("add", [gate(emit, xz, 0, units), gate(emit, hz, 0, units)])]);
+    const r = emit("sigmoid", [emit("add", [gate(emit, xz, 1, units), gate(emit, hz, 1, units)])]);
+    const n = emit("tanh", [emit("add", [gate(emit, xz, 2, units), emit("mul", [r, gate(emit, hz, 2, units)])])]);
+    return emit("add", [emit("mul", [emit("sub", [c(emit, 1), z]), n]), emit("mul", [z, h])]);
+  }),
 };

@@ -1,5 +1,6 @@
 import { formatLocation } from "../frontend/source.js";
-import type { ArgRole, Attrs, AttrValue, Graph, Kernel, Node, Origin, Value } from "./graph.js";
+import type { ArgRole, Graph, Kernel, Node, Origin, Value } from "./graph.js";
+import { formatAttrs, formatOptions, valueNames } from "./print.js";
 import { formatType } from "./types.js";
 
 /** Options for the Graphviz form. */
@@ -42,20 +43,6 @@ function attrList(attrs: Record<string, string | number>): string {
     .join(", ")}]`;
 }
 
-function formatAttr(v: AttrValue): string {
-  return Array.isArray(v) ? `[${v.join(",")}]` : String(v);
-}
-
-function formatOptions(options: Record<string, number>): string {
-  const keys = Object.keys(options).sort();
-  return keys.length ? `(${keys.map((k) => `${k}=${options[k]}`).join(", ")})` : "";
-}
-
-function formatAttrs(attrs: Attrs): string {
-  const keys = Object.keys(attrs).sort();
-  return keys.length ? ` {${keys.map((k) => `${k}=${formatAttr(attrs[k]!)}`).join(", ")}}` : "";
-}
-
 /**
  * The graph as Graphviz DOT: one node per IR value (arguments as ellipses, op results as boxes,
  * constants as small plaintext), edges from each operand to its user, each fused kernel as a
@@ -64,11 +51,7 @@ function formatAttrs(attrs: Attrs): string {
  * `%0..` in order), and node ids are those names without the `%`, so the output is deterministic.
  */
 export function graphToDot(g: Graph, opts: DotOptions = {}): string {
-  const names = new Map<Value, string>();
-  for (const a of g.args) names.set(a, `%${a.arg!.name}`);
-  let counter = 0;
-  for (const n of g.nodes) names.set(n.out, `%${counter++}`);
-  const ref = (v: Value) => names.get(v) ?? `%?${v.id}`;
+  const ref = valueNames(g);
   // NOTE: Graphviz takes a node name that starts with `%` for one of its own anonymous ids and
   // renumbers it (the SVG titles came out as other values' numbers), so ids drop the `%`:
   // args by name, results by number. Sinks get a `sink:` prefix, which no value name has.

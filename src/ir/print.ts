@@ -8,14 +8,27 @@ export interface PrintOptions {
   debugInfo?: boolean;
 }
 
+/** An attribute value as IR text: lists as `[a,b]`. */
 function formatAttr(v: AttrValue): string {
   if (Array.isArray(v)) return `[${v.join(",")}]`;
   return String(v);
 }
 
-function formatAttrs(attrs: Attrs): string {
+/** ` {key=value, ...}` in key order, or "" for none. */
+export function formatAttrs(attrs: Attrs): string {
   const keys = Object.keys(attrs).sort();
   return keys.length ? ` {${keys.map((k) => `${k}=${formatAttr(attrs[k]!)}`).join(", ")}}` : "";
+}
+
+/**
+ * How dumps name values: args by name (`%x`), results by a number in order of appearance (`%3`).
+ */
+export function valueNames(g: Graph): (v: Value) => string {
+  const names = new Map<Value, string>();
+  for (const a of g.args) names.set(a, `%${a.arg!.name}`);
+  let counter = 0;
+  for (const n of g.nodes) names.set(n.out, `%${counter++}`);
+  return (v) => names.get(v) ?? `%?${v.id}`;
 }
 
 /**
@@ -23,11 +36,7 @@ function formatAttrs(attrs: Attrs): string {
  * assigned in order of appearance, so dumps are deterministic and diff well.
  */
 export function printGraph(g: Graph, opts: PrintOptions = {}): string {
-  const names = new Map<Value, string>();
-  for (const a of g.args) names.set(a, `%${a.arg!.name}`);
-  let counter = 0;
-  for (const n of g.nodes) names.set(n.out, `%${counter++}`);
-  const ref = (v: Value) => names.get(v) ?? `%?${v.id}`;
+  const ref = valueNames(g);
   const loc = (n: { span: Node["span"] }) => (opts.debugInfo ? `  loc("${formatLocation(n.span).replace(/:(\d+):(\d+)$/, '":$1:$2')})` : "");
 
   const lines: string[] = [];
@@ -74,7 +83,8 @@ export function printGraph(g: Graph, opts: PrintOptions = {}): string {
   return lines.join("\n") + "\n";
 }
 
-function formatOptions(options: Record<string, number>): string {
+/** An initialiser's options as `(key=value, ...)`, or "" for none. */
+export function formatOptions(options: Record<string, number>): string {
   const keys = Object.keys(options).sort();
   return keys.length ? `(${keys.map((k) => `${k}=${options[k]}`).join(", ")})` : "";
 }

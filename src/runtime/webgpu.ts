@@ -2,6 +2,7 @@ import { DEFAULT_CODEGEN, generateKernel, type CodegenOptions, type CompiledKern
 import type { Graph, Value } from "../ir/graph.js";
 import { concreteShape, numel, type DimBindings } from "../ir/types.js";
 import type { GpuContext } from "./device.js";
+import { createStorage, readBack } from "./gpu-buffers.js";
 import { PipelineCache } from "./pipelines.js";
 import type { StepRunner } from "./runner.js";
 
@@ -79,11 +80,7 @@ export class WebGpuRunner implements StepRunner {
   }
 
   private allocate(): void {
-    const make = (v: Value, label: string) => {
-      const bytes = Math.max(4, numel(concreteShape(v.type.shape, this.dims)) * 4);
-      const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-      this.buffers.set(v, this.gpu.device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage, label }));
-    };
+    const make = (v: Value, label: string) => this.buffers.set(v, createStorage(this.gpu.device, this.bytes(v), label));
     for (const a of this.graph.args) make(a, a.arg!.name);
     const kernelOf = new Map(this.kernels.map((k) => [k.output, k.name]));
     for (const n of this.graph.nodes) {
@@ -119,10 +116,7 @@ export class WebGpuRunner implements StepRunner {
     pass.end();
     const loss = this.graph.loss;
     if (readLoss && loss) enc.copyBufferToBuffer(this.buffer(loss), 0, this.staging, 0, 4);
-    for (const u of this.graph.updates) {
-      const bytes = numel(concreteShape(u.param.type.shape, this.dims)) * 4;
-      enc.copyBufferToBuffer(this.buffer(u.value), 0, this.buffer(u.param), 0, Math.max(4, bytes));
-    }
+    for (const u of this.graph.updates) enc.copyBufferToBuffer(this.buffer(u.value), 0, this.buffer(u.param), 0, this.bytes(u.param));
     device.queue.submit([enc.finish()]);
     if (!readLoss || !loss) return undefined;
     await this.staging.mapAsync(GPUMapMode.READ);
@@ -139,17 +133,12 @@ export class WebGpuRunner implements StepRunner {
 
   /** Reads any materialised value back (tests compare these with the CPU reference). */
   async read(v: Value): Promise<Float32Array> {
-    const bytes = Math.max(4, numel(concreteShape(v.type.shape, this.dims)) * 4);
-    const device = this.gpu.device;
-    const staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    const enc = device.createCommandEncoder();
-    enc.copyBufferToBuffer(this.buffer(v), 0, staging, 0, bytes);
-    device.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
-    const out = new Float32Array(staging.getMappedRange().slice(0));
-    staging.unmap();
-    staging.destroy();
-    return out;
+    return readBack(this.gpu.device, this.buffer(v), this.bytes(v));
+  }
+
+  /** Bytes a value takes (at least 4: WebGPU has no empty bindings). */
+  private bytes(v: Value): number {
+    return Math.max(4, numel(concreteShape(v.type.shape, this.dims)) * 4);
   }
 
   dispose(): void {
