@@ -392,12 +392,25 @@ export class NetParser extends CstParser {
     this.OPTION(() => this.CONSUME(Semicolon));
   });
 
-  /** dataBlock := "data" "{" dataEntry* "}" */
+  /** dataBlock := "data" ("{" dataEntry* "}" | "=" expr ";"?) — literal columns, or a dataset by name */
   dataBlock = this.RULE("dataBlock", () => {
     this.CONSUME(Data);
-    this.CONSUME(LCurly);
-    this.MANY(() => this.SUBRULE(this.dataEntry));
-    this.CONSUME(RCurly);
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(LCurly);
+          this.MANY(() => this.SUBRULE(this.dataEntry));
+          this.CONSUME(RCurly);
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(Equals);
+          this.SUBRULE(this.expr);
+          this.OPTION(() => this.CONSUME(Semicolon));
+        },
+      },
+    ]);
   });
 
   /** dataEntry := Identifier "=" expr ";"? */

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Diagnostics } from "./frontend/diagnostics.js";
-import { lowerProgram } from "./frontend/lower.js";
+import { lowerProgram, type LowerMode } from "./frontend/lower.js";
 import { linkProgram, type ReadFile } from "./frontend/modules.js";
 import { parseProgram } from "./frontend/parse.js";
 import { SourceFile } from "./frontend/source.js";
@@ -15,6 +15,12 @@ export interface CompileOptions {
   after?: string;
   /** Reads the files `import "path"` names (resolved against the importing file); default: node:fs. */
   readFile?: ReadFile;
+  /**
+   * `train` (default): the training step, differentiated, with the optimizer's updates.
+   * `infer`: the forward pass in inference mode (dropout off, batchnorm on running statistics),
+   * with the loss kept as a value to report but nothing differentiated.
+   */
+  mode?: LowerMode;
 }
 
 /** Reads a UTF-8 file from disk; `undefined` when it is missing or unreadable. */
@@ -49,12 +55,13 @@ export function compile(text: string, path = "<input>", opts: CompileOptions = {
   const t1 = performance.now();
   const times = { parse: t1 - t0, lower: 0, passes: {} as PassTimes };
   if (d.hasErrors) return { source, diagnostics: d, times };
-  const lowered = lowerProgram(ast, d, linked);
+  const mode = opts.mode ?? "train";
+  const lowered = lowerProgram(ast, d, linked, mode);
   times.lower = performance.now() - t1;
   if (!lowered) return { source, diagnostics: d, times };
   // NOTE: with lowering errors the graph holds what did lower; infer-shapes still runs on it so
   // independent shape errors are reported in the same run (runPipeline stops after it).
-  const { graph, times: passes } = runPipeline(lowered.graph, { d, train: lowered.train, checks: lowered.checks }, opts.after);
+  const { graph, times: passes } = runPipeline(lowered.graph, { d, train: lowered.train, checks: lowered.checks, mode }, opts.after);
   times.passes = passes;
   if (d.hasErrors) return { source, diagnostics: d, train: lowered.train, times };
   return { source, diagnostics: d, graph, train: lowered.train, times };

@@ -26,6 +26,10 @@ export const DIAGNOSTICS = {
   NC2014: "`{name}` needs the argument `{arg}`",
   NC2029: "`{name}` unrolls over time, so the sequence length must be a number, got {dim}",
   NC2030: "`{name}`: {features} features cannot be split into {heads} heads of equal size",
+  NC2031: "`{name}`: padding must be `same`, `valid`, an integer or a list of {axes} integers, none negative",
+  NC2032: "`{name}`: `{arg}` must be a positive integer or a list of {axes} positive integers",
+  NC2033: "`{name}`: {channels} input channels and {filters} filters must both divide into {groups} groups",
+  NC2034: "`{name}`: the dropout rate must be in [0, 1), got {rate}",
   NC2012: "more than one network in a file is not supported yet; `{name}` is the second",
   NC2015: "unknown function or block `{name}`{hint}",
   NC2016: "block parameter `{name}` has unknown kind `{kind}`; expected one of: int, float, bool, fn",
@@ -68,6 +72,11 @@ export const DIAGNOSTICS = {
   NC4008: "data `{name}` has {got} rows but `{other}` has {expected}",
   NC4009: "unknown loss `{name}`{hint}",
   NC4010: "the loss uses `{name}`, which is neither a network output nor a data column",
+  NC4012: "give the data either as a dataset (`data = fashion_mnist`) or as columns (`data { ... }`), not both",
+  NC4013: "unknown dataset `{name}`{hint}; known: {accepted}",
+  NC4014: "a dataset feeds one network input, but `{name}` has {count}",
+  NC4015: "unknown metric `{name}`; expected one of: {accepted}",
+  NC4016: "accuracy needs a classification loss that names its prediction and target, e.g. `cross_entropy(logits, labels)`; {loss} is not one",
   NC6001: "invalid IR: {message}",
 } as const;
 

@@ -1,6 +1,8 @@
 import type { Attrs, Init, Value } from "../ir/graph.js";
 import type { Dim } from "../ir/types.js";
 import type { DiagnosticCode } from "./diagnostics.js";
+import { CONV_LAYERS } from "./conv-layers.js";
+import { MODE_LAYERS } from "./mode-layers.js";
 import { RECURRENT } from "./recurrent.js";
 import type { Span } from "./source.js";
 
@@ -10,8 +12,11 @@ export type Emit = (op: string, inputs: Value[], attrs?: Attrs) => Value;
 /** A static keyword-argument value, checked against the function's signature. */
 export type KwValue = number | boolean | number[] | string;
 
-/** What a keyword argument must be; "function" is the name of a one-argument function (`relu`). */
-export type KwKind = "int" | "ints" | "bool" | "number" | "function";
+/**
+ * What a keyword argument must be; "function" is the name of a one-argument function (`relu`),
+ * "padding" is `same`, `valid`, an integer or a list of integers.
+ */
+export type KwKind = "int" | "ints" | "bool" | "number" | "function" | "padding";
 
 /** What a layer may do besides emitting nodes: declare the params of its instance. */
 export interface LayerCtx {
@@ -25,6 +30,14 @@ export interface LayerCtx {
   shape(v: Value): Dim[] | undefined;
   /** Reports a user error at the layer call. */
   error(code: DiagnosticCode, args: Record<string, string | number>): void;
+  /** True when lowering a training step; false for inference (dropout off, batchnorm on running statistics). */
+  training: boolean;
+  /** Declares `instance.name`, state that is not trained but kept across steps and in checkpoints. */
+  state(name: string, shape: Dim[], init: Init): Value;
+  /** Writes `value` into `state` at the end of each training step. */
+  update(state: Value, value: Value): void;
+  /** The random seed of the current step (a per-step scalar), for dropout masks. */
+  seed(): Value;
 }
 
 /** A function users can call in a `.net` expression: primitives by their user names and composites. */
@@ -78,6 +91,8 @@ const reduction = (op: string): FunctionDef => ({
  */
 export const FUNCTIONS: Record<string, FunctionDef> = {
   ...RECURRENT,
+  ...CONV_LAYERS,
+  ...MODE_LAYERS,
   exp: primitive("exp", ["x"]),
   log: primitive("log", ["x"]),
   sqrt: primitive("sqrt", ["x"]),
@@ -254,13 +269,31 @@ export const FUNCTIONS: Record<string, FunctionDef> = {
     lower: (emit, [x], kw) => emit("reshape", [x!], { shape: list(kw["shape"])! }),
   },
   /**
+   * A lookup table: integer ids [...] give rows of weight [vocab, dim] as [..., dim]. Its
+   * gradient adds each row's gradients into the rows used (a scatter-add).
+   */
+  embedding: {
+    params: ["ids"],
+    statics: [
+      { name: "vocab", kind: "int" },
+      { name: "dim", kind: "int" },
+    ],
+    kwargs: {},
+    layer: true,
+    lower: (emit, [ids], kw, _span, layer) => {
+      const weight = layer.param("weight", [kw["vocab"] as number, kw["dim"] as number], { kind: "uniform", options: {} });
+      return emit("gather", [weight, ids!], { axis: 0 });
+    },
+  },
+  /**
    * Multi-head self-attention over [batch, time, features]: per head softmax(q·kᵀ/√d)·v, heads
-   * merged and projected (q, k, v, out weights [features, features] with biases).
+   * merged and projected (q, k, v, out weights [features, features] with biases). With
+   * `causal = true` step t attends only to steps up to t (a language model's mask).
    */
   attention: {
     params: ["x"],
     statics: [{ name: "heads", kind: "int" }],
-    kwargs: {},
+    kwargs: { causal: "bool" },
     layer: true,
     lower: (emit, [x], kw, _span, layer) => {
       const shape = layer.shape(x!);
@@ -285,17 +318,18 @@ export const FUNCTIONS: Record<string, FunctionDef> = {
       const q = split(project("query", x!));
       const k = split(project("key", x!));
       const v = split(project("value", x!));
-      const scores = emit("mul", [emit("matmul", [q, k], { tb: true }), constant(emit, 1 / Math.sqrt(dh))]);
+      let scores = emit("mul", [emit("matmul", [q, k], { tb: true }), constant(emit, 1 / Math.sqrt(dh))]);
+      if (kw["causal"] === true) {
+        // NOTE: a large finite negative, not -inf: exp underflows to 0 and no inf - inf makes a NaN.
+        const steps = shape[1]!;
+        const key = emit("iota", [], { shape: [steps, steps], axis: 1 });
+        const query = emit("iota", [], { shape: [steps, steps], axis: 0 });
+        scores = emit("select", [emit("le", [key, query]), scores, constant(emit, -1e9)]);
+      }
       const weights = FUNCTIONS["softmax"]!.lower(emit, [scores], { axis: -1 }, _span, layer)!;
       const merged = emit("reshape", [emit("transpose", [emit("matmul", [weights, v])], { perm: [0, 2, 1, 3] })], { shape: [0, 0, features] });
       return project("out", merged);
     },
-  },
-  /** Mean over the spatial axes of [batch, channels, height, width] (NCHW), giving [batch, channels]. */
-  global_avgpool: {
-    params: ["x"],
-    kwargs: {},
-    lower: (emit, [x]) => emit("mean", [x!], { axes: [2, 3], keepdims: false }),
   },
   /** Mean squared error over every element. */
   mse: {

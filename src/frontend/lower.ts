@@ -1,14 +1,23 @@
-import { opDef } from "../ir/ops.js";
-import { Graph, type Attrs, type Init, type Value } from "../ir/graph.js";
+import { Graph, type Attrs, type Value } from "../ir/graph.js";
 import type { TypeCheck } from "../ir/passes/pass.js";
-import type { DataColumn, OptimizerSpec, ScheduleSpec, TrainSpec } from "../ir/training.js";
-import { DTYPES, formatShape, type DType, type Dim, type TensorType } from "../ir/types.js";
-import type { BlockDecl, CallExpr, Expr, Ident, LetStmt, NameRef, NetworkDecl, OutputDecl, ParamDecl, Program, TrainDecl, TypeExpr } from "./ast.js";
+import type { TrainSpec } from "../ir/training.js";
+import type { TensorType } from "../ir/types.js";
+import type { BlockDecl, CallExpr, Expr, Ident, LetStmt, NameRef, NetworkDecl, OutputDecl, ParamDecl, Program, TrainDecl } from "./ast.js";
 import { blockSignature, instantiateBody, PLACEHOLDERS, type BlockSignature } from "./blocks.js";
 import { suggest, type Diagnostic, type Diagnostics } from "./diagnostics.js";
+import { EagerTypes } from "./eager-types.js";
 import { FUNCTIONS, type KwKind, type KwValue, type LayerCtx } from "./functions.js";
+import { lowerTrain } from "./lower-train.js";
 import { linkProgram, type BlockDef, type BlockScope, type Linked } from "./modules.js";
 import type { Span } from "./source.js";
+import { checkKwargs, resolveInit, resolveType, staticValue } from "./statics.js";
+
+/**
+ * The CST visitor's second half: lowers the network section (and every block instance it reaches)
+ * to IR nodes. The training section is lowered by lower-train.ts against this network's scope;
+ * literal values, keyword arguments, types and initializers are checked in statics.ts; shapes a
+ * layer needs during lowering come from eager-types.ts.
+ */
 
 /** The type every node has until infer-shapes runs. */
 const UNTYPED: TensorType = { dtype: "f32", shape: [] };
@@ -21,41 +30,11 @@ export interface Lowered {
   checks: TypeCheck[];
 }
 
-const INITS: Record<Init["kind"], string[]> = {
-  zeros: [],
-  ones: [],
-  normal: ["mean", "std"],
-  uniform: ["low", "high"],
-  xavier: ["gain"],
-  he: ["gain"],
-};
-
-const TRAIN_KEYS = ["loss", "optimizer", "epochs", "batch", "seed", "log_every", "schedule", "warmup", "l1", "l2"] as const;
-
-/** Each optimizer's options with their defaults (Keras's and PyTorch's; `lr` is required for SGD). */
-const OPTIMIZERS: Record<string, Record<string, { kind: KwKind; default?: number | boolean }>> = {
-  sgd: { lr: { kind: "number" }, momentum: { kind: "number", default: 0 }, nesterov: { kind: "bool", default: false }, weight_decay: { kind: "number", default: 0 } },
-  adam: {
-    lr: { kind: "number", default: 0.001 },
-    beta1: { kind: "number", default: 0.9 },
-    beta2: { kind: "number", default: 0.999 },
-    eps: { kind: "number", default: 1e-8 },
-  },
-  adamw: {
-    lr: { kind: "number", default: 0.001 },
-    beta1: { kind: "number", default: 0.9 },
-    beta2: { kind: "number", default: 0.999 },
-    eps: { kind: "number", default: 1e-8 },
-    weight_decay: { kind: "number", default: 0.01 },
-  },
-};
-
-/** Learning-rate schedules and their options. */
-const SCHEDULES: Record<string, Record<string, KwKind>> = {
-  constant: {},
-  step: { every: "int", gamma: "number" },
-  cosine: { steps: "int", min_lr: "number" },
-};
+/**
+ * Which step the graph computes: a training step (dropout active, batchnorm on batch statistics
+ * updating its running statistics) or inference (dropout off, batchnorm on the running statistics).
+ */
+export type LowerMode = "train" | "infer";
 
 /**
  * Lowers the AST to the IR: resolves names, turns calls into primitives (composites via the
@@ -64,7 +43,12 @@ const SCHEDULES: Record<string, Record<string, KwKind>> = {
  * all reported. `linked` is the block scope with imports loaded (see `linkProgram`); without it
  * no file can be read, so every import is reported missing.
  */
-export function lowerProgram(p: Program, d: Diagnostics, linked: Linked = linkProgram(p, d)): Lowered | undefined {
+export function lowerProgram(
+  p: Program,
+  d: Diagnostics,
+  linked: Linked = linkProgram(p, d),
+  mode: LowerMode = "train",
+): Lowered | undefined {
   const net = p.networks[0];
   if (!net) {
     d.error("NC2009", p.span);
@@ -72,7 +56,7 @@ export function lowerProgram(p: Program, d: Diagnostics, linked: Linked = linkPr
   }
   for (const extra of p.networks.slice(1)) d.error("NC2012", extra.name.span, { name: extra.name.name });
   const first = d.items.length;
-  const l = new Lowerer(net.name.name, d, linked.scope);
+  const l = new Lowerer(net.name.name, d, linked.scope, mode === "train");
   l.network(net);
   const train = p.trains[0] ? l.train(p.trains[0]) : undefined;
   l.checkUnusedBlocks(linked.blocks);
@@ -96,6 +80,9 @@ function dropRepeats(d: Diagnostics, first: number): void {
   d.items.splice(first, d.items.length - first, ...kept);
 }
 
+/** The per-step random seed's hyper arg (see `hyperValues`). */
+const STEP_SEED = "step.seed";
+
 class Lowerer {
   readonly graph: Graph;
   private scope = new Map<string, { value: Value; span: Span }>();
@@ -115,21 +102,26 @@ class Lowerer {
   private used = new Set<BlockDecl>();
   /** Types the frontend expects of values, for infer-shapes. */
   readonly checks: TypeCheck[] = [];
+  /** Types of the values emitted so far, for layers that need a shape during lowering. */
+  private readonly eager: EagerTypes;
 
   constructor(
     name: string,
     private readonly d: Diagnostics,
     /** The blocks callable here: the main file's, or inside a block the scope of the file declaring it. */
     private blocks: BlockScope = new Map(),
+    /** Lowering a training step (see LowerMode). */
+    private readonly training = true,
   ) {
     this.graph = new Graph(name);
+    this.eager = new EagerTypes(this.graph);
   }
 
   network(net: NetworkDecl): void {
     for (const s of net.body) {
       switch (s.kind) {
         case "input": {
-          const type = this.type(s.type);
+          const type = resolveType(s.type, this.d);
           if (type) this.define(s.name.name, s.name.span, this.graph.addArg({ role: "input", name: s.name.name }, type, s.span));
           else this.poisoned.add(s.name.name);
           break;
@@ -141,7 +133,7 @@ class Lowerer {
           this.let(s);
           break;
         case "output": {
-          const declared = s.type ? this.type(s.type) : undefined;
+          const declared = s.type ? resolveType(s.type, this.d) : undefined;
           const v = this.output(s);
           if (v) this.graph.outputs.push({ name: s.name.name, value: v, declared });
           break;
@@ -152,8 +144,8 @@ class Lowerer {
 
   /** `param w: ...`: a trained graph argument, named `r1.w` inside block instance `r1`. */
   private param(s: ParamDecl): void {
-    const type = this.type(s.type);
-    const init = s.init ? this.init(s.init) : { kind: "zeros" as const, options: {} };
+    const type = resolveType(s.type, this.d);
+    const init = s.init ? resolveInit(s.init, this.d) : { kind: "zeros" as const, options: {} };
     if (type && init)
       this.define(s.name.name, s.name.span, this.graph.addArg({ role: "param", name: this.prefix + s.name.name, init }, type, s.span));
     else this.poisoned.add(s.name.name);
@@ -187,207 +179,19 @@ class Lowerer {
     return v;
   }
 
+  /** Lowers the training section against this network's scope (see `lowerTrain`). */
   train(t: TrainDecl): TrainSpec | undefined {
-    const seen = new Map<string, Expr>();
-    for (const s of t.settings) {
-      if (!(TRAIN_KEYS as readonly string[]).includes(s.key.name)) {
-        this.d.error("NC4002", s.key.span, { key: s.key.name, accepted: TRAIN_KEYS.join(", ") });
-        continue;
-      }
-      if (seen.has(s.key.name)) this.d.error("NC2003", s.key.span, { name: s.key.name });
-      seen.set(s.key.name, s.value);
-    }
-    const data = this.data(t);
-    const lossExpr = seen.get("loss");
-    if (!lossExpr) this.d.error("NC4001", t.span, { key: "loss" });
-    else {
-      const loss = this.expr(lossExpr);
-      if (loss) this.graph.loss = loss;
-    }
-    this.regularise(seen);
-    const optimizer = this.optimizer(seen.get("optimizer"), t.span);
-    const schedule = this.schedule(seen.get("schedule"));
-    const int = (key: string, fallback: number | undefined, min: number) => {
-      const e = seen.get(key);
-      if (!e) {
-        if (fallback === undefined) this.d.error("NC4001", t.span, { key });
-        return fallback ?? min;
-      }
-      const v = staticValue(e);
-      if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
-        this.d.error("NC4004", e.span, { key, expected: `an integer >= ${min}` });
-        return min;
-      }
-      return v;
-    };
-    const rows = data[0]?.shape[0] ?? 1;
-    const spec: TrainSpec | undefined = optimizer && schedule && {
-      optimizer,
-      schedule,
-      warmup: int("warmup", 0, 0),
-      epochs: int("epochs", undefined, 1),
-      batch: int("batch", rows, 1),
-      seed: int("seed", 0, 0),
-      logEvery: int("log_every", 0, 0),
-      data,
-      span: t.span,
-    };
-    if (spec && spec.logEvery === 0) spec.logEvery = Math.max(1, Math.round(spec.epochs / 10));
-    return spec;
-  }
-
-  private data(t: TrainDecl): DataColumn[] {
-    const cols: DataColumn[] = [];
-    for (const e of t.data) {
-      const arr = this.literalArray(e.value);
-      if (!arr) {
-        this.poisoned.add(e.name.name);
-        continue;
-      }
-      cols.push({ name: e.name.name, shape: arr.shape, values: Float32Array.from(arr.values), span: e.span });
-    }
-    for (const c of cols.slice(1)) {
-      if (c.shape[0] !== cols[0]!.shape[0])
-        this.d.error("NC4008", c.span, { name: c.name, got: c.shape[0]!, other: cols[0]!.name, expected: cols[0]!.shape[0]! });
-    }
-    const inputs = this.graph.args.filter((a) => a.arg!.role === "input");
-    const batchDim: Dim = inputs[0]?.type.shape[0] ?? "B";
-    for (const input of inputs) {
-      const col = cols.find((c) => c.name === input.arg!.name);
-      if (!col) {
-        if (t.data.length && !this.poisoned.has(input.arg!.name)) this.d.error("NC4007", t.span, { name: input.arg!.name });
-        continue;
-      }
-      const want = input.type.shape;
-      const fits =
-        col.shape.length === want.length && want.every((dim, i) => i === 0 || typeof dim !== "number" || dim === col.shape[i]);
-      if (!fits)
-        this.d.error("NC4005", col.span, {
-          name: col.name,
-          got: formatShape(col.shape),
-          expected: formatShape(["rows", ...want.slice(1)]),
-        });
-    }
-    for (const col of cols) {
-      if (this.scope.has(col.name)) continue;
-      const type: TensorType = { dtype: "f32", shape: [batchDim, ...col.shape.slice(1)] };
-      this.define(col.name, col.span, this.graph.addArg({ role: "label", name: col.name }, type, col.span));
-    }
-    return cols;
-  }
-
-  private literalArray(e: Expr): { shape: number[]; values: number[] } | undefined {
-    if (e.kind === "number") return { shape: [], values: [e.value] };
-    if (e.kind === "unary" && e.operand.kind === "number") return { shape: [], values: [-e.operand.value] };
-    if (e.kind !== "array") {
-      this.d.error("NC4004", e.span, { key: "data", expected: "a numeric array literal" });
-      return undefined;
-    }
-    const items = e.items.map((x) => this.literalArray(x));
-    if (items.some((x) => !x)) return undefined;
-    const first = items[0];
-    const shape = [items.length, ...(first?.shape ?? [])];
-    for (let i = 0; i < items.length; i++) {
-      if (formatShape(items[i]!.shape) !== formatShape(first!.shape)) {
-        this.d.error("NC4006", e.items[i]!.span, { row: i + 1, got: items[i]!.shape[0] ?? 1, expected: first!.shape[0] ?? 1 });
-        return undefined;
-      }
-    }
-    return { shape, values: items.flatMap((x) => x!.values) };
-  }
-
-  private optimizer(e: Expr | undefined, span: Span): OptimizerSpec | undefined {
-    if (!e) {
-      this.d.error("NC4001", span, { key: "optimizer" });
-      return undefined;
-    }
-    const name = e.kind === "call" ? e.callee.name : e.kind === "name" ? e.name : "";
-    const options = OPTIMIZERS[name];
-    if (!options) {
-      this.d.error("NC4003", e.kind === "call" ? e.callee.span : e.span, { name: name || "?", hint: suggest(name, Object.keys(OPTIMIZERS)) });
-      return undefined;
-    }
-    const kinds = Object.fromEntries(Object.entries(options).map(([k, o]) => [k, o.kind]));
-    const given = e.kind === "call" ? this.kwargs(e, name, kinds) : {};
-    if (!given) return undefined;
-    const opt = (k: string) => (given[k] ?? options[k]!.default) as number;
-    if (given["lr"] === undefined && options["lr"]!.default === undefined) {
-      this.d.error("NC4004", e.span, { key: name, expected: `given a learning rate, e.g. ${name}(lr = 0.1)` });
-      return undefined;
-    }
-    if (name === "sgd")
-      return { kind: "sgd", lr: opt("lr"), momentum: opt("momentum"), nesterov: given["nesterov"] === true, weightDecay: opt("weight_decay"), span: e.span };
-    return {
-      kind: name as "adam" | "adamw",
-      lr: opt("lr"),
-      beta1: opt("beta1"),
-      beta2: opt("beta2"),
-      eps: opt("eps"),
-      weightDecay: name === "adamw" ? opt("weight_decay") : 0,
-      span: e.span,
-    };
-  }
-
-  private schedule(e: Expr | undefined): ScheduleSpec | undefined {
-    if (!e) return { kind: "constant" };
-    const name = e.kind === "call" ? e.callee.name : e.kind === "name" ? e.name : "";
-    const kinds = SCHEDULES[name];
-    if (!kinds) {
-      this.d.error("NC4011", e.kind === "call" ? e.callee.span : e.span, { name: name || "?", accepted: Object.keys(SCHEDULES).join(", ") });
-      return undefined;
-    }
-    const kw = e.kind === "call" ? this.kwargs(e, name, kinds) : {};
-    if (!kw) return undefined;
-    const missing = Object.keys(kinds).filter((k) => !(k in kw) && k !== "min_lr");
-    if (missing.length) {
-      this.d.error("NC2014", e.span, { name, arg: missing[0]! });
-      return undefined;
-    }
-    if (name === "step") return { kind: "step", every: Math.max(1, kw["every"] as number), gamma: kw["gamma"] as number };
-    if (name === "cosine") return { kind: "cosine", steps: Math.max(1, kw["steps"] as number), minLr: (kw["min_lr"] as number | undefined) ?? 0 };
-    return { kind: "constant" };
-  }
-
-  /** `l1 = a`, `l2 = b`: adds a·Σ|p| and b·Σp² over every param to the loss (so the logged loss includes them). */
-  private regularise(seen: Map<string, Expr>): void {
-    for (const key of ["l1", "l2"] as const) {
-      const e = seen.get(key);
-      if (!e) continue;
-      const v = staticValue(e);
-      if (typeof v !== "number" || v < 0) {
-        this.d.error("NC4004", e.span, { key, expected: "a number >= 0" });
-        continue;
-      }
-      if (!this.graph.loss || v === 0) continue;
-      const emit = this.emitAt(e.span);
-      for (const p of this.graph.params) {
-        const mag = key === "l1" ? emit("abs", [p]) : emit("mul", [p, p]);
-        const term = emit("mul", [emit("const", [], { value: v }), emit("sum", [mag], { keepdims: false })]);
-        this.graph.loss = emit("add", [this.graph.loss, term]);
-      }
-    }
-  }
-
-  private type(t: TypeExpr): TensorType | undefined {
-    if (!(DTYPES as readonly string[]).includes(t.dtype.name)) {
-      this.d.error("NC2011", t.dtype.span, { name: t.dtype.name, accepted: DTYPES.join(", ") });
-      return undefined;
-    }
-    return { dtype: t.dtype.name as DType, shape: t.dims.map((x) => x.value) };
-  }
-
-  private init(e: Expr): Init | undefined {
-    const name = e.kind === "name" ? e.name : e.kind === "call" ? e.callee.name : "";
-    const span = e.kind === "call" ? e.callee.span : e.span;
-    if (!(name in INITS)) {
-      this.d.error("NC2007", span, { name: name || "?", hint: suggest(name, Object.keys(INITS)) });
-      return undefined;
-    }
-    const kind = name as Init["kind"];
-    if (e.kind !== "call") return { kind, options: {} };
-    const kinds = Object.fromEntries(INITS[kind].map((k) => [k, "number" as KwKind]));
-    const kw = this.kwargs(e, name, kinds);
-    return kw && { kind, options: kw as Record<string, number> };
+    return lowerTrain(t, {
+      graph: this.graph,
+      d: this.d,
+      expr: (e) => this.expr(e),
+      has: (name) => this.scope.has(name),
+      valueOf: (name) => this.scope.get(name)?.value,
+      define: (name, span, value) => this.define(name, span, value),
+      isPoisoned: (name) => this.poisoned.has(name),
+      poison: (name) => void this.poisoned.add(name),
+      emitAt: (span) => this.emitAt(span),
+    });
   }
 
   private define(name: string, span: Span, value: Value): void {
@@ -459,9 +263,11 @@ class Lowerer {
       this.d.error("NC2013", e.instance.span, { name });
       return undefined;
     }
-    const kinds = { ...fn.kwargs, ...Object.fromEntries(statics.map((s) => [s.name, s.kind])) };
+    // NOTE: every layer with params takes `l1`/`l2`: a penalty on its weights alone (Keras's kernel_regularizer).
+    const penalties: Record<string, KwKind> = fn.layer ? { l1: "number", l2: "number" } : {};
+    const kinds = { ...fn.kwargs, ...penalties, ...Object.fromEntries(statics.map((s) => [s.name, s.kind])) };
     const positional = e.args.slice(nTensors).map((value, i) => ({ name: { name: statics[i]!.name, span: value.span }, value, span: value.span }));
-    const kw = this.kwargs({ ...e, kwargs: [...positional, ...e.kwargs] }, name, kinds);
+    const kw = checkKwargs({ ...e, kwargs: [...positional, ...e.kwargs] }, name, kinds, this.d);
     if (!kw || args.some((a) => !a)) return undefined;
     const missing = statics.filter((s) => !(s.name in kw));
     if (missing.length) {
@@ -478,8 +284,16 @@ class Lowerer {
       }
       this.instances.set(instance, e.instance?.span ?? e.span);
     }
+    const before = this.graph.args.length;
     const emit = this.emitAt(e.span);
-    return fn.lower(emit, args as Value[], kw, e.span, this.layerCtx(instance, e.span, emit));
+    const out = fn.lower(emit, args as Value[], kw, e.span, this.layerCtx(instance, e.span, emit));
+    if (kw["l1"] !== undefined || kw["l2"] !== undefined) {
+      const penalty = { l1: (kw["l1"] as number | undefined) ?? 0, l2: (kw["l2"] as number | undefined) ?? 0 };
+      if (penalty.l1 < 0 || penalty.l2 < 0) this.d.error("NC2006", e.span, { arg: "l1/l2", name, expected: "a number >= 0" });
+      // The layer's weights (rank 2 and up), not its biases or scales.
+      for (const a of this.graph.args.slice(before)) if (a.arg!.role === "param" && a.type.shape.length >= 2) a.arg!.penalty = penalty;
+    }
+    return out;
   }
 
   /** `dense1`, `dense2`, ... (`r1.dense1` inside block instance `r1`): the first number no instance has taken yet. */
@@ -499,7 +313,7 @@ class Lowerer {
   /** A block's signature, checked (and its declaration errors reported) the first time it is needed. */
   private signature(decl: BlockDecl): BlockSignature | undefined {
     if (!this.signatures.has(decl))
-      this.signatures.set(decl, blockSignature(decl, this.d, (defaults, kinds) => this.kwargs(defaults, decl.name.name, kinds)));
+      this.signatures.set(decl, blockSignature(decl, this.d, (defaults, kinds) => checkKwargs(defaults, decl.name.name, kinds, this.d)));
     return this.signatures.get(decl);
   }
 
@@ -535,7 +349,7 @@ class Lowerer {
     const positional = e.args
       .slice(inputs.length)
       .map((value, i) => ({ name: { name: statics[i]!.name, span: value.span }, value, span: value.span }));
-    const given = this.kwargs({ ...e, kwargs: [...positional, ...e.kwargs] }, name, kinds);
+    const given = checkKwargs({ ...e, kwargs: [...positional, ...e.kwargs] }, name, kinds, this.d);
     if (!given || tensors.some((t) => !t)) return undefined;
     const missing = statics.find((s) => !(s.name in given) && s.default === undefined);
     if (missing) {
@@ -581,7 +395,7 @@ class Lowerer {
       switch (s.kind) {
         case "input": {
           const value = tensors[next++]!;
-          const declared = this.type(s.type);
+          const declared = resolveType(s.type, this.d);
           this.define(s.name.name, s.name.span, value);
           if (declared) checks.push({ value, declared, before: start, end: start, span: at, what: { kind: "input", name: s.name.name, block } });
           break;
@@ -593,7 +407,7 @@ class Lowerer {
           this.let(s);
           break;
         case "output": {
-          const declared = s.type ? this.type(s.type) : undefined;
+          const declared = s.type ? resolveType(s.type, this.d) : undefined;
           const value = this.output(s);
           const here = this.graph.nodes.length;
           if (value && declared)
@@ -691,7 +505,7 @@ class Lowerer {
       this.used.add(def.decl);
       const sig = this.signature(def.decl);
       if (!sig) continue;
-      const probe = new Lowerer(def.decl.name.name, this.d, def.scope);
+      const probe = new Lowerer(def.decl.name.name, this.d, def.scope, this.training);
       probe.signatures = this.signatures;
       probe.used = this.used;
       // NOTE: static parameters without a default get a placeholder of their kind; name errors do not depend on it.
@@ -707,125 +521,17 @@ class Lowerer {
       instance,
       param: (name, shape, init) => this.graph.addArg({ role: "param", name: `${instance}.${name}`, init }, { dtype: "f32", shape }, span),
       apply: (fnName, x) => FUNCTIONS[fnName]!.lower(emit, [x], {}, span, this.layerCtx(instance, span, emit)),
-      shape: (v) => this.typeOf(v)?.shape,
+      shape: (v) => this.eager.typeOf(v)?.shape,
       error: (code, args) => void this.d.error(code, span, args),
+      training: this.training,
+      state: (name, shape, init) => this.graph.addArg({ role: "state", name: `${instance}.${name}`, init }, { dtype: "f32", shape }, span),
+      update: (state, value) => void this.graph.updates.push({ param: state, value }),
+      seed: () => this.graph.argNamed(STEP_SEED) ?? this.graph.addArg({ role: "hyper", name: STEP_SEED }, { dtype: "f32", shape: [] }, span),
     };
-  }
-
-  /** Types computed during lowering, for layers that need a shape now (null: could not be typed). */
-  private eagerTypes = new Map<Value, TensorType | null>();
-  private eagerDims = new Map<string, Dim>();
-
-  /**
-   * The type of a value from the nodes emitted so far, by the registry's shape rules with a
-   * local unifier. Errors are left to infer-shapes, which types the whole graph again.
-   */
-  private typeOf(v: Value): TensorType | undefined {
-    const find = (d: Dim): Dim => {
-      while (typeof d === "string" && this.eagerDims.has(d)) d = this.eagerDims.get(d)!;
-      return d;
-    };
-    const resolve = (t: TensorType): TensorType => ({ dtype: t.dtype, shape: t.shape.map(find) });
-    if (v.arg) return resolve(v.type);
-    if (!this.eagerTypes.has(v)) {
-      for (const n of this.graph.nodes) {
-        if (this.eagerTypes.has(n.out)) continue;
-        const ins = n.inputs.map((i) => (i.arg ? resolve(i.type) : this.eagerTypes.get(i)));
-        let t: TensorType | undefined;
-        if (ins.every((x): x is TensorType => !!x)) {
-          let ok = true;
-          t = opDef(n.op).infer(ins, n.attrs, {
-            op: n.op,
-            error: () => void (ok = false),
-            unify: (a, b) => {
-              const x = find(a);
-              const y = find(b);
-              if (x === y) return x;
-              if (typeof x === "string") return this.eagerDims.set(x, y), y;
-              if (typeof y === "string") return this.eagerDims.set(y, x), x;
-              return undefined;
-            },
-          });
-          if (!ok) t = undefined;
-        }
-        this.eagerTypes.set(n.out, t ?? null);
-        if (n.out === v) break;
-      }
-    }
-    const t = this.eagerTypes.get(v);
-    return t ? resolve(t) : undefined;
-  }
-
-  private kwargs(e: CallExpr, name: string, kinds: Record<string, KwKind>): Record<string, KwValue> | undefined {
-    const out: Record<string, KwValue> = {};
-    let ok = true;
-    for (const k of e.kwargs) {
-      const kind = kinds[k.name.name];
-      if (!kind) {
-        const accepted = Object.keys(kinds);
-        this.d.error("NC2005", k.name.span, { name, arg: k.name.name, accepted: accepted.length ? accepted.join(", ") : "no keyword arguments" });
-        ok = false;
-        continue;
-      }
-      if (k.name.name in out) {
-        this.d.error("NC2010", k.name.span, { arg: k.name.name });
-        ok = false;
-        continue;
-      }
-      const v = kind === "function" && k.value.kind === "name" ? k.value.name : staticValue(k.value);
-      if (kind === "function") {
-        const f = typeof v === "string" ? FUNCTIONS[v] : undefined;
-        if (!f || f.params.length !== 1 || f.variadic || f.layer || (f.statics ?? []).length) {
-          const unary = Object.entries(FUNCTIONS).filter(([, d]) => d.params.length === 1 && !d.variadic && !d.layer && !(d.statics ?? []).length);
-          this.d.error("NC2006", k.value.span, {
-            arg: k.name.name,
-            name,
-            expected: `a one-argument function${typeof v === "string" ? suggest(v, unary.map(([n]) => n)) : ""} (${unary.map(([n]) => n).join(", ")})`,
-          });
-          ok = false;
-          continue;
-        }
-        out[k.name.name] = v!;
-        continue;
-      }
-      const fits =
-        (kind === "number" && typeof v === "number") ||
-        (kind === "int" && typeof v === "number" && Number.isInteger(v)) ||
-        (kind === "bool" && typeof v === "boolean") ||
-        (kind === "ints" && (Number.isInteger(v) || (Array.isArray(v) && v.every(Number.isInteger))));
-      if (!fits) {
-        const expected = { number: "a number", int: "an integer", bool: "true or false", ints: "an integer or a list of integers" }[kind as Exclude<KwKind, "function">];
-        this.d.error("NC2006", k.value.span, { arg: k.name.name, name, expected });
-        ok = false;
-        continue;
-      }
-      out[k.name.name] = v!;
-    }
-    return ok ? out : undefined;
   }
 }
 
 /** The source text a span covers. */
 function sourceText(span: Span): string {
   return span.file.text.slice(span.start, span.end);
-}
-
-/** The value of a literal expression (numbers, -numbers, true/false, lists of numbers), if it is one. */
-function staticValue(e: Expr): KwValue | undefined {
-  switch (e.kind) {
-    case "number":
-      return e.value;
-    case "unary": {
-      const v = staticValue(e.operand);
-      return typeof v === "number" ? -v : undefined;
-    }
-    case "name":
-      return e.name === "true" ? true : e.name === "false" ? false : undefined;
-    case "array": {
-      const vs = e.items.map(staticValue);
-      return vs.every((v) => typeof v === "number") ? (vs as number[]) : undefined;
-    }
-    default:
-      return undefined;
-  }
 }

@@ -245,7 +245,9 @@ interface TrainDeclCtx {
   dataBlock?: CstNode[];
 }
 interface DataBlockCtx {
+  Data?: IToken[];
   dataEntry?: CstNode[];
+  expr?: CstNode[];
 }
 interface EntryCtx {
   Identifier?: IToken[];
@@ -565,7 +567,11 @@ class AstBuilder extends BaseVisitor {
     const span = node && this.nodeSpan(node);
     if (!span) return undefined;
     const settings = this.all<TrainSetting>(ctx.trainSetting);
-    const data = this.all<DataEntry[]>(ctx.dataBlock).flat();
+    const blocks = this.all<DataEntry[] | TrainSetting>(ctx.dataBlock);
+    const data = blocks.filter((b): b is DataEntry[] => Array.isArray(b)).flat();
+    // `data = fashion_mnist` is the setting `data`, kept in source order with the others.
+    for (const b of blocks) if (!Array.isArray(b)) settings.push(b);
+    settings.sort((a, b) => a.span.start - b.span.start);
     return { kind: "train", settings, data, span };
   }
 
@@ -576,8 +582,12 @@ class AstBuilder extends BaseVisitor {
     return { key, value, span: this.spanOr(node, this.join(key.span, value.span)) };
   }
 
-  dataBlock(ctx: DataBlockCtx): DataEntry[] {
-    return this.all<DataEntry>(ctx.dataEntry);
+  dataBlock(ctx: DataBlockCtx, node?: CstNode): DataEntry[] | TrainSetting | undefined {
+    if (!ctx.expr) return this.all<DataEntry>(ctx.dataEntry);
+    const key = this.ident(ctx.Data);
+    const value = this.one<Expr>(ctx.expr);
+    if (!key || !value) return undefined;
+    return { key, value, span: this.spanOr(node, this.join(key.span, value.span)) };
   }
 
   dataEntry(ctx: EntryCtx, node?: CstNode): DataEntry | undefined {

@@ -28,6 +28,8 @@ export interface ArgInfo {
   role: ArgRole;
   name: string;
   init?: Init;
+  /** A param's own L1/L2 penalty (`dense(10, l2 = 1e-4)`), in place of the training section's. */
+  penalty?: { l1: number; l2: number };
 }
 
 /** An SSA value: the result of one node, or a graph argument. */
@@ -167,7 +169,7 @@ export class Graph {
     };
     for (const a of this.args) {
       const v = new Value(a.id, { ...a.type, shape: [...a.type.shape] }, a.span);
-      v.arg = { ...a.arg!, init: a.arg!.init && { ...a.arg!.init, options: { ...a.arg!.init.options } } };
+      v.arg = { ...a.arg!, init: a.arg!.init && { ...a.arg!.init, options: { ...a.arg!.init.options } }, penalty: a.arg!.penalty && { ...a.arg!.penalty } };
       map.set(a, v);
       g.args.push(v);
     }

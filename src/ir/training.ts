@@ -19,6 +19,16 @@ export interface DataColumn {
   span: Span;
 }
 
+/** A dataset named by the training section, loaded by the runtime (src/data) when training starts. */
+export interface DatasetRef {
+  name: string;
+  /** Use only the first `limit` training rows (quick runs). */
+  limit?: number;
+  /** The network input its rows feed; its targets feed the label `labels`. */
+  input: string;
+  span: Span;
+}
+
 /** Everything the training section says, resolved and checked by the frontend. */
 export interface TrainSpec {
   optimizer: OptimizerSpec;
@@ -29,7 +39,15 @@ export interface TrainSpec {
   batch: number;
   seed: number;
   logEvery: number;
+  /** Literal data columns (`data { x = [...] }`); empty when a dataset is named. */
   data: DataColumn[];
+  dataset?: DatasetRef;
+  /** Share of the training rows held out for validation (0: none). */
+  validation: number;
+  /** Largest global gradient norm (clipping); 0: no clipping. */
+  clip: number;
+  /** Metrics reported with the loss; each is an output `metric.NAME` of the graph. */
+  metrics: string[];
   span: Span;
 }
 
@@ -44,11 +62,13 @@ export function learningRate(spec: TrainSpec, step: number): number {
 }
 
 /**
- * The per-step scalars an optimizer reads (`hyper` args): the learning rate and, for Adam, the
- * bias corrections 1/(1-β1^t) and 1/(1-β2^t) at the 1-based step t.
+ * The per-step scalars a training step reads (`hyper` args): the learning rate, for Adam the
+ * bias corrections 1/(1-β1^t) and 1/(1-β2^t) at the 1-based step t, and the step's random seed
+ * (dropout masks), a function of the run's seed and the step so a resumed run repeats it.
  */
 export function hyperValues(spec: TrainSpec, step: number): Record<string, number> {
-  const out: Record<string, number> = { lr: learningRate(spec, step) };
+  // NOTE: the seed is an f32 holding an integer, so it stays below 2^24 to be exact.
+  const out: Record<string, number> = { lr: learningRate(spec, step), "step.seed": (spec.seed * 7919 + step * 104729 + 1) % 16777216 };
   const o = spec.optimizer;
   if (o.kind !== "sgd") {
     out["adam.bc1"] = 1 / (1 - Math.pow(o.beta1, step + 1));

@@ -13,9 +13,9 @@ import type { PassContext } from "./pass.js";
  * 5. Record one gradient per param (a zero tensor for a param the loss does not use).
  * New nodes carry the span of the forward node they differentiate, with origin "grad".
  */
-export function autodiff(input: Graph, _ctx: PassContext): Graph {
+export function autodiff(input: Graph, ctx: PassContext): Graph {
   const g = input.clone();
-  if (!g.loss) return g;
+  if (!g.loss || ctx.mode === "infer") return g;
   const loss = g.loss;
 
   const needs = new Set<Value>(g.params);

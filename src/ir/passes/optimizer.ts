@@ -12,6 +12,8 @@ import type { PassContext } from "./pass.js";
  *    - Adam: m := β1·m + (1-β1)·g; v := β2·v + (1-β2)·g²; p := p - lr·(m·bc1) / (sqrt(v·bc2) + ε).
  *    - AdamW: Adam's step plus decoupled decay: p := p - lr·(… + wd·p).
  * 3. Record `update x := new` for params and state; the runtime writes them at the end of the step.
+ * With `clip = c`, every gradient is first scaled by min(1, c / ‖g‖), ‖g‖ the global norm over all
+ * params (PyTorch's clip_grad_norm_), so the step keeps its direction.
  * Nodes carry the optimizer's span from the training section, with origin "update".
  */
 export function optimizer(input: Graph, ctx: PassContext): Graph {
@@ -25,6 +27,12 @@ export function optimizer(input: Graph, ctx: PassContext): Graph {
     g.addArg({ role: "state", name: `${p.arg!.name}.${name}`, init: { kind: "zeros", options: {} } }, p.type, opt.span);
   const c = (v: number) => b.const(v);
   const lr = hyper("lr");
+  if (ctx.train?.clip) {
+    const squares = g.grads.map(({ grad }) => b.op("sum", [b.mul(grad, grad)], { keepdims: false }));
+    const norm = b.op("sqrt", [squares.reduce((acc, s) => b.add(acc, s))]);
+    const scale = b.op("min", [c(1), b.div(c(ctx.train.clip), b.add(norm, c(1e-6)))]);
+    g.grads = g.grads.map(({ param, grad }) => ({ param, grad: b.mul(grad, scale) }));
+  }
 
   if (opt.kind === "sgd") {
     for (const { param: p, grad } of g.grads) {

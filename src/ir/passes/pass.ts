@@ -25,6 +25,8 @@ export interface PassContext {
   train?: TrainSpec;
   /** Types from the frontend for infer-shapes to check (block inputs and outputs). */
   checks?: TypeCheck[];
+  /** `infer` compiles the forward pass only: autodiff and the optimizer leave the graph as it is. */
+  mode?: "train" | "infer";
 }
 
 /** A pass: a function from graph to graph (it transforms a copy). */

@@ -1,0 +1,124 @@
+import type { Init } from "../ir/graph.js";
+import { DTYPES, type DType, type TensorType } from "../ir/types.js";
+import type { CallExpr, Expr, TypeExpr } from "./ast.js";
+import { suggest, type Diagnostics } from "./diagnostics.js";
+import { FUNCTIONS, type KwKind, type KwValue } from "./functions.js";
+
+/**
+ * What the source fixes at compile time: literal values, keyword arguments checked against the
+ * kinds a function, block, optimizer or schedule accepts, and the declarations built from them
+ * (tensor types, param initializers). None of it emits nodes; errors go to `d`.
+ */
+
+/** Each initializer and the options it takes (all numbers). */
+const INITS: Record<Init["kind"], string[]> = {
+  zeros: [],
+  ones: [],
+  normal: ["mean", "std"],
+  uniform: ["low", "high"],
+  xavier: ["gain"],
+  he: ["gain"],
+};
+
+/** The value of a literal expression (numbers, -numbers, true/false, lists of numbers), if it is one. */
+export function staticValue(e: Expr): KwValue | undefined {
+  switch (e.kind) {
+    case "number":
+      return e.value;
+    case "unary": {
+      const v = staticValue(e.operand);
+      return typeof v === "number" ? -v : undefined;
+    }
+    case "name":
+      return e.name === "true" ? true : e.name === "false" ? false : undefined;
+    case "array": {
+      const vs = e.items.map(staticValue);
+      return vs.every((v) => typeof v === "number") ? (vs as number[]) : undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The keyword arguments of call `e` to `name`, each checked against its kind in `kinds`;
+ * `undefined` (with every mistake reported) when one is unknown, repeated or of the wrong kind.
+ */
+export function checkKwargs(e: CallExpr, name: string, kinds: Record<string, KwKind>, d: Diagnostics): Record<string, KwValue> | undefined {
+  const out: Record<string, KwValue> = {};
+  let ok = true;
+  for (const k of e.kwargs) {
+    const kind = kinds[k.name.name];
+    if (!kind) {
+      const accepted = Object.keys(kinds);
+      d.error("NC2005", k.name.span, { name, arg: k.name.name, accepted: accepted.length ? accepted.join(", ") : "no keyword arguments" });
+      ok = false;
+      continue;
+    }
+    if (k.name.name in out) {
+      d.error("NC2010", k.name.span, { arg: k.name.name });
+      ok = false;
+      continue;
+    }
+    const v = (kind === "function" || kind === "padding") && k.value.kind === "name" ? k.value.name : staticValue(k.value);
+    if (kind === "function") {
+      const f = typeof v === "string" ? FUNCTIONS[v] : undefined;
+      if (!f || f.params.length !== 1 || f.variadic || f.layer || (f.statics ?? []).length) {
+        const unary = Object.entries(FUNCTIONS).filter(([, def]) => def.params.length === 1 && !def.variadic && !def.layer && !(def.statics ?? []).length);
+        d.error("NC2006", k.value.span, {
+          arg: k.name.name,
+          name,
+          expected: `a one-argument function${typeof v === "string" ? suggest(v, unary.map(([n]) => n)) : ""} (${unary.map(([n]) => n).join(", ")})`,
+        });
+        ok = false;
+        continue;
+      }
+      out[k.name.name] = v!;
+      continue;
+    }
+    const fits =
+      (kind === "number" && typeof v === "number") ||
+      (kind === "int" && typeof v === "number" && Number.isInteger(v)) ||
+      (kind === "bool" && typeof v === "boolean") ||
+      ((kind === "ints" || kind === "padding") && (Number.isInteger(v) || (Array.isArray(v) && v.every(Number.isInteger)))) ||
+      (kind === "padding" && (v === "same" || v === "valid"));
+    if (!fits) {
+      const expected = {
+        number: "a number",
+        int: "an integer",
+        bool: "true or false",
+        ints: "an integer or a list of integers",
+        padding: "`same`, `valid`, an integer or a list of integers",
+      }[kind as Exclude<KwKind, "function">];
+      d.error("NC2006", k.value.span, { arg: k.name.name, name, expected });
+      ok = false;
+      continue;
+    }
+    out[k.name.name] = v!;
+  }
+  return ok ? out : undefined;
+}
+
+/** The tensor type `f32[B, 784]` names; dims are taken as written (infer-shapes unifies them). */
+export function resolveType(t: TypeExpr, d: Diagnostics): TensorType | undefined {
+  if (!(DTYPES as readonly string[]).includes(t.dtype.name)) {
+    d.error("NC2011", t.dtype.span, { name: t.dtype.name, accepted: DTYPES.join(", ") });
+    return undefined;
+  }
+  return { dtype: t.dtype.name as DType, shape: t.dims.map((x) => x.value) };
+}
+
+/** The initializer a param declares: `normal` or `normal(std = 0.1)`. */
+export function resolveInit(e: Expr, d: Diagnostics): Init | undefined {
+  const name = e.kind === "name" ? e.name : e.kind === "call" ? e.callee.name : "";
+  const span = e.kind === "call" ? e.callee.span : e.span;
+  if (!(name in INITS)) {
+    d.error("NC2007", span, { name: name || "?", hint: suggest(name, Object.keys(INITS)) });
+    return undefined;
+  }
+  const kind = name as Init["kind"];
+  if (e.kind !== "call") return { kind, options: {} };
+  const kinds = Object.fromEntries(INITS[kind].map((k) => [k, "number" as KwKind]));
+  const kw = checkKwargs(e, name, kinds, d);
+  return kw && { kind, options: kw as Record<string, number> };
+}
