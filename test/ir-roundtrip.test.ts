@@ -205,7 +205,7 @@ describe("invalid IR is reported as line:col: message", () => {
       "7:3: origin comment inside kernel @k0: a kernel takes the origin in effect at its `kernel` line",
     ]);
     expect(errorsOf(kern("  kernel @k0 fancy {\n    %0 = matmul %x, %w : f32[B,3]\n  }\n"))[0]).toBe(
-      "5:14: unknown kernel kind `fancy`; expected one of: elementwise, reduce, contraction, movement",
+      "5:14: unknown kernel kind `fancy`; expected one of: elementwise, reduce, contraction, window, movement",
     );
     expect(errorsOf(kern("  kernel @k0 elementwise {\n  }\n  %0 = matmul %x, %w : f32[B,3]\n  %1 = sigmoid %0 : f32[B,3]\n"))).toEqual([
       "6:3: kernel @k0 has no nodes",

@@ -18,7 +18,14 @@ interface OpCase {
   noGrad?: number[];
   /** Ops without a gradient (comparisons, constants). */
   nondiff?: boolean;
+  /** Fixed values for some inputs (indices), by position. */
+  data?: Record<number, number[]>;
 }
+
+/** Stride 2, asymmetric padding and dilation 2 on H; groups of 2 channels. */
+const CONV: Attrs = { strides: [2, 1], pads: [1, 0, 2, 1], dilations: [2, 1], groups: 2 };
+/** Padding and ceil mode on a max pool. */
+const MAXPOOL: Attrs = { mode: "max", kernel: [3, 2], strides: [2, 2], pads: [1, 1, 0, 1], ceil: true };
 
 const CASES: Record<keyof typeof OPS, OpCase> = {
   const: { shapes: [], attrs: { value: 2.5 }, out: [], nondiff: true },
@@ -52,6 +59,17 @@ const CASES: Record<keyof typeof OPS, OpCase> = {
   slice: { shapes: [[5, 7]], attrs: { starts: [0, 1], ends: [5, -1], axes: [0, 1], steps: [2, 1] }, out: [3, 5] },
   pad: { shapes: [[2, 3]], attrs: { pads: [1, 2, 0, 1], value: 0.5 }, out: [5, 4] },
   concat: { shapes: [[2, 3], [2, 1], [2, 4]], attrs: { axis: 1 }, out: [2, 8] },
+  // H: (7 + 1 + 0 - 5) / 2 + 1 = 2; W: (6 + 2 + 1 - 2) / 1 + 1 = 8.
+  conv: { shapes: [[2, 4, 7, 6], [4, 2, 3, 2]], attrs: CONV, out: [2, 4, 2, 8] },
+  conv_grad_input: { shapes: [[2, 4, 2, 8], [4, 2, 3, 2]], attrs: { ...CONV, input: [7, 6] }, out: [2, 4, 7, 6] },
+  conv_grad_weight: { shapes: [[2, 4, 7, 6], [2, 4, 2, 8]], attrs: { ...CONV, kernel: [3, 2] }, out: [4, 2, 3, 2] },
+  // H: ceil((5 + 2 - 3) / 2) + 1 = 3; W: ceil((6 + 1 - 2) / 2) + 1 = 4, but the last window would start past the input: 3.
+  pool: { shapes: [[2, 3, 5, 6]], attrs: MAXPOOL, out: [2, 3, 3, 3] },
+  pool_grad: { shapes: [[2, 3, 5, 6], [2, 3, 3, 3]], attrs: MAXPOOL, out: [2, 3, 5, 6], nondiff: true },
+  gather: { shapes: [[3, 5, 2], [4]], attrs: { axis: 1 }, out: [3, 4, 2], noGrad: [1], data: { 1: [4, -1, 0, 2] } },
+  gather_grad: { shapes: [[3, 4, 2], [4]], attrs: { axis: -2, size: 5 }, out: [3, 5, 2], noGrad: [1], data: { 1: [4, -1, 0, 4] } },
+  iota: { shapes: [], attrs: { shape: [2, 3], axis: -1 }, out: [2, 3], nondiff: true },
+  rand: { shapes: [[]], attrs: { shape: [2, 3], salt: 7 }, out: [2, 3], nondiff: true },
 };
 
 /** Builds loss = sum(op(params) * w) with fixed random w, returns the graph after autodiff. */
@@ -66,7 +84,9 @@ function lossGraph(name: string, c: OpCase) {
 function inputsFor(c: OpCase, seed: number): Tensor[] {
   const rand = rng(seed);
   return c.shapes.map((s, i) =>
-    c.noGrad?.includes(i)
+    c.data?.[i]
+      ? { shape: s, data: Float64Array.from(c.data[i]!) }
+      : c.noGrad?.includes(i)
       ? { shape: s, data: Float64Array.from(randomTensor(s, rand).data, (x) => (x > 0 ? 1 : 0)) }
       : randomTensor(s, rand, c.lo ?? -1, c.hi ?? 1),
   );

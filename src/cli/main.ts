@@ -5,6 +5,7 @@ import { trainCommand } from "./train.js";
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   check: checkCommand,
+  conformance: (argv) => import("./conformance.js").then((m) => m.conformanceCommand(argv)),
   ir: irCommand,
   train: trainCommand,
 };

@@ -1,5 +1,5 @@
 import type { Kernel, Node, Value } from "../ir/graph.js";
-import { opDef, reduceAxes, wgslFloat, type ElementwiseOp, type ReduceOp, type View } from "../ir/ops.js";
+import { opDef, reduceAxes, wgslFloat, type ElementwiseOp, type ReduceOp, type View, type WindowOp, type WindowWgsl } from "../ir/ops.js";
 import { broadcastStrides, concreteShape, numel, stridesOf, type DimBindings } from "../ir/types.js";
 import { matmulKernel, type MatmulSpec } from "./kernels/matmul.js";
 
@@ -33,6 +33,8 @@ export function generateKernel(k: Kernel, dims: DimBindings, opts: CodegenOption
   switch (k.kind) {
     case "contraction":
       return contraction(k, dims, opts);
+    case "window":
+      return windowKernel(k, dims, opts);
     case "reduce":
       return reduceKernel(k, dims, opts);
     default:
@@ -114,7 +116,7 @@ function expressionBody(
       return pre;
     }
     const p = v.producer;
-    if (p && opDef(p.op).kind === "source") return literal(p, dims);
+    if (p && opDef(p.op).kind === "source") return sourceExpr(p, dims, idx);
     const key = `${v.id}@${idx}`;
     const known = names.get(key);
     if (known) return known;
@@ -149,6 +151,18 @@ function expressionBody(
     if (def.kind === "movement" && def.view) {
       const ins = n.inputs.map(shapeOf);
       return viewExpr(def.view(ins, out, n.attrs), idx, out, ins, (part, index) => at(n.inputs[part]!, bind("t", index)), bind);
+    }
+    if (def.kind === "window" && def.inline) {
+      // Straight-line code: its statements join the body, its reads are loads (or inlined sources).
+      return def.wgsl({
+        idx,
+        out,
+        ins: n.inputs.map(shapeOf),
+        attrs: n.attrs,
+        read: (input, index) => at(n.inputs[input]!, bind("t", index)),
+        emit: (line) => lines.push(line),
+        name: (base) => fresh(`w${n.out.id}_${base}`),
+      });
     }
     throw new Error(`internal: ${n.op} in an elementwise body`);
   };
@@ -206,7 +220,10 @@ function viewExpr(
   return expr;
 }
 
-function literal(n: Node, dims: DimBindings): string {
+/** A source's value at the flat index `idx` of its shape: a literal, or iota's index expression. */
+function sourceExpr(n: Node, dims: DimBindings, idx: string): string {
+  const def = opDef(n.op);
+  if (def.kind === "source" && def.generate) return def.generate.wgsl(idx, concreteShape(n.out.type.shape, dims), n.attrs);
   if (n.op === "size") return wgslFloat(numel(concreteShape(n.attrs["dims"] as (string | number)[], dims)));
   return wgslFloat(n.attrs["value"] as number);
 }
@@ -332,4 +349,62 @@ function contraction(k: Kernel, dims: DimBindings, opts: CodegenOptions): Compil
     epilogue,
   });
   return { name: k.name, wgsl, workgroups, inputs: [a, b, ...extras], output: k.output };
+}
+
+/**
+ * A window op (conv, pool, their gradients, gather_grad) with the elementwise nodes after it as
+ * its epilogue: one thread per output element computes `acc` with the op's own loop, then the
+ * epilogue at the same index with `acc` preset (as the matmul epilogue does). Every value read,
+ * the head's operands and the epilogue's, is bound once, as `in0`, `in1`, ...
+ */
+function windowKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): CompiledKernel {
+  const head = k.nodes.find((n) => opDef(n.op).kind === "window" && !(opDef(n.op) as WindowOp).inline)!;
+  const def = opDef(head.op) as WindowOp;
+  const space = concreteShape(head.out.type.shape, dims);
+  const total = numel(space);
+  const wg = opts.workgroupSize;
+  const lines: string[] = [];
+  const taken = new Map<string, number>();
+  const ctx: WindowWgsl = {
+    idx: "idx",
+    out: space,
+    ins: head.inputs.map((v) => concreteShape(v.type.shape, dims)),
+    attrs: head.attrs,
+    read: (input, index) => {
+      const v = head.inputs[input]!;
+      const p = v.producer;
+      if (p && opDef(p.op).kind === "source") return sourceExpr(p, dims, index);
+      const slot = k.inputs.indexOf(v);
+      if (slot < 0) throw new Error(`internal: kernel ${k.name} reads unbound %${v.id}`);
+      return `in${slot}[${index}]`;
+    },
+    emit: (line) => lines.push(line),
+    name: (base) => {
+      const n = taken.get(base) ?? 0;
+      taken.set(base, n + 1);
+      return `h_${base}${n ? `_${n}` : ""}`;
+    },
+  };
+  const value = def.wgsl(ctx);
+  const rest = k.nodes.filter((n) => n !== head);
+  const body = expressionBody(k, rest, "idx", space, dims, new Map([[head.out, "acc"]]));
+  const result = rest.length ? body.ref(k.output) : "acc";
+  const wgsl = [
+    ...bindings(k.inputs),
+    "",
+    `// ${head.op}: out[${space.join(", ")}] from ${ctx.ins.map((s) => `[${s.join(", ")}]`).join(", ")}, one thread per element`,
+    `@compute @workgroup_size(${wg})`,
+    `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`,
+    // NOTE: layout "auto" leaves out bindings the shader never uses (avg pool_grad never reads x).
+    ...k.inputs.map((_, i) => `  _ = &in${i};`),
+    `  let idx = gid.x + gid.y * nwg.x * ${wg}u;`,
+    `  if (idx >= ${total}u) { return; }`,
+    ...lines.map((l) => `  ${l}`),
+    `  let acc = ${value};`,
+    ...body.lines.map((l) => `  ${l}`),
+    `  out[idx] = ${result};`,
+    `}`,
+    "",
+  ].join("\n");
+  return { name: k.name, wgsl, workgroups: grid1d(total, wg), inputs: k.inputs, output: k.output };
 }

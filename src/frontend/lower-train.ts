@@ -102,6 +102,8 @@ export function lowerTrain(t: TrainDecl, net: NetworkScope): TrainSpec | undefin
   const datasetExpr = seen.get("data");
   if (datasetExpr && t.data.length) d.error("NC4012", datasetExpr.span);
   const dataset = datasetExpr ? bindDataset(datasetExpr, net) : undefined;
+  // The dataset would have bound `labels`; the loss using it reports nothing more.
+  if (datasetExpr && !dataset && !net.has("labels")) net.poison("labels");
   const data = datasetExpr ? [] : dataColumns(t, net);
   const lossExpr = seen.get("loss");
   if (!lossExpr) d.error("NC4001", t.span, { key: "loss" });

@@ -58,7 +58,7 @@ export class Node {
 /** A group of nodes that runs as one kernel, produced by the fuse pass. */
 export interface Kernel {
   name: string;
-  kind: "elementwise" | "reduce" | "contraction" | "movement";
+  kind: "elementwise" | "reduce" | "contraction" | "window" | "movement";
   /** Nodes in topological order; the last one produces the kernel's result. */
   nodes: Node[];
   /** Values read from outside the kernel, in binding order. */

@@ -37,6 +37,11 @@ export function evalNode(n: Node, ins: Tensor[], opts: InterpOptions): Tensor {
   const shape = concreteShape(n.out.type.shape, opts.dims);
   switch (def.kind) {
     case "source": {
+      if (def.generate) {
+        const t = alloc(shape, opts);
+        def.generate.cpu(t, n.attrs);
+        return t;
+      }
       const t = alloc([], opts);
       t.data[0] = n.op === "size" ? numel(concreteShape(n.attrs["dims"] as (string | number)[], opts.dims)) : (n.attrs["value"] as number);
       return t;
@@ -45,6 +50,11 @@ export function evalNode(n: Node, ins: Tensor[], opts: InterpOptions): Tensor {
       return elementwise(def.eval, ins, shape, opts);
     case "reduce":
       return reduce(def, ins[0]!, reduceAxes(n.attrs, ins[0]!.shape.length), shape, opts);
+    case "window": {
+      const out = alloc(shape, opts);
+      def.cpu(ins, out, n.attrs);
+      return out;
+    }
     case "contraction":
       return matmul(ins[0]!, ins[1]!, n.attrs["ta"] === true, n.attrs["tb"] === true, opts);
     case "movement":

@@ -1,12 +1,16 @@
 import type { DiagnosticCode } from "../frontend/diagnostics.js";
 import type { Span } from "../frontend/source.js";
 import { Graph, type Attrs, type Origin, type Value } from "./graph.js";
+import { CONV_OPS } from "./ops-conv.js";
+import { INDEX_OPS } from "./ops-index.js";
 import { formatShape, type Dim, type DType, type TensorType } from "./types.js";
 
 /**
  * The op registry: every primitive is declared once, here, with its shape rule, gradient rule,
  * CPU reference semantics and WGSL lowering side by side. Passes, the CPU interpreter and codegen
  * look ops up by name; adding an op means one entry here plus a row in test/ops.test.ts.
+ * Window ops (conv, pool, gather, ...) and iota are declared in ops-conv.ts and ops-index.ts,
+ * with the same parts, and merged into OPS below.
  */
 
 /** What a shape rule may do besides computing: report a user error, unify two dims. */
@@ -98,6 +102,56 @@ export interface OtherOp extends OpBase {
    * the map as data, on concrete shapes. The CPU reference and codegen both interpret it.
    */
   view?: (ins: number[][], out: number[], attrs: Attrs) => View;
+  /**
+   * A source whose value varies over its elements (iota): fills a whole tensor on the CPU, and
+   * gives the WGSL expression of the element at flat index `idx` of `shape`. Without it a source
+   * is one scalar (`const`, `size`).
+   */
+  generate?: {
+    cpu(out: CpuTensor, attrs: Attrs): void;
+    wgsl(idx: string, shape: number[], attrs: Attrs): string;
+  };
+}
+
+/** A concrete tensor as the CPU reference holds it (row-major; f32 or f64 by the run's precision). */
+export interface CpuTensor {
+  shape: number[];
+  data: Float32Array | Float64Array;
+}
+
+/**
+ * An op whose every output element is computed by its own loop that reads the inputs at computed
+ * flat indices (conv, pooling, gather and their gradients, rand): neither a view nor a reduction
+ * over whole axes. Shapes are concrete by the time `cpu` or `wgsl` runs.
+ */
+export interface WindowOp extends OpBase {
+  kind: "window";
+  /** CPU reference on whole tensors: fills `out`, already allocated in the run's precision. */
+  cpu(ins: CpuTensor[], out: CpuTensor, attrs: Attrs): void;
+  /** WGSL computing output element `w.idx`: emits statements through `w`, returns the f32 value. */
+  wgsl(w: WindowWgsl): string;
+  /**
+   * Straight-line WGSL (no loops) cheap enough to recompute: the op fuses into elementwise kernels
+   * like an elementwise op (its operands still come from buffers). Otherwise it heads a window
+   * kernel, one thread per output element, with an elementwise epilogue.
+   */
+  inline?: boolean;
+}
+
+/** What a window op's WGSL generator is given, and how it writes. */
+export interface WindowWgsl {
+  /** The u32 flat index of the output element to compute. */
+  idx: string;
+  /** Concrete output and input shapes. */
+  out: number[];
+  ins: number[][];
+  attrs: Attrs;
+  /** An f32 expression of input `input` at the u32 flat index `index` (a buffer read, or an inlined source). */
+  read(input: number, index: string): string;
+  /** Appends one statement (nested lines carry their own indentation). */
+  emit(line: string): void;
+  /** A fresh local name built from `base`, unique in the kernel. */
+  name(base: string): string;
 }
 
 /**
@@ -121,7 +175,7 @@ export interface ViewPart {
 }
 
 /** One registry entry. */
-export type OpDef = ElementwiseOp | ReduceOp | OtherOp;
+export type OpDef = ElementwiseOp | ReduceOp | OtherOp | WindowOp;
 
 // ---------------------------------------------------------------- shape rules
 
@@ -787,6 +841,10 @@ export const OPS = {
       });
     },
   },
+
+  // Convolution and pooling (with their gradients), gather, iota and rand live in their own modules.
+  ...CONV_OPS,
+  ...INDEX_OPS,
 } satisfies Record<string, OpDef>;
 
 /** Names of every registered op. */

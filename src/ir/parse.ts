@@ -53,7 +53,7 @@ export function parseGraph(text: string, file = "<ir>"): { graph?: Graph; errors
 const UNTYPED: TensorType = { dtype: "f32", shape: [] };
 const ROLES: readonly ArgRole[] = ["input", "label", "param", "state", "hyper"];
 const INITS: readonly Init["kind"][] = ["zeros", "ones", "normal", "uniform", "xavier", "he"];
-const KINDS: readonly Kernel["kind"][] = ["elementwise", "reduce", "contraction", "movement"];
+const KINDS: readonly Kernel["kind"][] = ["elementwise", "reduce", "contraction", "window", "movement"];
 const ORIGINS: readonly Origin[] = ["forward", "grad", "update"];
 
 // ---------------------------------------------------------------- tokens

@@ -6,9 +6,24 @@ import type { PassContext } from "./pass.js";
 /** Most storage buffers one kernel may bind (WebGPU's default maxStorageBuffersPerShaderStage). */
 export const MAX_KERNEL_BUFFERS = 8;
 
-/** Ops that fuse as elementwise: registry elementwise ops, plus broadcast and views (index maps). */
+/**
+ * Ops that fuse as elementwise: registry elementwise ops, broadcast, views (index maps), and
+ * inline window ops (rand, gather: straight-line code reading their operands from buffers).
+ */
 function fusesAsElementwise(n: Node): boolean {
-  return opDef(n.op).kind === "elementwise" || n.op === "broadcast" || isView(n);
+  return opDef(n.op).kind === "elementwise" || n.op === "broadcast" || isView(n) || isInlineWindow(n);
+}
+
+/** Window ops whose WGSL is straight-line, so they are recomputed inside elementwise kernels. */
+function isInlineWindow(n: Node): boolean {
+  const def = opDef(n.op);
+  return def.kind === "window" && def.inline === true;
+}
+
+/** Ops that head a kernel of their own with an elementwise epilogue: matmul and the looping window ops. */
+function isHead(n: Node): boolean {
+  const def = opDef(n.op);
+  return def.kind === "contraction" || (def.kind === "window" && def.inline !== true);
 }
 
 /** Movement ops that read their inputs at remapped coordinates (transpose, slice, pad, concat). */
@@ -25,8 +40,10 @@ export function isFree(n: Node): boolean {
 
 interface Group {
   root: Node;
-  /** The matmul a contraction group starts with; its result feeds the elementwise epilogue. */
+  /** The matmul or window op a contraction or window group starts with; its result feeds the epilogue. */
   head?: Node;
+  /** Members whose operands must come from buffers: the head and inline window ops. */
+  sealed: Set<Node>;
   members: Set<Node>;
   kind: Kernel["kind"];
   /** Values read from outside the group (constants excluded: they are inlined). */
@@ -37,24 +54,29 @@ interface Group {
 
 /**
  * fuse: groups nodes into kernels (jax-js's rule: an elementwise DAG plus at most one reduction).
- * 1. Visit nodes from last to first. A reduce, matmul, elementwise or view node that is not yet
- *    in a group starts one, rooted at itself.
+ * 1. Visit nodes from last to first. A reduce, matmul, window, elementwise or view node that is
+ *    not yet in a group starts one, rooted at itself.
  * 2. An elementwise node joins its consumers' group when every consumer is in that one group,
  *    its value is not materialised (outputs, loss, updates; see Graph.materialized), the group is
  *    elementwise or a reduction (the node becomes part of its prologue), and the group would still
  *    bind at most MAX_KERNEL_BUFFERS storage buffers.
- * 3. A matmul joins its consumers' group the same way when that group is elementwise and has
- *    the matmul's shape: the group becomes one contraction kernel with an elementwise epilogue
- *    (bias, activation, the gradient mask of an activation). An elementwise node joins such a
- *    group only as part of the epilogue, never as an operand of the matmul.
+ * 3. A matmul or a (looping) window op (conv, pool, their gradients, gather_grad) joins its
+ *    consumers' group the same way when that group is elementwise and has the op's shape: the
+ *    group becomes one kernel headed by that op (kind "contraction" for a matmul, "window"
+ *    otherwise) with an elementwise epilogue (bias, batch-norm scale, activation, the gradient
+ *    mask of an activation). An elementwise node joins such a group only as part of the
+ *    epilogue, never as an operand of the head: the head reads its operands from buffers.
+ *    Inline window ops (rand, gather) fuse like elementwise nodes, but their operands, too, stay
+ *    outside the group.
  * 4. Views (transpose, slice, pad, concat) fuse like elementwise nodes: codegen evaluates their
  *    inputs at remapped coordinates, so a view of an input is an index expression, not a copy.
  *    A node read through a view joins only if that is its one use (so each member is computed at
- *    one index per thread, never recomputed); a matmul never heads a group with a view between
- *    it and the root (the accumulator exists at one index only), and a group rooted at a view
+ *    one index per thread, never recomputed); a matmul or window op never heads a group with a view
+ *    between it and the root (the accumulator exists at one index only), and a group rooted at a view
  *    is a "movement" kernel.
  *    A concat of more inputs than a kernel can bind is first split into a chain of concats.
- * 5. Constants are inlined and reshapes alias their input, so neither gets a kernel.
+ * 5. Sources (constants, size, iota) are inlined where they are read and reshapes alias their
+ *    input, so neither gets a kernel.
  * 6. Nodes are reordered so each kernel's nodes are contiguous, at its root's position.
  */
 export function fuse(input: Graph, _ctx: PassContext): Graph {
@@ -90,11 +112,12 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
     const uses = users.flatMap((u) => u.inputs.filter((v) => v === n.out).map(() => u));
     const viaView = intoTarget && uses.some((u) => isView(u) || target.remapped.has(u));
     const oneIndex = uses.length === 1 || !viaView;
-    const asElementwise =
-      intoTarget && oneIndex && fusesAsElementwise(n) && (target.kind !== "contraction" || !users.includes(target.head!));
+    const readBySealed = intoTarget && users.some((u) => target.sealed.has(u));
+    const asElementwise = intoTarget && oneIndex && fusesAsElementwise(n) && !readBySealed;
     const asHead =
       intoTarget &&
-      opDef(n.op).kind === "contraction" &&
+      isHead(n) &&
+      !readBySealed &&
       target.kind === "elementwise" &&
       !downstream(users, target).some(isView) &&
       sameShape(target.root.out.type.shape, n.out.type.shape);
@@ -106,21 +129,33 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
         target.members.add(n);
         target.reads = reads;
         if (viaView) target.remapped.add(n);
+        if (asHead || isInlineWindow(n)) target.sealed.add(n);
         groupOf.set(n, target);
         if (asHead) {
-          target.kind = "contraction";
+          target.kind = opDef(n.op).kind === "contraction" ? "contraction" : "window";
           target.head = n;
         }
         continue;
       }
     }
     const kind = opDef(n.op).kind;
+    const head = isHead(n);
     const group: Group = {
       root: n,
-      // NOTE: a matmul rooting its own group is its head too, so its operands stay outside it.
-      head: kind === "contraction" ? n : undefined,
+      // NOTE: a matmul or window op rooting its own group is its head too, so its operands stay outside it.
+      head: head ? n : undefined,
+      sealed: new Set(head || isInlineWindow(n) ? [n] : []),
       members: new Set([n]),
-      kind: kind === "reduce" ? "reduce" : kind === "contraction" ? "contraction" : isView(n) ? "movement" : "elementwise",
+      kind:
+        kind === "reduce"
+          ? "reduce"
+          : kind === "contraction"
+            ? "contraction"
+            : head
+              ? "window"
+              : isView(n)
+                ? "movement"
+                : "elementwise",
       reads: new Set(externalReads(n)),
       remapped: new Set(),
     };

@@ -1,0 +1,284 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateKernel } from "../src/codegen/wgsl.js";
+import type { Attrs, Graph, Value } from "../src/ir/graph.js";
+import { interpret, type Tensor } from "../src/ir/interp.js";
+import { OPS, type Builder, type OpDef } from "../src/ir/ops.js";
+import { fuse } from "../src/ir/passes/fuse.js";
+import { releaseGpu, requireSharedGpu, type GpuContext } from "../src/runtime/device.js";
+import { PipelineCache } from "../src/runtime/pipelines.js";
+import { WebGpuRunner } from "../src/runtime/webgpu.js";
+import { concreteShape, type Dim, type DimBindings } from "../src/ir/types.js";
+import { ctx, graphWith, randomTensor, rng } from "./util/build.js";
+
+// Window ops (conv, pool, gather, their gradients, iota, rand) on WebGPU against the CPU reference
+// (f32), on shapes that are multiples of nothing. Sums of products accumulate in a different
+// order on the GPU, so those compare within 1e-5 relative to max(1, |expected|); ops that only
+// move or pick values (max pool, gather, iota, rand) must match exactly.
+
+// NOTE: no skip when there is no adapter: beforeAll throws the reason, so every test fails with it.
+let gpu: GpuContext | undefined;
+let cache: PipelineCache;
+beforeAll(async () => {
+  gpu = await requireSharedGpu();
+  cache = new PipelineCache(gpu.device);
+});
+afterAll(() => {
+  if (!gpu) return;
+  const errors = [...gpu.errors];
+  releaseGpu(gpu);
+  expect(errors).toEqual([]);
+});
+
+const SUMS = 1e-5;
+const EXACT = 0;
+
+interface Options {
+  seed?: number;
+  tol?: number;
+  /** Fixed values for some inputs (indices, seeds), by position. */
+  data?: Record<number, number[]>;
+  dims?: DimBindings;
+}
+
+/**
+ * Builds a graph over inputs of `shapes`, fuses it, runs it on WebGPU and on the CPU reference
+ * (f32), and compares every output within `tol` (relative to max(1, |expected|)).
+ */
+async function differential(shapes: Dim[][], build: (b: Builder, xs: Value[]) => Value[], opts: Options = {}): Promise<Graph> {
+  const { seed = 1, tol = SUMS, data: fixed = {}, dims = {} } = opts;
+  const { g, b, args } = graphWith(shapes, "input");
+  g.outputs = build(b, args).map((value, i) => ({ name: `o${i}`, value }));
+  const fused = fuse(g, ctx());
+  const rand = rng(seed);
+  const data = shapes.map((s, i) => {
+    const shape = concreteShape(s, dims);
+    return fixed[i] ? { shape, data: Float64Array.from(fixed[i]!) } : randomTensor(shape, rand);
+  });
+  const batch = Object.fromEntries(data.map((t, i) => [`p${i}`, Float32Array.from(t.data)]));
+  const runner = await WebGpuRunner.create(gpu!, fused, dims, {}, undefined, cache);
+  await runner.step(batch, false);
+  const env = interpret(
+    fused,
+    new Map<Value, Tensor>(fused.args.map((a, i) => [a, { shape: data[i]!.shape, data: Float32Array.from(data[i]!.data) }])),
+    { dims, precision: "f32" },
+  );
+  for (const o of fused.outputs) {
+    const got = await runner.read(o.value);
+    const want = env.get(o.value)!.data;
+    expect(got.length).toBe(want.length);
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / Math.max(1, Math.abs(want[i]!)));
+    expect(worst, `${o.name} worst relative error`).toBeLessThanOrEqual(tol);
+  }
+  runner.dispose();
+  return fused;
+}
+
+const kinds = (f: Graph) => f.kernels!.map((k) => k.kind);
+
+/** An upstream gradient shaped like `out`: exp(0.5) · out, so it varies and needs a kernel. */
+const upstream = (b: Builder, out: Value) => b.mul(b.op("exp", [b.op("broadcast", [b.const(0.5)], { shape: out.type.shape })]), out);
+
+/** The op, and each gradient its rule gives, as outputs. */
+function withGrads(b: Builder, op: keyof typeof OPS, ins: Value[], attrs: Attrs): Value[] {
+  const out = b.op(op, ins, attrs);
+  const grads = (OPS[op] as OpDef).grad!(b, upstream(b, out), ins, out, attrs);
+  return [out, ...grads.filter((v): v is Value => v !== undefined)];
+}
+
+describe("conv and its gradients vs CPU reference", () => {
+  const cases: [string, number[], number[], Attrs][] = [
+    ["2-D, N=2 C=3 7x9, 3x2 kernels, stride 2, pads [1,0,2,1]", [2, 3, 7, 9], [5, 3, 3, 2], { strides: [2, 2], pads: [1, 0, 2, 1] }],
+    ["2-D, dilation [2,1], groups 2, stride [1,3]", [2, 4, 9, 10], [6, 2, 3, 3], { strides: [1, 3], pads: [2, 1, 0, 2], dilations: [2, 1], groups: 2 }],
+    ["2-D depthwise 3x3 'same'", [3, 5, 6, 7], [5, 1, 3, 3], { pads: [1, 1, 1, 1], groups: 5 }],
+    ["2-D 1x1 kernel", [2, 7, 5, 3], [4, 7, 1, 1], {}],
+    ["1-D, stride 2, dilation 3, pads [4,1]", [3, 2, 17], [3, 2, 3], { strides: [2], dilations: [3], pads: [4, 1] }],
+    ["3-D, stride [2,1,2], pads [1,0,0,1,1,1], groups 3", [2, 3, 5, 4, 7], [3, 1, 2, 3, 3], { strides: [2, 1, 2], pads: [1, 0, 0, 1, 1, 1], groups: 3 }],
+  ];
+  for (const [name, xs, ws, attrs] of cases)
+    it(`${name}: conv, conv_grad_input, conv_grad_weight`, async () => {
+      const fused = await differential([xs, ws], (b, [x, w]) => withGrads(b, "conv", [x!, w!], attrs));
+      expect(kinds(fused).filter((k) => k === "window").length).toBe(3);
+    });
+
+  it("the gradients' own gradients (conv_grad_input and conv_grad_weight are linear) run too", async () => {
+    const attrs: Attrs = { strides: [2, 1], pads: [0, 1, 1, 0], dilations: [1, 2], groups: 1 };
+    // x [2, 2, 7, 6], w [3, 2, 2, 2] -> g [2, 3, 4, 5]
+    await differential([[2, 3, 4, 5], [3, 2, 2, 2]], (b, [g, w]) => withGrads(b, "conv_grad_input", [g!, w!], { ...attrs, input: [7, 6] }));
+    await differential([[2, 2, 7, 6], [2, 3, 4, 5]], (b, [x, g]) => withGrads(b, "conv_grad_weight", [x!, g!], { ...attrs, kernel: [2, 2] }));
+  });
+});
+
+describe("pool and pool_grad vs CPU reference", () => {
+  const cases: [string, number[], Attrs][] = [
+    ["max 3x2, stride 2, pads [1,0,1,1]", [2, 3, 7, 9], { mode: "max", kernel: [3, 2], strides: [2, 2], pads: [1, 0, 1, 1] }],
+    ["max 2x2 stride 2, ceil mode", [2, 3, 7, 9], { mode: "max", kernel: [2, 2], strides: [2, 2], ceil: true }],
+    ["max 3x3 stride 1 (overlapping), dilation 2, pads 2", [1, 2, 8, 7], { mode: "max", kernel: [3, 3], dilations: [2, 2], pads: [2, 2, 2, 2] }],
+    ["avg 3x2, pads [2,0,1,1], ceil, real count", [2, 3, 7, 9], { mode: "avg", kernel: [3, 2], strides: [2, 2], pads: [2, 0, 1, 1], ceil: true }],
+    ["avg 3x3, pads 1, ceil, count_pad", [2, 3, 7, 9], { mode: "avg", kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], ceil: true, count_pad: true }],
+    ["max 1-D, stride 3, ceil", [3, 2, 17], { mode: "max", kernel: [4], strides: [3], pads: [1, 2], ceil: true }],
+    ["avg 1-D, count_pad", [3, 2, 17], { mode: "avg", kernel: [4], strides: [3], pads: [1, 2], count_pad: true }],
+    ["max 3-D", [2, 3, 5, 4, 7], { mode: "max", kernel: [2, 3, 2], strides: [2, 1, 2], pads: [1, 0, 1, 1, 0, 1], ceil: true }],
+    ["avg 3-D, count_pad", [2, 3, 5, 4, 7], { mode: "avg", kernel: [2, 3, 2], strides: [2, 1, 2], pads: [1, 0, 1, 1, 0, 1], count_pad: true }],
+  ];
+  for (const [name, xs, attrs] of cases)
+    it(`${name}: pool and pool_grad`, async () => {
+      // Max pooling only picks values (exact); its gradient adds up to kernel-size g's per element.
+      const tol = attrs["mode"] === "max" ? 1e-6 : SUMS;
+      await differential([xs], (b, [x]) => withGrads(b, "pool", [x!], attrs), { tol });
+    });
+
+  it("max pool_grad with ties sends each window's gradient to its first maximum, as on the CPU", async () => {
+    const x = Array.from({ length: 2 * 2 * 6 * 5 }, (_, i) => Math.floor((i * 7) % 5) / 4);
+    await differential([[2, 2, 6, 5], [2, 2, 5, 4]], (b, [xx, g]) => [b.op("pool_grad", [xx!, g!], { mode: "max", kernel: [3, 2], pads: [0, 1, 0, 0] })], {
+      data: { 0: x },
+      tol: 1e-6,
+    });
+  });
+});
+
+describe("gather, gather_grad, iota and rand vs CPU reference", () => {
+  it("gather on axis 1 with negative and out-of-range indices, and gather_grad", async () => {
+    const idx = [4, -1, 0, 2, 2, -5, 9];
+    const fused = await differential([[3, 5, 2], [7]], (b, [x, i]) => withGrads(b, "gather", [x!, i!], { axis: 1 }), {
+      data: { 1: idx },
+      tol: SUMS,
+    });
+    expect(kinds(fused)).toContain("window");
+  });
+
+  it("an embedding: gather rows by [B, T] ids, then scale and add a position term, in one kernel", async () => {
+    const ids = [3, 0, 6, 6, 1, 2, 5, 0, 4, 6, 3, 1];
+    const fused = await differential(
+      [[7, 5], [3, 4], [4, 5]],
+      (b, [table, tokens, pos]) => [b.add(b.mul(b.op("gather", [table!, tokens!], { axis: 0 }), b.const(2.5)), pos!)],
+      { data: { 1: ids }, tol: EXACT },
+    );
+    expect(kinds(fused)).toEqual(["elementwise"]);
+  });
+
+  it("gather inside a reduction's prologue: the sum of the picked logits per row", async () => {
+    const fused = await differential([[4, 7], [4, 1]], (b, [logits, labels]) => [b.op("sum", [b.op("gather", [b.op("exp", [logits!]), labels!], { axis: 1 })], { axes: [1] })], {
+      data: { 1: [6, 0, 3, -2] },
+      tol: 1e-6,
+    });
+    // exp(logits) is read by gather at a picked index, so it is materialised: gather's operands come from buffers.
+    expect(kinds(fused)).toEqual(["elementwise", "reduce"]);
+  });
+
+  it("gather_grad of an embedding: [B, T, D] gradients summed into the [V, D] table", async () => {
+    const ids = [3, 0, 6, 6, 1, 2, 5, 0, 4, 6, 3, 1];
+    await differential([[3, 4, 5], [3, 4]], (b, [g, tokens]) => [b.op("gather_grad", [g!, tokens!], { axis: 0, size: 7 })], {
+      data: { 1: ids },
+    });
+  });
+
+  it("a causal mask from iota fuses into the elementwise kernel that uses it; iota gets no kernel", async () => {
+    const fused = await differential([[4, 7, 7]], (b, [scores]) => {
+      const mask = b.op("le", [b.op("iota", [], { shape: [7, 7], axis: -1 }), b.op("iota", [], { shape: [7, 7], axis: -2 })]);
+      return [b.op("select", [mask, scores!, b.const(-1e9)])];
+    }, { tol: EXACT });
+    expect(fused.kernels!.length).toBe(1);
+    expect(fused.kernels![0]!.nodes.map((n) => n.op)).not.toContain("iota");
+  });
+
+  it("iota with a symbolic dim (T = 5), added to an input, and as an output of its own", async () => {
+    await differential(
+      [["T", 3]],
+      (b, [x]) => [b.add(x!, b.op("iota", [], { shape: ["T", 3], axis: 0 })), b.op("iota", [], { shape: [2, "T"], axis: 1 })],
+      { dims: { T: 5 }, tol: EXACT },
+    );
+  });
+
+  it("rand is bit-identical to the CPU reference: on its own, as a mask, through a transpose; and summed", async () => {
+    const fused = await differential(
+      [[], [5, 33]],
+      (b, [seed, x]) => {
+        const u = b.op("rand", [seed!], { shape: [5, 33], salt: 12345 });
+        const keep = b.op("select", [b.op("lt", [b.op("rand", [seed!], { shape: [5, 33], salt: 2 }), b.const(0.3)]), b.const(0), b.const(1)]);
+        const t = b.op("transpose", [b.op("rand", [seed!], { shape: [33, 5], salt: 3 })], {});
+        return [u, b.mul(x!, keep), b.add(t, b.const(0))];
+      },
+      { data: { 0: [1234567] }, tol: EXACT },
+    );
+    // Each output is one kernel with rand fused in (read through the transpose at remapped indices).
+    expect(kinds(fused)).toEqual(["elementwise", "elementwise", "elementwise"]);
+    // In a reduction's prologue, inside its loop (the sum itself rounds differently: f32 vs f64).
+    const summed = await differential([[]], (b, [seed]) => [b.op("sum", [b.op("rand", [seed!], { shape: [5, 33], salt: 4 })], { axes: [1] })], {
+      data: { 0: [99] },
+      tol: 1e-6,
+    });
+    expect(kinds(summed)).toEqual(["reduce"]);
+  });
+
+  it("rand with a constant seed (inlined) and an index that is a constant after fusion", async () => {
+    await differential(
+      [[1]],
+      (b, [x]) => {
+        const r = b.op("rand", [b.const(7)], { shape: [9], salt: 1 });
+        return [b.add(b.op("slice", [r], { starts: [5], ends: [6] }), x!)];
+      },
+      { tol: EXACT },
+    );
+  });
+
+  it("dropout after a dense layer: matmul, bias, relu and the rand mask in one kernel", async () => {
+    const fused = await differential(
+      [[7, 5], [5, 9], [9], []],
+      (b, [x, w, bias, seed]) => {
+        const h = b.op("max", [b.add(b.op("matmul", [x!, w!]), bias!), b.const(0)]);
+        const keep = b.op("select", [b.op("lt", [b.op("rand", [seed!], { shape: [7, 9], salt: 9 }), b.const(0.5)]), b.const(0), b.const(2)]);
+        return [b.mul(h, keep)];
+      },
+      { data: { 3: [42] } },
+    );
+    expect(kinds(fused)).toEqual(["contraction"]);
+  });
+});
+
+describe("window kernels with fused epilogues vs CPU reference", () => {
+  it("conv + bias + relu is one kernel", async () => {
+    const fused = await differential([[2, 3, 7, 9], [5, 3, 3, 2], [5, 1, 1]], (b, [x, w, bias]) => [
+      b.op("max", [b.add(b.op("conv", [x!, w!], { strides: [2, 2], pads: [1, 0, 2, 1] }), bias!), b.const(0)]),
+    ]);
+    expect(kinds(fused)).toEqual(["window"]);
+  });
+
+  it("conv + batch-norm scale and shift + relu + residual: the epilogue reads four more inputs", async () => {
+    const fused = await differential([[2, 4, 6, 5], [4, 4, 3, 3], [4, 1, 1], [4, 1, 1], [2, 4, 6, 5]], (b, [x, w, scale, shift, res]) => {
+      const y = b.op("conv", [x!, w!], { pads: [1, 1, 1, 1] });
+      return [b.add(b.op("max", [b.add(b.mul(y, scale!), shift!), b.const(0)]), res!)];
+    });
+    expect(kinds(fused)).toEqual(["window"]);
+    expect(fused.kernels![0]!.inputs.length).toBe(5);
+  });
+
+  it("max pool + rand dropout mask, and avg pool_grad * relu mask, each one kernel", async () => {
+    const fused = await differential([[2, 3, 7, 9], [], [2, 3, 7, 9], [2, 3, 3, 4]], (b, [x, seed, h, g]) => {
+      const p = b.op("pool", [x!], { mode: "max", kernel: [3, 3], strides: [2, 2] });
+      const keep = b.op("select", [b.op("lt", [b.op("rand", [seed!], { shape: p.type.shape, salt: 5 }), b.const(0.25)]), b.const(0), b.const(4 / 3)]);
+      const dx = b.op("pool_grad", [h!, g!], { mode: "avg", kernel: [3, 3], strides: [2, 2] });
+      return [b.mul(p, keep), b.op("select", [b.op("lt", [b.const(0), h!]), dx, b.const(0)])];
+    }, { data: { 1: [3] } });
+    expect(kinds(fused)).toEqual(["window", "window"]);
+  });
+
+  it("an epilogue that would bind more than 8 buffers is split", async () => {
+    const fused = await differential(
+      [[1, 2, 5, 5], [3, 2, 2, 2], ...Array.from({ length: 8 }, () => [3, 1, 1])],
+      (b, [x, w, ...biases]) => [biases.reduce((acc, v) => b.add(acc, v), b.op("conv", [x!, w!], {}))],
+    );
+    for (const k of fused.kernels!) expect(k.inputs.length + 1).toBeLessThanOrEqual(8);
+    expect(kinds(fused)[0]).toBe("window");
+  });
+
+  it("the conv kernel's loops read no index math they could hoist: strides are constants", () => {
+    const { g, b, args } = graphWith([[2, 3, 7, 9], [5, 3, 3, 2]], "input");
+    g.outputs = [{ name: "y", value: b.op("conv", args, { strides: [2, 2], pads: [1, 0, 2, 1] }) }];
+    const k = generateKernel(fuse(g, ctx()).kernels![0]!, {});
+    // The innermost loop (channels) is two loads and a multiply-add.
+    const inner = k.wgsl.split("\n").findIndex((l) => l.includes("for (var h_c = 0u; h_c < 3u; h_c++)"));
+    expect(inner).toBeGreaterThan(0);
+    expect(k.wgsl.split("\n")[inner + 1]!.trim()).toMatch(/^h_acc \+= in0\[h_xo1 \+ h_c \* 63u\] \* in1\[h_wo1 \+ h_c \* 6u\];$/);
+  });
+});
