@@ -65,6 +65,7 @@ export const DIAGNOSTICS = {
   NC3017: "`{op}`: {count} {what} do not divide into {groups} groups",
   NC3018: "`{op}`: the window spans {window} on axis {axis}, more than the padded input's {padded}",
   NC3019: "`{op}`: window {index} on axis {axis} lies entirely in the padding",
+  NC3021: "`{op}` wants {expected} for {operand}, got {got}",
   NC3020: "input `{name}` of `{block}` must be {expected}, got {actual}",
   NC4001: "the training section has no `{key}`",
   NC4002: "unknown training setting `{key}`; expected one of: {accepted}",

@@ -1,5 +1,5 @@
 import type { Attrs, Init, Value } from "../ir/graph.js";
-import type { Dim } from "../ir/types.js";
+import type { DType, Dim } from "../ir/types.js";
 import type { DiagnosticCode } from "./diagnostics.js";
 import { CONV_LAYERS } from "./conv-layers.js";
 import { MODE_LAYERS } from "./mode-layers.js";
@@ -28,6 +28,8 @@ export interface LayerCtx {
   apply(fn: string, x: Value): Value | undefined;
   /** The shape of a value as far as it is known now (a layer that unrolls needs its length). */
   shape(v: Value): Dim[] | undefined;
+  /** The dtype of a value as far as it is known now. */
+  dtype(v: Value): DType | undefined;
   /** Reports a user error at the layer call. */
   error(code: DiagnosticCode, args: Record<string, string | number>): void;
   /** True when lowering a training step; false for inference (dropout off, batchnorm on running statistics). */
@@ -281,6 +283,11 @@ export const FUNCTIONS: Record<string, FunctionDef> = {
     kwargs: {},
     layer: true,
     lower: (emit, [ids], kw, _span, layer) => {
+      const dtype = layer.dtype(ids!);
+      if (dtype !== undefined && dtype !== "i32") {
+        layer.error("NC3021", { op: "embedding", expected: "integer ids (i32)", operand: "its input", got: dtype });
+        return undefined;
+      }
       const weight = layer.param("weight", [kw["vocab"] as number, kw["dim"] as number], { kind: "uniform", options: {} });
       return emit("gather", [weight, ids!], { axis: 0 });
     },

@@ -522,6 +522,7 @@ class Lowerer {
       param: (name, shape, init) => this.graph.addArg({ role: "param", name: `${instance}.${name}`, init }, { dtype: "f32", shape }, span),
       apply: (fnName, x) => FUNCTIONS[fnName]!.lower(emit, [x], {}, span, this.layerCtx(instance, span, emit)),
       shape: (v) => this.eager.typeOf(v)?.shape,
+      dtype: (v) => this.eager.typeOf(v)?.dtype,
       error: (code, args) => void this.d.error(code, span, args),
       training: this.training,
       state: (name, shape, init) => this.graph.addArg({ role: "state", name: `${instance}.${name}`, init }, { dtype: "f32", shape }, span),

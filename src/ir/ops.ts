@@ -662,6 +662,11 @@ export const OPS = {
         ctx.error("NC3004", { op: "matmul", expected: "2 or more", got: Math.min(a.shape.length, b.shape.length) });
         return undefined;
       }
+      for (const [t, side] of [[a, "the left operand"], [b, "the right operand"]] as const) {
+        if (t.dtype === "f32" || t.dtype === "f16") continue;
+        ctx.error("NC3021", { op: "matmul", expected: "floating-point values (f32 or f16)", operand: side, got: t.dtype });
+        return undefined;
+      }
       const ra = a.shape.length;
       const rb = b.shape.length;
       const [m, ka] = attrs["ta"] === true ? [a.shape[ra - 1]!, a.shape[ra - 2]!] : [a.shape[ra - 2]!, a.shape[ra - 1]!];
