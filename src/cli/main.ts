@@ -6,7 +6,9 @@ import { trainCommand } from "./train.js";
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   check: checkCommand,
   conformance: (argv) => import("./conformance.js").then((m) => m.conformanceCommand(argv)),
+  eval: (argv) => import("./eval.js").then((m) => m.evalCommand(argv)),
   ir: irCommand,
+  run: (argv) => import("./run.js").then((m) => m.runCommand(argv)),
   train: trainCommand,
 };
 
@@ -19,8 +21,20 @@ commands:
           [--format F]            F: text (default), dot (Graphviz) or svg (the graph laid out,
           [--output FILE]         kernels as boxes); --output writes FILE instead of stdout
   train FILE [--backend B]        train the network (B: auto, webgpu or cpu; auto falls back to
-        [--seed N] [--epochs N]   the CPU with a warning when there is no WebGPU adapter)
-        [--log-every N]
+        [--epochs N] [--batch N]  the CPU with a warning when there is no WebGPU adapter);
+        [--seed N] [--limit N]    --limit: the first N training rows (characters of a text);
+        [--checkpoint CKPT]       --checkpoint: write one at every epoch end; --resume: continue
+        [--resume CKPT]           from one (ends with the weights of an uninterrupted run);
+        [--plot FILE.svg]         --plot: loss and accuracy curves as SVG; --quiet: no progress;
+        [--quiet] [--log-every N] --log-every N: record and validate every N epochs;
+        [--read-every N]          --read-every N: read the loss every N steps (1 on the CPU,
+                                  10 on WebGPU, and always at a recorded epoch's end)
+  eval FILE --checkpoint CKPT     loss, accuracy, per-class precision/recall/F1 and the confusion
+       [--split S] [--backend B]  matrix in inference mode; S: test (default), train, validation
+       [--batch N] [--json]
+  run FILE --checkpoint CKPT      inference on the rows of IN (.npy, .json, .idx[.gz]): prints
+      --input IN [--output OUT]   each row's class and outputs, or writes them to OUT (JSON)
+      [--backend B] [--batch N]
 `;
 
 /** Runs the CLI; returns the exit code. User errors print one line; compiler bugs say so. */

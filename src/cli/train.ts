@@ -1,84 +1,214 @@
-import { bindBatch } from "../compile.js";
+import { writeFileSync } from "node:fs";
+import { compile } from "../compile.js";
+import type { Graph } from "../ir/graph.js";
 import { unfusedKernelCount } from "../ir/passes/fuse.js";
-import { CpuRunner } from "../runtime/cpu.js";
-import { acquireGpu, releaseGpu, type GpuContext } from "../runtime/device.js";
-import type { StepRunner } from "../runtime/runner.js";
-import { initialParams, trainLoop } from "../runtime/train.js";
-import { WebGpuRunner } from "../runtime/webgpu.js";
-import { compileFile, intOption, parseArgs, UsageError } from "./io.js";
+import type { Checkpoint } from "../runtime/checkpoint.js";
+import { checkpointValues } from "../runtime/restore.js";
+import { prepareData, type InputTransform } from "../runtime/data-source.js";
+import { batchSizes, Trainer, type TrainResult } from "../runtime/trainer.js";
+import { asUserErrors, loadCheckpoint, metaJson, openBackend } from "./backend.js";
+import { compileFile, intOption, parseArgs, readSource, UsageError } from "./io.js";
+import { trainingCurvesSvg } from "./plot.js";
+import { fmtLoss, fmtPercent, fmtRate, Progress, summaryTable } from "./progress.js";
 
 const fmt = (ms: number) => ms.toFixed(1);
-const fmtLoss = (x: number) => (Math.abs(x) >= 1e-3 || x === 0 ? x.toFixed(6) : x.toExponential(3));
 
-/** `netc train FILE [--backend auto|webgpu|cpu] [--seed N] [--epochs N] [--log-every N]` */
+const USAGE =
+  "usage: netc train FILE [--backend auto|webgpu|cpu] [--epochs N] [--batch N] [--seed N] [--limit N]\n" +
+  "                  [--checkpoint PATH] [--resume PATH] [--plot FILE.svg] [--quiet] [--log-every N] [--read-every N]";
+
+const FLAGS = {
+  backend: "string",
+  seed: "string",
+  epochs: "string",
+  batch: "string",
+  limit: "string",
+  checkpoint: "string",
+  resume: "string",
+  plot: "string",
+  quiet: "boolean",
+  "log-every": "string",
+  "read-every": "string",
+} as const;
+
+/**
+ * `netc train FILE [options]`: trains the network on its training section's data and reports
+ * (first line) the time to get ready, then progress, a summary table and the final loss.
+ *   --epochs N, --batch N, --seed N   override the training section
+ *   --limit N                         use only the first N training rows (characters of a text)
+ *   --checkpoint PATH                 write a checkpoint at the end of every epoch
+ *   --resume PATH                     continue from a checkpoint (its seed, limit and validation split; its batch size unless --batch)
+ *   --plot FILE.svg                   write the loss and accuracy curves
+ *   --quiet                           no progress, no table: the first line and the result only
+ *   --log-every N                     record (validate, print) every N epochs (default: the section's log_every)
+ *   --read-every N                    read the loss back every N steps (default: 1 on the CPU, 10 on WebGPU)
+ */
 export async function trainCommand(argv: string[]): Promise<number> {
   const t0 = performance.now();
-  const { positional, options } = parseArgs(argv, { backend: "string", seed: "string", epochs: "string", "log-every": "string" });
+  const { positional, options } = parseArgs(argv, FLAGS);
   const file = positional[0];
-  if (!file) throw new UsageError("usage: netc train FILE [--backend auto|webgpu|cpu] [--seed N] [--epochs N] [--log-every N]");
-  const backend = (options["backend"] as string | undefined) ?? "auto";
-  if (!["auto", "webgpu", "cpu"].includes(backend)) throw new UsageError(`--backend must be auto, webgpu or cpu, got ${backend}`);
+  if (!file || positional.length > 1) throw new UsageError(USAGE);
+  const quiet = options["quiet"] === true;
+  const out = (line: string) => process.stdout.write(line + "\n");
 
   const c = compileFile(file);
   const g = c.graph!;
-  const spec = c.train;
-  if (!spec || !g.loss) throw new UsageError(`${file} has no train section: nothing to train`);
-  const seed = intOption(options, "seed") ?? spec.seed;
-  const epochs = intOption(options, "epochs") ?? spec.epochs;
-  const logEvery = Math.max(1, intOption(options, "log-every") ?? spec.logEvery);
-  const rows = spec.data[0]?.shape[0] ?? 0;
-  if (rows < spec.batch) throw new UsageError(`batch ${spec.batch} is larger than the ${rows} data rows`);
-  const { dims, unbound } = bindBatch(g, spec.batch);
-  if (unbound.length) throw new UsageError(`dims ${unbound.join(", ")} are not bound by any input`);
-  const initial = initialParams(g, dims, seed);
+  const spec0 = c.train;
+  if (!spec0 || !g.loss) throw new UsageError(`${file} has no train section: nothing to train`);
 
-  let gpu: GpuContext | undefined;
-  let runner: StepRunner;
-  let prepare = "";
-  let deviceMs = 0;
-  if (backend !== "cpu") {
-    const tDevice = performance.now();
-    const got = await acquireGpu();
-    deviceMs = performance.now() - tDevice;
-    if (got.ok) gpu = got.gpu;
-    else if (backend === "webgpu") throw new UsageError(`no WebGPU adapter: ${got.reason}`);
-    else process.stderr.write(`netc: warning: no WebGPU adapter (${got.reason}); training on the CPU backend instead\n`);
+  const resumePath = options["resume"] as string | undefined;
+  const resume = resumePath !== undefined ? loadCheckpoint(resumePath) : undefined;
+  // NOTE: a checkpoint of another network (or optimizer) is refused before any data is loaded.
+  if (resume) await asUserErrors(async () => checkpointValues(resume, g, resumePath!, true));
+  const seedFlag = intOption(options, "seed");
+  if (resume && seedFlag !== undefined && seedFlag !== resume.meta.seed)
+    throw new UsageError(`--seed ${seedFlag} differs from the seed ${resume.meta.seed} of ${resumePath}: a resumed run keeps its seed`);
+  const seed = resume?.meta.seed ?? seedFlag ?? spec0.seed;
+  const resumedBatch = resume ? Number(resume.meta.extra?.["batch"]) : NaN;
+  const batch = positive(options, "batch") ?? (Number.isInteger(resumedBatch) && resumedBatch > 0 ? resumedBatch : spec0.batch);
+  const epochs = positive(options, "epochs") ?? spec0.epochs;
+  // NOTE: a resumed run trains on the rows the checkpoint's run used: its limit unless --limit
+  // repeats it (another limit would change the rows, the shuffles and the validation split).
+  const limitFlag = positive(options, "limit");
+  const resumedLimit = resume ? numberMeta(resume, "limit") : undefined;
+  if (resume && limitFlag !== undefined && limitFlag !== resumedLimit)
+    throw new UsageError(`--limit ${limitFlag} differs from ${resumedLimit === undefined ? "the full data" : `the limit ${resumedLimit}`} of ${resumePath}: a resumed run keeps its rows`);
+  const limit = limitFlag ?? resumedLimit;
+  const validation = resume ? numberMeta(resume, "validation") ?? spec0.validation : spec0.validation;
+  const spec = { ...spec0, seed, batch, epochs, validation };
+  const logEvery = Math.max(1, intOption(options, "log-every") ?? spec.logEvery);
+
+  // Data, and the inference graph for validation.
+  const tData = performance.now();
+  const data = await asUserErrors(() =>
+    prepareData(spec, g, { seed, limit, transform: resume ? metaJson<InputTransform>(resume, "transform") : undefined }),
+  );
+  const dataMs = performance.now() - tData;
+  let infer: Graph | undefined;
+  let inferMs = 0;
+  if (data.validation) {
+    const ti = performance.now();
+    infer = compileInfer(file);
+    inferMs = performance.now() - ti;
   }
+
+  const opened = await openBackend(options["backend"] as string | undefined, "training");
+  let trainer: Trainer | undefined;
   try {
-    if (gpu) {
-      const r = await WebGpuRunner.create(gpu, g, dims, initial);
-      prepare = `, device ${fmt(deviceMs)}, codegen ${fmt(r.times.codegen)}, pipelines ${fmt(r.times.pipelines)} for ${r.kernelsPerStep} kernels`;
-      runner = r;
-    } else {
-      runner = new CpuRunner(g, dims, initial);
-    }
-    const passes = Object.values(c.times.passes).reduce((a, b) => a + b, 0);
+    const readEvery = intOption(options, "read-every") ?? (opened.backend.kind === "cpu" ? 1 : 10);
+    trainer = await asUserErrors(() =>
+      Trainer.create({
+        backend: opened.backend,
+        graph: g,
+        spec,
+        data,
+        infer,
+        readEvery,
+        logEvery,
+        resume: resume && { checkpoint: resume, path: resumePath! },
+        checkpointPath: options["checkpoint"] as string | undefined,
+        extra: {
+          source: file,
+          limit: limit === undefined ? "" : String(limit),
+          ...(data.task?.classNames ? { class_names: JSON.stringify(data.task.classNames) } : {}),
+        },
+      }),
+    );
+    const runner = await trainer.pool.owner();
+    const passes = Object.values(c.times.passes).reduce((a, b) => a + b, 0) + inferMs;
+    const times = opened.backend.times;
+    const prepare = opened.gpu
+      ? `, device ${fmt(opened.deviceMs)}, codegen ${fmt(times.codegen)}, pipelines ${fmt(times.pipelines)} for ${runner.kernelsPerStep} kernels`
+      : "";
     const tReady = performance.now();
-    process.stdout.write(
-      `netc: ready to train in ${fmt(tReady - t0)} ms (parse ${fmt(c.times.parse)}, lower ${fmt(c.times.lower)}, passes ${fmt(passes)}${prepare})\n`,
-    );
-    const steps = Math.floor(rows / spec.batch);
-    const dropped = rows - steps * spec.batch;
-    process.stdout.write(
+    out(`netc: ready to train in ${fmt(tReady - t0)} ms (parse ${fmt(c.times.parse)}, lower ${fmt(c.times.lower)}, passes ${fmt(passes)}, data ${fmt(dataMs)}${prepare})`);
+    const sizes = batchSizes(data.train.rows, batch);
+    const steps = trainer.stepsPerEpoch;
+    const lastRows = sizes.length > 1 && !trainer.dropLast ? sizes[1]! : undefined;
+    out(
       `netc: ${runner.name}: ${runner.kernelsPerStep} kernels per step (${unfusedKernelCount(g)} unfused), ` +
-        `batch ${spec.batch}, ${steps} step${steps === 1 ? "" : "s"} per epoch${dropped ? ` (last ${dropped} rows left out)` : ""}\n`,
+        `batch ${Math.min(batch, data.train.rows)}, ${steps} step${steps === 1 ? "" : "s"} per epoch${lastRows ? ` (the last of ${lastRows} rows)` : ""}`,
     );
-    const width = String(epochs).length;
-    const history = await trainLoop(spec, runner, {
-      epochs,
-      logEvery,
-      onLog: (p) => process.stdout.write(`epoch ${String(p.epoch).padStart(width)}/${epochs}  loss ${fmtLoss(p.loss)}\n`),
-    });
-    const seconds = (performance.now() - tReady) / 1000;
-    const last = history.at(-1);
-    process.stdout.write(
-      `final loss ${last ? fmtLoss(last.loss) : "n/a"} after ${epochs} epochs in ${seconds.toFixed(2)} s ` +
-        `(${((epochs * steps) / seconds).toFixed(0)} steps/s)\n`,
-    );
-    process.stdout.write(`backend: ${runner.name}\n`);
-    runner.dispose();
+    if (!quiet) {
+      out(`netc: data: ${data.source}: ${data.train.rows} training rows${data.validation ? `, ${data.validation.rows} validation rows` : ""}`);
+      const reads = readEvery === 1 ? "after every step" : readEvery > 0 && readEvery <= steps ? `every ${readEvery} steps of an epoch and at the end of each recorded epoch` : "at the end of each recorded epoch";
+      out(`netc: training loss${g.outputs.some((o) => o.name === "metric.accuracy") ? " and accuracy" : ""} read back ${reads} (--read-every, --log-every ${logEvery})`);
+      if (data.text) out(`netc: text: ${data.text.vocab.length} distinct characters, unigram entropy ${data.text.unigramEntropy.toFixed(4)} nats/char`);
+      for (const note of trainer.notes) out(`netc: note: ${note}`);
+      if (resume) out(`netc: resuming from ${resumePath} after epoch ${resume.meta.epoch} (step ${resume.meta.step})`);
+    }
+    if (trainer.startEpoch > epochs) out(`netc: ${resumePath} has already trained ${resume!.meta.epoch} epochs (of ${epochs}); nothing to do`);
+
+    const tty = process.stdout.isTTY === true;
+    const progress = new Progress({ tty, quiet, stepLines: steps >= 100 ? Math.ceil(steps / 10) : 0 });
+    const t = trainer;
+    const result: TrainResult = await asUserErrors(() => t.run({ onStep: (p) => progress.step(p), onEpoch: (r) => progress.epoch(r, epochs) }));
+    progress.clearBar();
+    report(result, { out, quiet, epochs, runnerName: runner.name, text: data.text?.unigramEntropy });
+    const plot = options["plot"] as string | undefined;
+    if (plot !== undefined) {
+      try {
+        writeFileSync(plot, trainingCurvesSvg(result.history, `${g.name}: ${file}`));
+      } catch (e) {
+        throw new UsageError(`cannot write ${plot}: ${(e as Error).message}`);
+      }
+      out(`netc: wrote the training curves to ${plot}`);
+    }
+    const ckpt = options["checkpoint"] as string | undefined;
+    if (ckpt !== undefined && result.epochs > 0) out(`netc: checkpoint ${ckpt} (epoch ${epochs}, step ${trainer.startStep + result.steps})`);
   } finally {
-    if (gpu) releaseGpu(gpu);
+    trainer?.dispose();
+    opened.close();
   }
   return 0;
+}
+
+/** The summary table and the result lines. */
+function report(
+  result: TrainResult,
+  o: { out: (line: string) => void; quiet: boolean; epochs: number; runnerName: string; text?: number },
+): void {
+  const { out } = o;
+  const h = result.history;
+  if (!o.quiet && h.length) {
+    out("");
+    out(summaryTable(h));
+    out("");
+  }
+  const last = h.at(-1);
+  const parts = [`final loss ${last?.loss !== undefined ? fmtLoss(last.loss) : "n/a"}`];
+  if (last?.accuracy !== undefined) parts.push(`accuracy ${fmtPercent(last.accuracy)}`);
+  if (last?.valLoss !== undefined) parts.push(`val_loss ${fmtLoss(last.valLoss)}`);
+  if (last?.valAccuracy !== undefined) parts.push(`val_acc ${fmtPercent(last.valAccuracy)}`);
+  const seconds = Math.max(result.seconds, 1e-9);
+  out(
+    `${parts.join(", ")} after ${o.epochs} epochs in ${result.seconds.toFixed(2)} s ` +
+      `(${fmtRate(result.steps / seconds)} steps/s, ${fmtRate(result.rows / seconds)} samples/s)`,
+  );
+  if (o.text !== undefined && last?.valLoss !== undefined)
+    out(`validation loss ${fmtLoss(last.valLoss)} nats/char against the unigram entropy ${o.text.toFixed(4)} nats/char`);
+  out(`backend: ${o.runnerName}`);
+}
+
+/** The inference-mode graph of a file (dropout off, batchnorm on running statistics). */
+export function compileInfer(file: string): Graph {
+  const c = compile(readSource(file), file, { mode: "infer" });
+  if (!c.graph) {
+    process.stderr.write(c.diagnostics.render() + "\n");
+    throw new UsageError(`${file} does not compile in inference mode`);
+  }
+  return c.graph;
+}
+
+/** A positive integer option. */
+function positive(options: Record<string, string | boolean>, key: string): number | undefined {
+  const n = intOption(options, key);
+  if (n === 0) throw new UsageError(`--${key} must be at least 1`);
+  return n;
+}
+
+function numberMeta(ckpt: Checkpoint, key: string): number | undefined {
+  const v = ckpt.meta.extra?.[key];
+  const n = v === undefined || v === "" ? NaN : Number(v);
+  return Number.isFinite(n) ? n : undefined;
 }

@@ -1,7 +1,16 @@
 import type { Graph, Value } from "../ir/graph.js";
 import { interpret, type Tensor } from "../ir/interp.js";
-import { concreteShape, type DimBindings } from "../ir/types.js";
-import type { StepRunner } from "./runner.js";
+import { concreteShape, numel, type DimBindings } from "../ir/types.js";
+import { persistentNamed, readableNames, readableValue, type StepRunner } from "./runner.js";
+
+/** Options for a {@link CpuRunner}. */
+export interface CpuRunnerOptions {
+  /**
+   * Use this runner's persistent values (by name) instead of copies: a runner for another batch
+   * size, or the inference graph of the same network, then sees and makes the same updates.
+   */
+  sharePersistentWith?: CpuRunner;
+}
 
 /**
  * The CPU backend: runs the step through the reference interpreter in f32, so it computes what
@@ -10,38 +19,77 @@ import type { StepRunner } from "./runner.js";
 export class CpuRunner implements StepRunner {
   readonly name = "cpu";
   readonly kernelsPerStep: number;
-  private state = new Map<Value, Tensor>();
+  readonly readable: readonly string[];
+  /** Persistent values by name; shared with other runners made with `sharePersistentWith`. */
+  private readonly store: Map<string, Tensor>;
 
   constructor(
     private readonly graph: Graph,
     private readonly dims: DimBindings,
     initial: Record<string, Float32Array>,
+    opts: CpuRunnerOptions = {},
   ) {
+    this.store = opts.sharePersistentWith?.store ?? new Map();
     for (const p of graph.persistent) {
-      const data = initial[p.arg!.name];
-      if (!data) throw new Error(`internal: no initial value for ${p.arg!.name}`);
-      this.state.set(p, { shape: concreteShape(p.type.shape, dims), data: Float32Array.from(data) });
+      const name = p.arg!.name;
+      const shape = concreteShape(p.type.shape, dims);
+      const shared = this.store.get(name);
+      if (opts.sharePersistentWith && shared) {
+        if (numel(shared.shape) !== numel(shape)) throw new Error(`internal: shared ${name} has shape [${shared.shape}], this graph wants [${shape}]`);
+        continue;
+      }
+      const data = initial[name];
+      if (!data) throw new Error(`internal: no initial value for ${name}`);
+      if (data.length !== numel(shape)) throw new Error(`internal: ${name} wants ${numel(shape)} values, got ${data.length}`);
+      this.store.set(name, { shape, data: Float32Array.from(data) });
     }
     this.kernelsPerStep = graph.kernels?.length ?? graph.nodes.length;
+    this.readable = readableNames(graph);
   }
 
   async step(batch: Record<string, Float32Array>, readLoss: boolean): Promise<number | undefined> {
-    const args = new Map(this.state);
+    const read = readLoss && this.graph.loss ? ["loss"] : [];
+    const got = await this.run(batch, read);
+    return got["loss"]?.[0];
+  }
+
+  async run(batch: Record<string, Float32Array>, read: readonly string[]): Promise<Record<string, Float32Array>> {
+    const values = read.map((name) => readableValue(this.graph, name));
+    const args = new Map<Value, Tensor>();
+    for (const p of this.graph.persistent) args.set(p, this.store.get(p.arg!.name)!);
     for (const a of this.graph.perStep) {
       const data = batch[a.arg!.name];
       if (!data) throw new Error(`internal: batch has no ${a.arg!.name}`);
-      args.set(a, { shape: concreteShape(a.type.shape, this.dims), data });
+      const shape = concreteShape(a.type.shape, this.dims);
+      if (data.length !== numel(shape)) throw new Error(`internal: ${a.arg!.name} wants ${numel(shape)} values, got ${data.length}`);
+      args.set(a, { shape, data });
     }
     const env = interpret(this.graph, args, { dims: this.dims, precision: "f32" });
-    const loss = this.graph.loss ? env.get(this.graph.loss)!.data[0] : undefined;
-    for (const u of this.graph.updates) this.state.set(u.param, env.get(u.value)!);
-    return readLoss ? loss : undefined;
+    const out: Record<string, Float32Array> = {};
+    read.forEach((name, i) => (out[name] = Float32Array.from(env.get(values[i]!)!.data)));
+    for (const u of this.graph.updates) this.store.set(u.param.arg!.name, env.get(u.value)!);
+    return out;
   }
 
   async params(): Promise<Record<string, Float32Array>> {
     const out: Record<string, Float32Array> = {};
-    for (const [p, t] of this.state) if (p.arg!.role === "param") out[p.arg!.name] = Float32Array.from(t.data);
+    for (const p of this.graph.params) out[p.arg!.name] = Float32Array.from(this.store.get(p.arg!.name)!.data);
     return out;
+  }
+
+  async state(): Promise<Record<string, Float32Array>> {
+    const out: Record<string, Float32Array> = {};
+    for (const p of this.graph.persistent) out[p.arg!.name] = Float32Array.from(this.store.get(p.arg!.name)!.data);
+    return out;
+  }
+
+  async load(values: Record<string, Float32Array>): Promise<void> {
+    for (const [name, data] of Object.entries(values)) {
+      const p = persistentNamed(this.graph, name);
+      const shape = concreteShape(p.type.shape, this.dims);
+      if (data.length !== numel(shape)) throw new Error(`internal: ${name} wants ${numel(shape)} values, got ${data.length}`);
+      this.store.set(name, { shape, data: Float32Array.from(data) });
+    }
   }
 
   dispose(): void {}

@@ -1,0 +1,71 @@
+import { DataError } from "../data/errors.js";
+import { cpuBackend, RunnerSetupError, webgpuBackend, type Backend } from "../runtime/backend.js";
+import { CheckpointError, readCheckpoint, type Checkpoint } from "../runtime/checkpoint.js";
+import { acquireGpu, releaseGpu, type GpuContext } from "../runtime/device.js";
+import { UsageError } from "./io.js";
+
+/** The backends `--backend` accepts. */
+export const BACKENDS = ["auto", "webgpu", "cpu"] as const;
+
+/** An open backend, the device behind it (if any) and how long opening took. */
+export interface OpenBackend {
+  backend: Backend;
+  gpu?: GpuContext;
+  deviceMs: number;
+  close(): void;
+}
+
+/**
+ * Opens the backend `--backend` names: `webgpu` must find an adapter; `auto` (the default) falls
+ * back to the CPU with a warning saying `doing` (e.g. "training") continues there.
+ */
+export async function openBackend(choice: string | undefined, doing: string): Promise<OpenBackend> {
+  const want = choice ?? "auto";
+  if (!(BACKENDS as readonly string[]).includes(want)) throw new UsageError(`--backend must be auto, webgpu or cpu, got ${want}`);
+  if (want === "cpu") return { backend: cpuBackend(), deviceMs: 0, close() {} };
+  const t0 = performance.now();
+  const got = await acquireGpu();
+  const deviceMs = performance.now() - t0;
+  if (got.ok) {
+    const gpu = got.gpu;
+    return { backend: webgpuBackend(gpu), gpu, deviceMs, close: () => releaseGpu(gpu) };
+  }
+  if (want === "webgpu") throw new UsageError(`no WebGPU adapter: ${got.reason}`);
+  process.stderr.write(`netc: warning: no WebGPU adapter (${got.reason}); ${doing} on the CPU backend instead\n`);
+  return { backend: cpuBackend(), deviceMs, close() {} };
+}
+
+/** Reads a checkpoint; a damaged or missing file is a one-line user error. */
+export function loadCheckpoint(path: string): Checkpoint {
+  try {
+    return readCheckpoint(path);
+  } catch (e) {
+    throw userError(e);
+  }
+}
+
+/** Data, checkpoint and set-up problems as UsageErrors (printed as one line); anything else unchanged. */
+export function userError(e: unknown): unknown {
+  if (e instanceof DataError || e instanceof CheckpointError || e instanceof RunnerSetupError) return new UsageError(e.message);
+  return e;
+}
+
+/** Runs `f`, turning data and checkpoint problems into UsageErrors. */
+export async function asUserErrors<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw userError(e);
+  }
+}
+
+/** A JSON metadata field of a checkpoint, or undefined when absent or unreadable. */
+export function metaJson<T>(ckpt: Checkpoint, key: string): T | undefined {
+  const text = ckpt.meta.extra?.[key];
+  if (text === undefined || text === "") return undefined;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined;
+  }
+}

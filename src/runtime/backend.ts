@@ -1,0 +1,124 @@
+import { bindBatch } from "../compile.js";
+import type { Graph } from "../ir/graph.js";
+import { CpuRunner } from "./cpu.js";
+import type { GpuContext } from "./device.js";
+import { PipelineCache } from "./pipelines.js";
+import type { StepRunner } from "./runner.js";
+import { WebGpuRunner, type PrepareTimes } from "./webgpu.js";
+
+/**
+ * Where runners come from: the CPU reference or one WebGPU device (with one pipeline cache, so a
+ * second specialisation of a graph compiles only the kernels whose WGSL differs).
+ */
+export interface Backend {
+  readonly kind: "cpu" | "webgpu";
+  /** A runner of `graph` for batch size `rows`, sharing persistent buffers with `shareWith` when given. */
+  create(graph: Graph, rows: number, initial: Record<string, Float32Array>, shareWith?: StepRunner): Promise<StepRunner>;
+  /** Milliseconds spent on codegen and pipelines so far (zero on the CPU). */
+  readonly times: PrepareTimes;
+}
+
+/** The CPU reference backend. */
+export function cpuBackend(): Backend {
+  return {
+    kind: "cpu",
+    times: { codegen: 0, pipelines: 0 },
+    async create(graph, rows, initial, shareWith) {
+      if (shareWith && !(shareWith instanceof CpuRunner)) throw new Error("internal: a CPU runner can share only with a CPU runner");
+      return new CpuRunner(graph, dimsFor(graph, rows), initial, { sharePersistentWith: shareWith });
+    },
+  };
+}
+
+/** The WebGPU backend on an open device. */
+export function webgpuBackend(gpu: GpuContext, cache = new PipelineCache(gpu.device)): Backend {
+  const times: PrepareTimes = { codegen: 0, pipelines: 0 };
+  return {
+    kind: "webgpu",
+    times,
+    async create(graph, rows, initial, shareWith) {
+      if (shareWith && !(shareWith instanceof WebGpuRunner)) throw new Error("internal: a WebGPU runner can share only with a WebGPU runner");
+      const r = await WebGpuRunner.create(gpu, graph, dimsFor(graph, rows), initial, undefined, cache, { sharePersistentWith: shareWith });
+      times.codegen += r.times.codegen;
+      times.pipelines += r.times.pipelines;
+      return r;
+    },
+  };
+}
+
+/** The dim bindings of a graph for a batch size; a symbol no input binds is an error. */
+export function dimsFor(graph: Graph, rows: number): Record<string, number> {
+  const { dims, unbound } = bindBatch(graph, rows);
+  if (unbound.length) throw new RunnerSetupError(`dims ${unbound.join(", ")} of ${graph.name} are not bound by any input`);
+  return dims;
+}
+
+/** A graph that cannot be run as it stands (a user error, e.g. a dim nothing binds). */
+export class RunnerSetupError extends Error {}
+
+/**
+ * The runners of one graph by batch size, made when first needed. The first one owns the
+ * persistent values (params and state); every later one (the last partial batch, another split's
+ * size) shares them, so there is one copy of the weights however many sizes run. A pool can also
+ * share with another pool's owner: the inference graph of a network reads the training graph's
+ * weights in place.
+ */
+export class RunnerPool {
+  private runners = new Map<number, StepRunner>();
+  private first?: StepRunner;
+
+  /**
+   * @param initial starting persistent values (ignored for those shared from `shareWith`)
+   * @param shareWith a pool whose owner's persistent values this pool uses (matched by name)
+   */
+  constructor(
+    readonly backend: Backend,
+    readonly graph: Graph,
+    private readonly initial: Record<string, Float32Array>,
+    private readonly shareWith?: RunnerPool,
+  ) {}
+
+  /** The runner for batches of `rows` rows. */
+  async get(rows: number): Promise<StepRunner> {
+    const have = this.runners.get(rows);
+    if (have) return have;
+    const owner = this.first ?? (this.shareWith ? await this.shareWith.owner() : undefined);
+    const r = await this.backend.create(this.graph, rows, this.first ? {} : this.initial, owner);
+    this.runners.set(rows, r);
+    this.first ??= r;
+    return r;
+  }
+
+  /** The runner that owns (or first bound) the persistent values; made for the first size asked, or 1 row. */
+  async owner(): Promise<StepRunner> {
+    return this.first ?? this.get(1);
+  }
+
+  /** Whether any runner exists yet. */
+  get started(): boolean {
+    return this.first !== undefined;
+  }
+
+  /** Every persistent value by name. */
+  async state(): Promise<Record<string, Float32Array>> {
+    return (await this.owner()).state();
+  }
+
+  /** Overwrites persistent values by name (seen by every runner of the pool and its sharers). */
+  async load(values: Record<string, Float32Array>): Promise<void> {
+    await (await this.owner()).load(values);
+  }
+
+  /** Kernels per step of the first runner (0 before any). */
+  get kernelsPerStep(): number {
+    return this.first?.kernelsPerStep ?? 0;
+  }
+
+  /** Frees the runners; the owner last, since the others bind its buffers. */
+  dispose(): void {
+    for (const r of this.runners.values()) if (r !== this.first) r.dispose();
+    this.first?.dispose();
+    this.runners.clear();
+    this.first = undefined;
+  }
+}

