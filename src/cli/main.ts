@@ -9,6 +9,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   eval: (argv) => import("./eval.js").then((m) => m.evalCommand(argv)),
   ir: irCommand,
   run: (argv) => import("./run.js").then((m) => m.runCommand(argv)),
+  sample: (argv) => import("./sample.js").then((m) => m.sampleCommand(argv)),
   train: trainCommand,
 };
 
@@ -35,6 +36,10 @@ commands:
   run FILE --checkpoint CKPT      inference on the rows of IN (.npy, .json, .idx[.gz]): prints
       --input IN [--output OUT]   each row's class and outputs, or writes them to OUT (JSON)
       [--backend B] [--batch N]
+  sample FILE --checkpoint CKPT   generate text with a character-level model: --length N characters
+         [--prompt TEXT]          after the prompt, drawn at --temperature T (default 0.8) with
+         [--length N] [--seed N]  --seed N
+         [--temperature T] [--backend B]
 `;
 
 /** Runs the CLI; returns the exit code. User errors print one line; compiler bugs say so. */
