@@ -272,13 +272,29 @@ describe("window kernels with fused epilogues vs CPU reference", () => {
     expect(kinds(fused)[0]).toBe("window");
   });
 
-  it("the conv kernel's loops read no index math they could hoist: strides are constants", () => {
+  it("the conv kernel's loops read no index math they could hoist: channels outermost, strides constants", () => {
     const { g, b, args } = graphWith([[2, 3, 7, 9], [5, 3, 3, 2]], "input");
     g.outputs = [{ name: "y", value: b.op("conv", args, { strides: [2, 2], pads: [1, 0, 2, 1] }) }];
     const k = generateKernel(fuse(g, ctx()).kernels![0]!, {});
-    // The innermost loop (channels) is two loads and a multiply-add.
-    const inner = k.wgsl.split("\n").findIndex((l) => l.includes("for (var h_c = 0u; h_c < 3u; h_c++)"));
-    expect(inner).toBeGreaterThan(0);
-    expect(k.wgsl.split("\n")[inner + 1]!.trim()).toMatch(/^h_acc \+= in0\[h_xo1 \+ h_c \* 63u\] \* in1\[h_wo1 \+ h_c \* 6u\];$/);
+    const lines = k.wgsl.split("\n").map((l) => l.trim());
+    // Channels, then the taps of each axis; the innermost loop adds one offset per load and a multiply-add.
+    const loops = lines.filter((l) => l.startsWith("for ("));
+    expect(loops.map((l) => /var (h_\w+)/.exec(l)![1])).toEqual(["h_c", "h_t0", "h_t1"]);
+    const inner = lines.indexOf(loops[2]!);
+    expect(lines.slice(inner + 1, inner + 4)).toEqual([
+      expect.stringMatching(/^let h_xo1 = h_xo0 \+ u32\(h_t1 \+ h_s1\);$/),
+      "let h_wo1 = h_wo0 + u32(h_t1);",
+      "h_acc += in0[h_xo1] * in1[h_wo1];",
+    ]);
+  });
+
+  it("windows that stay inside the input loop over constant tap ranges; padded ones clip per thread", () => {
+    const taps = (pads: number[]) => {
+      const { g, b, args } = graphWith([[1, 2, 6, 6], [3, 2, 3, 3]], "input");
+      g.outputs = [{ name: "y", value: b.op("conv", args, { pads }) }];
+      return generateKernel(fuse(g, ctx()).kernels![0]!, {}).wgsl.split("\n").filter((l) => l.includes("for (var h_t"));
+    };
+    expect(taps([0, 0, 0, 0]).map((l) => l.trim())).toEqual(["for (var h_t0 = 0i; h_t0 < 3i; h_t0++) {", "for (var h_t1 = 0i; h_t1 < 3i; h_t1++) {"]);
+    expect(taps([1, 1, 1, 1]).map((l) => l.trim())).toEqual(["for (var h_t0 = h_lo0; h_t0 < h_hi0; h_t0++) {", "for (var h_t1 = h_lo1; h_t1 < h_hi1; h_t1++) {"]);
   });
 });

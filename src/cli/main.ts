@@ -33,9 +33,10 @@ commands:
   eval FILE --checkpoint CKPT     loss, accuracy, per-class precision/recall/F1 and the confusion
        [--split S] [--backend B]  matrix in inference mode; S: test (default), train, validation
        [--batch N] [--json]
-  run FILE --checkpoint CKPT      inference on the rows of IN (.npy, .json, .idx[.gz]): prints
-      --input IN [--output OUT]   each row's class and outputs, or writes them to OUT (JSON)
-      [--backend B] [--batch N]
+  run FILE --checkpoint CKPT      inference on the rows of IN (.npy, .json, .idx[.gz]) or on
+      --input IN [--output OUT]   images (.png, .pgm, .ppm; a comma list, resized to the input;
+      [--backend B] [--batch N]   --invert for dark-on-light drawings): prints each row's class
+      [--invert]                  and outputs, or writes them to OUT (JSON)
   sample FILE --checkpoint CKPT   generate text with a character-level model: --length N characters
          [--prompt TEXT]          after the prompt, drawn at --temperature T (default 0.8) with
          [--length N] [--seed N]  --seed N

@@ -1,5 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { readIdx } from "../data/idx.js";
+import { isImagePath, readImage, resizeImage, resizeMethod, toChannels } from "../data/image.js";
 import { readJsonArray } from "../data/json.js";
 import { readNpy } from "../data/npy.js";
 import type { FloatTensor } from "../data/tensor.js";
@@ -12,20 +13,26 @@ import { checkpointValues } from "../runtime/restore.js";
 import { asUserErrors, loadCheckpoint, metaJson, openBackend, userError } from "./backend.js";
 import { compileFile, intOption, parseArgs, UsageError } from "./io.js";
 
-const USAGE = "usage: netc run FILE --checkpoint CKPT --input FILE(.npy|.json|.idx[.gz]) [--output OUT.json] [--backend auto|webgpu|cpu] [--batch N]";
+const USAGE =
+  "usage: netc run FILE --checkpoint CKPT --input IN [--invert] [--output OUT.json] [--backend auto|webgpu|cpu] [--batch N]\n" +
+  "  IN: a .npy, .json or .idx[.gz] file, or images (.png, .pgm, .ppm; A.png,B.png,... gives a row each),\n" +
+  "      made grey or RGB as the input wants (transparent pixels count as white) and resized to fit;\n" +
+  "  --invert: byte values v -> 255 - v (dark-on-light drawings for models trained on light-on-dark images)";
 
 /** How many rows `netc run` prints when it also writes a file. */
 const PRINTED_ROWS = 20;
 
 /**
- * `netc run FILE --checkpoint CKPT --input IN [--output OUT.json] [--backend B] [--batch N]`: runs
- * the network in inference mode with the checkpoint's weights on the rows of IN (NPY, JSON or IDX;
- * one row, or rows along the first axis), after the input transform training used (raw bytes of
- * image models scaled to [0, 1], table features standardised with the training statistics).
+ * `netc run FILE --checkpoint CKPT --input IN [--invert] [--output OUT.json] [--backend B] [--batch N]`:
+ * runs the network in inference mode with the checkpoint's weights on the rows of IN (NPY, JSON or
+ * IDX: one row, or rows along the first axis; or images, PNG/PGM/PPM, a comma-separated list giving
+ * one row each, fitted to the input's [C, H, W] as {@link readInput} says), after the input
+ * transform training used (raw bytes of image models scaled to [0, 1], table features standardised
+ * with the training statistics). `--invert` turns byte values v into 255 - v first.
  * Prints each row's predicted class (for classifiers) and outputs, or writes them all as JSON.
  */
 export async function runCommand(argv: string[]): Promise<number> {
-  const { positional, options } = parseArgs(argv, { checkpoint: "string", input: "string", output: "string", backend: "string", batch: "string" });
+  const { positional, options } = parseArgs(argv, { checkpoint: "string", input: "string", output: "string", backend: "string", batch: "string", invert: "boolean" });
   const file = positional[0];
   const ckptPath = options["checkpoint"] as string | undefined;
   const inputPath = options["input"] as string | undefined;
@@ -48,10 +55,16 @@ export async function runCommand(argv: string[]): Promise<number> {
     throw new UsageError(`${g.name}'s input ${input.arg!.name} has symbolic dims besides the batch ([${input.type.shape.join(", ")}]); netc run needs fixed row shapes`);
   const width = numel(rowShape);
 
-  const raw = await asUserErrors(async () => readInput(inputPath));
+  const raw = await asUserErrors(async () => readInput(inputPath, rowShape));
+  for (const note of raw.notes) process.stderr.write(note + "\n");
   const rows = rowsOf(raw.tensor, rowShape, inputPath, input.arg!.name);
   const transform = metaJson<InputTransform>(ckpt, "transform") ?? { kind: "none" };
   let x: FloatTensor = { shape: [rows, ...rowShape], values: raw.tensor.values };
+  if (options["invert"] === true) {
+    // NOTE: only bytes have a known range to flip within; floats could be anything.
+    if (!raw.bytes) throw new UsageError(`--invert flips byte values (v -> 255 - v), but ${inputPath} holds floats, not raw bytes`);
+    x = { shape: x.shape, values: x.values.map((v) => 255 - v) };
+  }
   if (transform.kind === "unit" && raw.bytes) x = { shape: x.shape, values: x.values.map((v) => v / 255) };
   x = await asUserErrors(async () => applyTransform(x, transform));
 
@@ -126,19 +139,68 @@ export async function runCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** An input file by its extension: NPY, JSON, or IDX (gzipped or not). `bytes` when it holds raw u8 values. */
-export function readInput(path: string): { tensor: FloatTensor; bytes: boolean } {
+/** What {@link readInput} read: the values, whether they are raw 0..255 bytes, and lines for stderr. */
+export interface RunInput {
+  tensor: FloatTensor;
+  bytes: boolean;
+  notes: string[];
+}
+
+/**
+ * An input file by its extension: NPY, JSON, IDX (gzipped or not), or images (.png, .pgm, .ppm,
+ * .pnm). `path` may list several images separated by commas, one row each. Images are fitted to
+ * `rowShape` (see {@link readImages}) and count as bytes; NPY and IDX files do when they hold u8.
+ */
+export function readInput(path: string, rowShape: number[]): RunInput {
+  const parts = path.split(",");
+  if (parts.every(isImagePath)) return readImages(parts, rowShape);
+  // NOTE: a single image whose name has a comma in it.
+  if (isImagePath(path)) return readImages([path], rowShape);
   const lower = path.toLowerCase();
   if (lower.endsWith(".npy")) {
     const t = readNpy(path);
-    return { tensor: t, bytes: t.dtype === "|u1" || t.dtype === "<u1" };
+    return { tensor: t, bytes: t.dtype === "|u1" || t.dtype === "<u1", notes: [] };
   }
-  if (lower.endsWith(".json")) return { tensor: readJsonArray(path), bytes: false };
+  if (lower.endsWith(".json")) return { tensor: readJsonArray(path), bytes: false, notes: [] };
   if (/(\.idx\d?|-ubyte|\.idx\d?-ubyte)(\.gz)?$/.test(lower)) {
     const t = readIdx(path);
-    return { tensor: t, bytes: t.dtype === "u8" };
+    return { tensor: t, bytes: t.dtype === "u8", notes: [] };
   }
-  throw new UsageError(`${path}: unknown input format; netc run reads .npy, .json and .idx (or .idx.gz, -ubyte) files`);
+  throw new UsageError(`${path}: unknown input format; netc run reads .npy, .json, .idx (or .idx.gz, -ubyte) and image (.png, .pgm, .ppm) files`);
+}
+
+/**
+ * Images as rows of `rowShape`, values 0..255. Steps, per image:
+ *   1. channels: RGB(A) to grey by BT.601 luma when the input has 1 channel, grey to RGB when it
+ *      has 3; alpha is composited over white (drawings on a transparent background stay visible);
+ *   2. size: area averaging where the image is larger than the input, bilinear where smaller, with
+ *      a note saying so (a classifier is only as good as the resized image).
+ */
+function readImages(paths: string[], rowShape: number[]): RunInput {
+  const [channels, height, width] = imageShape(rowShape);
+  const size = channels * height * width;
+  const values = new Float32Array(paths.length * size);
+  const notes: string[] = [];
+  paths.forEach((path, i) => {
+    const image = readImage(path);
+    const [, h, w] = image.shape;
+    const fitted = resizeImage(toChannels(image, channels, path), height, width);
+    if (h !== height || w !== width) notes.push(`netc: ${path}: resized from ${w}x${h} to ${width}x${height} (${resizeMethod([h, w], [height, width])})`);
+    values.set(fitted.values, i * size);
+  });
+  return { tensor: { shape: [paths.length, ...rowShape], values }, bytes: true, notes };
+}
+
+/** The [channels, height, width] an image row fills: [C, H, W] itself, [H, W] as grey, or a flat square of N = S² values as a grey S×S image. */
+function imageShape(rowShape: number[]): [number, number, number] {
+  if (rowShape.length === 3) return [rowShape[0]!, rowShape[1]!, rowShape[2]!];
+  if (rowShape.length === 2) return [1, rowShape[0]!, rowShape[1]!];
+  const side = Math.round(Math.sqrt(rowShape[0] ?? 0));
+  // NOTE: MLPs on MNIST take the 28x28 pixels flat (784), row by row, as the dataset stores them.
+  if (rowShape.length === 1 && side > 0 && side * side === rowShape[0]) return [1, side, side];
+  throw new UsageError(
+    `an image input needs a network input of [C, H, W] (channels first), [H, W] or a square number of values; this one's rows are [${rowShape.join(", ")}]`,
+  );
 }
 
 /** The row count of an input: one row shaped like the input, or rows along the first axis. */

@@ -1,4 +1,4 @@
-/** Offline data: file readers (IDX, NPY, CSV, JSON, text, CIFAR-10), named datasets and the input pipeline. */
+/** Offline data: file readers (IDX, NPY, CSV, JSON, text, CIFAR-10, PNG and PGM/PPM images), named datasets and the input pipeline. */
 export { DataError } from "./errors.js";
 export { rowCount, rowWidth, sizeOf, type AnyTensor, type FloatTensor, type IntTensor } from "./tensor.js";
 export { parseIdx, readIdx, readIdxAsync, readIdxLabels, checkClassIds, type IdxDtype, type IdxExpect, type IdxTensor } from "./idx.js";
@@ -16,6 +16,7 @@ export {
   type CharText,
   type CharVocab,
 } from "./text.js";
+export { decodeImage, readImage, resizeImage, toChannels, type Image } from "./image.js";
 export { CIFAR10_CLASSES, CIFAR10_RECORD_BYTES, parseCifar10, readCifar10, type CifarBatch } from "./cifar.js";
 export {
   DATASETS,

