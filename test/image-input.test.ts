@@ -265,22 +265,27 @@ describe("fitting an image to the network's input", () => {
     expect(r.tensor.shape).toEqual([2, 1, 2, 2]);
     expect(Array.from(r.tensor.values)).toEqual(f32([0.299 * 255, 0.587 * 255, 0.114 * 255, 9, 1, 2, 3, 4]));
     expect(r.notes).toEqual([]);
-    expect(Array.from(readInput(b, [4]).tensor.values)).toEqual([1, 2, 3, 4]);
+    const flat = readInput(b, [64]);
+    expect(flat.tensor.shape).toEqual([1, 64]);
+    expect([Math.min(...flat.tensor.values), Math.max(...flat.tensor.values)]).toEqual([1, 4]);
+    expect(flat.notes).toEqual([`netc: ${b}: resized from 2x2 to 8x8 (bilinear)`]);
     expect(Array.from(readInput(b, [2, 2]).tensor.values)).toEqual([1, 2, 3, 4]);
     expect(Array.from(readInput(b, [3, 1, 1]).tensor.values)).toEqual([2.5, 2.5, 2.5]);
-    expect(() => readInput(b, [5])).toThrow("an image input needs a network input of [C, H, W] (channels first), [H, W] or a square number of values; this one's rows are [5]");
+    const message = "an image input needs a network input of [C, H, W] (channels first), [H, W] or a square number (at least 64) of values; this one's rows are";
+    expect(() => readInput(b, [5])).toThrow(`${message} [5]`);
+    expect(() => readInput(b, [4])).toThrow(`${message} [4]`);
   });
 });
 
 describe("netc run --invert", () => {
-  // NOTE: in-process on the CPU, with a network on literal data (4 flat values: a 2x2 grey
-  // image) whose checkpoint a one-step training run writes; `--output` collects the outputs.
+  // NOTE: in-process on the CPU, with a network on literal data (a 2x2 grey image) whose
+  // checkpoint a one-step training run writes; `--output` collects the outputs.
   const net = writeFile(
     dir,
     "pix.net",
     `network pix {
-  input x: f32[B, 4]
-  output y = x |> out: dense(3)
+  input x: f32[B, 2, 2]
+  output y = x |> flatten |> out: dense(3)
 }
 train {
   loss = mse(y, target)
@@ -289,7 +294,7 @@ train {
   batch = 1
   seed = 5
   data {
-    x = [[0.1, 0.2, 0.3, 0.4]]
+    x = [[[0.1, 0.2], [0.3, 0.4]]]
     target = [[1, 0, 0]]
   }
 }
@@ -311,7 +316,7 @@ train {
       const plain = await outputs("--input", image);
       expect(await outputs("--input", flipped, "--invert")).toEqual(plain);
       expect(await outputs("--input", flipped)).not.toEqual(plain);
-      const json = writeFile(dir, "pix.json", "[[0, 10, 200, 255]]");
+      const json = writeFile(dir, "pix.json", "[[[0, 10], [200, 255]]]");
       await expect(runCommand([net, "--checkpoint", ckpt, "--backend", "cpu", "--input", json, "--invert"])).rejects.toThrow(
         `--invert flips byte values (v -> 255 - v), but ${json} holds floats, not raw bytes`,
       );

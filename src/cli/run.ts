@@ -191,15 +191,16 @@ function readImages(paths: string[], rowShape: number[]): RunInput {
   return { tensor: { shape: [paths.length, ...rowShape], values }, bytes: true, notes };
 }
 
-/** The [channels, height, width] an image row fills: [C, H, W] itself, [H, W] as grey, or a flat square of N = S² values as a grey S×S image. */
+/** The [channels, height, width] an image row fills: [C, H, W] itself, [H, W] as grey, or a flat square of N = S² values (S >= 8) as a grey S×S image. */
 function imageShape(rowShape: number[]): [number, number, number] {
   if (rowShape.length === 3) return [rowShape[0]!, rowShape[1]!, rowShape[2]!];
   if (rowShape.length === 2) return [1, rowShape[0]!, rowShape[1]!];
   const side = Math.round(Math.sqrt(rowShape[0] ?? 0));
   // NOTE: MLPs on MNIST take the 28x28 pixels flat (784), row by row, as the dataset stores them.
-  if (rowShape.length === 1 && side > 0 && side * side === rowShape[0]) return [1, side, side];
+  // NOTE: at least 8x8, so a 4-feature table model (iris) does not take an image as 2x2.
+  if (rowShape.length === 1 && side >= 8 && side * side === rowShape[0]) return [1, side, side];
   throw new UsageError(
-    `an image input needs a network input of [C, H, W] (channels first), [H, W] or a square number of values; this one's rows are [${rowShape.join(", ")}]`,
+    `an image input needs a network input of [C, H, W] (channels first), [H, W] or a square number (at least 64) of values; this one's rows are [${rowShape.join(", ")}]`,
   );
 }
 
