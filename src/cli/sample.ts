@@ -69,10 +69,10 @@ export async function sampleCommand(argv: string[]): Promise<number> {
     const zeros: Record<string, Float32Array> = {};
     // NOTE: labels only feed the loss and metrics, which sampling does not read; zeros will do.
     for (const a of g.perStep) if (a !== input) zeros[a.arg!.name] = new Float32Array(numel(concreteShape(a.type.shape, bindBatch(g, 1).dims)));
-    const window = new Float32Array(steps);
     for (let n = 0; n < length; n++) {
       const tail = ids.slice(-steps);
-      window.fill(0);
+      // NOTE: a new array each step: runners skip re-uploading an input array they have seen.
+      const window = new Float32Array(steps);
       tail.forEach((id, i) => (window[i] = id));
       const got = await runner.run({ ...zeros, [input!.arg!.name]: window }, [output.name]);
       const at = (tail.length - 1) * width;

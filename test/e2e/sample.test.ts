@@ -64,6 +64,16 @@ describe.runIf(haveText)("netc sample", () => {
     expect(other.out).not.toBe(a.out);
   });
 
+  it("draws the same text on WebGPU as on the CPU (each step's window reaches the device)", () => {
+    const args = ["sample", net, "--checkpoint", ckpt, "--prompt", "Call me", "--length", "48", "--seed", "3"];
+    const cpu = netc(...args, "--backend", "cpu");
+    const gpu = netc(...args, "--backend", "webgpu");
+    expect(gpu.code, gpu.err).toBe(0);
+    // NOTE: the two backends' probabilities differ by float rounding only; a draw would have to
+    // land within ~1e-6 of a class boundary for the texts to part.
+    expect(gpu.out).toBe(cpu.out);
+  });
+
   it("bad options and checkpoints are one-line errors", () => {
     const cases: [string[], RegExp][] = [
       [["--prompt", "whale\u00e9\u00e9"], /--prompt has characters the model never saw: "\u00e9"/],
