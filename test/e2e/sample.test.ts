@@ -1,18 +1,14 @@
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { netc } from "../util/cli.js";
 import { draw } from "../../src/cli/sample.js";
 import { readCheckpoint } from "../../src/runtime/checkpoint.js";
 
 // `netc sample` on a small character model trained here on the first characters of Moby-Dick.
 
 const ROOT = join(import.meta.dirname, "..", "..");
-const netc = (...args: string[]) => {
-  const r = spawnSync(process.execPath, [join(ROOT, "bin", "netc.js"), ...args], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-};
 const dir = mkdtempSync(join(tmpdir(), "netc-sample-"));
 const haveText = existsSync(join(ROOT, "node_modules", "@stdlib", "datasets-moby-dick"));
 
@@ -48,46 +44,46 @@ describe.runIf(haveText)("netc sample", () => {
   writeFileSync(net, CHAR_NET);
   const ckpt = join(dir, "chars.safetensors");
 
-  it("generates --length characters after the prompt, from the training vocabulary, the same for the same seed", () => {
-    const t = netc("train", net, "--backend", "cpu", "--checkpoint", ckpt, "--quiet");
+  it("generates --length characters after the prompt, from the training vocabulary, the same for the same seed", async () => {
+    const t = await netc("train", net, "--backend", "cpu", "--checkpoint", ckpt, "--quiet");
     expect(t.code, t.err).toBe(0);
     expect(t.out).toMatch(/^validation loss|^final loss/m);
     const vocab = JSON.parse(readCheckpoint(ckpt).meta.extra!["class_names"]!) as string[];
-    const a = netc("sample", net, "--checkpoint", ckpt, "--prompt", "The whale", "--length", "40", "--backend", "cpu");
+    const a = await netc("sample", net, "--checkpoint", ckpt, "--prompt", "The whale", "--length", "40", "--backend", "cpu");
     expect(a.code, a.err).toBe(0);
     const text = a.out.replace(/\n$/, "");
     expect(text.startsWith("The whale")).toBe(true);
     expect([...text].length).toBe(9 + 40);
     expect([...text].every((ch) => vocab.includes(ch))).toBe(true);
-    expect(netc("sample", net, "--checkpoint", ckpt, "--prompt", "The whale", "--length", "40", "--backend", "cpu").out).toBe(a.out);
-    const other = netc("sample", net, "--checkpoint", ckpt, "--prompt", "The whale", "--length", "40", "--seed", "9", "--backend", "cpu");
+    expect((await netc("sample", net, "--checkpoint", ckpt, "--prompt", "The whale", "--length", "40", "--backend", "cpu")).out).toBe(a.out);
+    const other = await netc("sample", net, "--checkpoint", ckpt, "--prompt", "The whale", "--length", "40", "--seed", "9", "--backend", "cpu");
     expect(other.out).not.toBe(a.out);
   });
 
-  it("draws the same text on WebGPU as on the CPU (each step's window reaches the device)", () => {
+  it("draws the same text on WebGPU as on the CPU (each step's window reaches the device)", async () => {
     const args = ["sample", net, "--checkpoint", ckpt, "--prompt", "Call me", "--length", "48", "--seed", "3"];
-    const cpu = netc(...args, "--backend", "cpu");
-    const gpu = netc(...args, "--backend", "webgpu");
+    const cpu = await netc(...args, "--backend", "cpu");
+    const gpu = await netc(...args, "--backend", "webgpu");
     expect(gpu.code, gpu.err).toBe(0);
     // NOTE: the two backends' probabilities differ by float rounding only; a draw would have to
     // land within ~1e-6 of a class boundary for the texts to part.
     expect(gpu.out).toBe(cpu.out);
   });
 
-  it("bad options and checkpoints are one-line errors", () => {
+  it("bad options and checkpoints are one-line errors", async () => {
     const cases: [string[], RegExp][] = [
       [["--prompt", "whale\u00e9\u00e9"], /--prompt has characters the model never saw: "\u00e9"/],
       [["--temperature", "0"], /--temperature must be a positive number, got 0/],
       [["--prompt", ""], /--prompt must have at least one character/],
     ];
     for (const [extra, message] of cases) {
-      const r = netc("sample", net, "--checkpoint", ckpt, "--backend", "cpu", ...extra);
+      const r = await netc("sample", net, "--checkpoint", ckpt, "--backend", "cpu", ...extra);
       expect(r.code).toBe(1);
       expect(r.err).toMatch(message);
     }
     const xor = join(dir, "xor.safetensors");
-    expect(netc("train", "examples/xor.net", "--backend", "cpu", "--epochs", "1", "--checkpoint", xor, "--quiet").code).toBe(0);
-    const r = netc("sample", "examples/xor.net", "--checkpoint", xor, "--backend", "cpu");
+    expect((await netc("train", "examples/xor.net", "--backend", "cpu", "--epochs", "1", "--checkpoint", xor, "--quiet")).code).toBe(0);
+    const r = await netc("sample", "examples/xor.net", "--checkpoint", xor, "--backend", "cpu");
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/holds no character vocabulary: netc sample needs a checkpoint of a character-level model/);
   });

