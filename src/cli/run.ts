@@ -4,14 +4,12 @@ import { isImagePath, readImage, resizeImage, resizeMethod, toChannels } from ".
 import { readJsonArray } from "../data/json.js";
 import { readNpy } from "../data/npy.js";
 import type { FloatTensor } from "../data/tensor.js";
-import { bindBatch } from "../compile.js";
 import { concreteShape, numel } from "../ir/types.js";
 import { RunnerPool } from "../runtime/backend.js";
 import { applyTransform, predictionOutput, type InputTransform } from "../runtime/data-source.js";
 import { classesOf } from "../runtime/metrics.js";
-import { checkpointValues } from "../runtime/restore.js";
-import { asUserErrors, loadCheckpoint, metaJson, openBackend, userError } from "./backend.js";
-import { compileFile, intOption, parseArgs, UsageError } from "./io.js";
+import { asUserErrors, loadInference, metaJson, openBackend, zeroArgs } from "./backend.js";
+import { intOption, parseArgs, UsageError } from "./io.js";
 
 const USAGE =
   "usage: netc run FILE --checkpoint CKPT --input IN [--invert] [--output OUT.json] [--backend auto|webgpu|cpu] [--batch N]\n" +
@@ -38,15 +36,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const inputPath = options["input"] as string | undefined;
   if (!file || positional.length > 1 || ckptPath === undefined || inputPath === undefined) throw new UsageError(USAGE);
 
-  const c = compileFile(file, { mode: "infer" });
-  const g = c.graph!;
-  const ckpt = loadCheckpoint(ckptPath);
-  let values: Record<string, Float32Array>;
-  try {
-    values = checkpointValues(ckpt, g, ckptPath, false);
-  } catch (e) {
-    throw userError(e);
-  }
+  const { compiled: c, graph: g, ckpt, values } = loadInference(file, ckptPath);
   const inputs = g.args.filter((a) => a.arg!.role === "input");
   if (inputs.length !== 1) throw new UsageError(`netc run feeds one input; ${g.name} has ${inputs.length}`);
   const input = inputs[0]!;
@@ -84,9 +74,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       const n = Math.min(batch, rows - start);
       const runner = await pool.get(n);
       runnerName = runner.name;
-      const feed: Record<string, Float32Array> = { [input.arg!.name]: x.values.subarray(start * width, (start + n) * width) };
-      // NOTE: labels only feed the loss and metrics, which `run` does not read; zeros will do.
-      for (const a of g.perStep) if (!(a.arg!.name in feed)) feed[a.arg!.name] = new Float32Array(numel(concreteShape(a.type.shape, bindBatch(g, n).dims)));
+      const feed = { ...zeroArgs(g, n, [input.arg!.name]), [input.arg!.name]: x.values.subarray(start * width, (start + n) * width) };
       const got = await runner.run(feed, outputs.map((o) => o.name));
       for (const o of outputs) collected.get(o.name)!.push(got[o.name]!);
     }

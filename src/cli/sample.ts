@@ -1,10 +1,7 @@
-import { bindBatch } from "../compile.js";
-import { concreteShape, numel } from "../ir/types.js";
 import { RunnerPool } from "../runtime/backend.js";
 import { uniform01, streamOf } from "../runtime/random.js";
-import { checkpointValues } from "../runtime/restore.js";
-import { loadCheckpoint, metaJson, openBackend, userError } from "./backend.js";
-import { compileFile, intOption, parseArgs, UsageError } from "./io.js";
+import { loadInference, metaJson, openBackend, zeroArgs } from "./backend.js";
+import { intOption, parseArgs, UsageError } from "./io.js";
 
 const USAGE =
   "usage: netc sample FILE --checkpoint CKPT [--prompt TEXT] [--length N] [--temperature T] [--seed N] [--backend auto|webgpu|cpu]";
@@ -30,15 +27,7 @@ export async function sampleCommand(argv: string[]): Promise<number> {
   const prompt = (options["prompt"] as string | undefined) ?? DEFAULTS.prompt;
   if (prompt.length === 0) throw new UsageError("--prompt must have at least one character");
 
-  const c = compileFile(file, { mode: "infer" });
-  const g = c.graph!;
-  const ckpt = loadCheckpoint(ckptPath);
-  let values: Record<string, Float32Array>;
-  try {
-    values = checkpointValues(ckpt, g, ckptPath, false);
-  } catch (e) {
-    throw userError(e);
-  }
+  const { graph: g, ckpt, values } = loadInference(file, ckptPath);
   const vocab = metaJson<string[]>(ckpt, "class_names");
   if (!Array.isArray(vocab) || !vocab.every((ch) => typeof ch === "string" && [...ch].length === 1))
     throw new UsageError(`${ckptPath} holds no character vocabulary: netc sample needs a checkpoint of a character-level model trained on a text dataset`);
@@ -66,9 +55,7 @@ export async function sampleCommand(argv: string[]): Promise<number> {
   let text = prompt;
   try {
     const runner = await pool.get(1);
-    const zeros: Record<string, Float32Array> = {};
-    // NOTE: labels only feed the loss and metrics, which sampling does not read; zeros will do.
-    for (const a of g.perStep) if (a !== input) zeros[a.arg!.name] = new Float32Array(numel(concreteShape(a.type.shape, bindBatch(g, 1).dims)));
+    const zeros = zeroArgs(g, 1, [input!.arg!.name]);
     for (let n = 0; n < length; n++) {
       const tail = ids.slice(-steps);
       // NOTE: a new array each step: runners skip re-uploading an input array they have seen.
