@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generateKernel } from "../src/codegen/wgsl.js";
+import { DEFAULT_CODEGEN, generateKernel, type CodegenOptions } from "../src/codegen/wgsl.js";
 import type { Attrs, Graph, Value } from "../src/ir/graph.js";
 import { interpret, type Tensor } from "../src/ir/interp.js";
 import { OPS, type Builder, type OpDef } from "../src/ir/ops.js";
@@ -30,6 +30,8 @@ afterAll(() => {
 });
 
 const SUMS = 1e-5;
+/** The one-thread-per-element loops, for tests of their shape (conv has an implicit GEMM kernel by default). */
+const DIRECT: CodegenOptions = { ...DEFAULT_CODEGEN, conv: "direct" };
 const EXACT = 0;
 
 interface Options {
@@ -38,6 +40,7 @@ interface Options {
   /** Fixed values for some inputs (indices, seeds), by position. */
   data?: Record<number, number[]>;
   dims?: DimBindings;
+  codegen?: CodegenOptions;
 }
 
 /**
@@ -45,7 +48,7 @@ interface Options {
  * (f32), and compares every output within `tol` (relative to max(1, |expected|)).
  */
 async function differential(shapes: Dim[][], build: (b: Builder, xs: Value[]) => Value[], opts: Options = {}): Promise<Graph> {
-  const { seed = 1, tol = SUMS, data: fixed = {}, dims = {} } = opts;
+  const { seed = 1, tol = SUMS, data: fixed = {}, dims = {}, codegen = DEFAULT_CODEGEN } = opts;
   const { g, b, args } = graphWith(shapes, "input");
   g.outputs = build(b, args).map((value, i) => ({ name: `o${i}`, value }));
   const fused = fuse(g, ctx());
@@ -55,7 +58,7 @@ async function differential(shapes: Dim[][], build: (b: Builder, xs: Value[]) =>
     return fixed[i] ? { shape, data: Float64Array.from(fixed[i]!) } : randomTensor(shape, rand);
   });
   const batch = Object.fromEntries(data.map((t, i) => [`p${i}`, Float32Array.from(t.data)]));
-  const runner = await WebGpuRunner.create(gpu!, fused, dims, {}, undefined, cache);
+  const runner = await WebGpuRunner.create(gpu!, fused, dims, {}, codegen, cache);
   await runner.step(batch, false);
   const env = interpret(
     fused,
@@ -95,17 +98,40 @@ describe("conv and its gradients vs CPU reference", () => {
     ["1-D, stride 2, dilation 3, pads [4,1]", [3, 2, 17], [3, 2, 3], { strides: [2], dilations: [3], pads: [4, 1] }],
     ["3-D, stride [2,1,2], pads [1,0,0,1,1,1], groups 3", [2, 3, 5, 4, 7], [3, 1, 2, 3, 3], { strides: [2, 1, 2], pads: [1, 0, 0, 1, 1, 1], groups: 3 }],
   ];
-  for (const [name, xs, ws, attrs] of cases)
-    it(`${name}: conv, conv_grad_input, conv_grad_weight`, async () => {
-      const fused = await differential([xs, ws], (b, [x, w]) => withGrads(b, "conv", [x!, w!], attrs));
-      expect(kinds(fused).filter((k) => k === "window").length).toBe(3);
-    });
+  // Implicit GEMM tilings (conv, conv_grad_weight, and conv_grad_input at stride 1, groups 1):
+  // the default, one whose blocks overhang every edge of these small outputs, and the direct loop.
+  const codegens: [string, CodegenOptions][] = [
+    ["default codegen", DEFAULT_CODEGEN],
+    ["gemm 3x2 tiles in 16 threads", { ...DEFAULT_CODEGEN, conv: { tileM: 3, tileN: 2, threads: 16 } }],
+    ["direct loops", { ...DEFAULT_CODEGEN, conv: "direct" }],
+  ];
+  const more: typeof cases = [
+    ["2-D stride 1, pads [2,0,1,1], dilation [1,2]", [2, 3, 6, 8], [4, 3, 3, 2], { pads: [2, 0, 1, 1], dilations: [1, 2] }],
+    ["2-D 'valid' 3x3 (the example CNNs' layers)", [3, 4, 7, 6], [5, 4, 3, 3], {}],
+  ];
+  for (const [cg, codegen] of codegens)
+    for (const [name, xs, ws, attrs] of [...cases, ...more])
+      it(`${name}, ${cg}: conv, conv_grad_input, conv_grad_weight`, async () => {
+        const fused = await differential([xs, ws], (b, [x, w]) => withGrads(b, "conv", [x!, w!], attrs), { codegen });
+        expect(kinds(fused).filter((k) => k === "window").length).toBe(3);
+      });
 
   it("the gradients' own gradients (conv_grad_input and conv_grad_weight are linear) run too", async () => {
     const attrs: Attrs = { strides: [2, 1], pads: [0, 1, 1, 0], dilations: [1, 2], groups: 1 };
     // x [2, 2, 7, 6], w [3, 2, 2, 2] -> g [2, 3, 4, 5]
     await differential([[2, 3, 4, 5], [3, 2, 2, 2]], (b, [g, w]) => withGrads(b, "conv_grad_input", [g!, w!], { ...attrs, input: [7, 6] }));
     await differential([[2, 2, 7, 6], [2, 3, 4, 5]], (b, [x, g]) => withGrads(b, "conv_grad_weight", [x!, g!], { ...attrs, kernel: [2, 2] }));
+  });
+
+  it("conv, conv_grad_weight and stride-1 conv_grad_input become implicit GEMM kernels; grouped ones and strided input gradients keep the direct loop", () => {
+    const heads = (xs: number[], ws: number[], attrs: Attrs) => {
+      const { g, b, args } = graphWith([xs, ws], "input");
+      g.outputs = withGrads(b, "conv", args, attrs).map((value, i) => ({ name: `o${i}`, value }));
+      return fuse(g, ctx()).kernels!.filter((k) => k.kind === "window").map((k) => (generateKernel(k, {}).wgsl.includes("implicit GEMM") ? "gemm" : "direct"));
+    };
+    expect(heads([2, 3, 7, 9], [5, 3, 3, 3], { pads: [1, 1, 1, 1] })).toEqual(["gemm", "gemm", "gemm"]);
+    expect(heads([2, 3, 7, 9], [5, 3, 3, 3], { strides: [2, 2] }).sort()).toEqual(["direct", "gemm", "gemm"]);
+    expect(heads([2, 4, 7, 9], [6, 2, 3, 3], { groups: 2 })).toEqual(["direct", "direct", "direct"]);
   });
 });
 
@@ -244,14 +270,19 @@ describe("window kernels with fused epilogues vs CPU reference", () => {
     expect(kinds(fused)).toEqual(["window"]);
   });
 
-  it("conv + batch-norm scale and shift + relu + residual: the epilogue reads four more inputs", async () => {
-    const fused = await differential([[2, 4, 6, 5], [4, 4, 3, 3], [4, 1, 1], [4, 1, 1], [2, 4, 6, 5]], (b, [x, w, scale, shift, res]) => {
-      const y = b.op("conv", [x!, w!], { pads: [1, 1, 1, 1] });
-      return [b.add(b.op("max", [b.add(b.mul(y, scale!), shift!), b.const(0)]), res!)];
+  for (const [cg, codegen] of [["implicit GEMM", DEFAULT_CODEGEN], ["direct loop", DIRECT]] as const)
+    it(`conv + batch-norm scale and shift + relu + residual (${cg}): the epilogue reads four more inputs`, async () => {
+      const fused = await differential(
+        [[2, 4, 6, 5], [4, 4, 3, 3], [4, 1, 1], [4, 1, 1], [2, 4, 6, 5]],
+        (b, [x, w, scale, shift, res]) => {
+          const y = b.op("conv", [x!, w!], { pads: [1, 1, 1, 1] });
+          return [b.add(b.op("max", [b.add(b.mul(y, scale!), shift!), b.const(0)]), res!)];
+        },
+        { codegen },
+      );
+      expect(kinds(fused)).toEqual(["window"]);
+      expect(fused.kernels![0]!.inputs.length).toBe(5);
     });
-    expect(kinds(fused)).toEqual(["window"]);
-    expect(fused.kernels![0]!.inputs.length).toBe(5);
-  });
 
   it("max pool + rand dropout mask, and avg pool_grad * relu mask, each one kernel", async () => {
     const fused = await differential([[2, 3, 7, 9], [], [2, 3, 7, 9], [2, 3, 3, 4]], (b, [x, seed, h, g]) => {
@@ -275,7 +306,7 @@ describe("window kernels with fused epilogues vs CPU reference", () => {
   it("the conv kernel's loops read no index math they could hoist: channels outermost, strides constants", () => {
     const { g, b, args } = graphWith([[2, 3, 7, 9], [5, 3, 3, 2]], "input");
     g.outputs = [{ name: "y", value: b.op("conv", args, { strides: [2, 2], pads: [1, 0, 2, 1] }) }];
-    const k = generateKernel(fuse(g, ctx()).kernels![0]!, {});
+    const k = generateKernel(fuse(g, ctx()).kernels![0]!, {}, DIRECT);
     const lines = k.wgsl.split("\n").map((l) => l.trim());
     // Channels, then the taps of each axis; the innermost loop adds one offset per load and a multiply-add.
     const loops = lines.filter((l) => l.startsWith("for ("));
@@ -292,7 +323,7 @@ describe("window kernels with fused epilogues vs CPU reference", () => {
     const taps = (pads: number[]) => {
       const { g, b, args } = graphWith([[1, 2, 6, 6], [3, 2, 3, 3]], "input");
       g.outputs = [{ name: "y", value: b.op("conv", args, { pads }) }];
-      return generateKernel(fuse(g, ctx()).kernels![0]!, {}).wgsl.split("\n").filter((l) => l.includes("for (var h_t"));
+      return generateKernel(fuse(g, ctx()).kernels![0]!, {}, DIRECT).wgsl.split("\n").filter((l) => l.includes("for (var h_t"));
     };
     expect(taps([0, 0, 0, 0]).map((l) => l.trim())).toEqual(["for (var h_t0 = 0i; h_t0 < 3i; h_t0++) {", "for (var h_t1 = 0i; h_t1 < 3i; h_t1++) {"]);
     expect(taps([1, 1, 1, 1]).map((l) => l.trim())).toEqual(["for (var h_t0 = h_lo0; h_t0 < h_hi0; h_t0++) {", "for (var h_t1 = h_lo1; h_t1 < h_hi1; h_t1++) {"]);

@@ -1,6 +1,7 @@
 import type { Kernel, Node, Value } from "../ir/graph.js";
-import { opDef, reduceAxes, wgslFloat, type ElementwiseOp, type ReduceOp, type View, type WindowOp, type WindowWgsl } from "../ir/ops.js";
+import { opDef, reduceAxes, wgslFloat, type ElementwiseOp, type GemmView, type ReduceOp, type View, type WindowOp, type WindowWgsl } from "../ir/ops.js";
 import { broadcastStrides, concreteShape, numel, stridesOf, type DimBindings } from "../ir/types.js";
+import { implicitGemmKernel, type GemmTiling } from "./kernels/implicit-gemm.js";
 import { matmulKernel, type MatmulSpec } from "./kernels/matmul.js";
 
 /** One kernel ready to dispatch: its WGSL, the grid, and the values bound in binding order. */
@@ -18,12 +19,18 @@ export interface CodegenOptions {
   matmul: Pick<MatmulSpec, "tileM" | "tileN" | "workgroup">;
   /** Threads per workgroup for elementwise and reduce kernels. */
   workgroupSize: number;
+  /**
+   * Window ops that are implicit matrix products (conv and its gradients): register-blocked with
+   * these tiles, or "direct" for the one-thread-per-element loop every window op has.
+   */
+  conv: GemmTiling | "direct";
 }
 
 /** Defaults measured on llvmpipe: register-blocked matmul without workgroup memory. */
 export const DEFAULT_CODEGEN: CodegenOptions = {
   matmul: { tileM: 4, tileN: 4, workgroup: [8, 8] },
   workgroupSize: 64,
+  conv: { tileM: 8, tileN: 4, threads: 64 },
 };
 
 const MAX_WORKGROUPS = 65535;
@@ -385,10 +392,25 @@ function windowKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): Compi
       return `h_${base}${n ? `_${n}` : ""}`;
     },
   };
-  const value = def.wgsl(ctx);
   const rest = k.nodes.filter((n) => n !== head);
   const body = expressionBody(k, rest, "idx", space, dims, new Map([[head.out, "acc"]]));
   const result = rest.length ? body.ref(k.output) : "acc";
+  const gemm = opts.conv !== "direct" ? gemmOf(k, head, def, space, dims) : undefined;
+  if (gemm && opts.conv !== "direct") {
+    const epilogue = rest.length ? [`fn epilogue(acc: f32, idx: u32) -> f32 {`, ...body.lines.map((l) => `  ${l}`), `  return ${result};`, `}`] : [];
+    const { wgsl, workgroups } = implicitGemmKernel({
+      view: gemm.view,
+      tiling: opts.conv,
+      buffers: gemm.buffers,
+      lengths: ctx.ins.map(numel),
+      header: [...bindings(k.inputs), "", ...epilogue],
+      prologue: k.inputs.map((_, i) => `_ = &in${i};`),
+      epilogue: rest.length > 0,
+      comment: `${head.op}: out[${space.join(", ")}] from ${ctx.ins.map((s) => `[${s.join(", ")}]`).join(", ")}`,
+    });
+    return { name: k.name, wgsl, workgroups, inputs: k.inputs, output: k.output };
+  }
+  const value = def.wgsl(ctx);
   const wgsl = [
     ...bindings(k.inputs),
     "",
@@ -407,4 +429,18 @@ function windowKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): Compi
     "",
   ].join("\n");
   return { name: k.name, wgsl, workgroups: grid1d(total, wg), inputs: k.inputs, output: k.output };
+}
+
+/**
+ * The head's implicit GEMM view and the buffer of each operand, when it has one and can use it:
+ * both operands read from bound buffers (not inlined sources) and every index fits in i32.
+ */
+function gemmOf(k: Kernel, head: Node, def: WindowOp, space: number[], dims: DimBindings): { view: GemmView; buffers: string[] } | undefined {
+  const ins = head.inputs.map((v) => concreteShape(v.type.shape, dims));
+  if ([space, ...ins].some((s) => numel(s) >= 2 ** 31)) return undefined;
+  const view = def.gemm?.(ins, space, head.attrs);
+  if (!view) return undefined;
+  const slots = head.inputs.map((v) => k.inputs.indexOf(v));
+  if (slots.some((s) => s < 0)) return undefined;
+  return { view, buffers: slots.map((s) => `in${s}`) };
 }

@@ -136,6 +136,44 @@ export interface WindowOp extends OpBase {
    * kernel, one thread per output element, with an elementwise epilogue.
    */
   inline?: boolean;
+  /**
+   * The op as an implicit matrix product over concrete shapes (conv and its gradients), when its
+   * attributes allow one; codegen may then emit a register-blocked kernel instead of `wgsl`.
+   */
+  gemm?(ins: number[][], out: number[], attrs: Attrs): GemmView | undefined;
+}
+
+/**
+ * A window op seen as out[row, col] = sum over k of A[row, k] · B[k, col] with no matrix in
+ * memory (implicit GEMM): rows, columns and k are each a box of integer coordinates, and every
+ * address is affine in them, split into a part of the row (or column) and a part of k so a
+ * thread computes its row and column parts once and adds the k part in the loop.
+ */
+export interface GemmView {
+  /** Extents of the row, column and k coordinates (row-major within each). */
+  rows: number[];
+  cols: number[];
+  ks: number[];
+  /** A's coordinates are (rows, ks); B's are (cols, ks). */
+  a: GemmOperand;
+  b: GemmOperand;
+  /** The output's flat index: rows·out.rows + cols·out.cols. */
+  out: { rows: number[]; cols: number[] };
+}
+
+/** One operand of a GemmView: which input it is, its flat offset, and when it is padding (zero). */
+export interface GemmOperand {
+  input: number;
+  offset: GemmAffine;
+  /** The element is real iff 0 <= the affine value < size, for every bound; otherwise it reads as 0. */
+  bounds: (GemmAffine & { size: number })[];
+}
+
+/** constant + outer·(row or column coordinates) + inner·(k coordinates). */
+export interface GemmAffine {
+  outer: number[];
+  inner: number[];
+  constant: number;
 }
 
 /** What a window op's WGSL generator is given, and how it writes. */

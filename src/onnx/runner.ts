@@ -198,11 +198,14 @@ export interface RunOptions {
 /**
  * Codegen for conformance runs: the tensors are tiny, and on a software rasteriser compiling a
  * kernel costs far more than running it, so the matmul template is the smallest one (one output
- * per thread) rather than the register-blocked default measured for training.
+ * per thread) rather than the register-blocked default measured for training; convs keep the
+ * implicit GEMM template (so the ONNX data checks it) with 2x2 blocks, which compile about as
+ * fast as the direct loop.
  */
 export const CONFORMANCE_CODEGEN: CodegenOptions = {
   ...DEFAULT_CODEGEN,
   matmul: { tileM: 1, tileN: 1, workgroup: [8, 8] },
+  conv: { tileM: 2, tileN: 2, threads: 64 },
 };
 
 /** Runs tests one at a time, sharing one device and one pipeline cache. */
