@@ -533,75 +533,81 @@ function convGradWeightWgsl(w: WindowWgsl): string {
  * An axis gets a bound only when some row and k can reach outside the input.
  */
 
-const zeros = (n: number) => new Array<number>(n).fill(0);
+type GemmBound = GemmAffine & { size: number };
 
-/** The bound 0 <= pos < size on axis d of `s` axes, pos = constant + outer[d0 + d]·coord + inner[k0 + d]·coord. */
-function axisBound(s: number, d: number, lead: [number, number], outer: number, inner: number, constant: number, size: number): GemmAffine & { size: number } {
-  const o = zeros(lead[0] + s);
-  const i = zeros(lead[1] + s);
-  o[lead[0] + d] = outer;
-  i[lead[1] + d] = inner;
+/**
+ * The bound 0 <= pos < size on spatial axis d of `s`, where pos = constant + outer·(row or column
+ * coordinate d + 1) + inner·(k coordinate d + 1): every view here leads with one non-spatial
+ * coordinate (batch or channel) on each side.
+ */
+function axisBound(s: number, d: number, outer: number, inner: number, constant: number, size: number): GemmBound {
+  const o = new Array<number>(s + 1).fill(0);
+  const i = new Array<number>(s + 1).fill(0);
+  o[1 + d] = outer;
+  i[1 + d] = inner;
   return { outer: o, inner: i, constant, size };
+}
+
+/**
+ * How conv and conv_grad_weight read x at (n, out position) through (c, tap): the offset is
+ * constant + (n, out)·byOut + (c, taps)·byTap, and the position on axis d is
+ * out·stride + tap·dilation - before, bounded only on axes a window can leave. conv puts
+ * (n, out) in its rows and (c, taps) in k; conv_grad_weight the other way round.
+ */
+function convInputReads(a: WindowAttrs, xs: number[], outSp: number[], kernel: number[]): { byOut: number[]; byTap: number[]; constant: number; bounds: { byOut: GemmBound[]; byTap: GemmBound[] } } {
+  const [c, input] = [xs[1]!, xs.slice(2)];
+  const ist = stridesOf(input);
+  const inSize = numel(input);
+  const axes = input.flatMap((size, d) => {
+    const [lo, hi] = [-a.before[d]!, (outSp[d]! - 1) * a.strides[d]! - a.before[d]! + (kernel[d]! - 1) * a.dilations[d]!];
+    return lo < 0 || hi >= size ? [d] : [];
+  });
+  const s = input.length;
+  return {
+    byOut: [c * inSize, ...ist.map((st, d) => st * a.strides[d]!)],
+    byTap: [inSize, ...ist.map((st, d) => st * a.dilations[d]!)],
+    constant: -ist.reduce((acc, st, d) => acc + st * a.before[d]!, 0),
+    bounds: {
+      byOut: axes.map((d) => axisBound(s, d, a.strides[d]!, a.dilations[d]!, -a.before[d]!, input[d]!)),
+      byTap: axes.map((d) => axisBound(s, d, a.dilations[d]!, a.strides[d]!, -a.before[d]!, input[d]!)),
+    },
+  };
 }
 
 function convGemm([xs, ws]: number[][], out: number[], attrs: Attrs): GemmView | undefined {
   const a = attrsOf("conv", attrs, xs!.length - 2);
   if (a.groups !== 1) return undefined;
-  const [n, c, input] = [xs![0]!, xs![1]!, xs!.slice(2)];
+  const [n, c] = [xs![0]!, xs![1]!];
   const [f, kernel, outSp] = [ws![0]!, ws!.slice(2), out.slice(2)];
-  const [ist, kst, ost] = [stridesOf(input), stridesOf(kernel), stridesOf(outSp)];
-  const [inSize, kSize, oSize] = [numel(input), numel(kernel), numel(outSp)];
-  const s = input.length;
-  const bounds = input.flatMap((size, d) => {
-    const [lo, hi] = [-a.before[d]!, (outSp[d]! - 1) * a.strides[d]! - a.before[d]! + (kernel[d]! - 1) * a.dilations[d]!];
-    return lo < 0 || hi >= size ? [axisBound(s, d, [1, 1], a.strides[d]!, a.dilations[d]!, -a.before[d]!, size)] : [];
-  });
+  const x = convInputReads(a, xs!, outSp, kernel);
+  const kSize = numel(kernel);
+  const oSize = numel(outSp);
   return {
     rows: [n, ...outSp],
     cols: [f],
     ks: [c, ...kernel],
-    a: {
-      input: 0,
-      offset: {
-        outer: [c * inSize, ...ist.map((st, d) => st * a.strides[d]!)],
-        inner: [inSize, ...ist.map((st, d) => st * a.dilations[d]!)],
-        constant: -ist.reduce((acc, st, d) => acc + st * a.before[d]!, 0),
-      },
-      bounds,
-    },
-    b: { input: 1, offset: { outer: [c * kSize], inner: [kSize, ...kst], constant: 0 }, bounds: [] },
-    out: { rows: [f * oSize, ...ost], cols: [oSize] },
+    a: { input: 0, offset: { outer: x.byOut, inner: x.byTap, constant: x.constant }, bounds: x.bounds.byOut },
+    b: { input: 1, offset: { outer: [c * kSize], inner: [kSize, ...stridesOf(kernel)], constant: 0 }, bounds: [] },
+    out: { rows: [f * oSize, ...stridesOf(outSp)], cols: [oSize] },
   };
 }
 
 function convGradWeightGemm([xs, gs]: number[][], out: number[], attrs: Attrs): GemmView | undefined {
   const a = attrsOf("conv_grad_weight", attrs, xs!.length - 2);
   if (a.groups !== 1) return undefined;
-  const [n, c, input] = [xs![0]!, xs![1]!, xs!.slice(2)];
+  const [n, c] = [xs![0]!, xs![1]!];
   const [f, outSp] = [gs![1]!, gs!.slice(2)];
   const kernel = out.slice(2);
-  const [ist, kst, ost] = [stridesOf(input), stridesOf(kernel), stridesOf(outSp)];
-  const [inSize, kSize, oSize] = [numel(input), numel(kernel), numel(outSp)];
-  const s = input.length;
-  const bounds = input.flatMap((size, d) => {
-    const [lo, hi] = [-a.before[d]!, (outSp[d]! - 1) * a.strides[d]! - a.before[d]! + (kernel[d]! - 1) * a.dilations[d]!];
-    return lo < 0 || hi >= size ? [axisBound(s, d, [1, 1], a.dilations[d]!, a.strides[d]!, -a.before[d]!, size)] : [];
-  });
+  const x = convInputReads(a, xs!, outSp, kernel);
+  const oSize = numel(outSp);
+  const kSize = numel(kernel);
   return {
     rows: [f],
     cols: [c, ...kernel],
     ks: [n, ...outSp],
-    a: { input: 1, offset: { outer: [oSize], inner: [f * oSize, ...ost], constant: 0 }, bounds: [] },
-    b: {
-      input: 0,
-      offset: {
-        outer: [inSize, ...ist.map((st, d) => st * a.dilations[d]!)],
-        inner: [c * inSize, ...ist.map((st, d) => st * a.strides[d]!)],
-        constant: -ist.reduce((acc, st, d) => acc + st * a.before[d]!, 0),
-      },
-      bounds,
-    },
-    out: { rows: [c * kSize], cols: [kSize, ...kst] },
+    a: { input: 1, offset: { outer: [oSize], inner: [f * oSize, ...stridesOf(outSp)], constant: 0 }, bounds: [] },
+    b: { input: 0, offset: { outer: x.byTap, inner: x.byOut, constant: x.constant }, bounds: x.bounds.byTap },
+    out: { rows: [c * kSize], cols: [kSize, ...stridesOf(kernel)] },
   };
 }
 
@@ -617,7 +623,7 @@ function convGradInputGemm([gs, ws]: number[][], out: number[], attrs: Attrs): G
   // The output position reading input position i through tap t is i + before - t·dilation.
   const bounds = input.flatMap((size, d) => {
     const [lo, hi] = [a.before[d]! - (kernel[d]! - 1) * a.dilations[d]!, size - 1 + a.before[d]!];
-    return lo < 0 || hi >= outSp[d]! ? [axisBound(s, d, [1, 1], 1, -a.dilations[d]!, a.before[d]!, outSp[d]!)] : [];
+    return lo < 0 || hi >= outSp[d]! ? [axisBound(s, d, 1, -a.dilations[d]!, a.before[d]!, outSp[d]!)] : [];
   });
   return {
     rows: [n, ...input],
