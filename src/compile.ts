@@ -4,8 +4,9 @@ import { lowerProgram, type LowerMode } from "./frontend/lower.js";
 import { linkProgram, type ReadFile } from "./frontend/modules.js";
 import { parseProgram } from "./frontend/parse.js";
 import { SourceFile } from "./frontend/source.js";
-import type { Graph } from "./ir/graph.js";
+import type { Graph, Value } from "./ir/graph.js";
 import { runPipeline, type PassTimes } from "./ir/passes/pipeline.js";
+import { predictionOutput } from "./ir/prediction.js";
 import type { TrainSpec } from "./ir/training.js";
 import type { DimBindings } from "./ir/types.js";
 
@@ -17,8 +18,10 @@ export interface CompileOptions {
   readFile?: ReadFile;
   /**
    * `train` (default): the training step, differentiated, with the optimizer's updates.
-   * `infer`: the forward pass in inference mode (dropout off, batchnorm on running statistics),
-   * with the loss kept as a value to report but nothing differentiated.
+   * `eval`: the forward pass in inference mode (dropout off, batchnorm on running statistics),
+   * with the loss and metrics against labels, nothing differentiated.
+   * `infer`: what produces the outputs and nothing else: no loss, no metrics, no labels, no
+   * optimizer (the training section is still checked).
    */
   mode?: LowerMode;
 }
@@ -39,6 +42,11 @@ export interface Compiled {
   /** Absent when there were errors. */
   graph?: Graph;
   train?: TrainSpec;
+  /**
+   * For a classifier (a dataset, or `metrics = [accuracy]`, with an output typed like the labels):
+   * the output whose argmax is the predicted class, and its width.
+   */
+  prediction?: { output: string; width: number };
   times: { parse: number; lower: number; passes: PassTimes };
 }
 
@@ -61,10 +69,39 @@ export function compile(text: string, path = "<input>", opts: CompileOptions = {
   if (!lowered) return { source, diagnostics: d, times };
   // NOTE: with lowering errors the graph holds what did lower; infer-shapes still runs on it so
   // independent shape errors are reported in the same run (runPipeline stops after it).
-  const { graph, times: passes } = runPipeline(lowered.graph, { d, train: lowered.train, checks: lowered.checks, mode }, opts.after);
+  if (mode === "infer") dropTrainingRoots(lowered.graph);
+  const passMode = mode === "train" ? "train" : "infer";
+  const { graph, times: passes } = runPipeline(lowered.graph, { d, train: lowered.train, checks: lowered.checks, mode: passMode }, opts.after);
   times.passes = passes;
   if (d.hasErrors) return { source, diagnostics: d, train: lowered.train, times };
-  return { source, diagnostics: d, graph, train: lowered.train, times };
+  const prediction = predictionOf(graph, lowered.train);
+  if (mode === "infer") dropUnusedLabels(graph);
+  return { source, diagnostics: d, graph, train: lowered.train, times, ...(prediction ? { prediction } : {}) };
+}
+
+/**
+ * Inference keeps the outputs only: the loss and the metric outputs stop being roots, so
+ * infer-shapes still checks them and simplify's dead-code sweep drops them.
+ */
+function dropTrainingRoots(g: Graph): void {
+  g.loss = undefined;
+  g.outputs = g.outputs.filter((o) => !o.name.startsWith("metric."));
+}
+
+function predictionOf(g: Graph, train: TrainSpec | undefined): Compiled["prediction"] {
+  const label = g.args.find((a) => a.arg!.role === "label");
+  if (!label || !(train?.dataset !== undefined || train?.metrics.includes("accuracy"))) return undefined;
+  const output = predictionOutput(g, label);
+  const width = label.type.shape.at(-1);
+  return output && typeof width === "number" ? { output, width } : undefined;
+}
+
+/** Labels nothing reads any more (after inference dropped the loss) leave the graph's args. */
+function dropUnusedLabels(g: Graph): void {
+  const used = new Set<Value>();
+  for (const n of g.nodes) for (const v of n.inputs) used.add(v);
+  for (const o of g.outputs) used.add(o.value);
+  g.args = g.args.filter((a) => a.arg!.role !== "label" || used.has(a));
 }
 
 /**

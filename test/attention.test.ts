@@ -1,3 +1,4 @@
+import { planOf } from "../src/codegen/plan.js";
 import { describe, expect, it } from "vitest";
 import { bindBatch, compile } from "../src/compile.js";
 import type { Value } from "../src/ir/graph.js";
@@ -96,7 +97,7 @@ describe("multi-head attention", () => {
     const init = initialParams(g, dims, 2);
     const batch = { ...batches(c.train!.data, B)[0]!, lr: Float32Array.of(0.1) };
     const cpu = new CpuRunner(g, dims, init);
-    const gpuRunner = await WebGpuRunner.create(gpu, g, dims, init);
+    const gpuRunner = await WebGpuRunner.create(gpu, planOf(g), dims, init);
     expect((await gpuRunner.step(batch, true))!).toBeCloseTo((await cpu.step(batch, true))!, 5);
     const [pc, pg] = [await cpu.params(), await gpuRunner.params()];
     for (const name of Object.keys(pc)) pc[name]!.forEach((v, i) => expect(pg[name]![i]!, `${name}[${i}]`).toBeCloseTo(v, 5));

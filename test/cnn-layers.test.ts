@@ -1,3 +1,4 @@
+import { planOf } from "../src/codegen/plan.js";
 import { afterAll, describe, expect, it } from "vitest";
 import { bindBatch, compile, type CompileOptions } from "../src/compile.js";
 import type { Graph, Value } from "../src/ir/graph.js";
@@ -287,7 +288,7 @@ train {
     const g = c.graph!;
     const { dims } = bindBatch(g, N);
     const init = initialParams(g, dims, 4);
-    const gpu = await WebGpuRunner.create(await requireSharedGpu(), g, dims, init);
+    const gpu = await WebGpuRunner.create(await requireSharedGpu(), planOf(g), dims, init);
     const cpu = new CpuRunner(g, dims, init);
     for (let step = 0; step < 2; step++) {
       const hyper = Object.fromEntries(Object.entries(hyperValues(c.train!, step)).map(([k, v]) => [k, Float32Array.of(v)]));

@@ -1,3 +1,4 @@
+import { planOf } from "../src/codegen/plan.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bindBatch, compile } from "../src/compile.js";
 import type { Graph, Value } from "../src/ir/graph.js";
@@ -45,7 +46,7 @@ async function differential(
   const rand = rng(seed);
   const data = shapes.map((s) => randomTensor(concreteShape(s, dims), rand, lo, hi));
   const batch = Object.fromEntries(data.map((t, i) => [`p${i}`, Float32Array.from(t.data)]));
-  const runner = await WebGpuRunner.create(gpu, fused, dims, {}, undefined, cache);
+  const runner = await WebGpuRunner.create(gpu, planOf(fused), dims, {}, cache);
   await runner.step(batch, false);
   const env = interpret(
     fused,
@@ -53,7 +54,7 @@ async function differential(
     { dims, precision: "f32" },
   );
   for (const o of fused.outputs) {
-    const got = await runner.read(o.value);
+    const got = await runner.readValue(o.value.id);
     const want = env.get(o.value)!.data;
     expect(got.length).toBe(want.length);
     let worst = 0;
@@ -375,7 +376,7 @@ train {
     const init = initialParams(g, dims, 2);
     const batch = { ...batches(c.train!.data, 3)[0]!, lr: Float32Array.of(0.1) };
     const cpu = new CpuRunner(g, dims, init);
-    const gpuRunner = await WebGpuRunner.create(gpu, g, dims, init, undefined, cache);
+    const gpuRunner = await WebGpuRunner.create(gpu, planOf(g), dims, init, cache);
     const lossCpu = await cpu.step(batch, true);
     const lossGpu = await gpuRunner.step(batch, true);
     expect(lossGpu!).toBeCloseTo(lossCpu!, 5);

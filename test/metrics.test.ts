@@ -1,3 +1,4 @@
+import { planOf } from "../src/codegen/plan.js";
 import { describe, expect, it } from "vitest";
 import { bindBatch } from "../src/compile.js";
 import { cpuBackend, RunnerPool, webgpuBackend, type Backend } from "../src/runtime/backend.js";
@@ -86,13 +87,13 @@ const backends: [string, () => Promise<Backend>][] = [
 describe("evaluate()", () => {
   for (const [name, make] of backends) {
     it(`${name}: reads predictions per batch (4 + 2 rows) into the confusion matrix; loss and accuracy are row-weighted`, async () => {
-      const { graph, spec } = compileOk(IDENTITY_NET, { mode: "infer" });
+      const { graph, spec } = compileOk(IDENTITY_NET, { mode: "eval" });
       const data = await prepareData(spec, graph, { seed: 0 });
       expect(data.task).toMatchObject({ label: "labels", output: "logits", classes: 3, width: 3 });
       const init = initialParams(graph, bindBatch(graph, 4).dims, 0);
       init["d.weight"] = Float32Array.of(1, 0, 0, 0, 1, 0, 0, 0, 1);
       init["d.bias"] = new Float32Array(3);
-      const pool = new RunnerPool(await make(), graph, init);
+      const pool = new RunnerPool(await make(), planOf(graph), init);
       const set: RowSet = data.test;
       const r = await evaluate(pool, set, { batch: 4, task: data.task });
       expectHandComputed(r.confusion!);

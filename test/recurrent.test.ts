@@ -1,3 +1,4 @@
+import { planOf } from "../src/codegen/plan.js";
 import { afterAll, describe, expect, it } from "vitest";
 import { bindBatch, compile } from "../src/compile.js";
 import type { Value } from "../src/ir/graph.js";
@@ -132,7 +133,7 @@ describe("recurrent layers on WebGPU", () => {
       const init = initialParams(g, dims, 4);
       const batch = { ...batches(c.train!.data, 2)[0]!, lr: Float32Array.of(0.1) };
       const cpu = new CpuRunner(g, dims, init);
-      const gpuRunner = await WebGpuRunner.create(gpu, g, dims, init);
+      const gpuRunner = await WebGpuRunner.create(gpu, planOf(g), dims, init);
       const lossCpu = await cpu.step(batch, true);
       const lossGpu = await gpuRunner.step(batch, true);
       expect(lossGpu!).toBeCloseTo(lossCpu!, 5);

@@ -1,3 +1,4 @@
+import { planOf } from "../src/codegen/plan.js";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -35,7 +36,7 @@ async function makeRunners(rows: number): Promise<{ cpu: CpuRunner; gpu: WebGpuR
   const init = initialParams(graph, dims, 3);
   const data = await prepareData(spec, graph, { seed: 3 });
   const batch = { ...batchOf(data.train, { start: 0, end: rows }), ...hyper(spec, 0) };
-  return { cpu: new CpuRunner(graph, dims, init), gpu: await WebGpuRunner.create(await requireSharedGpu(), graph, dims, init), spec, batch };
+  return { cpu: new CpuRunner(graph, dims, init), gpu: await WebGpuRunner.create(await requireSharedGpu(), planOf(graph), dims, init), spec, batch };
 }
 
 const expectClose = (a: Float32Array, b: Float32Array, what: string, digits = 4) => {
@@ -82,7 +83,7 @@ describe("runners", () => {
     it(`${name}: a runner for another batch size shares the persistent values, with no copy`, async () => {
       const { graph, spec } = compileOk(tinySource());
       const backend = await make();
-      const pool = new RunnerPool(backend, graph, initialParams(graph, bindBatch(graph, 4).dims, 1));
+      const pool = new RunnerPool(backend, planOf(graph), initialParams(graph, bindBatch(graph, 4).dims, 1));
       const [r4, r2] = [await pool.get(4), await pool.get(2)];
       const data = await prepareData(spec, graph, { seed: 1 });
       const before = await r4.state();
@@ -154,10 +155,10 @@ async function tinyTrainer(
   const data = await prepareData(spec, graph, { seed: spec.seed });
   const cfg: TrainerConfig = {
     backend,
-    graph,
+    plan: planOf(graph, { train: spec }),
     spec,
     data,
-    infer: data.validation ? compileOk(text, { mode: "infer" }).graph : undefined,
+    infer: data.validation ? planOf(compileOk(text, { mode: "eval" }).graph) : undefined,
     readEvery: 1,
     logEvery: 1,
     checkpointPath: opts.checkpoint,
@@ -183,7 +184,7 @@ describe("the trainer", () => {
   it("leaves out a lone last row when the network has batchnorm (its variance would be 0·1/0), saying so", async () => {
     const { graph, spec } = compileOk(tinySource({ rows: 9 }));
     const data = await prepareData(spec, graph, { seed: 1 });
-    const t = await Trainer.create({ backend: cpuBackend(), graph, spec: { ...spec, epochs: 2 }, data, readEvery: 1, logEvery: 1 });
+    const t = await Trainer.create({ backend: cpuBackend(), plan: planOf(graph), spec: { ...spec, epochs: 2 }, data, readEvery: 1, logEvery: 1 });
     expect(t.notes).toEqual([expect.stringMatching(/would hold 1 row, too few for batchnorm's variance: it is left out/)]);
     const rows: number[] = [];
     await t.run({ onStep: (p) => rows.push(p.rows) });
@@ -215,7 +216,7 @@ describe("the trainer", () => {
       }
       // The same numbers from a separate inference runner loaded with the trained state.
       const text = tinySource({ validation: 0.3, rows: 14 });
-      const infer = compileOk(text, { mode: "infer" }).graph;
+      const infer = compileOk(text, { mode: "eval" }).graph;
       const { graph, spec } = compileOk(text);
       const data = await prepareData(spec, graph, { seed: spec.seed });
       const state = await t.pool.state();
@@ -271,11 +272,11 @@ describe("checkpoints that do not fit", () => {
   };
 
   it("fits as written", () => {
-    expect(Object.keys(checkpointValues(ckpt(), graph, "a.ckpt", true))).toHaveLength(graph.persistent.length);
+    expect(Object.keys(checkpointValues(ckpt(), planOf(graph), "a.ckpt", true))).toHaveLength(graph.persistent.length);
   });
 
   it("of another network", () => {
-    expect(() => checkpointValues(ckpt((c) => (c.meta.network = "xor")), graph, "a.ckpt", false)).toThrow(
+    expect(() => checkpointValues(ckpt((c) => (c.meta.network = "xor")), planOf(graph), "a.ckpt", false)).toThrow(
       new CheckpointError("a.ckpt", "is a checkpoint of network `xor`, not of `tiny`"),
     );
   });
@@ -285,12 +286,12 @@ describe("checkpoints that do not fit", () => {
       c.tensors["h.weight"] = { shape: [3, 7], values: new Float32Array(21) };
       delete c.tensors["bn.running_mean"];
     });
-    expect(() => checkpointValues(bad, graph, "a.ckpt", false)).toThrow(/a\.ckpt: does not fit tiny: tensor `h.weight` is \[3, 7\], but tiny's param is \[3, 6\]; it has no tensor `bn.running_mean` \(state \[6\] of tiny\)/);
+    expect(() => checkpointValues(bad, planOf(graph), "a.ckpt", false)).toThrow(/a\.ckpt: does not fit tiny: tensor `h.weight` is \[3, 7\], but tiny's param is \[3, 6\]; it has no tensor `bn.running_mean` \(state \[6\] of tiny\)/);
   });
 
   it("with another optimizer's state, when resuming (inference ignores it)", () => {
     const other = ckpt((c) => (c.tensors["h.weight.velocity"] = { shape: [3, 6], values: new Float32Array(18) }));
-    expect(() => checkpointValues(other, graph, "a.ckpt", true)).toThrow(/holds a tensor tiny does not have \(`h.weight.velocity`\): written with another optimizer or network\?/);
-    expect(() => checkpointValues(other, graph, "a.ckpt", false)).not.toThrow();
+    expect(() => checkpointValues(other, planOf(graph), "a.ckpt", true)).toThrow(/holds a tensor tiny does not have \(`h.weight.velocity`\): written with another optimizer or network\?/);
+    expect(() => checkpointValues(other, planOf(graph), "a.ckpt", false)).not.toThrow();
   });
 });

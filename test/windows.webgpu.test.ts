@@ -1,3 +1,4 @@
+import { planOf } from "../src/codegen/plan.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_CODEGEN, generateKernel, type CodegenOptions } from "../src/codegen/wgsl.js";
 import type { Attrs, Graph, Value } from "../src/ir/graph.js";
@@ -58,7 +59,7 @@ async function differential(shapes: Dim[][], build: (b: Builder, xs: Value[]) =>
     return fixed[i] ? { shape, data: Float64Array.from(fixed[i]!) } : randomTensor(shape, rand);
   });
   const batch = Object.fromEntries(data.map((t, i) => [`p${i}`, Float32Array.from(t.data)]));
-  const runner = await WebGpuRunner.create(gpu!, fused, dims, {}, codegen, cache);
+  const runner = await WebGpuRunner.create(gpu!, planOf(fused, { codegen }), dims, {}, cache);
   await runner.step(batch, false);
   const env = interpret(
     fused,
@@ -66,7 +67,7 @@ async function differential(shapes: Dim[][], build: (b: Builder, xs: Value[]) =>
     { dims, precision: "f32" },
   );
   for (const o of fused.outputs) {
-    const got = await runner.read(o.value);
+    const got = await runner.readValue(o.value.id);
     const want = env.get(o.value)!.data;
     expect(got.length).toBe(want.length);
     let worst = 0;

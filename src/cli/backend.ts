@@ -1,8 +1,10 @@
-import { bindBatch, type Compiled } from "../compile.js";
+import { planOf } from "../codegen/plan.js";
+import type { Compiled } from "../compile.js";
 import { DataError } from "../data/errors.js";
 import type { Graph } from "../ir/graph.js";
-import { concreteShape, numel } from "../ir/types.js";
-import { cpuBackend, RunnerSetupError, webgpuBackend, type Backend } from "../runtime/backend.js";
+import type { Plan } from "../ir/plan.js";
+import { NetcError } from "../base/errors.js";
+import { cpuBackend, webgpuBackend, type Backend } from "../runtime/backend.js";
 import { CheckpointError, readCheckpoint, type Checkpoint } from "../runtime/checkpoint.js";
 import { acquireGpu, releaseGpu, type GpuContext } from "../runtime/device.js";
 import { checkpointValues } from "../runtime/restore.js";
@@ -50,7 +52,7 @@ export function loadCheckpoint(path: string): Checkpoint {
 
 /** Data, checkpoint and set-up problems as UsageErrors (printed as one line); anything else unchanged. */
 export function userError(e: unknown): unknown {
-  if (e instanceof DataError || e instanceof CheckpointError || e instanceof RunnerSetupError) return new UsageError(e.message);
+  if (e instanceof DataError || e instanceof CheckpointError || e instanceof NetcError) return new UsageError(e.message);
   return e;
 }
 
@@ -74,25 +76,18 @@ export function metaJson<T>(ckpt: Checkpoint, key: string): T | undefined {
   }
 }
 
-/** A network compiled for inference with a checkpoint's weights for it; problems are one-line user errors. */
-export function loadInference(file: string, ckptPath: string): { compiled: Compiled; graph: Graph; ckpt: Checkpoint; values: Record<string, Float32Array> } {
+/**
+ * A network compiled for inference (outputs only) with a checkpoint's weights for it; problems
+ * are one-line user errors.
+ */
+export function loadInference(file: string, ckptPath: string): { compiled: Compiled; graph: Graph; plan: Plan; ckpt: Checkpoint; values: Record<string, Float32Array> } {
   const compiled = compileFile(file, { mode: "infer" });
   const graph = compiled.graph!;
+  const plan = planOf(graph);
   const ckpt = loadCheckpoint(ckptPath);
   try {
-    return { compiled, graph, ckpt, values: checkpointValues(ckpt, graph, ckptPath, false) };
+    return { compiled, graph, plan, ckpt, values: checkpointValues(ckpt, plan, ckptPath, false) };
   } catch (e) {
     throw userError(e);
   }
-}
-
-/**
- * Zeros for the per-step args of `graph` at `rows` rows not named in `given`: in inference the
- * labels only feed the loss and metrics, which the caller does not read.
- */
-export function zeroArgs(graph: Graph, rows: number, given: readonly string[]): Record<string, Float32Array> {
-  const dims = bindBatch(graph, rows).dims;
-  const out: Record<string, Float32Array> = {};
-  for (const a of graph.perStep) if (!given.includes(a.arg!.name)) out[a.arg!.name] = new Float32Array(numel(concreteShape(a.type.shape, dims)));
-  return out;
 }

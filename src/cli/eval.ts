@@ -1,3 +1,4 @@
+import { planOf } from "../codegen/plan.js";
 import type { Graph } from "../ir/graph.js";
 import type { TrainSpec } from "../ir/training.js";
 import { RunnerPool } from "../runtime/backend.js";
@@ -32,12 +33,13 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const split = (options["split"] as string | undefined) ?? "test";
   if (!(SPLITS as readonly string[]).includes(split)) throw new UsageError(`--split must be test, train or validation, got ${split}`);
 
-  const c = compileFile(file, { mode: "infer" });
+  const c = compileFile(file, { mode: "eval" });
   const g = c.graph!;
   const spec = c.train;
   if (!spec) throw new UsageError(`${file} has no train section: no data to evaluate on`);
   const ckpt = loadCheckpoint(ckptPath);
-  const values = asUser(() => checkpointValues(ckpt, g, ckptPath, false));
+  const plan = planOf(g);
+  const values = asUser(() => checkpointValues(ckpt, plan, ckptPath, false));
   const batch = intOption(options, "batch") || spec.batch;
   const data = await trainingData(ckpt, g, spec, ckptPath);
   const set: RowSet | undefined = split === "test" ? data.test : split === "train" ? data.train : data.validation;
@@ -45,7 +47,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   if (set.rows === 0) throw new UsageError(`the ${split} split has no rows`);
 
   const opened = await openBackend(options["backend"] as string | undefined, "evaluating");
-  const pool = new RunnerPool(opened.backend, g, values);
+  const pool = new RunnerPool(opened.backend, plan, values);
   let result: EvalResult;
   try {
     // NOTE: the runners are made first, so the time reported is the evaluation's alone.

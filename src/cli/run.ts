@@ -6,9 +6,9 @@ import { readNpy } from "../data/npy.js";
 import type { FloatTensor } from "../data/tensor.js";
 import { concreteShape, numel } from "../ir/types.js";
 import { RunnerPool } from "../runtime/backend.js";
-import { applyTransform, predictionOutput, type InputTransform } from "../runtime/data-source.js";
+import { applyTransform, type InputTransform } from "../runtime/data-source.js";
 import { classesOf } from "../runtime/metrics.js";
-import { asUserErrors, loadInference, metaJson, openBackend, zeroArgs } from "./backend.js";
+import { asUserErrors, loadInference, metaJson, openBackend } from "./backend.js";
 import { intOption, parseArgs, UsageError } from "./io.js";
 
 const USAGE =
@@ -36,7 +36,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const inputPath = options["input"] as string | undefined;
   if (!file || positional.length > 1 || ckptPath === undefined || inputPath === undefined) throw new UsageError(USAGE);
 
-  const { compiled: c, graph: g, ckpt, values } = loadInference(file, ckptPath);
+  const { compiled: c, graph: g, plan, ckpt, values } = loadInference(file, ckptPath);
   const inputs = g.args.filter((a) => a.arg!.role === "input");
   if (inputs.length !== 1) throw new UsageError(`netc run feeds one input; ${g.name} has ${inputs.length}`);
   const input = inputs[0]!;
@@ -60,13 +60,11 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   const batch = intOption(options, "batch") || c.train?.batch || 32;
   const outputs = g.outputs.filter((o) => !o.name.startsWith("metric."));
-  const label = g.args.find((a) => a.arg!.role === "label");
-  const classifier = label && (c.train?.dataset !== undefined || c.train?.metrics.includes("accuracy") === true);
-  const predicted = classifier ? predictionOutput(g, label) : undefined;
+  const predicted = c.prediction?.output;
   const classNames = metaJson<string[]>(ckpt, "class_names");
 
   const opened = await openBackend(options["backend"] as string | undefined, "running");
-  const pool = new RunnerPool(opened.backend, g, values);
+  const pool = new RunnerPool(opened.backend, plan, values);
   const collected = new Map<string, Float32Array[]>(outputs.map((o) => [o.name, []]));
   let runnerName = "";
   try {
@@ -74,7 +72,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       const n = Math.min(batch, rows - start);
       const runner = await pool.get(n);
       runnerName = runner.name;
-      const feed = { ...zeroArgs(g, n, [input.arg!.name]), [input.arg!.name]: x.values.subarray(start * width, (start + n) * width) };
+      const feed = { [input.arg!.name]: x.values.subarray(start * width, (start + n) * width) };
       const got = await runner.run(feed, outputs.map((o) => o.name));
       for (const o of outputs) collected.get(o.name)!.push(got[o.name]!);
     }

@@ -1,6 +1,6 @@
 import { RunnerPool } from "../runtime/backend.js";
 import { uniform01, streamOf } from "../runtime/random.js";
-import { loadInference, metaJson, openBackend, zeroArgs } from "./backend.js";
+import { loadInference, metaJson, openBackend } from "./backend.js";
 import { intOption, parseArgs, UsageError } from "./io.js";
 
 const USAGE =
@@ -27,7 +27,7 @@ export async function sampleCommand(argv: string[]): Promise<number> {
   const prompt = (options["prompt"] as string | undefined) ?? DEFAULTS.prompt;
   if (prompt.length === 0) throw new UsageError("--prompt must have at least one character");
 
-  const { graph: g, ckpt, values } = loadInference(file, ckptPath);
+  const { graph: g, plan, ckpt, values } = loadInference(file, ckptPath);
   const vocab = metaJson<string[]>(ckpt, "class_names");
   if (!Array.isArray(vocab) || !vocab.every((ch) => typeof ch === "string" && [...ch].length === 1))
     throw new UsageError(`${ckptPath} holds no character vocabulary: netc sample needs a checkpoint of a character-level model trained on a text dataset`);
@@ -50,18 +50,17 @@ export async function sampleCommand(argv: string[]): Promise<number> {
   const ids = [...prompt].map((ch) => index.get(ch)!);
 
   const opened = await openBackend(options["backend"] as string | undefined, "sampling");
-  const pool = new RunnerPool(opened.backend, g, values);
+  const pool = new RunnerPool(opened.backend, plan, values);
   const stream = streamOf("netc.sample");
   let text = prompt;
   try {
     const runner = await pool.get(1);
-    const zeros = zeroArgs(g, 1, [input!.arg!.name]);
     for (let n = 0; n < length; n++) {
       const tail = ids.slice(-steps);
       // NOTE: a new array each step: runners skip re-uploading an input array they have seen.
       const window = new Float32Array(steps);
       tail.forEach((id, i) => (window[i] = id));
-      const got = await runner.run({ ...zeros, [input!.arg!.name]: window }, [output.name]);
+      const got = await runner.run({ [input!.arg!.name]: window }, [output.name]);
       const at = (tail.length - 1) * width;
       const next = draw(got[output.name]!.subarray(at, at + vocab.length), temperature, uniform01(seed, stream, n));
       ids.push(next);

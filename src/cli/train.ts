@@ -1,6 +1,8 @@
 import { writeFileSync } from "node:fs";
+import { planOf } from "../codegen/plan.js";
 import { compile } from "../compile.js";
 import type { Graph } from "../ir/graph.js";
+import type { Plan } from "../ir/plan.js";
 import { unfusedKernelCount } from "../ir/passes/fuse.js";
 import type { Checkpoint } from "../runtime/checkpoint.js";
 import { checkpointValues } from "../runtime/restore.js";
@@ -59,7 +61,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const resumePath = options["resume"] as string | undefined;
   const resume = resumePath !== undefined ? loadCheckpoint(resumePath) : undefined;
   // NOTE: a checkpoint of another network (or optimizer) is refused before any data is loaded.
-  if (resume) await asUserErrors(async () => checkpointValues(resume, g, resumePath!, true));
+  const plan0 = planOf(g);
+  if (resume) await asUserErrors(async () => checkpointValues(resume, plan0, resumePath!, true));
   const seedFlag = intOption(options, "seed");
   if (resume && seedFlag !== undefined && seedFlag !== resume.meta.seed)
     throw new UsageError(`--seed ${seedFlag} differs from the seed ${resume.meta.seed} of ${resumePath}: a resumed run keeps its seed`);
@@ -84,11 +87,11 @@ export async function trainCommand(argv: string[]): Promise<number> {
     prepareData(spec, g, { seed, limit, transform: resume ? metaJson<InputTransform>(resume, "transform") : undefined }),
   );
   const dataMs = performance.now() - tData;
-  let infer: Graph | undefined;
+  let infer: Plan | undefined;
   let inferMs = 0;
   if (data.validation) {
     const ti = performance.now();
-    infer = compileInfer(file);
+    infer = planOf(compileInfer(file));
     inferMs = performance.now() - ti;
   }
 
@@ -99,7 +102,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     trainer = await asUserErrors(() =>
       Trainer.create({
         backend: opened.backend,
-        graph: g,
+        plan: planOf(g, { train: spec }),
         spec,
         data,
         infer,
@@ -192,7 +195,7 @@ function report(
 
 /** The inference-mode graph of a file (dropout off, batchnorm on running statistics). */
 export function compileInfer(file: string): Graph {
-  const c = compile(readSource(file), file, { mode: "infer" });
+  const c = compile(readSource(file), file, { mode: "eval" });
   if (!c.graph) {
     process.stderr.write(c.diagnostics.render() + "\n");
     throw new UsageError(`${file} does not compile in inference mode`);

@@ -32,9 +32,11 @@ export interface Lowered {
 
 /**
  * Which step the graph computes: a training step (dropout active, batchnorm on batch statistics
- * updating its running statistics) or inference (dropout off, batchnorm on the running statistics).
+ * updating its running statistics), an evaluation (inference with the loss and metrics against
+ * labels), or plain inference (dropout off, batchnorm on the running statistics; the outputs only,
+ * the training section's loss and metrics are checked but dropped by `compile`).
  */
-export type LowerMode = "train" | "infer";
+export type LowerMode = "train" | "eval" | "infer";
 
 /**
  * Lowers the AST to the IR: resolves names, turns calls into primitives (composites via the

@@ -51,8 +51,31 @@ export interface TrainSpec {
   span: Span;
 }
 
+/**
+ * What the per-step scalars depend on: the optimizer's base rate (and Adam's betas), the schedule,
+ * the warm-up and the seed. A TrainSpec is one; a Plan carries the plain-data copy
+ * {@link hyperSchedule} makes, so a runner can supply the scalars itself.
+ */
+export interface HyperSchedule {
+  optimizer: { kind: OptimizerSpec["kind"]; lr: number; beta1?: number; beta2?: number };
+  schedule: ScheduleSpec;
+  warmup: number;
+  seed: number;
+}
+
+/** The plain-data part of a training section the hyper scalars follow (no spans). */
+export function hyperSchedule(spec: TrainSpec): HyperSchedule {
+  const o = spec.optimizer;
+  return {
+    optimizer: o.kind === "sgd" ? { kind: o.kind, lr: o.lr } : { kind: o.kind, lr: o.lr, beta1: o.beta1, beta2: o.beta2 },
+    schedule: { ...spec.schedule },
+    warmup: spec.warmup,
+    seed: spec.seed,
+  };
+}
+
 /** The learning rate at a 0-based step: warm-up, then the schedule. */
-export function learningRate(spec: TrainSpec, step: number): number {
+export function learningRate(spec: HyperSchedule, step: number): number {
   const base = spec.optimizer.lr;
   const s = spec.schedule;
   let lr = base;
@@ -66,13 +89,13 @@ export function learningRate(spec: TrainSpec, step: number): number {
  * bias corrections 1/(1-β1^t) and 1/(1-β2^t) at the 1-based step t, and the step's random seed
  * (dropout masks), a function of the run's seed and the step so a resumed run repeats it.
  */
-export function hyperValues(spec: TrainSpec, step: number): Record<string, number> {
+export function hyperValues(spec: HyperSchedule, step: number): Record<string, number> {
   // NOTE: the seed is an f32 holding an integer, so it stays below 2^24 to be exact.
   const out: Record<string, number> = { lr: learningRate(spec, step), "step.seed": (spec.seed * 7919 + step * 104729 + 1) % 16777216 };
   const o = spec.optimizer;
   if (o.kind !== "sgd") {
-    out["adam.bc1"] = 1 / (1 - Math.pow(o.beta1, step + 1));
-    out["adam.bc2"] = 1 / (1 - Math.pow(o.beta2, step + 1));
+    out["adam.bc1"] = 1 / (1 - Math.pow(o.beta1 ?? 0.9, step + 1));
+    out["adam.bc2"] = 1 / (1 - Math.pow(o.beta2 ?? 0.999, step + 1));
   }
   return out;
 }

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { planOf } from "../codegen/plan.js";
 import { DEFAULT_CODEGEN, type CodegenOptions } from "../codegen/wgsl.js";
 import { Diagnostics } from "../frontend/diagnostics.js";
 import type { Graph, Value } from "../ir/graph.js";
@@ -305,11 +306,9 @@ export class ConformanceRunner {
     gpu.device.pushErrorScope("validation");
     let runner: WebGpuRunner | undefined;
     try {
-      runner = await WebGpuRunner.create(gpu, fused, {}, initial, this.opts.codegen ?? CONFORMANCE_CODEGEN, this.cache);
-      await runner.step(batch, false);
-      const outs: Float32Array[] = [];
-      for (const o of fused.outputs) outs.push((await runner.read(o.value)).subarray(0, sizeOf(o.value.type.shape as number[])));
-      return outs;
+      runner = await WebGpuRunner.create(gpu, planOf(fused, { codegen: this.opts.codegen ?? CONFORMANCE_CODEGEN }), {}, initial, this.cache);
+      const got = await runner.run(batch, fused.outputs.map((o) => o.name));
+      return fused.outputs.map((o) => got[o.name]!);
     } finally {
       const error = await gpu.device.popErrorScope();
       runner?.dispose();

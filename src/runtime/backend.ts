@@ -1,5 +1,8 @@
-import { bindBatch } from "../compile.js";
+import { NetcError } from "../base/errors.js";
+import { graphFromJson } from "../ir/graph-json.js";
 import type { Graph } from "../ir/graph.js";
+import { batchBindings, type Plan } from "../ir/plan.js";
+import type { DimBindings } from "../ir/types.js";
 import { CpuRunner } from "./cpu.js";
 import type { GpuContext } from "./device.js";
 import { PipelineCache } from "./pipelines.js";
@@ -8,26 +11,38 @@ import { WebGpuRunner, type PrepareTimes } from "./webgpu.js";
 
 /**
  * Where runners come from: the CPU reference or one WebGPU device (with one pipeline cache, so a
- * second specialisation of a graph compiles only the kernels whose WGSL differs).
+ * second specialisation of a plan compiles only the kernels whose WGSL differs).
  */
 export interface Backend {
   readonly kind: "cpu" | "webgpu";
-  /** A runner of `graph` for batch size `rows`, sharing persistent buffers with `shareWith` when given. */
-  create(graph: Graph, rows: number, initial: Record<string, Float32Array>, shareWith?: StepRunner): Promise<StepRunner>;
+  /** A runner of `plan` for batch size `rows`, sharing persistent buffers with `shareWith` when given. */
+  create(plan: Plan, rows: number, initial: Record<string, Float32Array>, shareWith?: StepRunner): Promise<StepRunner>;
   /** Milliseconds spent on codegen and pipelines so far (zero on the CPU). */
   readonly times: PrepareTimes;
 }
 
-/** The CPU reference backend. */
+/** The CPU reference backend: interprets the plan's graph. */
 export function cpuBackend(): Backend {
   return {
     kind: "cpu",
     times: { codegen: 0, pipelines: 0 },
-    async create(graph, rows, initial, shareWith) {
+    async create(plan, rows, initial, shareWith) {
       if (shareWith && !(shareWith instanceof CpuRunner)) throw new Error("internal: a CPU runner can share only with a CPU runner");
-      return new CpuRunner(graph, dimsFor(graph, rows), initial, { sharePersistentWith: shareWith });
+      return new CpuRunner(graphOf(plan), dimsFor(plan, rows), initial, { sharePersistentWith: shareWith, schedule: plan.schedule });
     },
   };
+}
+
+const graphs = new WeakMap<Plan, Graph>();
+
+/** The plan's graph for the CPU reference, rebuilt from its JSON once per plan. */
+export function graphOf(plan: Plan): Graph {
+  let g = graphs.get(plan);
+  if (!g) {
+    g = graphFromJson(plan.graph);
+    graphs.set(plan, g);
+  }
+  return g;
 }
 
 /** The WebGPU backend on an open device. */
@@ -36,9 +51,9 @@ export function webgpuBackend(gpu: GpuContext, cache = new PipelineCache(gpu.dev
   return {
     kind: "webgpu",
     times,
-    async create(graph, rows, initial, shareWith) {
+    async create(plan, rows, initial, shareWith) {
       if (shareWith && !(shareWith instanceof WebGpuRunner)) throw new Error("internal: a WebGPU runner can share only with a WebGPU runner");
-      const r = await WebGpuRunner.create(gpu, graph, dimsFor(graph, rows), initial, undefined, cache, { sharePersistentWith: shareWith });
+      const r = await WebGpuRunner.create(gpu, plan, dimsFor(plan, rows), initial, cache, { sharePersistentWith: shareWith });
       times.codegen += r.times.codegen;
       times.pipelines += r.times.pipelines;
       return r;
@@ -46,18 +61,21 @@ export function webgpuBackend(gpu: GpuContext, cache = new PipelineCache(gpu.dev
   };
 }
 
-/** The dim bindings of a graph for a batch size; a symbol no input binds is an error. */
-export function dimsFor(graph: Graph, rows: number): Record<string, number> {
-  const { dims, unbound } = bindBatch(graph, rows);
-  if (unbound.length) throw new RunnerSetupError(`dims ${unbound.join(", ")} of ${graph.name} are not bound by any input`);
+/** The dim bindings of a plan for a batch size; a symbol the batch does not bind is an error. */
+export function dimsFor(plan: Plan, rows: number): DimBindings {
+  if (!Number.isInteger(rows) || rows < 1) throw new NetcError(`${plan.name}: a batch needs a whole number of rows (at least 1), got ${rows}`);
+  const dims = batchBindings(plan, rows);
+  const unbound = new Set<string>();
+  for (const b of plan.buffers) for (const d of b.shape) if (typeof d === "string" && !(d in dims)) unbound.add(d);
+  if (unbound.size) throw new RunnerSetupError(`dims ${[...unbound].join(", ")} of ${plan.name} are not bound by any input`);
   return dims;
 }
 
-/** A graph that cannot be run as it stands (a user error, e.g. a dim nothing binds). */
-export class RunnerSetupError extends Error {}
+/** A plan that cannot be run as it stands (a user error, e.g. a dim nothing binds). */
+export class RunnerSetupError extends NetcError {}
 
 /**
- * The runners of one graph by batch size, made when first needed. The first one owns the
+ * The runners of one plan by batch size, made when first needed. The first one owns the
  * persistent values (params and state); every later one (the last partial batch, another split's
  * size) shares them, so there is one copy of the weights however many sizes run. A pool can also
  * share with another pool's owner: the inference graph of a network reads the training graph's
@@ -73,7 +91,7 @@ export class RunnerPool {
    */
   constructor(
     readonly backend: Backend,
-    readonly graph: Graph,
+    readonly plan: Plan,
     private readonly initial: Record<string, Float32Array>,
     private readonly shareWith?: RunnerPool,
   ) {}
@@ -83,7 +101,7 @@ export class RunnerPool {
     const have = this.runners.get(rows);
     if (have) return have;
     const owner = this.first ?? (this.shareWith ? await this.shareWith.owner() : undefined);
-    const r = await this.backend.create(this.graph, rows, this.first ? {} : this.initial, owner);
+    const r = await this.backend.create(this.plan, rows, this.first ? {} : this.initial, owner);
     this.runners.set(rows, r);
     this.first ??= r;
     return r;

@@ -1,7 +1,8 @@
 import type { Graph, Value } from "../ir/graph.js";
 import { interpret, type Tensor } from "../ir/interp.js";
 import { concreteShape, numel, type DimBindings } from "../ir/types.js";
-import { persistentNamed, readableNames, readableValue, type StepRunner } from "./runner.js";
+import type { HyperSchedule } from "../ir/training.js";
+import { badPersistent, Feeder, missingWeight, feedOfGraph, persistentNamed, readableNames, readableValue, type StepRunner } from "./runner.js";
 
 /** Options for a {@link CpuRunner}. */
 export interface CpuRunnerOptions {
@@ -10,6 +11,8 @@ export interface CpuRunnerOptions {
    * size, or the inference graph of the same network, then sees and makes the same updates.
    */
   sharePersistentWith?: CpuRunner;
+  /** Where hyper scalars a batch leaves out come from (see {@link StepRunner.run}). */
+  schedule?: HyperSchedule;
 }
 
 /**
@@ -22,6 +25,7 @@ export class CpuRunner implements StepRunner {
   readonly readable: readonly string[];
   /** Persistent values by name; shared with other runners made with `sharePersistentWith`. */
   private readonly store: Map<string, Tensor>;
+  private readonly feeder: Feeder;
 
   constructor(
     private readonly graph: Graph,
@@ -39,12 +43,13 @@ export class CpuRunner implements StepRunner {
         continue;
       }
       const data = initial[name];
-      if (!data) throw new Error(`internal: no initial value for ${name}`);
-      if (data.length !== numel(shape)) throw new Error(`internal: ${name} wants ${numel(shape)} values, got ${data.length}`);
+      if (!data) throw missingWeight(graph.name, name, shape);
+      if (data.length !== numel(shape)) throw badPersistent(graph.name, name, [], data.length, numel(shape));
       this.store.set(name, { shape, data: Float32Array.from(data) });
     }
     this.kernelsPerStep = graph.kernels?.length ?? graph.nodes.length;
     this.readable = readableNames(graph);
+    this.feeder = new Feeder(graph.name, feedOfGraph(graph), dims, opts.schedule);
   }
 
   async step(batch: Record<string, Float32Array>, readLoss: boolean): Promise<number | undefined> {
@@ -57,13 +62,8 @@ export class CpuRunner implements StepRunner {
     const values = read.map((name) => readableValue(this.graph, name));
     const args = new Map<Value, Tensor>();
     for (const p of this.graph.persistent) args.set(p, this.store.get(p.arg!.name)!);
-    for (const a of this.graph.perStep) {
-      const data = batch[a.arg!.name];
-      if (!data) throw new Error(`internal: batch has no ${a.arg!.name}`);
-      const shape = concreteShape(a.type.shape, this.dims);
-      if (data.length !== numel(shape)) throw new Error(`internal: ${a.arg!.name} wants ${numel(shape)} values, got ${data.length}`);
-      args.set(a, { shape, data });
-    }
+    const fed = this.feeder.feed(batch);
+    for (const a of this.graph.perStep) args.set(a, { shape: concreteShape(a.type.shape, this.dims), data: fed.get(a.arg!.name)! });
     const env = interpret(this.graph, args, { dims: this.dims, precision: "f32" });
     const out: Record<string, Float32Array> = {};
     read.forEach((name, i) => (out[name] = Float32Array.from(env.get(values[i]!)!.data)));
@@ -87,7 +87,7 @@ export class CpuRunner implements StepRunner {
     for (const [name, data] of Object.entries(values)) {
       const p = persistentNamed(this.graph, name);
       const shape = concreteShape(p.type.shape, this.dims);
-      if (data.length !== numel(shape)) throw new Error(`internal: ${name} wants ${numel(shape)} values, got ${data.length}`);
+      if (data.length !== numel(shape)) throw badPersistent(this.graph.name, name, [], data.length, numel(shape));
       this.store.set(name, { shape, data: Float32Array.from(data) });
     }
   }

@@ -15,6 +15,7 @@ import {
 } from "../data/pipeline.js";
 import { rowCount, sizeOf, type AnyTensor, type FloatTensor, type IntTensor } from "../data/tensor.js";
 import type { Graph, Value } from "../ir/graph.js";
+import { predictionOutput } from "../ir/prediction.js";
 import type { TrainSpec } from "../ir/training.js";
 import { classesOf, unigramEntropy } from "./metrics.js";
 
@@ -198,11 +199,6 @@ function labelArg(graph: Graph): Value {
   return label;
 }
 
-/** The first output (not a metric) typed like the label: its argmax is the predicted class. */
-export function predictionOutput(graph: Graph, label: Value): string | undefined {
-  const same = (a: readonly unknown[], b: readonly unknown[]) => a.length === b.length && a.every((d, i) => d === b[i]);
-  return graph.outputs.find((o) => !o.name.startsWith("metric.") && same(o.value.type.shape, label.type.shape))?.name;
-}
 
 function split(columns: Columns, fraction: number, seed: number): { train: Columns; validation?: Columns } {
   if (!(fraction > 0)) return { train: columns };
@@ -215,6 +211,8 @@ function commonRows(c: Columns): number {
   const first = Object.values(c)[0];
   return first ? rowCount(first) : 0;
 }
+
+export { predictionOutput };
 
 /** Applies an input transform to float rows (a new tensor, or the same one for `none` and `unit`). */
 export function applyTransform(t: FloatTensor, transform: InputTransform): FloatTensor {

@@ -1,4 +1,4 @@
-import type { Graph } from "../ir/graph.js";
+import type { Plan } from "../ir/plan.js";
 import { concreteShape, formatShape } from "../ir/types.js";
 import { CheckpointError, type Checkpoint, type StoredTensor } from "./checkpoint.js";
 
@@ -8,23 +8,23 @@ import { CheckpointError, type Checkpoint, type StoredTensor } from "./checkpoin
  * network, a missing tensor, a tensor of another shape, and (for `exact`, i.e. resuming
  * training) tensors the graph does not have, such as another optimizer's state.
  */
-export function checkpointValues(ckpt: Checkpoint, graph: Graph, path: string, exact: boolean): Record<string, Float32Array> {
+export function checkpointValues(ckpt: Checkpoint, graph: Pick<Plan, "name" | "params">, path: string, exact: boolean): Record<string, Float32Array> {
   if (ckpt.meta.network !== graph.name)
     throw new CheckpointError(path, `is a checkpoint of network \`${ckpt.meta.network || "?"}\`, not of \`${graph.name}\``);
   const out: Record<string, Float32Array> = {};
   const problems: string[] = [];
-  for (const p of graph.persistent) {
-    const name = p.arg!.name;
+  for (const p of graph.params) {
+    const name = p.name;
     const t: StoredTensor | undefined = Object.hasOwn(ckpt.tensors, name) ? ckpt.tensors[name] : undefined;
-    const shape = concreteShape(p.type.shape, {});
-    const kind = p.arg!.role === "param" ? "param" : "state";
+    const shape = concreteShape(p.shape, {});
+    const kind = p.role;
     if (!t) problems.push(`it has no tensor \`${name}\` (${kind} ${formatShape(shape)} of ${graph.name})`);
     else if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
       problems.push(`tensor \`${name}\` is ${formatShape(t.shape)}, but ${graph.name}'s ${kind} is ${formatShape(shape)}`);
     else out[name] = t.values;
   }
   if (exact) {
-    const known = new Set(graph.persistent.map((p) => p.arg!.name));
+    const known = new Set(graph.params.map((p) => p.name));
     const extra = Object.keys(ckpt.tensors).filter((n) => !known.has(n));
     if (extra.length)
       problems.push(

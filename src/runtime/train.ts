@@ -1,4 +1,5 @@
 import type { Graph } from "../ir/graph.js";
+import type { Plan } from "../ir/plan.js";
 import type { DataColumn } from "../ir/training.js";
 import { concreteShape, numel, type DimBindings } from "../ir/types.js";
 import { initialValues } from "./init.js";
@@ -7,6 +8,13 @@ import { initialValues } from "./init.js";
 export function initialParams(g: Graph, dims: DimBindings, seed: number): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = {};
   for (const p of g.persistent) out[p.arg!.name] = initialValues(p.arg!.init!, concreteShape(p.type.shape, dims), seed, p.arg!.name);
+  return out;
+}
+
+/** Starting values of a plan's params and state (their shapes hold no batch dims). */
+export function planInitialValues(plan: Plan, seed: number): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  for (const p of plan.params) out[p.name] = initialValues(p.init ?? { kind: "zeros", options: {} }, concreteShape(p.shape, {}), seed, p.name);
   return out;
 }
 

@@ -1,12 +1,12 @@
-import type { Graph } from "../ir/graph.js";
+import type { Plan } from "../ir/plan.js";
 import { hyperValues, type TrainSpec } from "../ir/training.js";
 import { concreteShape } from "../ir/types.js";
-import { dimsFor, RunnerPool, RunnerSetupError, type Backend } from "./backend.js";
+import { RunnerPool, RunnerSetupError, type Backend } from "./backend.js";
 import { writeCheckpoint, type Checkpoint } from "./checkpoint.js";
 import { batchOf, epochBatches, type PreparedData } from "./data-source.js";
 import { evaluate } from "./evaluate.js";
 import { checkpointValues } from "./restore.js";
-import { initialParams } from "./train.js";
+import { planInitialValues } from "./train.js";
 
 /**
  * The training loop behind `netc train`:
@@ -67,13 +67,13 @@ export interface StepProgress {
 /** What a run needs. */
 export interface TrainerConfig {
   backend: Backend;
-  /** The fused training graph. */
-  graph: Graph;
+  /** The plan of the training step. */
+  plan: Plan;
   /** The training section with any overrides (epochs, batch, seed) applied. */
   spec: TrainSpec;
   data: PreparedData;
-  /** The fused inference graph of the same network, for validation. */
-  infer?: Graph;
+  /** The plan of the same network's evaluation (inference with loss and metrics), for validation. */
+  infer?: Plan;
   /** Read back every this many steps (0: only at the end of recorded epochs). */
   readEvery: number;
   /** Record (and validate) every this many epochs, besides the first and the last. */
@@ -124,7 +124,7 @@ export class Trainer {
     // running variance NaN (PyTorch refuses such a batch). It is left out instead; the shuffle
     // leaves out a different row each epoch.
     const rows = cfg.data.train.rows;
-    const batchnorm = cfg.graph.persistent.some((p) => p.arg!.role === "state" && p.arg!.name.endsWith(".running_var"));
+    const batchnorm = cfg.plan.params.some((p) => p.role === "state" && p.name.endsWith(".running_var"));
     this.dropLast = batchnorm && rows > cfg.spec.batch && rows % cfg.spec.batch === 1;
     if (this.dropLast)
       this.notes.push(`the last batch of each epoch would hold 1 row, too few for batchnorm's variance: it is left out (a different row each epoch)`);
@@ -133,12 +133,10 @@ export class Trainer {
 
   /** Makes the runners of every batch size the run needs (so their set-up is timed before training) and loads a resumed checkpoint. */
   static async create(cfg: TrainerConfig): Promise<Trainer> {
-    const { graph, spec, data, backend } = cfg;
+    const { plan, spec, data, backend } = cfg;
     if (data.train.rows === 0) throw new Error("internal: no training rows");
-    const initial = cfg.resume
-      ? checkpointValues(cfg.resume.checkpoint, graph, cfg.resume.path, true)
-      : initialParams(graph, dimsFor(graph, Math.min(spec.batch, data.train.rows)), spec.seed);
-    const pool = new RunnerPool(backend, graph, initial);
+    const initial = cfg.resume ? checkpointValues(cfg.resume.checkpoint, plan, cfg.resume.path, true) : planInitialValues(plan, spec.seed);
+    const pool = new RunnerPool(backend, plan, initial);
     const valPool = cfg.infer && data.validation ? new RunnerPool(backend, cfg.infer, {}, pool) : undefined;
     const t = new Trainer(cfg, pool, valPool);
     try {
@@ -251,14 +249,14 @@ export class Trainer {
 
   /** Writes every persistent value, where training stands and the history (atomically). */
   async saveCheckpoint(path: string, epoch: number, step: number): Promise<void> {
-    const { graph, spec, data } = this.cfg;
+    const { plan, spec, data } = this.cfg;
     const values = await this.pool.state();
     const tensors: Checkpoint["tensors"] = {};
-    for (const p of graph.persistent) tensors[p.arg!.name] = { shape: concreteShape(p.type.shape, {}), values: values[p.arg!.name]! };
+    for (const p of plan.params) tensors[p.name] = { shape: concreteShape(p.shape, {}), values: values[p.name]! };
     writeCheckpoint(path, {
       tensors,
       meta: {
-        network: graph.name,
+        network: plan.name,
         epoch,
         step,
         seed: spec.seed,

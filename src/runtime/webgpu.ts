@@ -1,10 +1,10 @@
-import { DEFAULT_CODEGEN, generateKernel, type CodegenOptions, type CompiledKernel } from "../codegen/wgsl.js";
-import type { Graph, Value } from "../ir/graph.js";
+import { NetcError } from "../base/errors.js";
+import { dimsKey, type Plan, type PlanTensor, type PlanVariant } from "../ir/plan.js";
 import { concreteShape, numel, type DimBindings } from "../ir/types.js";
 import type { GpuContext } from "./device.js";
 import { createStorage, readBack } from "./gpu-buffers.js";
 import { PipelineCache } from "./pipelines.js";
-import { persistentNamed, readableNames, readableValue, type StepRunner } from "./runner.js";
+import { badPersistent, Feeder, missingWeight, unreadable, type FeedTensor, type StepRunner } from "./runner.js";
 
 interface Dispatch {
   pipeline: GPUComputePipeline;
@@ -12,162 +12,146 @@ interface Dispatch {
   workgroups: [number, number, number];
 }
 
-/** Milliseconds spent preparing a runner, for the `train` report. */
+/** Milliseconds spent preparing runners, for the `train` report. */
 export interface PrepareTimes {
+  /** Generating WGSL (in-process plans only: a loaded plan carries its WGSL). */
   codegen: number;
   pipelines: number;
 }
 
-/** Options for {@link WebGpuRunner.create} beyond the codegen choices. */
+/** Options for {@link WebGpuRunner.create}. */
 export interface WebGpuRunnerOptions {
   /**
    * Bind this runner's persistent values (params and state, matched by name) to the buffers of
    * another runner on the same device instead of allocating its own: a runner specialised for
-   * the last partial batch, or the inference graph of the same network, then reads and updates
+   * the last partial batch, or the inference plan of the same network, then reads and updates
    * the same weights with no copy. The owner must outlive this runner.
    */
   sharePersistentWith?: WebGpuRunner;
 }
 
 /**
- * The WebGPU backend: one storage buffer per materialised value (reshapes alias their input),
- * every kernel's pipeline and bind group made once, and a step that is one command encoder and
- * one submit. Values asked for are copied into one staging buffer in the same submit and mapped
- * once; steps that read nothing never wait for the device.
+ * Runs a Plan on WebGPU: one storage buffer per plan buffer (aliases share), every kernel's
+ * pipeline and bind group made once, and a step that is one command encoder and one submit.
+ * Values asked for are copied into one staging buffer in the same submit and mapped once; steps
+ * that read nothing never wait for the device.
  */
 export class WebGpuRunner implements StepRunner {
   readonly name: string;
   readonly kernelsPerStep: number;
   readonly readable: readonly string[];
-  private buffers = new Map<Value, GPUBuffer>();
+  private buffers: GPUBuffer[] = [];
   /** Buffers this runner allocated (and destroys); shared persistent buffers belong to their owner. */
   private owned = new Set<GPUBuffer>();
   /** Persistent buffers by name, for runners that share them. */
   private persistentByName = new Map<string, GPUBuffer>();
   private dispatches: Dispatch[] = [];
   /** Where each readable value goes in the staging buffer (byte offset and length). */
-  private slots = new Map<string, { value: Value; offset: number; bytes: number }>();
+  private slots = new Map<string, { buffer: number; offset: number; bytes: number; count: number }>();
   private staging: GPUBuffer;
-  /** What each per-step arg holds now; the same (immutable) array again needs no upload. */
-  private uploaded = new Map<Value, Float32Array>();
+  private feeder: Feeder;
+  private fed: { tensor: PlanTensor; buffer: number }[];
+  /** What each fed tensor holds now; the same (immutable) array again needs no upload. */
+  private uploaded = new Map<number, Float32Array>();
 
   private constructor(
     private readonly gpu: GpuContext,
-    private readonly graph: Graph,
+    private readonly plan: Plan,
     private readonly dims: DimBindings,
-    readonly kernels: CompiledKernel[],
+    readonly variant: PlanVariant,
     readonly times: PrepareTimes,
   ) {
     this.name = `webgpu (${gpu.adapterName})`;
-    this.kernelsPerStep = kernels.length;
-    this.readable = readableNames(graph);
+    this.kernelsPerStep = variant.kernels.length;
+    const readable: PlanTensor[] = [...(plan.loss !== undefined ? [{ name: "loss", dtype: "f32" as const, shape: [], buffer: plan.loss }] : []), ...plan.outputs];
+    this.readable = readable.map((t) => t.name);
     let offset = 0;
-    for (const name of this.readable) {
-      const value = readableValue(graph, name);
-      const bytes = this.bytes(value);
-      this.slots.set(name, { value, offset, bytes });
+    for (const t of readable) {
+      const bytes = this.bytes(t.buffer);
+      this.slots.set(t.name, { buffer: t.buffer, offset, bytes, count: this.count(t.buffer) });
       offset += bytes;
     }
     this.staging = gpu.device.createBuffer({ size: Math.max(4, offset), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: "read-staging" });
+    const feeds: [PlanTensor[], FeedTensor["role"]][] = [[plan.inputs, "input"], [plan.labels, "label"], [plan.hypers, "hyper"]];
+    this.fed = feeds.flatMap(([ts]) => ts.map((tensor) => ({ tensor, buffer: tensor.buffer })));
+    this.feeder = new Feeder(plan.name, feeds.flatMap(([ts, role]) => ts.map((t) => ({ ...t, role }))), dims, plan.schedule);
   }
 
-  /** Generates WGSL for every kernel, creates all pipelines in parallel, allocates buffers and binds them. */
+  /** Creates the variant's pipelines in parallel (each compiled once per cache), allocates buffers, binds them. */
   static async create(
     gpu: GpuContext,
-    graph: Graph,
+    plan: Plan,
     dims: DimBindings,
     initial: Record<string, Float32Array>,
-    opts: CodegenOptions = DEFAULT_CODEGEN,
     cache = new PipelineCache(gpu.device),
     more: WebGpuRunnerOptions = {},
   ): Promise<WebGpuRunner> {
-    if (!graph.kernels) throw new Error("internal: the WebGPU backend needs a fused graph");
     const owner = more.sharePersistentWith;
     if (owner && owner.gpu.device !== gpu.device) throw new Error("internal: runners can share buffers only on one device");
     const t0 = performance.now();
-    const kernels = graph.kernels.map((k) => generateKernel(k, dims, opts));
+    const variant = variantFor(plan, dims);
     const t1 = performance.now();
-    const pipelines = await Promise.all(kernels.map((k) => cache.get(k.wgsl)));
+    const pipelines = await Promise.all(variant.kernels.map((k) => cache.get(plan.shaders[k.shader]!)));
     const t2 = performance.now();
-    const r = new WebGpuRunner(gpu, graph, dims, kernels, { codegen: t1 - t0, pipelines: t2 - t1 });
+    const r = new WebGpuRunner(gpu, plan, dims, variant, { codegen: t1 - t0, pipelines: t2 - t1 });
     r.allocate(owner);
-    for (const p of graph.persistent) {
-      if (owner?.persistentByName.has(p.arg!.name)) continue;
-      const data = initial[p.arg!.name];
-      if (!data) throw new Error(`internal: no initial value for ${p.arg!.name}`);
-      r.write(p, data);
+    for (const p of plan.params) {
+      if (owner?.persistentByName.has(p.name)) continue;
+      const data = initial[p.name];
+      if (!data) throw missingWeight(plan.name, p.name, concreteShape(p.shape, dims));
+      r.write(p.buffer, data, p.name);
     }
-    r.dispatches = kernels.map((k, i) => ({
+    r.dispatches = variant.kernels.map((k, i) => ({
       pipeline: pipelines[i]!,
       workgroups: k.workgroups,
       bindGroup: gpu.device.createBindGroup({
         layout: pipelines[i]!.getBindGroupLayout(0),
-        entries: [...k.inputs, k.output].map((v, binding) => ({ binding, resource: { buffer: r.buffer(v) } })),
+        entries: k.bindings.map((b, binding) => ({ binding, resource: { buffer: r.buffers[b]! } })),
       }),
     }));
     return r;
   }
 
-  private buffer(v: Value): GPUBuffer {
-    const b = this.buffers.get(v);
-    if (!b) throw new Error(`internal: no buffer for %${v.id}`);
-    return b;
-  }
-
   private allocate(owner: WebGpuRunner | undefined): void {
-    const make = (v: Value, label: string) => {
-      const b = createStorage(this.gpu.device, this.bytes(v), label);
-      this.owned.add(b);
-      this.buffers.set(v, b);
-      return b;
-    };
-    for (const a of this.graph.args) {
-      const role = a.arg!.role;
-      const name = a.arg!.name;
-      if (role !== "param" && role !== "state") {
-        make(a, name);
-        continue;
+    this.plan.buffers.forEach((b, i) => {
+      if (b.alias !== undefined) {
+        this.buffers[i] = this.buffers[b.alias]!;
+        return;
       }
-      const shared = owner?.persistentByName.get(name);
-      if (shared) {
-        if (shared.size !== Math.ceil(this.bytes(a) / 4) * 4) throw new Error(`internal: shared ${name} has ${shared.size} bytes, this graph wants ${this.bytes(a)}`);
-        this.buffers.set(a, shared);
-      } else make(a, name);
-      this.persistentByName.set(name, this.buffer(a));
-    }
-    const kernelOf = new Map(this.kernels.map((k) => [k.output, k.name]));
-    for (const n of this.graph.nodes) {
-      // NOTE: reshape is free: the result shares its input's buffer (row-major data is unchanged).
-      if (n.op === "reshape" && this.buffers.has(n.inputs[0]!)) this.buffers.set(n.out, this.buffer(n.inputs[0]!));
-      const name = kernelOf.get(n.out);
-      if (name) make(n.out, name);
-    }
+      const persistent = b.role === "param" || b.role === "state";
+      const shared = persistent ? owner?.persistentByName.get(b.label) : undefined;
+      if (shared && shared.size !== this.bytes(i)) throw new Error(`internal: shared ${b.label} has ${shared.size} bytes, this plan wants ${this.bytes(i)}`);
+      const buffer = shared ?? createStorage(this.gpu.device, this.bytes(i), b.label);
+      if (!shared) this.owned.add(buffer);
+      this.buffers[i] = buffer;
+      if (persistent) this.persistentByName.set(b.label, buffer);
+    });
   }
 
-  private write(v: Value, data: Float32Array): void {
-    const expected = numel(concreteShape(v.type.shape, this.dims));
-    if (data.length !== expected) throw new Error(`internal: ${v.arg?.name ?? v.id} wants ${expected} values, got ${data.length}`);
+  private write(buffer: number, data: Float32Array, name: string): void {
+    const expected = this.count(buffer);
+    if (data.length !== expected) throw badPersistent(this.plan.name, name, [], data.length, expected);
     if (data.byteLength === 0) return;
-    this.gpu.device.queue.writeBuffer(this.buffer(v), 0, data.buffer, data.byteOffset, data.byteLength);
+    this.gpu.device.queue.writeBuffer(this.buffers[buffer]!, 0, data.buffer, data.byteOffset, data.byteLength);
   }
 
   async step(batch: Record<string, Float32Array>, readLoss: boolean): Promise<number | undefined> {
-    const got = await this.run(batch, readLoss && this.graph.loss ? ["loss"] : []);
+    const got = await this.run(batch, readLoss && this.plan.loss !== undefined ? ["loss"] : []);
     return got["loss"]?.[0];
   }
 
   async run(batch: Record<string, Float32Array>, read: readonly string[]): Promise<Record<string, Float32Array>> {
     const slots = read.map((name) => {
       const s = this.slots.get(name);
-      if (!s) readableValue(this.graph, name); // throws, listing what can be read
-      return [name, s!] as const;
+      if (!s) throw unreadable(this.plan.name, name, this.readable);
+      return [name, s] as const;
     });
-    for (const a of this.graph.perStep) {
-      const data = batch[a.arg!.name];
-      if (!data) throw new Error(`internal: batch has no ${a.arg!.name}`);
-      if (this.uploaded.get(a) === data) continue;
-      this.write(a, data);
-      this.uploaded.set(a, data);
+    const arrays = this.feeder.feed(batch);
+    for (const { tensor, buffer } of this.fed) {
+      const data = arrays.get(tensor.name)!;
+      if (this.uploaded.get(buffer) === data) continue;
+      this.write(buffer, data, tensor.name);
+      this.uploaded.set(buffer, data);
     }
     const device = this.gpu.device;
     const enc = device.createCommandEncoder();
@@ -179,19 +163,16 @@ export class WebGpuRunner implements StepRunner {
     }
     pass.end();
     // NOTE: the reads are copied before the updates, so they see this step's forward values.
-    for (const [, s] of slots) enc.copyBufferToBuffer(this.buffer(s.value), 0, this.staging, s.offset, s.bytes);
-    for (const u of this.graph.updates) enc.copyBufferToBuffer(this.buffer(u.value), 0, this.buffer(u.param), 0, this.bytes(u.param));
+    for (const [, s] of slots) enc.copyBufferToBuffer(this.buffers[s.buffer]!, 0, this.staging, s.offset, s.bytes);
+    for (const u of this.plan.updates) enc.copyBufferToBuffer(this.buffers[u.value]!, 0, this.buffers[u.param]!, 0, this.bytes(u.param));
     device.queue.submit([enc.finish()]);
     const out: Record<string, Float32Array> = {};
     if (slots.length === 0) return out;
     await this.staging.mapAsync(GPUMapMode.READ);
     try {
       const mapped = this.staging.getMappedRange();
-      for (const [name, s] of slots) {
-        const n = numel(concreteShape(s.value.type.shape, this.dims));
-        // NOTE: copied out of the mapped range, which unmap detaches.
-        out[name] = new Float32Array(mapped.slice(s.offset, s.offset + 4 * n));
-      }
+      // NOTE: copied out of the mapped range, which unmap detaches.
+      for (const [name, s] of slots) out[name] = new Float32Array(mapped.slice(s.offset, s.offset + 4 * s.count));
     } finally {
       this.staging.unmap();
     }
@@ -199,38 +180,39 @@ export class WebGpuRunner implements StepRunner {
   }
 
   async params(): Promise<Record<string, Float32Array>> {
-    return this.readMany(this.graph.params);
+    return this.readMany(this.plan.params.filter((p) => p.role === "param"));
   }
 
   async state(): Promise<Record<string, Float32Array>> {
-    return this.readMany(this.graph.persistent);
+    return this.readMany(this.plan.params);
   }
 
   async load(values: Record<string, Float32Array>): Promise<void> {
-    for (const [name, data] of Object.entries(values)) this.write(persistentNamed(this.graph, name), data);
+    for (const [name, data] of Object.entries(values)) {
+      const p = this.plan.params.find((x) => x.name === name);
+      if (!p) throw badPersistent(this.plan.name, name, this.plan.params.map((x) => x.name));
+      this.write(p.buffer, data, name);
+    }
   }
 
-  /** Reads values back by their arg names through one staging buffer and one map. */
-  private async readMany(values: Value[]): Promise<Record<string, Float32Array>> {
+  /** Reads tensors back by name through one staging buffer and one map. */
+  private async readMany(tensors: PlanTensor[]): Promise<Record<string, Float32Array>> {
     const device = this.gpu.device;
     let total = 0;
-    const at = values.map((v) => {
+    const at = tensors.map((t) => {
       const offset = total;
-      total += this.bytes(v);
+      total += this.bytes(t.buffer);
       return offset;
     });
     const staging = device.createBuffer({ size: Math.max(4, total), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: "state-staging" });
     try {
       const enc = device.createCommandEncoder();
-      values.forEach((v, i) => enc.copyBufferToBuffer(this.buffer(v), 0, staging, at[i]!, this.bytes(v)));
+      tensors.forEach((t, i) => enc.copyBufferToBuffer(this.buffers[t.buffer]!, 0, staging, at[i]!, this.bytes(t.buffer)));
       device.queue.submit([enc.finish()]);
       await staging.mapAsync(GPUMapMode.READ);
       const mapped = staging.getMappedRange();
       const out: Record<string, Float32Array> = {};
-      values.forEach((v, i) => {
-        const n = numel(concreteShape(v.type.shape, this.dims));
-        out[v.arg!.name] = new Float32Array(mapped.slice(at[i]!, at[i]! + 4 * n));
-      });
+      tensors.forEach((t, i) => (out[t.name] = new Float32Array(mapped.slice(at[i]!, at[i]! + 4 * this.count(t.buffer)))));
       staging.unmap();
       return out;
     } finally {
@@ -238,14 +220,21 @@ export class WebGpuRunner implements StepRunner {
     }
   }
 
-  /** Reads any materialised value back (tests compare these with the CPU reference). */
-  async read(v: Value): Promise<Float32Array> {
-    return readBack(this.gpu.device, this.buffer(v), this.bytes(v));
+  /** Reads the buffer of IR value `id` back (tests compare these with the CPU reference). */
+  async readValue(id: number): Promise<Float32Array> {
+    const i = this.plan.buffers.findIndex((b) => b.value === id);
+    if (i < 0) throw new Error(`internal: value %${id} has no buffer in ${this.plan.name}`);
+    return (await readBack(this.gpu.device, this.buffers[i]!, this.bytes(i))).subarray(0, this.count(i));
   }
 
-  /** Bytes a value takes (at least 4: WebGPU has no empty bindings). */
-  private bytes(v: Value): number {
-    return Math.max(4, numel(concreteShape(v.type.shape, this.dims)) * 4);
+  /** Elements of a buffer under this runner's dims. */
+  private count(buffer: number): number {
+    return numel(concreteShape(this.plan.buffers[buffer]!.shape, this.dims));
+  }
+
+  /** Bytes a buffer takes (at least 4: WebGPU has no empty bindings). */
+  private bytes(buffer: number): number {
+    return Math.max(4, this.count(buffer) * 4);
   }
 
   dispose(): void {
@@ -253,4 +242,14 @@ export class WebGpuRunner implements StepRunner {
     this.owned.clear();
     this.staging.destroy();
   }
+}
+
+/** The plan's schedule for `dims`: one it carries, or (in-process) one made now. */
+export function variantFor(plan: Plan, dims: DimBindings): PlanVariant {
+  const key = dimsKey(dims);
+  const have = plan.variants.find((v) => dimsKey(v.dims) === key);
+  if (have) return have;
+  if (plan.specialise) return plan.specialise(dims);
+  const carried = plan.variants.map((v) => dimsKey(v.dims)).join("; ");
+  throw new NetcError(`${plan.name}: this plan carries kernels for ${carried || "no dims"}, not for ${key}`);
 }

@@ -1,0 +1,112 @@
+import { formatLocation } from "../frontend/source.js";
+import type { Graph, Value } from "../ir/graph.js";
+import { graphToJson } from "../ir/graph-json.js";
+import { dimsKey, PLAN_FORMAT, type Plan, type PlanBuffer, type PlanTensor, type PlanVariant } from "../ir/plan.js";
+import { hyperSchedule, type TrainSpec } from "../ir/training.js";
+import type { DimBindings } from "../ir/types.js";
+import { DEFAULT_CODEGEN, generateKernel, type CodegenOptions } from "./wgsl.js";
+
+/** Options for {@link planOf}. */
+export interface PlanOptions {
+  /** Dims bindings to specialise now (more are made on demand while the plan stays in this process). */
+  variants?: DimBindings[];
+  codegen?: CodegenOptions;
+  /** The training section, whose schedule lets runners supply the hyper scalars themselves. */
+  train?: TrainSpec;
+  mode?: Plan["mode"];
+}
+
+/**
+ * The Plan of a fused graph (see src/ir/plan.ts):
+ *   1. buffers: every graph arg, every kernel's output, and each reshape of a buffered value as
+ *      an alias of its input (row-major data is unchanged, so a reshape costs nothing);
+ *   2. the interface: inputs, labels, hypers, params and state, outputs and the loss, each with
+ *      its buffer;
+ *   3. variants: for each dims binding, every kernel's WGSL (shared text stored once) and grid;
+ *   4. the graph as JSON, for the CPU reference.
+ */
+export function planOf(g: Graph, opts: PlanOptions = {}): Plan {
+  if (!g.kernels) throw new Error(`internal: the plan of ${g.name} needs a fused graph`);
+  const codegen = opts.codegen ?? DEFAULT_CODEGEN;
+  const buffers: PlanBuffer[] = [];
+  const index = new Map<Value, number>();
+  const add = (v: Value, b: Omit<PlanBuffer, "value" | "shape">) => {
+    index.set(v, buffers.length);
+    buffers.push({ value: v.id, shape: [...v.type.shape], ...b });
+  };
+  for (const a of g.args) add(a, { label: a.arg!.name, role: a.arg!.role });
+  const kernelOf = new Map(g.kernels.map((k) => [k.output, k.name]));
+  for (const n of g.nodes) {
+    const name = kernelOf.get(n.out);
+    if (name) add(n.out, { label: name });
+    else if (n.op === "reshape" && index.has(n.inputs[0]!)) add(n.out, { label: `reshape.${n.out.id}`, alias: rootOf(buffers, index.get(n.inputs[0]!)!) });
+  }
+  const bufferOf = (v: Value): number => {
+    const i = index.get(v);
+    if (i === undefined) throw new Error(`internal: %${v.id} of ${g.name} has no buffer`);
+    return i;
+  };
+  const tensor = (name: string, v: Value): PlanTensor => ({ name, dtype: v.type.dtype, shape: [...v.type.shape], buffer: bufferOf(v) });
+  const argsOf = (role: string) => g.args.filter((a) => a.arg!.role === role).map((a) => tensor(a.arg!.name, a));
+  const batchDims = new Set<string>();
+  for (const a of g.args) {
+    const lead = a.type.shape[0];
+    if ((a.arg!.role === "input" || a.arg!.role === "label") && typeof lead === "string") batchDims.add(lead);
+  }
+
+  const shaders: string[] = [];
+  const shaderIndex = new Map<string, number>();
+  const kernels = g.kernels;
+  const specialise = (dims: DimBindings): PlanVariant => ({
+    dims: { ...dims },
+    kernels: kernels.map((k) => {
+      const c = generateKernel(k, dims, codegen);
+      let shader = shaderIndex.get(c.wgsl);
+      if (shader === undefined) {
+        shader = shaders.length;
+        shaders.push(c.wgsl);
+        shaderIndex.set(c.wgsl, shader);
+      }
+      return { name: c.name, shader, bindings: [...c.inputs, c.output].map(bufferOf), workgroups: c.workgroups };
+    }),
+  });
+
+  const plan: Plan = {
+    format: PLAN_FORMAT,
+    name: g.name,
+    mode: opts.mode ?? (g.updates.length ? "train" : g.loss ? "eval" : "infer"),
+    batchDims: [...batchDims],
+    inputs: argsOf("input"),
+    labels: argsOf("label"),
+    hypers: argsOf("hyper"),
+    ...(opts.train ? { schedule: hyperSchedule(opts.train) } : {}),
+    params: g.persistent.map((p) => ({ ...tensor(p.arg!.name, p), role: p.arg!.role as "param" | "state", ...(p.arg!.init ? { init: p.arg!.init } : {}) })),
+    outputs: g.outputs.map((o) => tensor(o.name, o.value)),
+    ...(g.loss ? { loss: bufferOf(g.loss) } : {}),
+    updates: g.updates.map((u) => ({ param: bufferOf(u.param), value: bufferOf(u.value) })),
+    buffers,
+    shaders,
+    variants: [],
+    graph: graphToJson(g, (span) => (span.file.text ? formatLocation(span) : undefined)),
+  };
+  const made = new Map<string, PlanVariant>();
+  plan.specialise = (dims) => {
+    const key = dimsKey(dims);
+    let v = made.get(key);
+    if (!v) {
+      v = specialise(dims);
+      made.set(key, v);
+      plan.variants.push(v);
+    }
+    return v;
+  };
+  for (const dims of opts.variants ?? []) plan.specialise(dims);
+  return plan;
+}
+
+/** The buffer an alias finally shares (aliases of aliases point at the first real buffer). */
+function rootOf(buffers: PlanBuffer[], i: number): number {
+  let at = i;
+  while (buffers[at]!.alias !== undefined) at = buffers[at]!.alias!;
+  return at;
+}
