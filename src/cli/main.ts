@@ -4,6 +4,7 @@ import { irCommand } from "./ir.js";
 import { trainCommand } from "./train.js";
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  build: (argv) => import("./build.js").then((m) => m.buildCommand(argv)),
   check: checkCommand,
   conformance: (argv) => import("./conformance.js").then((m) => m.conformanceCommand(argv)),
   eval: (argv) => import("./eval.js").then((m) => m.evalCommand(argv)),
@@ -37,6 +38,10 @@ commands:
       --input IN [--output OUT]   images (.png, .pgm, .ppm; a comma list, resized to the input;
       [--backend B] [--batch N]   --invert for dark-on-light drawings): prints each row's class
       [--invert]                  and outputs, or writes them to OUT (JSON)
+  build FILE --checkpoint CKPT    a trained model as a standalone ES module for apps: DIR/NAME.js
+        --out DIR [--batch N,N]   (load() -> predict, backend, dispose; imports only netc/runtime),
+        [--runtime SPECIFIER]     NAME.d.ts (typed inputs, outputs, class names) and
+                                  NAME.safetensors (the weights); --batch: sizes carried (1,32)
   sample FILE --checkpoint CKPT   generate text with a character-level model: --length N characters
          [--prompt TEXT]          after the prompt, drawn at --temperature T (default 0.8) with
          [--length N] [--seed N]  --seed N

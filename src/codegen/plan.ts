@@ -1,15 +1,19 @@
 import { formatLocation } from "../frontend/source.js";
 import type { Graph, Value } from "../ir/graph.js";
 import { graphToJson } from "../ir/graph-json.js";
-import { dimsKey, PLAN_FORMAT, type Plan, type PlanBuffer, type PlanTensor, type PlanVariant } from "../ir/plan.js";
+import { batchBindings, dimsKey, PLAN_FORMAT, type Plan, type PlanBuffer, type PlanTensor, type PlanVariant } from "../ir/plan.js";
 import { hyperSchedule, type TrainSpec } from "../ir/training.js";
 import type { DimBindings } from "../ir/types.js";
 import { DEFAULT_CODEGEN, generateKernel, type CodegenOptions } from "./wgsl.js";
 
 /** Options for {@link planOf}. */
 export interface PlanOptions {
-  /** Dims bindings to specialise now (more are made on demand while the plan stays in this process). */
+  /**
+   * Dims bindings to specialise now, given whole or as batch sizes (more are made on demand
+   * while the plan stays in this process).
+   */
   variants?: DimBindings[];
+  batches?: number[];
   codegen?: CodegenOptions;
   /** The training section, whose schedule lets runners supply the hyper scalars themselves. */
   train?: TrainSpec;
@@ -101,6 +105,7 @@ export function planOf(g: Graph, opts: PlanOptions = {}): Plan {
     return v;
   };
   for (const dims of opts.variants ?? []) plan.specialise(dims);
+  for (const rows of opts.batches ?? []) plan.specialise(batchBindings(plan, rows));
   return plan;
 }
 

@@ -1,9 +1,6 @@
 import { NetcError } from "../base/errors.js";
-import { graphFromJson } from "../ir/graph-json.js";
-import type { Graph } from "../ir/graph.js";
 import { batchBindings, type Plan } from "../ir/plan.js";
 import type { DimBindings } from "../ir/types.js";
-import { CpuRunner } from "./cpu.js";
 import type { GpuContext } from "./device.js";
 import { PipelineCache } from "./pipelines.js";
 import type { StepRunner } from "./runner.js";
@@ -19,30 +16,6 @@ export interface Backend {
   create(plan: Plan, rows: number, initial: Record<string, Float32Array>, shareWith?: StepRunner): Promise<StepRunner>;
   /** Milliseconds spent on codegen and pipelines so far (zero on the CPU). */
   readonly times: PrepareTimes;
-}
-
-/** The CPU reference backend: interprets the plan's graph. */
-export function cpuBackend(): Backend {
-  return {
-    kind: "cpu",
-    times: { codegen: 0, pipelines: 0 },
-    async create(plan, rows, initial, shareWith) {
-      if (shareWith && !(shareWith instanceof CpuRunner)) throw new Error("internal: a CPU runner can share only with a CPU runner");
-      return new CpuRunner(graphOf(plan), dimsFor(plan, rows), initial, { sharePersistentWith: shareWith, schedule: plan.schedule });
-    },
-  };
-}
-
-const graphs = new WeakMap<Plan, Graph>();
-
-/** The plan's graph for the CPU reference, rebuilt from its JSON once per plan. */
-export function graphOf(plan: Plan): Graph {
-  let g = graphs.get(plan);
-  if (!g) {
-    g = graphFromJson(plan.graph);
-    graphs.set(plan, g);
-  }
-  return g;
 }
 
 /** The WebGPU backend on an open device. */

@@ -16,6 +16,7 @@ import {
 import { rowCount, sizeOf, type AnyTensor, type FloatTensor, type IntTensor } from "../data/tensor.js";
 import type { Graph, Value } from "../ir/graph.js";
 import { predictionOutput } from "../ir/prediction.js";
+import type { InputTransform } from "./transform.js";
 import type { TrainSpec } from "../ir/training.js";
 import { classesOf, unigramEntropy } from "./metrics.js";
 
@@ -40,13 +41,7 @@ export interface RowSet {
   oneHot: Record<string, number>;
 }
 
-/** How raw inputs become what the network was trained on. */
-export type InputTransform =
-  | { kind: "none" }
-  /** Pixels in [0, 1]: raw bytes (u8 files) are divided by 255. */
-  | { kind: "unit" }
-  /** Per-feature standardisation with the training rows' statistics. */
-  | { kind: "standardise"; mean: number[]; std: number[] };
+export type { InputTransform };
 
 /** What a classification's predictions and targets are. */
 export interface ClassTask {

@@ -9,6 +9,8 @@
  *    can assert that nothing went wrong behind their back.
  */
 
+import { isNode, nodeModule } from "./node-modules.js";
+
 /** The device limits the compiler plans with (the device's, not the spec's defaults). */
 export interface GpuLimits {
   maxStorageBuffersPerShaderStage: number;
@@ -170,17 +172,12 @@ export function sharedGpuResult(): Promise<AcquireResult> {
   return shared.result;
 }
 
-function isNode(): boolean {
-  return typeof process !== "undefined" && typeof process.versions?.node === "string";
-}
-
 /** Loads Dawn from the `webgpu` package; the specifier is a variable so bundlers leave it alone. */
 async function nodeGpu(): Promise<{ ok: true; gpu: GPU } | { ok: false; reason: string }> {
   await ensureRuntimeDir();
-  const specifier = "webgpu";
   let mod: typeof import("webgpu");
   try {
-    mod = (await import(/* @vite-ignore */ specifier)) as typeof import("webgpu");
+    mod = await nodeModule<typeof import("webgpu")>("webgpu");
   } catch (e) {
     return { ok: false, reason: `could not load the \`webgpu\` package (Dawn for Node): ${messageOf(e)}; run \`npm ci\`` };
   }
@@ -201,9 +198,9 @@ async function nodeGpu(): Promise<{ ok: true; gpu: GPU } | { ok: false; reason: 
  */
 async function ensureRuntimeDir(): Promise<void> {
   if (process.env["XDG_RUNTIME_DIR"]) return;
-  const fs = await import("node:fs");
-  const os = await import("node:os");
-  const path = await import("node:path");
+  const fs = await nodeModule<typeof import("node:fs")>("node:fs");
+  const os = await nodeModule<typeof import("node:os")>("node:os");
+  const path = await nodeModule<typeof import("node:path")>("node:path");
   const uid = typeof process.getuid === "function" ? process.getuid() : undefined;
   const dir = path.join(os.tmpdir(), `netc-xdg-${uid ?? "user"}`);
   try {
@@ -220,8 +217,8 @@ async function ensureRuntimeDir(): Promise<void> {
 /** Best guess at why Dawn offered no adapter on this machine. */
 async function whyNoNodeAdapter(): Promise<string> {
   if (process.platform !== "linux") return "Dawn found no WebGPU adapter";
-  const fs = await import("node:fs");
-  const path = await import("node:path");
+  const fs = await nodeModule<typeof import("node:fs")>("node:fs");
+  const path = await nodeModule<typeof import("node:path")>("node:path");
   const libDirs = [
     ...(process.env["LD_LIBRARY_PATH"] ?? "").split(":").filter(Boolean),
     "/lib/x86_64-linux-gnu",
