@@ -1,7 +1,8 @@
 import { planOf } from "../src/codegen/plan.js";
 import { describe, expect, it } from "vitest";
 import { bindBatch } from "../src/compile.js";
-import { cpuBackend, RunnerPool, webgpuBackend, type Backend } from "../src/runtime/backend.js";
+import { RunnerPool, webgpuBackend, type Backend } from "../src/runtime/backend.js";
+import { cpuBackend } from "../src/runtime/cpu-backend.js";
 import { prepareData, type RowSet } from "../src/runtime/data-source.js";
 import { requireSharedGpu } from "../src/runtime/device.js";
 import { evaluate } from "../src/runtime/evaluate.js";
