@@ -217,7 +217,7 @@ const mnist: DatasetEntry = {
       // NOTE: the files are `{ "data": [pixels...] }`; scanning the numbers straight into an f32 array
       // is faster than JSON.parse and builds no JS array of 800,000 boxed numbers per file.
       const bytes = readBytes(path);
-      const key = bytes.indexOf('"data"');
+      const key = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf('"data"');
       if (key < 0) throw new DataError(path, `expected an object {"data": [pixels...]}`);
       const { values } = scanNumberArray(bytes, path, key);
       if (values.length % 784 !== 0) throw new DataError(path, `has ${values.length} pixels, not a whole number of 28×28 = 784-pixel images`);
