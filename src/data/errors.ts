@@ -21,7 +21,7 @@ export class DataError extends Error {
 }
 
 /** The bytes of a file; a missing or unreadable file is a DataError naming it. */
-export function readBytes(path: string): Buffer {
+export function readBytes(path: string): Uint8Array {
   try {
     return readFileSync(path);
   } catch (e) {
@@ -41,7 +41,7 @@ export function isGzip(bytes: Uint8Array): boolean {
  * The bytes of a file, gunzipped when they are gzip (sniffed from the content, not the name, so a
  * `.gz` that was already unpacked by a browser still reads). A damaged gzip stream is a DataError.
  */
-export function readMaybeGzip(path: string): Buffer {
+export function readMaybeGzip(path: string): Uint8Array {
   const raw = readBytes(path);
   if (!isGzip(raw)) return raw;
   try {

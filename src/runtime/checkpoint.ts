@@ -48,7 +48,7 @@ const FORMAT = "netc-checkpoint-1";
 const MAX_HEADER = 64 * 1024 * 1024;
 
 /** The file's bytes: 8-byte header length, JSON header, data. */
-export function encodeCheckpoint(ckpt: Checkpoint): Buffer {
+export function encodeCheckpoint(ckpt: Checkpoint): Uint8Array {
   const names = Object.keys(ckpt.tensors).sort();
   const header: Record<string, unknown> = {};
   let offset = 0;
@@ -124,7 +124,9 @@ export function readCheckpoint(path: string): Checkpoint {
 }
 
 /** Parses checkpoint bytes; `path` names the file in errors. */
-export function decodeCheckpoint(bytes: Buffer, path: string): Checkpoint {
+export function decodeCheckpoint(file: Uint8Array, path: string): Checkpoint {
+  // NOTE: Uint8Array in the signature keeps Node's types out of the published declarations.
+  const bytes = Buffer.from(file.buffer, file.byteOffset, file.byteLength);
   const fail = (problem: string): never => {
     throw new CheckpointError(path, problem);
   };

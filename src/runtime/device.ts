@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * The WebGPU adapter and device, in a browser (`navigator.gpu`) or in Node (Dawn, through the
  * `webgpu` package, imported only when needed so a browser bundle does not pull it in).

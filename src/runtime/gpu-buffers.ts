@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 import type { GpuContext } from "./device.js";
 import type { PipelineCache } from "./pipelines.js";
 

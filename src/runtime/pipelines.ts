@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * Compute pipelines cached by WGSL text (and entry point). Pipelines are built with
  * `createComputePipelineAsync` and layout "auto"; concurrent requests for the same text share one
