@@ -245,13 +245,13 @@ function check(g: Graph, opts: ExportOptions): void {
   for (const n of g.nodes) {
     const reason = unsupportedReason(n);
     if (!reason) continue;
-    const key = `${n.op}: ${reason}`;
+    const key = `${n.op} (${reason})`;
     if (!byOp.has(key)) byOp.set(key, { reason, nodes: [] });
     byOp.get(key)!.nodes.push(n);
   }
   for (const [key, { nodes }] of byOp) {
     const more = nodes.length > 1 ? ` and ${nodes.length - 1} more` : "";
-    problems.push(`unsupported op ${key}, at ${where(nodes[0]!.span)}${more}`);
+    problems.push(`unsupported op ${key} at ${where(nodes[0]!.span)}${more}`);
   }
   const bound = new Set(g.args.filter((a) => a.arg!.role !== "param" && a.arg!.role !== "state").flatMap((a) => a.type.shape.filter((d) => typeof d === "string")));
   for (const a of g.args) {
