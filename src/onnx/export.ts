@@ -241,6 +241,8 @@ export function exportOnnx(full: Graph, opts: ExportOptions): ExportResult {
 function check(g: Graph, opts: ExportOptions): void {
   const problems: string[] = [];
   if (!g.outputs.length) problems.push(`${g.name} has no outputs to export`);
+  const argNames = new Set(g.args.map((a) => a.arg!.name));
+  for (const o of g.outputs) if (argNames.has(o.name)) problems.push(`output ${o.name} has the name of an input or param, and ONNX names each tensor once`);
   const byOp = new Map<string, { reason: string; nodes: Node[] }>();
   for (const n of g.nodes) {
     const reason = unsupportedReason(n);
