@@ -13,6 +13,11 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
 fi
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 
+# NOTE: onnxruntime-node (a dev dependency: the ONNX export test runs models in it) ships its CPU
+# binaries in the npm package; its install script would also fetch GPU provider files from a host
+# outside the npm registry, which these machines cannot reach. `skip` keeps the bundled CPU build.
+export ONNXRUNTIME_NODE_INSTALL=skip
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm packages"
   # NOTE: `npm install`, not `npm ci`: npm 11's ci rejects this lock file over rollup's optional

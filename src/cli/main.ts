@@ -9,6 +9,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   check: checkCommand,
   conformance: (argv) => import("./conformance.js").then((m) => m.conformanceCommand(argv)),
   eval: (argv) => import("./eval.js").then((m) => m.evalCommand(argv)),
+  export: (argv) => import("./export.js").then((m) => m.exportCommand(argv)),
   ir: irCommand,
   run: (argv) => import("./run.js").then((m) => m.runCommand(argv)),
   sample: (argv) => import("./sample.js").then((m) => m.sampleCommand(argv)),
@@ -43,6 +44,9 @@ commands:
         --out DIR [--batch N,N]   (load() -> predict, backend, dispose; imports only netc/runtime),
         [--runtime SPECIFIER]     NAME.d.ts (typed inputs, outputs, class names) and
                                   NAME.safetensors (the weights); --batch: sizes carried (1,32)
+  export FILE --checkpoint CKPT   write the inference graph with the checkpoint's weights as an
+         --onnx OUT.onnx          ONNX model (opset 17, symbolic batch) to serve with ONNX Runtime;
+         [--include-transform]    --include-transform: the training input transform built in
   sample FILE --checkpoint CKPT   generate text with a character-level model: --length N characters
          [--prompt TEXT]          after the prompt, drawn at --temperature T (default 0.8) with
          [--length N] [--seed N]  --seed N

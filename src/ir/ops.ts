@@ -441,7 +441,7 @@ function permOf(attrs: Attrs, rank: number, ctx: InferCtx): number[] | undefined
 }
 
 /** One slice per axis, normalised: 0 <= start < end <= size, step >= 1. */
-interface SliceAxis {
+export interface SliceAxis {
   axis: number;
   start: number;
   end: number;
@@ -452,7 +452,7 @@ interface SliceAxis {
  * slice's attributes, checked: `starts` and `ends` (negative counts from the end), `axes`
  * (default: the leading ones) and `steps` (default 1). Sliced axes need known sizes.
  */
-function sliceAxes(shape: readonly Dim[], attrs: Attrs, ctx: InferCtx): SliceAxis[] | undefined {
+export function sliceAxes(shape: readonly Dim[], attrs: Attrs, ctx: InferCtx): SliceAxis[] | undefined {
   const rank = shape.length;
   const starts = ints(attrs["starts"]) ?? [];
   const n = starts.length;
@@ -501,7 +501,7 @@ function sliceAxes(shape: readonly Dim[], attrs: Attrs, ctx: InferCtx): SliceAxi
  * pad's attributes as [before, after] per axis: `pads` lists pairs for the trailing axes
  * (`[b0, a0, b1, a1, ...]`, all of them or the last few). Padded axes need known sizes.
  */
-function padPairs(shape: readonly Dim[], attrs: Attrs, ctx: InferCtx): [number, number][] | undefined {
+export function padPairs(shape: readonly Dim[], attrs: Attrs, ctx: InferCtx): [number, number][] | undefined {
   const rank = shape.length;
   const pads = ints(attrs["pads"]);
   if (!pads || pads.length % 2 !== 0 || pads.length > 2 * rank || pads.some((p) => p < 0)) {

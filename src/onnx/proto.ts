@@ -4,9 +4,10 @@ import protobuf from "protobufjs/light.js";
  * The subset of onnx.proto (github.com/onnx/onnx, onnx/onnx.proto, proto2) that a single-graph
  * model and its test tensors need, as a protobufjs JSON descriptor: ModelProto, GraphProto,
  * NodeProto, AttributeProto, TensorProto, ValueInfoProto, TypeProto (tensors only),
- * TensorShapeProto and OperatorSetIdProto. Field numbers are ONNX's; fields left out (functions,
- * training info, sparse tensors, metadata, sequence/map types) are skipped by the decoder as
- * unknown fields, so any valid model decodes.
+ * TensorShapeProto, OperatorSetIdProto and StringStringEntryProto (a model's metadata). Field
+ * numbers are ONNX's; fields left out (functions, training info, sparse tensors, sequence/map
+ * types) are skipped by the decoder as unknown fields, so any valid model decodes. The exporter
+ * (export.ts) encodes with the same schema.
  */
 const ONNX_SUBSET = {
   nested: {
@@ -79,6 +80,13 @@ const ONNX_SUBSET = {
             modelVersion: { type: "int64", id: 5 },
             docString: { type: "string", id: 6 },
             graph: { type: "GraphProto", id: 7 },
+            metadataProps: { rule: "repeated", type: "StringStringEntryProto", id: 14 },
+          },
+        },
+        StringStringEntryProto: {
+          fields: {
+            key: { type: "string", id: 1 },
+            value: { type: "string", id: 2 },
           },
         },
         GraphProto: {
@@ -190,6 +198,7 @@ export interface NodeProto {
   opType?: string;
   domain?: string;
   attribute?: AttributeProto[];
+  docString?: string;
 }
 
 /** onnx.TypeProto, decoded (tensor types only). */
@@ -211,6 +220,7 @@ export interface GraphProto {
   input?: ValueInfoProto[];
   output?: ValueInfoProto[];
   valueInfo?: ValueInfoProto[];
+  docString?: string;
 }
 
 /** onnx.OperatorSetIdProto, decoded. */
@@ -219,12 +229,21 @@ export interface OperatorSetIdProto {
   version?: number;
 }
 
+/** onnx.StringStringEntryProto: one metadata entry. */
+export interface StringStringEntryProto {
+  key?: string;
+  value?: string;
+}
+
 /** onnx.ModelProto, decoded. */
 export interface ModelProto {
   irVersion?: number;
   opsetImport?: OperatorSetIdProto[];
   producerName?: string;
+  producerVersion?: string;
+  docString?: string;
   graph?: GraphProto;
+  metadataProps?: StringStringEntryProto[];
 }
 
 // NOTE: int64 fields become JS numbers (exact up to 2^53; dims, axes and indices are far
@@ -246,7 +265,7 @@ export function encodeTensorProto(t: TensorProto): Uint8Array {
   return TensorType.encode(TensorType.fromObject(t)).finish();
 }
 
-/** Encodes an onnx.ModelProto (tests build small models with it). */
+/** Encodes an onnx.ModelProto (the exporter writes models with it; tests build small ones). */
 export function encodeModel(m: ModelProto): Uint8Array {
   return ModelType.encode(ModelType.fromObject(m)).finish();
 }
