@@ -65,15 +65,16 @@ export async function loadModel(desc: ModelDescription, base: string | URL, opti
   const want = options.backend ?? "auto";
   if (!["auto", "webgpu", "cpu"].includes(want)) throw new NetcError(`backend must be "auto", "webgpu" or "cpu", got ${JSON.stringify(want)}`);
   const plan = desc.plan;
-  const weights = await readWeights(options.weights ?? new URL(desc.weights, base), plan);
+  // NOTE: the weights are read while the device opens (Dawn's start-up is most of a warm load).
+  const [weights, got] = await Promise.all([
+    readWeights(options.weights ?? new URL(desc.weights, base), plan),
+    options.gpu || want === "cpu" ? undefined : acquireGpu(),
+  ]);
   let gpu = options.gpu;
   let fallbackReason: string | undefined;
-  if (!gpu && want !== "cpu") {
-    const got = await acquireGpu();
-    if (got.ok) gpu = got.gpu;
-    else if (want === "webgpu") throw new NetcError(`no WebGPU adapter: ${got.reason}`);
-    else fallbackReason = got.reason;
-  }
+  if (got?.ok) gpu = got.gpu;
+  else if (got && want === "webgpu") throw new NetcError(`no WebGPU adapter: ${got.reason}`);
+  else if (got) fallbackReason = got.reason;
   const owned = gpu !== undefined && options.gpu === undefined ? gpu : undefined;
   let backend: Backend;
   if (gpu) backend = webgpuBackend(gpu);
