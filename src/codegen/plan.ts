@@ -1,3 +1,4 @@
+import { NetcError } from "../base/errors.js";
 import { formatLocation } from "../frontend/source.js";
 import type { Graph, Value } from "../ir/graph.js";
 import { graphToJson } from "../ir/graph-json.js";
@@ -30,7 +31,7 @@ export interface PlanOptions {
  *   4. the graph as JSON, for the CPU reference.
  */
 export function planOf(g: Graph, opts: PlanOptions = {}): Plan {
-  if (!g.kernels) throw new Error(`internal: the plan of ${g.name} needs a fused graph`);
+  if (!g.kernels) throw new NetcError(`planOf(${g.name}): the graph is not fused yet; compile it through every pass (no \`after\`, or \`after: "fuse"\`)`);
   const codegen = opts.codegen ?? DEFAULT_CODEGEN;
   const buffers: PlanBuffer[] = [];
   const index = new Map<Value, number>();

@@ -25,7 +25,7 @@ export function webgpuBackend(gpu: GpuContext, cache = new PipelineCache(gpu.dev
     kind: "webgpu",
     times,
     async create(plan, rows, initial, shareWith) {
-      if (shareWith && !(shareWith instanceof WebGpuRunner)) throw new Error("internal: a WebGPU runner can share only with a WebGPU runner");
+      if (shareWith && !(shareWith instanceof WebGpuRunner)) throw new NetcError("a WebGPU runner can share weights only with a WebGPU runner (pools of one backend)");
       const r = await WebGpuRunner.create(gpu, plan, dimsFor(plan, rows), initial, cache, { sharePersistentWith: shareWith });
       times.codegen += r.times.codegen;
       times.pipelines += r.times.pipelines;

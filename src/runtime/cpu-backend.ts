@@ -1,3 +1,4 @@
+import { NetcError } from "../base/errors.js";
 import { graphFromJson } from "../ir/graph-json.js";
 import type { Graph } from "../ir/graph.js";
 import type { Plan } from "../ir/plan.js";
@@ -10,7 +11,7 @@ export function cpuBackend(): Backend {
     kind: "cpu",
     times: { codegen: 0, pipelines: 0 },
     async create(plan, rows, initial, shareWith) {
-      if (shareWith && !(shareWith instanceof CpuRunner)) throw new Error("internal: a CPU runner can share only with a CPU runner");
+      if (shareWith && !(shareWith instanceof CpuRunner)) throw new NetcError("a CPU runner can share weights only with a CPU runner (pools of one backend)");
       return new CpuRunner(graphOf(plan), dimsFor(plan, rows), initial, { sharePersistentWith: shareWith, schedule: plan.schedule });
     },
   };

@@ -87,7 +87,7 @@ export class WebGpuRunner implements StepRunner {
     more: WebGpuRunnerOptions = {},
   ): Promise<WebGpuRunner> {
     const owner = more.sharePersistentWith;
-    if (owner && owner.gpu.device !== gpu.device) throw new Error("internal: runners can share buffers only on one device");
+    if (owner && owner.gpu.device !== gpu.device) throw new NetcError("runners can share weights only on one device");
     const t0 = performance.now();
     const variant = variantFor(plan, dims);
     const t1 = performance.now();
