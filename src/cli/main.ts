@@ -33,6 +33,9 @@ commands:
         [--quiet] [--log-every N] --log-every N: record and validate every N epochs;
         [--read-every N]          --read-every N: read the loss every N steps (1 on the CPU,
                                   10 on WebGPU, and always at a recorded epoch's end)
+        [--on-nan stop|skip|ignore] a NaN or infinite loss stops training (default; names the
+                                  op and line it came from, no checkpoint after it), skips the
+                                  batch, or is ignored; a WebGPU device error always stops it
   eval FILE --checkpoint CKPT     loss, accuracy, per-class precision/recall/F1 and the confusion
        [--split S] [--backend B]  matrix in inference mode; S: test (default), train, validation
        [--batch N] [--json]

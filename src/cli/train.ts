@@ -17,7 +17,8 @@ const fmt = (ms: number) => ms.toFixed(1);
 
 const USAGE =
   "usage: netc train FILE [--backend auto|webgpu|cpu] [--epochs N] [--batch N] [--seed N] [--limit N]\n" +
-  "                  [--checkpoint PATH] [--resume PATH] [--plot FILE.svg] [--quiet] [--log-every N] [--read-every N]";
+  "                  [--checkpoint PATH] [--resume PATH] [--plot FILE.svg] [--quiet] [--log-every N] [--read-every N]\n" +
+  "                  [--on-nan stop|skip|ignore]";
 
 const FLAGS = {
   backend: "string",
@@ -31,6 +32,7 @@ const FLAGS = {
   quiet: "boolean",
   "log-every": "string",
   "read-every": "string",
+  "on-nan": "string",
 } as const;
 
 /**
@@ -44,6 +46,8 @@ const FLAGS = {
  *   --quiet                           no progress, no table: the first line and the result only
  *   --log-every N                     record (validate, print) every N epochs (default: the section's log_every)
  *   --read-every N                    read the loss back every N steps (default: 1 on the CPU, 10 on WebGPU)
+ *   --on-nan stop|skip|ignore         a NaN or infinite loss: stop (default; names the op and line it came
+ *                                     from, writes no checkpoint after it), skip the batch, or train on
  */
 export async function trainCommand(argv: string[]): Promise<number> {
   const t0 = performance.now();
@@ -80,6 +84,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const validation = resume ? numberMeta(resume, "validation") ?? spec0.validation : spec0.validation;
   const spec = { ...spec0, seed, batch, epochs, validation };
   const logEvery = Math.max(1, intOption(options, "log-every") ?? spec.logEvery);
+  const onNan = (options["on-nan"] as string | undefined) ?? "stop";
+  if (onNan !== "stop" && onNan !== "skip" && onNan !== "ignore") throw new UsageError(`--on-nan must be stop, skip or ignore, got ${onNan}`);
 
   // Data, and the inference graph for validation.
   const tData = performance.now();
@@ -108,6 +114,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
         infer,
         readEvery,
         logEvery,
+        onNan,
         resume: resume && { checkpoint: resume, path: resumePath! },
         checkpointPath: options["checkpoint"] as string | undefined,
         extra: {
@@ -147,6 +154,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     const t = trainer;
     const result: TrainResult = await asUserErrors(() => t.run({ onStep: (p) => progress.step(p), onEpoch: (r) => progress.epoch(r, epochs) }));
     progress.clearBar();
+    if (trainer.skippedSteps) out(`netc: ${trainer.skippedSteps} step${trainer.skippedSteps === 1 ? "" : "s"} had a NaN or infinite loss and ${trainer.skippedSteps === 1 ? "was" : "were"} skipped (--on-nan skip)`);
     report(result, { out, quiet, epochs, runnerName: runner.name, text: data.text?.unigramEntropy });
     const plot = options["plot"] as string | undefined;
     if (plot !== undefined) {

@@ -16,6 +16,8 @@ export interface Backend {
   create(plan: Plan, rows: number, initial: Record<string, Float32Array>, shareWith?: StepRunner): Promise<StepRunner>;
   /** Milliseconds spent on codegen and pipelines so far (zero on the CPU). */
   readonly times: PrepareTimes;
+  /** Errors the device reported so far (validation, out of memory, device lost); none on the CPU. */
+  deviceErrors?(): readonly string[];
 }
 
 /** The WebGPU backend on an open device. */
@@ -24,6 +26,7 @@ export function webgpuBackend(gpu: GpuContext, cache = new PipelineCache(gpu.dev
   return {
     kind: "webgpu",
     times,
+    deviceErrors: () => gpu.errors,
     async create(plan, rows, initial, shareWith) {
       if (shareWith && !(shareWith instanceof WebGpuRunner)) throw new NetcError("a WebGPU runner can share weights only with a WebGPU runner (pools of one backend)");
       const r = await WebGpuRunner.create(gpu, plan, dimsFor(plan, rows), initial, cache, { sharePersistentWith: shareWith });

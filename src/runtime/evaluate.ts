@@ -6,7 +6,7 @@ import { classesOf, ConfusionMatrix } from "./metrics.js";
 export interface EvalResult {
   rows: number;
   loss?: number;
-  /** The graph's `metric.accuracy` averaged over rows (ties in the largest score count as right). */
+  /** The confusion matrix's accuracy when there is one, else the graph's `metric.accuracy` averaged over rows. */
   accuracy?: number;
   confusion?: ConfusionMatrix;
   seconds: number;
@@ -56,7 +56,8 @@ export async function evaluate(pool: RunnerPool, set: RowSet, opts: EvalOptions)
   return {
     rows,
     loss: hasLoss && rows ? lossSum / rows : undefined,
-    accuracy: hasAcc && rows ? accSum / rows : confusion?.accuracy(),
+    // NOTE: with a confusion matrix the accuracy is its own, so the two agree on any input (NaN scores included).
+    accuracy: confusion && rows ? confusion.accuracy() : hasAcc && rows ? accSum / rows : undefined,
     confusion,
     seconds: (performance.now() - t0) / 1000,
   };

@@ -1,10 +1,12 @@
-import type { Plan } from "../ir/plan.js";
+import { NetcError } from "../base/errors.js";
+import { batchBindings, type Plan } from "../ir/plan.js";
 import { hyperValues, type TrainSpec } from "../ir/training.js";
 import { concreteShape } from "../ir/types.js";
 import { RunnerPool, RunnerSetupError, type Backend } from "./backend.js";
 import { writeCheckpoint, type Checkpoint } from "./checkpoint.js";
 import { batchOf, epochBatches, type PreparedData } from "./data-source.js";
 import { evaluate } from "./evaluate.js";
+import { firstNonFinite, nonFiniteWeights, traceNonFinite } from "./nan-trace.js";
 import { checkpointValues } from "./restore.js";
 import { planInitialValues } from "./train.js";
 
@@ -82,6 +84,13 @@ export interface TrainerConfig {
   resume?: { checkpoint: Checkpoint; path: string };
   /** Write a checkpoint here at the end of every epoch. */
   checkpointPath?: string;
+  /**
+   * What a NaN or infinite training loss does: `stop` (default) ends the run with a
+   * {@link TrainingStopped} naming where the first non-finite value came from, before any
+   * checkpoint is written after it; `skip` restores the weights of the last finite read and goes
+   * on with the next batch; `ignore` trains on.
+   */
+  onNan?: "stop" | "skip" | "ignore";
   /** Extra checkpoint metadata (strings), e.g. the source path. */
   extra?: Record<string, string>;
   onStep?: (p: StepProgress) => void;
@@ -112,14 +121,27 @@ export class Trainer {
   readonly dropLast: boolean;
   /** Things the user should know about how the run goes (printed by the CLI). */
   readonly notes: string[] = [];
+  /** Steps whose loss was NaN or infinite and that `onNan: "skip"` undid. */
+  skippedSteps = 0;
+  /** The run's first batch, replayed on the CPU from the starting weights to trace a NaN. */
+  private firstStep?: { batch: Record<string, Float32Array>; rows: number };
+  /** Device errors recorded before this run (those are not this run's). */
+  private readonly deviceErrorsBefore: number;
 
-  private constructor(private readonly cfg: TrainerConfig, pool: RunnerPool, valPool: RunnerPool | undefined) {
+  private constructor(
+    private readonly cfg: TrainerConfig,
+    pool: RunnerPool,
+    valPool: RunnerPool | undefined,
+    /** The weights the run started from. */
+    private readonly initial: Record<string, Float32Array>,
+  ) {
     this.pool = pool;
     this.valPool = valPool;
     const meta = cfg.resume?.checkpoint.meta;
     this.startEpoch = (meta?.epoch ?? 0) + 1;
     this.startStep = meta?.step ?? 0;
     this.history = meta ? historyOf(cfg.resume!.checkpoint) : [];
+    this.deviceErrorsBefore = cfg.backend.deviceErrors?.().length ?? 0;
     // NOTE: batchnorm's unbiased variance of one row is 0·1/0: a lone last row would make the
     // running variance NaN (PyTorch refuses such a batch). It is left out instead; the shuffle
     // leaves out a different row each epoch.
@@ -138,7 +160,7 @@ export class Trainer {
     const initial = cfg.resume ? checkpointValues(cfg.resume.checkpoint, plan, cfg.resume.path, true) : planInitialValues(plan, spec.seed);
     const pool = new RunnerPool(backend, plan, initial);
     const valPool = cfg.infer && data.validation ? new RunnerPool(backend, cfg.infer, {}, pool) : undefined;
-    const t = new Trainer(cfg, pool, valPool);
+    const t = new Trainer(cfg, pool, valPool, initial);
     try {
       for (const size of batchSizes(data.train.rows, spec.batch)) if (!(t.dropLast && size === 1)) await pool.get(size);
       if (valPool) for (const size of batchSizes(data.validation!.rows, spec.batch)) await valPool.get(size);
@@ -180,6 +202,9 @@ export class Trainer {
     // NOTE: an epoch that is one batch holds all rows; it is not shuffled (the order of rows in a
     // batch changes a mean only by rounding), and the same arrays each epoch need no new upload.
     const whole = train.rows <= spec.batch ? batchOf(train, { start: 0, end: train.rows }) : undefined;
+    const onNan = this.cfg.onNan ?? "stop";
+    // NOTE: `skip` needs the weights of the last finite read to go back to.
+    let lastGood = onNan === "skip" ? await this.pool.state() : undefined;
     for (let epoch = this.startEpoch; epoch <= spec.epochs; epoch++) {
       const tEpoch = performance.now();
       const recorded = this.recorded(epoch);
@@ -193,11 +218,24 @@ export class Trainer {
         const rows = idx ? idx.length : train.rows;
         const runner = await this.pool.get(rows);
         const last = i === order.length - 1;
-        const read = (readEvery > 0 && (i + 1) % readEvery === 0) || (last && recorded);
+        // NOTE: with a checkpoint every epoch ends with a read, so a NaN is caught before the save.
+        const read = (readEvery > 0 && (i + 1) % readEvery === 0) || (last && (recorded || this.cfg.checkpointPath !== undefined));
         const names = read ? ["loss", "metric.accuracy"].filter((n) => runner.readable.includes(n)) : [];
         const hyper: Record<string, Float32Array> = {};
         for (const [k, v] of Object.entries(hyperValues(spec, step))) hyper[k] = Float32Array.of(v);
-        const got = await runner.run({ ...(whole ?? batchOf(train, idx!)), ...hyper }, names);
+        const batch = { ...(whole ?? batchOf(train, idx!)), ...hyper };
+        this.firstStep ??= { batch, rows };
+        const got = await runner.run(batch, names);
+        this.checkDevice(epoch, step);
+        const loss = got["loss"]?.[0];
+        if (loss !== undefined && !Number.isFinite(loss) && onNan !== "ignore") {
+          if (onNan === "stop") throw await this.nonFinite(loss, epoch, step, batch, rows);
+          // NOTE: skipped: the weights go back to the last finite read, and the step's reads do not count.
+          await this.pool.load(lastGood!);
+          this.skippedSteps++;
+          delete got["loss"];
+          delete got["metric.accuracy"];
+        } else if (read && onNan === "skip") lastGood = await this.pool.state();
         step++;
         done++;
         rowsDone += rows;
@@ -242,7 +280,10 @@ export class Trainer {
         this.history.push(record);
         onEpoch(record);
       }
-      if (this.cfg.checkpointPath) await this.saveCheckpoint(this.cfg.checkpointPath, epoch, step);
+      if (this.cfg.checkpointPath) {
+        this.checkDevice(epoch, step);
+        await this.saveCheckpoint(this.cfg.checkpointPath, epoch, step);
+      }
     }
     return { history: this.history, epochs: Math.max(0, spec.epochs - this.startEpoch + 1), steps: done, rows: rowsDone, seconds: (performance.now() - t0) / 1000 };
   }
@@ -271,12 +312,37 @@ export class Trainer {
     });
   }
 
+  /** Ends the run when the device reported an error: its results cannot be trusted, and nothing more is saved. */
+  private checkDevice(epoch: number, step: number): void {
+    const errors = this.cfg.backend.deviceErrors?.() ?? [];
+    if (errors.length > this.deviceErrorsBefore)
+      throw new TrainingStopped(`the WebGPU device reported an error at epoch ${epoch}, step ${step + 1}: ${errors[this.deviceErrorsBefore]}${errors.length > this.deviceErrorsBefore + 1 ? ` (and ${errors.length - this.deviceErrorsBefore - 1} more)` : ""}; training stopped${this.cfg.checkpointPath ? `, ${this.cfg.checkpointPath} not written after it` : ""}`);
+  }
+
+  /** The error for a non-finite loss, with where the step's first non-finite value came from. */
+  private async nonFinite(loss: number, epoch: number, step: number, batch: Record<string, Float32Array>, rows: number): Promise<TrainingStopped> {
+    const plan = this.cfg.plan;
+    const state = await this.pool.state();
+    // NOTE: the step's own update has already run, so weights are NaN after a NaN gradient. The
+    // run's first step, replayed from the starting weights, then shows whether an op makes NaN
+    // from finite values (log of a negative number) or the updates diverged later.
+    const first = nonFiniteWeights(plan, state).length && this.firstStep ? firstNonFinite(plan, this.initial, this.firstStep.batch, batchBindings(plan, this.firstStep.rows)) : undefined;
+    const where = first ? `already in the run's first step, ${first}` : traceNonFinite(plan, state, batch, batchBindings(plan, rows));
+    return new TrainingStopped(
+      `the training loss is ${loss} at epoch ${epoch}, step ${step + 1}: ${where ?? "the CPU reference's replay of the step stays finite (a WebGPU-only problem: please report it)"}; ` +
+        `training stopped${this.cfg.checkpointPath ? `, ${this.cfg.checkpointPath} not written after it` : ""} (--on-nan skip|ignore to go on)`,
+    );
+  }
+
   /** Frees every runner (the validation runners first: they bind the training runners' buffers). */
   dispose(): void {
     this.valPool?.dispose();
     this.pool.dispose();
   }
 }
+
+/** A run that had to stop: a non-finite loss or a device error (the message says which and where). */
+export class TrainingStopped extends NetcError {}
 
 /** The batch sizes an epoch of `rows` rows uses: the full batch and the remainder. */
 export function batchSizes(rows: number, batch: number): number[] {
