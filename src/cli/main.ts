@@ -19,7 +19,8 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
 const USAGE = `usage: netc COMMAND FILE [options]
 
 commands:
-  check FILE                      parse and type-check a .net file
+  check FILE [--target webgpu]    parse and type-check a .net file; --target webgpu also checks a
+                                  step against WebGPU's default limits (buffer sizes, bindings)
   ir FILE [--after PASS]          print the IR after a pass (lower, infer-shapes, autodiff,
           [--debug-info]          optimizer, simplify, fuse); --debug-info adds source locations;
           [--format F]            F: text (default), dot (Graphviz) or svg (the graph laid out,

@@ -1,5 +1,5 @@
 import { NetcError } from "../base/errors.js";
-import { formatLocation } from "../frontend/source.js";
+import { formatLocation, type Span } from "../frontend/source.js";
 import type { Graph, Value } from "../ir/graph.js";
 import { graphToJson } from "../ir/graph-json.js";
 import { batchBindings, dimsKey, PLAN_FORMAT, type Plan, type PlanBuffer, type PlanTensor, type PlanVariant } from "../ir/plan.js";
@@ -37,7 +37,8 @@ export function planOf(g: Graph, opts: PlanOptions = {}): Plan {
   const index = new Map<Value, number>();
   const add = (v: Value, b: Omit<PlanBuffer, "value" | "shape">) => {
     index.set(v, buffers.length);
-    buffers.push({ value: v.id, shape: [...v.type.shape], ...b });
+    const at = locationOf(v.span);
+    buffers.push({ value: v.id, shape: [...v.type.shape], ...b, ...(at ? { at } : {}) });
   };
   for (const a of g.args) add(a, { label: a.arg!.name, role: a.arg!.role });
   const kernelOf = new Map(g.kernels.map((k) => [k.output, k.name]));
@@ -92,7 +93,7 @@ export function planOf(g: Graph, opts: PlanOptions = {}): Plan {
     buffers,
     shaders,
     variants: [],
-    graph: graphToJson(g, (span) => (span.file.text ? formatLocation(span) : undefined)),
+    graph: graphToJson(g, locationOf),
   };
   const made = new Map<string, PlanVariant>();
   plan.specialise = (dims) => {
@@ -108,6 +109,11 @@ export function planOf(g: Graph, opts: PlanOptions = {}): Plan {
   for (const dims of opts.variants ?? []) plan.specialise(dims);
   for (const rows of opts.batches ?? []) plan.specialise(batchBindings(plan, rows));
   return plan;
+}
+
+/** `file:line:col` of a span in real source (graphs built in memory have none). */
+function locationOf(span: Span): string | undefined {
+  return span.file.text ? formatLocation(span) : undefined;
 }
 
 /** The buffer an alias finally shares (aliases of aliases point at the first real buffer). */

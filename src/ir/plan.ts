@@ -76,6 +76,8 @@ export interface PlanBuffer {
   role?: ArgRole;
   /** This value shares buffer `alias`'s memory (a reshape). */
   alias?: number;
+  /** Where the value comes from in the source (`file:line:col`), for messages. */
+  at?: string;
 }
 
 /** One dispatch of a variant's schedule. */

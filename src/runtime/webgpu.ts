@@ -3,6 +3,7 @@ import { dimsKey, type Plan, type PlanTensor, type PlanVariant } from "../ir/pla
 import { concreteShape, numel, type DimBindings } from "../ir/types.js";
 import type { GpuContext } from "./device.js";
 import { createStorage, readBack } from "./gpu-buffers.js";
+import { checkPlanFits } from "./limits.js";
 import { PipelineCache } from "./pipelines.js";
 import { badPersistent, Feeder, missingWeight, unreadable, type FeedTensor, type StepRunner } from "./runner.js";
 
@@ -91,6 +92,9 @@ export class WebGpuRunner implements StepRunner {
     const t0 = performance.now();
     const variant = variantFor(plan, dims);
     const t1 = performance.now();
+    // NOTE: checked before any buffer or pipeline exists: a plan too big for the device is the
+    // user's to change, and Dawn would otherwise only log validation errors and compute nothing.
+    checkPlanFits(plan, dims, gpu.limits);
     const pipelines = await Promise.all(variant.kernels.map((k) => cache.get(plan.shaders[k.shader]!)));
     const t2 = performance.now();
     const r = new WebGpuRunner(gpu, plan, dims, variant, { codegen: t1 - t0, pipelines: t2 - t1 });
