@@ -8,7 +8,7 @@ import type { Graph, Value } from "./ir/graph.js";
 import { runPipeline, type PassTimes } from "./ir/passes/pipeline.js";
 import { predictionOutput } from "./ir/prediction.js";
 import type { TrainSpec } from "./ir/training.js";
-import type { DimBindings } from "./ir/types.js";
+import { formatType, type DimBindings } from "./ir/types.js";
 
 /** Options for {@link compile}. */
 export interface CompileOptions {
@@ -73,6 +73,7 @@ export function compile(text: string, path = "<input>", opts: CompileOptions = {
   const passMode = mode === "train" ? "train" : "infer";
   const { graph, times: passes } = runPipeline(lowered.graph, { d, train: lowered.train, checks: lowered.checks, mode: passMode }, opts.after);
   times.passes = passes;
+  if (!d.hasErrors && !opts.after) checkTensorSizes(graph, d);
   if (d.hasErrors) return { source, diagnostics: d, train: lowered.train, times };
   const prediction = predictionOf(graph, lowered.train);
   if (mode === "infer") dropUnusedLabels(graph);
@@ -94,6 +95,22 @@ function predictionOf(g: Graph, train: TrainSpec | undefined): Compiled["predict
   const output = predictionOutput(g, label);
   const width = label.type.shape.at(-1);
   return output && typeof width === "number" ? { output, width } : undefined;
+}
+
+/**
+ * Every tensor's count of values fits a 32-bit index (symbolic dims count as 1: a batch too big
+ * for the device is found when the batch is known). One error per source location.
+ */
+function checkTensorSizes(g: Graph, d: Diagnostics): void {
+  const seen = new Set<string>();
+  for (const v of [...g.args, ...g.nodes.map((n) => n.out)]) {
+    const count = v.type.shape.reduce<number>((a, x) => a * (typeof x === "number" ? x : 1), 1);
+    if (count <= 2147483647) continue;
+    const key = `${v.span.start}:${v.span.end}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    d.error("NC3022", v.span, { what: v.arg ? `${v.arg.role} ${v.arg.name}` : "a value of", type: formatType(v.type), count: count.toExponential(2) });
+  }
 }
 
 /** Labels nothing reads any more (after inference dropped the loss) leave the graph's args. */

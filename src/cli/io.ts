@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
+import { dirname } from "node:path";
 import { compile, type CompileOptions, type Compiled } from "../compile.js";
 
 /** A user-facing failure the CLI reports without a stack trace. */
@@ -56,4 +57,13 @@ export function intOption(options: Record<string, string | boolean>, key: string
   const n = Number(v);
   if (typeof v !== "string" || !Number.isInteger(n) || n < 0) throw new UsageError(`--${key} must be a non-negative integer, got ${String(v)}`);
   return n;
+}
+
+/** Refuses, before any work, an output path whose folder is missing or that is a folder itself. */
+export function checkOutputPath(path: string, flag: string): void {
+  const dir = dirname(path);
+  const folder = statSync(dir, { throwIfNoEntry: false });
+  if (!folder) throw new UsageError(`${flag} ${path}: the folder ${dir} does not exist`);
+  if (!folder.isDirectory()) throw new UsageError(`${flag} ${path}: ${dir} is not a folder`);
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`${flag} ${path} is a folder; give a file name`);
 }

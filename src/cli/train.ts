@@ -9,7 +9,7 @@ import { checkpointValues } from "../runtime/restore.js";
 import { prepareData, type InputTransform } from "../runtime/data-source.js";
 import { batchSizes, Trainer, type TrainResult } from "../runtime/trainer.js";
 import { asUserErrors, loadCheckpoint, metaJson, openBackend } from "./backend.js";
-import { compileFile, intOption, parseArgs, readSource, UsageError } from "./io.js";
+import { checkOutputPath, compileFile, intOption, parseArgs, readSource, UsageError } from "./io.js";
 import { trainingCurvesSvg } from "./plot.js";
 import { fmtLoss, fmtPercent, fmtRate, Progress, summaryTable } from "./progress.js";
 
@@ -57,6 +57,10 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const quiet = options["quiet"] === true;
   const out = (line: string) => process.stdout.write(line + "\n");
 
+  for (const flag of ["checkpoint", "plot"] as const) {
+    const path = options[flag];
+    if (typeof path === "string") checkOutputPath(path, `--${flag}`);
+  }
   const c = compileFile(file);
   const g = c.graph!;
   const spec0 = c.train;

@@ -95,7 +95,7 @@ function convLayer(s: number): FunctionDef {
   return {
     params: ["x"],
     statics: [
-      { name: "filters", kind: "int" },
+      { name: "filters", kind: "size" },
       { name: "kernel", kind: "ints" },
     ],
     kwargs: { stride: "ints", padding: "padding", dilation: "ints", groups: "int", activation: "function", use_bias: "bool" },

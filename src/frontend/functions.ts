@@ -16,7 +16,8 @@ export type KwValue = number | boolean | number[] | string;
  * What a keyword argument must be; "function" is the name of a one-argument function (`relu`),
  * "padding" is `same`, `valid`, an integer or a list of integers.
  */
-export type KwKind = "int" | "ints" | "bool" | "number" | "function" | "padding";
+/** A keyword argument's kind; `size` is a count of units, filters, heads...: a whole number from 1 to 2^31 - 1. */
+export type KwKind = "int" | "size" | "ints" | "bool" | "number" | "function" | "padding";
 
 /** What a layer may do besides emitting nodes: declare the params of its instance. */
 export interface LayerCtx {
@@ -191,7 +192,7 @@ export const FUNCTIONS: Record<string, FunctionDef> = {
    */
   dense: {
     params: ["x"],
-    statics: [{ name: "units", kind: "int" }],
+    statics: [{ name: "units", kind: "size" }],
     kwargs: { activation: "function", use_bias: "bool" },
     layer: true,
     lower: (emit, [x], kw, _span, layer) => {
@@ -277,8 +278,8 @@ export const FUNCTIONS: Record<string, FunctionDef> = {
   embedding: {
     params: ["ids"],
     statics: [
-      { name: "vocab", kind: "int" },
-      { name: "dim", kind: "int" },
+      { name: "vocab", kind: "size" },
+      { name: "dim", kind: "size" },
     ],
     kwargs: {},
     layer: true,
@@ -299,7 +300,7 @@ export const FUNCTIONS: Record<string, FunctionDef> = {
    */
   attention: {
     params: ["x"],
-    statics: [{ name: "heads", kind: "int" }],
+    statics: [{ name: "heads", kind: "size" }],
     kwargs: { causal: "bool" },
     layer: true,
     lower: (emit, [x], kw, _span, layer) => {

@@ -67,7 +67,7 @@ type Cell = (emit: Emit, z: Value, h: Value, state: { c?: Value }, rec: Value, u
 function recurrentLayer(gates: number, cell: Cell): FunctionDef {
   return {
     params: ["x"],
-    statics: [{ name: "units", kind: "int" }],
+    statics: [{ name: "units", kind: "size" }],
     kwargs: { return_sequences: "bool" },
     layer: true,
     lower: (emit, [x], kw, _span, layer) => {

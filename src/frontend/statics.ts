@@ -4,6 +4,9 @@ import type { CallExpr, Expr, TypeExpr } from "./ast.js";
 import { suggest, type Diagnostics } from "./diagnostics.js";
 import { FUNCTIONS, type KwKind, type KwValue } from "./functions.js";
 
+/** The largest size a layer argument may give (a tensor dim is a 32-bit count on the GPU). */
+const MAX_SIZE = 2147483647;
+
 /**
  * What the source fixes at compile time: literal values, keyword arguments checked against the
  * kinds a function, block, optimizer or schedule accepts, and the declarations built from them
@@ -79,6 +82,7 @@ export function checkKwargs(e: CallExpr, name: string, kinds: Record<string, KwK
     const fits =
       (kind === "number" && typeof v === "number") ||
       (kind === "int" && typeof v === "number" && Number.isInteger(v)) ||
+      (kind === "size" && typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= MAX_SIZE) ||
       (kind === "bool" && typeof v === "boolean") ||
       ((kind === "ints" || kind === "padding") && (Number.isInteger(v) || (Array.isArray(v) && v.every(Number.isInteger)))) ||
       (kind === "padding" && (v === "same" || v === "valid"));
@@ -86,6 +90,7 @@ export function checkKwargs(e: CallExpr, name: string, kinds: Record<string, KwK
       const expected = {
         number: "a number",
         int: "an integer",
+        size: `a whole number from 1 to ${MAX_SIZE}`,
         bool: "true or false",
         ints: "an integer or a list of integers",
         padding: "`same`, `valid`, an integer or a list of integers",

@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest";
+import { netc } from "../util/cli.js";
+
+// Mistakes a user makes through the CLI end in one line and exit 1, before any work: never a stack
+// trace or "internal". (The .net mistakes themselves are in the diagnostics corpus.)
+
+describe("user mistakes are the user's", () => {
+  it("output paths are checked before training starts", async () => {
+    for (const [args, message] of [
+      [["--checkpoint", "/no-such-folder/x.ckpt"], /--checkpoint \/no-such-folder\/x\.ckpt: the folder \/no-such-folder does not exist/],
+      [["--checkpoint", "test"], /--checkpoint test is a folder; give a file name/],
+      [["--plot", "README.md/x.svg"], /--plot README\.md\/x\.svg: README\.md is not a folder/],
+    ] as const) {
+      const r = await netc("train", "examples/xor.net", "--backend", "cpu", ...args);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(message);
+      expect(r.out).toBe("");
+      expect(r.err).not.toMatch(/internal|at .*\.js:\d+/);
+    }
+  });
+
+  it("sizes beyond what a tensor holds are diagnostics in check and train, on both backends", async () => {
+    for (const backend of ["cpu", "webgpu"]) {
+      const r = await netc("train", "test/diagnostics/tensor-too-large.net", "--backend", backend);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(/error NC3022: param w f32\[100000,100000\] holds 1\.00e\+10 values/);
+      expect(r.err).not.toMatch(/internal/);
+    }
+    const check = await netc("check", "test/diagnostics/size-not-positive.net");
+    expect(check.code).toBe(1);
+    expect(check.err).toMatch(/must be a whole number from 1 to 2147483647/);
+  });
+});
