@@ -9,4 +9,9 @@ if (!process.env.XDG_RUNTIME_DIR) {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   process.env.XDG_RUNTIME_DIR = dir;
 }
+// NOTE: output piped into a reader that stops early (`netc ir F | head`) ends quietly, not with EPIPE.
+process.stdout.on("error", (e) => {
+  if (e.code === "EPIPE") process.exit(0);
+  throw e;
+});
 process.exitCode = await main(process.argv.slice(2));

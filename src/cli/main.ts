@@ -1,3 +1,4 @@
+import { suggest } from "../frontend/diagnostics.js";
 import { MissingPackageError } from "../optional-packages.js";
 import { checkCommand } from "./check.js";
 import { UsageError } from "./io.js";
@@ -57,6 +58,23 @@ commands:
          [--temperature T] [--backend B]
 `;
 
+/** The usage lines of one command, cut from the overall usage. */
+function commandUsage(name: string): string {
+  const lines = USAGE.split("\n");
+  const start = lines.findIndex((l) => l.startsWith(`  ${name} `) || l === `  ${name}`);
+  if (start < 0) return USAGE;
+  let end = start + 1;
+  while (end < lines.length && lines[end]!.startsWith("   ") && !/^  [a-z]/.test(lines[end]!)) end++;
+  return `usage: netc ${name} ...\n${lines.slice(start, end).join("\n")}\n`;
+}
+
+/** netc's version, from its package.json. */
+async function version(): Promise<string> {
+  const { readFileSync } = await import("node:fs");
+  const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
 /** Runs the CLI; returns the exit code. User errors print one line; compiler bugs say so. */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -64,10 +82,18 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return name ? 0 : 2;
   }
+  if (name === "--version" || name === "-v") {
+    process.stdout.write(`netc ${await version()}\n`);
+    return 0;
+  }
   const command = COMMANDS[name];
   if (!command) {
-    process.stderr.write(`netc: unknown command \`${name}\`\n${USAGE}`);
+    process.stderr.write(`netc: unknown command \`${name}\`${suggest(name, Object.keys(COMMANDS))}\n${USAGE}`);
     return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    process.stdout.write(commandUsage(name));
+    return 0;
   }
   try {
     return await command(rest);

@@ -30,4 +30,16 @@ describe("user mistakes are the user's", () => {
     expect(check.code).toBe(1);
     expect(check.err).toMatch(/must be a whole number from 1 to 2147483647/);
   });
+
+  it("--version, --help on a command, and a near-miss command name", async () => {
+    const v = await netc("--version");
+    expect(v.code).toBe(0);
+    expect(v.out).toMatch(/^netc \d+\.\d+\.\d+\n$/);
+    const h = await netc("build", "--help");
+    expect(h.code).toBe(0);
+    expect(h.out).toMatch(/^usage: netc build \.\.\.\n  build FILE --checkpoint CKPT/);
+    const typo = await netc("trian", "examples/xor.net");
+    expect(typo.code).toBe(2);
+    expect(typo.err).toMatch(/^netc: unknown command `trian`; did you mean `train`\?/);
+  });
 });
