@@ -7,12 +7,24 @@ export class UsageError extends Error {}
 
 /** A source file's text; a missing or unreadable file is a one-line UsageError. */
 export function readSource(path: string): string {
+  let bytes: Buffer;
   try {
-    return readFileSync(path, "utf8");
+    bytes = readFileSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EISDIR") throw new UsageError(`cannot read ${path}: it is a folder, not a .net file`);
     throw new UsageError(code === "ENOENT" ? `cannot read ${path}: no such file` : `cannot read ${path}: ${(e as Error).message}`);
   }
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) throw new UsageError(`${path} is not a text file (a NUL byte at offset ${nul}); netc reads .net source text in UTF-8`);
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new UsageError(`${path} is not UTF-8 text; netc reads .net source text in UTF-8`);
+  }
+  // NOTE: a byte-order mark (some Windows editors write one) is not part of the program.
+  return text.startsWith("\uFEFF") ? text.slice(1) : text;
 }
 
 /** Reads and compiles a `.net` file; prints diagnostics; throws UsageError when the file cannot be used. */

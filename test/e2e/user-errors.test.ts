@@ -42,4 +42,24 @@ describe("user mistakes are the user's", () => {
     expect(typo.code).toBe(2);
     expect(typo.err).toMatch(/^netc: unknown command `trian`; did you mean `train`\?/);
   });
+
+  it("a folder, a binary file, text that is not UTF-8 each give one line; a byte-order mark is skipped", async () => {
+    const { mkdirSync, writeFileSync } = await import("node:fs");
+    const dir = ".tmp/user-errors";
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${dir}/binary.net`, Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x01, 0x00, 0x00]));
+    writeFileSync(`${dir}/latin1.net`, Buffer.from("network n {\xff}", "latin1"));
+    writeFileSync(`${dir}/bom.net`, "\uFEFFnetwork n {\n  input x: f32[B, 2]\n  output y = x\n}\n");
+    for (const [file, message] of [
+      ["examples", /^netc: cannot read examples: it is a folder, not a \.net file\n$/],
+      [`${dir}/binary.net`, /^netc: .*binary\.net is not a text file \(a NUL byte at offset 7\); netc reads \.net source text in UTF-8\n$/],
+      [`${dir}/latin1.net`, /^netc: .*latin1\.net is not UTF-8 text; netc reads \.net source text in UTF-8\n$/],
+    ] as const) {
+      const r = await netc("check", file);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(message);
+    }
+    const bom = await netc("check", `${dir}/bom.net`);
+    expect(bom.code, bom.err).toBe(0);
+  });
 });
