@@ -3,7 +3,7 @@ import { formatLocation, type Span } from "../frontend/source.js";
 import type { Graph, Value } from "../ir/graph.js";
 import { graphToJson } from "../ir/graph-json.js";
 import { batchBindings, dimsKey, PLAN_FORMAT, type Plan, type PlanBuffer, type PlanTensor, type PlanVariant } from "../ir/plan.js";
-import { hyperSchedule, type TrainSpec } from "../ir/training.js";
+import { hyperSchedule, hyperValues, type TrainSpec } from "../ir/training.js";
 import type { DimBindings } from "../ir/types.js";
 import { DEFAULT_CODEGEN, generateKernel, type CodegenOptions } from "./wgsl.js";
 
@@ -73,7 +73,7 @@ export function planOf(g: Graph, opts: PlanOptions = {}): Plan {
         shaders.push(c.wgsl);
         shaderIndex.set(c.wgsl, shader);
       }
-      return { name: c.name, shader, bindings: [...c.inputs, c.output].map(bufferOf), workgroups: c.workgroups };
+      return { name: c.name, shader, entry: "main", bindings: [...c.inputs, c.output].map(bufferOf), workgroups: c.workgroups };
     }),
   });
 
@@ -84,7 +84,10 @@ export function planOf(g: Graph, opts: PlanOptions = {}): Plan {
     batchDims: [...batchDims],
     inputs: argsOf("input"),
     labels: argsOf("label"),
-    hypers: argsOf("hyper"),
+    hypers: argsOf("hyper").map((t) => {
+      const value = opts.train ? hyperValues(opts.train, 0)[t.name] : undefined;
+      return value === undefined ? t : { ...t, default: value };
+    }),
     ...(opts.train ? { schedule: hyperSchedule(opts.train) } : {}),
     params: g.persistent.map((p) => ({ ...tensor(p.arg!.name, p), role: p.arg!.role as "param" | "state", ...(p.arg!.init ? { init: p.arg!.init } : {}) })),
     outputs: g.outputs.map((o) => tensor(o.name, o.value)),

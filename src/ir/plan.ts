@@ -26,8 +26,8 @@ export interface Plan {
   batchDims: string[];
   inputs: PlanTensor[];
   labels: PlanTensor[];
-  /** Per-step scalars (learning rate, Adam's bias corrections, the dropout seed). */
-  hypers: PlanTensor[];
+  /** Per-step scalars (learning rate, Adam's bias corrections, the dropout seed), with their values at step 0. */
+  hypers: (PlanTensor & { default?: number })[];
   /** How the hyper scalars follow the step, so a runner can supply them itself. */
   schedule?: HyperSchedule;
   /** Params and persistent state (optimizer moments, batchnorm statistics) in declaration order. */
@@ -83,8 +83,9 @@ export interface PlanBuffer {
 /** One dispatch of a variant's schedule. */
 export interface PlanKernel {
   name: string;
-  /** Index into `Plan.shaders`. */
+  /** Index into `Plan.shaders`, and the shader's entry point. */
   shader: number;
+  entry: string;
   /** Buffer indices in binding order: inputs, then the output. */
   bindings: number[];
   workgroups: [number, number, number];

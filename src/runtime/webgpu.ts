@@ -95,7 +95,7 @@ export class WebGpuRunner implements StepRunner {
     // NOTE: checked before any buffer or pipeline exists: a plan too big for the device is the
     // user's to change, and Dawn would otherwise only log validation errors and compute nothing.
     checkPlanFits(plan, dims, gpu.limits);
-    const pipelines = await Promise.all(variant.kernels.map((k) => cache.get(plan.shaders[k.shader]!)));
+    const pipelines = await Promise.all(variant.kernels.map((k) => cache.get(plan.shaders[k.shader]!, k.entry)));
     const t2 = performance.now();
     const r = new WebGpuRunner(gpu, plan, dims, variant, { codegen: t1 - t0, pipelines: t2 - t1 });
     r.allocate(owner);
