@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Attrs, Value } from "../src/ir/graph.js";
 import { interpret, type Tensor } from "../src/ir/interp.js";
 import { OPS, type InferCtx } from "../src/ir/ops.js";
+import { paddingOnlyWindow } from "../src/ir/ops-conv.js";
 import { randUniform } from "../src/ir/ops-index.js";
 import { parseGraph } from "../src/ir/parse.js";
 import { autodiff } from "../src/ir/passes/autodiff.js";
@@ -417,5 +418,39 @@ describe("window ops in the IR text form", () => {
     expect(back.errors).toEqual([]);
     expect(printGraph(back.graph!)).toBe(text);
     expect(() => verifyGraph(back.graph!)).not.toThrow();
+  });
+});
+
+describe("windows of padding only", () => {
+  it("are found without visiting every window, as visiting every window finds them", () => {
+    const visit = (out: number, stride: number, before: number, kernel: number, dilation: number, size: number) => {
+      for (let o = 0; o < out; o++) {
+        const first = o * stride - before;
+        let real = false;
+        for (let t = 0; t < kernel && !real; t++) real = first + t * dilation >= 0 && first + t * dilation < size;
+        if (!real) return o;
+      }
+      return undefined;
+    };
+    let cases = 0;
+    for (let size = 1; size <= 7; size++)
+      for (let kernel = 1; kernel <= 4; kernel++)
+        for (let stride = 1; stride <= 3; stride++)
+          for (let dilation = 1; dilation <= 5; dilation++)
+            for (let before = 0; before <= 6; before++)
+              for (let after = 0; after <= 6; after++) {
+                const padded = size + before + after;
+                const span = (kernel - 1) * dilation + 1;
+                if (padded < span) continue;
+                for (const out of [Math.floor((padded - span) / stride) + 1, Math.ceil((padded - span) / stride) + 1]) {
+                  cases++;
+                  expect(paddingOnlyWindow(out, stride, before, kernel, dilation, size), JSON.stringify({ out, stride, before, kernel, dilation, size })).toBe(
+                    visit(out, stride, before, kernel, dilation, size),
+                  );
+                }
+              }
+    expect(cases).toBeGreaterThan(10_000);
+    // 2^30 windows along an axis: answered at once.
+    expect(paddingOnlyWindow(2 ** 30, 2, 0, 2, 1, 2 ** 31)).toBeUndefined();
   });
 });

@@ -183,17 +183,37 @@ function poolGeometry(op: string, x: readonly Dim[], attrs: Attrs, ctx: InferCtx
   if (!out) return undefined;
   // NOTE: a window of padding only has no max and nothing to average over: a user error.
   for (let d = 0; d < s; d++) {
-    for (let o = 0; o < out[d]!; o++) {
-      const first = o * a.strides[d]! - a.before[d]!;
-      let real = false;
-      for (let t = 0; t < kernel[d]! && !real; t++) real = first + t * a.dilations[d]! >= 0 && first + t * a.dilations[d]! < input[d]!;
-      if (!real) {
-        ctx.error("NC3019", { op, index: o, axis: d + 2 });
-        return undefined;
-      }
+    const o = paddingOnlyWindow(out[d]!, a.strides[d]!, a.before[d]!, kernel[d]!, a.dilations[d]!, input[d]!);
+    if (o !== undefined) {
+      ctx.error("NC3019", { op, index: o, axis: d + 2 });
+      return undefined;
     }
   }
   return { a, mode, kernel, ceil, countPad: attrs["count_pad"] === true, input, out };
+}
+
+/**
+ * The first of `out` windows along an axis of `size` values that lies entirely in the padding
+ * (window o starts at o·stride - before and takes `kernel` values `dilation` apart), or undefined.
+ * Windows starting inside the axis hold a real value, and every window starting past its end is
+ * padding only, so only the windows starting in the leading padding are looked at one by one:
+ * NOTE: without looping over every window, a mutated size of 2^31 made `check` take minutes.
+ */
+export function paddingOnlyWindow(out: number, stride: number, before: number, kernel: number, dilation: number, size: number): number | undefined {
+  const real = (o: number) => {
+    const first = o * stride - before;
+    const t = first >= 0 ? 0 : Math.ceil(-first / dilation);
+    return t < kernel && first + t * dilation < size;
+  };
+  const leading = before > 0 ? Math.min(out, Math.ceil(before / stride)) : 0;
+  // NOTE: a window reaches the axis when its span covers the padding before it, which holds from
+  // window 0 on if at all; whether it then hits or jumps over the axis depends on its start
+  // modulo the dilation only (and it always hits when the dilation is at most the size).
+  if (leading > 0 && !real(0)) return 0;
+  const period = dilation <= size ? 0 : dilation;
+  for (let o = 1; o < Math.min(leading, period); o++) if (!real(o)) return o;
+  const past = Math.ceil((size + before) / stride);
+  return past < out ? Math.max(past, leading) : undefined;
 }
 
 function poolInfer(ins: TensorType[], attrs: Attrs, ctx: InferCtx): TensorType | undefined {
