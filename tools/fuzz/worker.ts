@@ -1,0 +1,72 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parentPort } from "node:worker_threads";
+import { cpuBackend } from "../../src/runtime/cpu-backend.js";
+import { prepareCase, stepCase, type Outcome, type StepTrace } from "./case.js";
+
+/**
+ * The fuzzer's worker thread: checks a case and runs its CPU step. It runs in a thread so that
+ * a case that never ends (a hang) can be stopped: the main thread terminates the worker and
+ * starts another.
+ */
+
+/** A case for the worker. */
+export interface CaseRequest {
+  id: number;
+  text: string;
+  path: string;
+  /** Run the training step (else check only). */
+  step: boolean;
+  /** A step's buffers over this many bytes are not run. */
+  stepBytes: number;
+}
+
+/** The worker's answer. */
+export interface CaseReply {
+  id: number;
+  outcome: Outcome;
+  stage: string;
+  detail: string;
+  capped?: boolean;
+  /** Set when the CPU step ran to its end. */
+  trace?: StepTrace;
+  /** Whether the case reached the training step (its CPU result is `trace`, or the outcome). */
+  stepped: boolean;
+  /** Kernels per step of a stepped case. */
+  kernels?: number;
+  /** Milliseconds spent checking (and preparing) and in the CPU step. */
+  checkMs: number;
+  stepMs: number;
+}
+
+const port = parentPort!;
+const dir = mkdtempSync(join(tmpdir(), "netc-fuzz-"));
+const checkpoint = join(dir, "step.safetensors");
+const backend = cpuBackend();
+
+port.on("message", (req: CaseRequest | "exit") => {
+  if (req === "exit") {
+    rmSync(dir, { recursive: true, force: true });
+    port.close();
+    return;
+  }
+  void answer(req).then((reply) => port.postMessage(reply));
+});
+
+async function answer(req: CaseRequest): Promise<CaseReply> {
+  const t0 = performance.now();
+  let t1 = t0;
+  const ms = () => ({ checkMs: t1 - t0, stepMs: performance.now() - t1 });
+  try {
+    const p = await prepareCase(req.text, req.path, { step: req.step, stepBytes: req.stepBytes });
+    t1 = performance.now();
+    if (p.done) return { id: req.id, outcome: p.outcome, stage: p.stage, detail: p.detail, stepped: false, ...(p.capped ? { capped: true } : {}), ...ms() };
+    const r = await stepCase(backend, p.setup, checkpoint);
+    const kernels = p.setup.kernels;
+    if ("trace" in r) return { id: req.id, outcome: "clean", stage: "cpu", detail: "trained", trace: r.trace, stepped: true, kernels, ...ms() };
+    return { id: req.id, outcome: r.outcome, stage: "cpu", detail: r.detail, stepped: true, kernels, ...ms() };
+  } catch (e) {
+    return { id: req.id, outcome: "crash", stage: "worker", detail: e instanceof Error ? `${e.name}: ${e.message}\n${e.stack}` : String(e), stepped: false, ...ms() };
+  }
+}
