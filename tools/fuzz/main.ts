@@ -17,6 +17,7 @@ import type { CaseReply, CaseRequest } from "./worker.js";
  *
  *   --n N             cases (default 1000)
  *   --seed S          seed (default 1)
+ *   --from I          start at case I (cases I to I+N-1: a long run split over processes)
  *   --case I          run case I only (to reproduce one)
  *   --timeout SEC     per case, check and CPU step (default 30): over it is a hang
  *   --step-every K    the training step only for cases whose index is a multiple of K (default 1)
@@ -35,6 +36,7 @@ interface Options {
   n: number;
   seed: number;
   only?: number;
+  from: number;
   timeoutMs: number;
   stepEvery: number;
   stepBytes: number;
@@ -48,7 +50,7 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { n: 1000, seed: 1, timeoutMs: 30_000, stepEvery: 1, stepBytes: STEP_BYTES, gpuEvery: 1, gpuMax: Infinity, gpuKernels: Infinity, gpuTimeoutMs: 300_000, out: ".tmp/fuzz", json: false, quiet: false };
+  const o: Options = { n: 1000, seed: 1, from: 0, timeoutMs: 30_000, stepEvery: 1, stepBytes: STEP_BYTES, gpuEvery: 1, gpuMax: Infinity, gpuKernels: Infinity, gpuTimeoutMs: 300_000, out: ".tmp/fuzz", json: false, quiet: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const num = () => {
@@ -59,6 +61,7 @@ function parseOptions(argv: string[]): Options {
     if (flag === "--n") o.n = num();
     else if (flag === "--seed") o.seed = num();
     else if (flag === "--case") o.only = num();
+    else if (flag === "--from") o.from = num();
     else if (flag === "--timeout") o.timeoutMs = num() * 1000;
     else if (flag === "--step-every") o.stepEvery = Math.max(1, num());
     else if (flag === "--step-mb") o.stepBytes = num() * 1048576;
@@ -148,7 +151,7 @@ async function main(): Promise<number> {
   let gpu: { ctx: GpuContext; backend: Backend } | undefined | null;
   const t0 = performance.now();
   mkdirSync(o.out, { recursive: true });
-  const indices = o.only !== undefined ? [o.only] : Array.from({ length: o.n }, (_, i) => i);
+  const indices = o.only !== undefined ? [o.only] : Array.from({ length: o.n }, (_, i) => o.from + i);
   let stepped = 0;
   for (const index of indices) {
     const rng = new Rng(o.seed, index);
@@ -189,13 +192,15 @@ async function main(): Promise<number> {
       failures.push({ index, outcome: rec.outcome, file });
       process.stderr.write(`${rec.outcome}: case ${index} (${example}; ${rec.steps.join("; ")}) at ${rec.stage}: ${rec.detail.split("\n")[0]} -> ${file}\n`);
     }
-    if (!o.quiet && (index + 1) % 100 === 0) process.stderr.write(`fuzz: ${index + 1}/${o.n} cases, ${((performance.now() - t0) / 1000).toFixed(1)} s: ${JSON.stringify(counts)}\n`);
+    const done = index - indices[0]! + 1;
+    if (!o.quiet && done % 100 === 0)
+      process.stderr.write(`fuzz: ${done}/${indices.length} cases, ${((performance.now() - t0) / 1000).toFixed(1)} s: ${JSON.stringify({ ...counts, cpuSteps: extra.cpuSteps, cpuTrained: extra.cpuTrained, gpuSteps: extra.gpuSteps, gpuAgree: extra.gpuAgree, capped: extra.capped })}\n`);
   }
   await worker.close();
   if (gpu) releaseGpu(gpu.ctx);
   const seconds = (performance.now() - t0) / 1000;
   const out = (s: string) => process.stdout.write(s + "\n");
-  out(`netc fuzz: seed ${o.seed}, ${indices.length} cases (the examples, 1-3 mutations each) in ${seconds.toFixed(1)} s`);
+  out(`netc fuzz: seed ${o.seed}, ${indices.length} cases${o.from ? ` from case ${o.from}` : ""} (the examples, 1-3 mutations each) in ${seconds.toFixed(1)} s`);
   out(`  diagnostics ${counts.diagnostic}, clean ${counts.clean} (check only ${extra.checkOnly}, over the step's size cap ${extra.capped})`);
   out(`  training steps: CPU ${extra.cpuSteps} (${extra.cpuTrained} trained), WebGPU ${gpu === null ? "unavailable" : `${extra.gpuSteps} (${extra.gpuAgree} agree with the CPU)`}`);
   out(`  time: check ${extra.checkSeconds.toFixed(1)} s, CPU steps ${extra.cpuSeconds.toFixed(1)} s, WebGPU steps ${extra.gpuSeconds.toFixed(1)} s`);
