@@ -282,18 +282,16 @@ export class Trainer {
       }
       if (this.cfg.checkpointPath) {
         this.checkDevice(epoch, step);
-        const values = await this.pool.state();
-        if (onNan !== "ignore") this.checkWeights(values, epoch, step);
-        await this.saveCheckpoint(this.cfg.checkpointPath, epoch, step, values);
+        await this.saveCheckpoint(this.cfg.checkpointPath, epoch, step);
       }
     }
     return { history: this.history, epochs: Math.max(0, spec.epochs - this.startEpoch + 1), steps: done, rows: rowsDone, seconds: (performance.now() - t0) / 1000 };
   }
 
   /** Writes every persistent value, where training stands and the history (atomically). */
-  async saveCheckpoint(path: string, epoch: number, step: number, state?: Record<string, Float32Array>): Promise<void> {
+  async saveCheckpoint(path: string, epoch: number, step: number): Promise<void> {
     const { plan, spec, data } = this.cfg;
-    const values = state ?? (await this.pool.state());
+    const values = await this.pool.state();
     const tensors: Checkpoint["tensors"] = {};
     for (const p of plan.params) tensors[p.name] = { shape: concreteShape(p.shape, {}), values: values[p.name]! };
     writeCheckpoint(path, {
@@ -319,31 +317,6 @@ export class Trainer {
     const errors = this.cfg.backend.deviceErrors?.() ?? [];
     if (errors.length > this.deviceErrorsBefore)
       throw new TrainingStopped(`the WebGPU device reported an error at epoch ${epoch}, step ${step + 1}: ${errors[this.deviceErrorsBefore]}${errors.length > this.deviceErrorsBefore + 1 ? ` (and ${errors.length - this.deviceErrorsBefore - 1} more)` : ""}; training stopped${this.cfg.checkpointPath ? `, ${this.cfg.checkpointPath} not written after it` : ""}`);
-  }
-
-  /**
-   * Ends the run before a checkpoint of non-finite weights is written. The loss read last can be
-   * finite while the update after it overflows (a learning rate of 1e39 is infinite in f32).
-   */
-  private checkWeights(state: Record<string, Float32Array>, epoch: number, step: number): void {
-    const plan = this.cfg.plan;
-    const bad = nonFiniteWeights(plan, state);
-    if (!bad.length) return;
-    const batch = this.firstStep?.batch ?? {};
-    // NOTE: a rate beyond f32's range (lr = 1e39) is infinite from the first step on; the replay
-    // cannot name an op for it, since the op's own input is not finite.
-    const hyper = plan.hypers.find((h) => batch[h.name] && !batch[h.name]!.every(Number.isFinite));
-    const first = this.firstStep && !hyper ? firstNonFinite(plan, this.initial, this.firstStep.batch, batchBindings(plan, this.firstStep.rows)) : undefined;
-    const why = hyper
-      ? `the hyper scalar ${hyper.name} is ${batch[hyper.name]![0]} in f32 (a value in the training section beyond ±3.4e38?)`
-      : first
-        ? `already in the run's first step, ${first}`
-        : "an update diverged (a smaller learning rate, or gradient clipping, may help)";
-    throw new TrainingStopped(
-      `the ${bad.length === 1 ? "weight" : "weights"} ${bad.slice(0, 4).join(", ")}${bad.length > 4 ? ", ..." : ""} ${bad.length === 1 ? "holds" : "hold"} NaN or infinite values at the end of epoch ${epoch} (step ${step}), though the loss read last was finite: ` +
-        `${why}; ` +
-        `training stopped, ${this.cfg.checkpointPath} not written after it (--on-nan ignore to save them anyway)`,
-    );
   }
 
   /** The error for a non-finite loss, with where the step's first non-finite value came from. */
