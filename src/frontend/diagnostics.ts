@@ -68,6 +68,7 @@ export const DIAGNOSTICS = {
   NC3021: "`{op}` wants {expected} for {operand}, got {got}",
   NC3020: "input `{name}` of `{block}` must be {expected}, got {actual}",
   NC3022: "{what} {type} holds {count} values; a tensor holds at most 2147483647 (2^31 - 1)",
+  NC3023: "a dimension must be a whole number from 1 to 2147483647, got {dim}",
   NC4001: "the training section has no `{key}`",
   NC4002: "unknown training setting `{key}`; expected one of: {accepted}",
   NC4003: "unknown optimizer `{name}`{hint}",

@@ -110,6 +110,10 @@ export function resolveType(t: TypeExpr, d: Diagnostics): TensorType | undefined
     d.error("NC2011", t.dtype.span, { name: t.dtype.name, accepted: DTYPES.join(", ") });
     return undefined;
   }
+  // NOTE: a zero dim once reached an LSTM unrolled over no steps, which crashed infer-shapes.
+  const bad = t.dims.filter((x) => typeof x.value === "number" && !(Number.isInteger(x.value) && x.value >= 1 && x.value <= MAX_SIZE));
+  for (const x of bad) d.error("NC3023", x.span, { dim: String(x.value) });
+  if (bad.length) return undefined;
   return { dtype: t.dtype.name as DType, shape: t.dims.map((x) => x.value) };
 }
 
