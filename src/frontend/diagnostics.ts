@@ -36,7 +36,7 @@ export const DIAGNOSTICS = {
   NC2017: "block `{name}` has no output",
   NC2018: "block `{name}` has {count} outputs ({names}); unpack them with `{names} = {name}(...)`",
   NC2019: "`{name}` gives {got} value(s) but {expected} names are bound",
-  NC2020: "the repeat count must be a positive integer, got {got}",
+  NC2020: "the repeat count must be a whole number from 1 to 10000, got {got}",
   NC2021: "`repeat` takes a count and the call to repeat, e.g. `x |> repeat(3, Residual(64))`",
   NC2022: "`{name}` cannot be repeated: it must take one tensor input and give one output, but {detail}",
   NC2023: "block `{name}` uses itself: {cycle}",

@@ -12,6 +12,9 @@ import { linkProgram, type BlockDef, type BlockScope, type Linked } from "./modu
 import type { Span } from "./source.js";
 import { checkKwargs, resolveInit, resolveType, staticValue } from "./statics.js";
 
+/** The most instances a `repeat` unrolls. */
+const MAX_REPEAT = 10000;
+
 /**
  * The CST visitor's second half: lowers the network section (and every block instance it reaches)
  * to IR nodes. The training section is lowered by lower-train.ts against this network's scope;
@@ -446,7 +449,9 @@ class Lowerer {
     const call: CallExpr =
       template.kind === "call" ? template : { kind: "call", callee: { name: template.name, span: template.span }, args: [], kwargs: [], span: template.span };
     const count = staticValue(countExpr);
-    if (typeof count !== "number" || !Number.isInteger(count) || count < 1) {
+    // NOTE: a repeat is unrolled, so its count is bounded like a program's size: repeat(65536, ...)
+    // of a residual block kept check busy for minutes (found by the fuzzer; 1e38 never ended).
+    if (typeof count !== "number" || !Number.isInteger(count) || count < 1 || count > MAX_REPEAT) {
       this.d.error("NC2020", countExpr.span, { got: typeof count === "number" ? String(count) : `\`${sourceText(countExpr.span)}\`` });
       return undefined;
     }
