@@ -21,6 +21,9 @@ interface Unrolled {
 
 const c = (emit: Emit, value: number) => emit("const", [], { value });
 
+/** The longest sequence a recurrent layer unrolls. */
+const MAX_STEPS = 10000;
+
 /** Checks x is [batch, time, features] with a known time, and projects it for all steps at once. */
 function project(emit: Emit, layer: LayerCtx, name: string, x: Value, units: number, gates: number): Unrolled | undefined {
   const shape = layer.shape(x);
@@ -32,6 +35,12 @@ function project(emit: Emit, layer: LayerCtx, name: string, x: Value, units: num
   const steps = shape[1]!;
   if (typeof steps !== "number") {
     layer.error("NC2029", { name, dim: steps });
+    return undefined;
+  }
+  // NOTE: each step is unrolled into nodes: a mutated length of 2^31 - 1 kept check busy forever
+  // (found by the fuzzer).
+  if (steps > MAX_STEPS) {
+    layer.error("NC2035", { name, steps, max: MAX_STEPS });
     return undefined;
   }
   const wx = layer.param("input_weight", [`${layer.instance}.in`, gates * units], { kind: "xavier", options: {} });
