@@ -153,6 +153,7 @@ async function main(): Promise<number> {
   mkdirSync(o.out, { recursive: true });
   const indices = o.only !== undefined ? [o.only] : Array.from({ length: o.n }, (_, i) => o.from + i);
   let stepped = 0;
+  let deaths = 0;
   for (const index of indices) {
     const rng = new Rng(o.seed, index);
     const example = examples[rng.weighted(weights)]!;
@@ -161,9 +162,15 @@ async function main(): Promise<number> {
     const rec: CaseRecord = { index, example, steps: mutant.steps, outcome: "clean", stage: "check", detail: "" };
     const reply = await worker.run({ id: index, text: mutant.text, path, step: index % o.stepEvery === 0, stepBytes: o.stepBytes }, o.timeoutMs);
     if (reply === "hang") Object.assign(rec, { outcome: "hang", stage: "check or cpu", detail: `no answer in ${o.timeoutMs / 1000} s` });
-    else if ("dead" in reply) Object.assign(rec, { outcome: "crash", stage: "worker", detail: reply.dead });
+    else if ("dead" in reply) {
+      Object.assign(rec, { outcome: "crash", stage: "worker", detail: reply.dead });
+      // NOTE: a worker that cannot even start (its modules gone: a node_modules reinstalled under a
+      // long run) would make every later case a crash; the run stops instead.
+      if (++deaths >= 5) throw new Error(`the worker died 5 times in a row, last: ${reply.dead.split("\n")[0]}; stopping at case ${index}`);
+    }
     else if (reply.id !== index) throw new Error(`internal: the worker answered case ${reply.id} for case ${index}`);
     else {
+      deaths = 0;
       Object.assign(rec, { outcome: reply.outcome, stage: reply.stage, detail: reply.detail });
       extra.checkSeconds += reply.checkMs / 1000;
       extra.cpuSeconds += reply.stepMs / 1000;
