@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { nodeBuiltin } from "./base/node-builtins.js";
 import { Diagnostics } from "./frontend/diagnostics.js";
 import { lowerProgram, type LowerMode } from "./frontend/lower.js";
 import { linkProgram, type ReadFile } from "./frontend/modules.js";
@@ -14,7 +14,7 @@ import { formatType, type DimBindings } from "./ir/types.js";
 export interface CompileOptions {
   /** Stop after this stage (`lower` or a pass name); default: run every pass. */
   after?: string;
-  /** Reads the files `import "path"` names (resolved against the importing file); default: node:fs. */
+  /** Reads the files `import "path"` names (resolved against the importing file); default: node:fs in Node, none in a browser. */
   readFile?: ReadFile;
   /**
    * `train` (default): the training step, differentiated, with the optimizer's updates.
@@ -26,10 +26,12 @@ export interface CompileOptions {
   mode?: LowerMode;
 }
 
-/** Reads a UTF-8 file from disk; `undefined` when it is missing or unreadable. */
+/** Reads a UTF-8 file from disk; `undefined` when it is missing or unreadable, or there is no disk (a browser). */
 function readFromDisk(path: string): string | undefined {
+  const fs = nodeBuiltin("node:fs");
+  if (!fs) return undefined;
   try {
-    return readFileSync(path, "utf8");
+    return fs.readFileSync(path, "utf8");
   } catch {
     return undefined;
   }

@@ -4,7 +4,7 @@ import { numel } from "../ir/types.js";
 import { RunnerPool, webgpuBackend, type Backend } from "./backend.js";
 import { acquireGpu, releaseGpu, type GpuContext } from "./device.js";
 import { argmaxRows, thresholdRows } from "./metrics.js";
-import { isNode, nodeModule } from "./node-modules.js";
+import { readSource, type ByteSource } from "./read-source.js";
 import { decodeSafetensors } from "./safetensors.js";
 import { transformRows, type InputTransform } from "./transform.js";
 
@@ -27,7 +27,7 @@ export interface ModelDescription {
 /** Options for `load()`. */
 export interface LoadOptions {
   /** The weights: a path (Node) or URL, or the file's bytes; default: the file beside the module. */
-  weights?: string | URL | ArrayBuffer | ArrayBufferView;
+  weights?: ByteSource;
   /** `auto` (default): WebGPU when an adapter is found, else the CPU reference; or insist on one. */
   backend?: "auto" | "webgpu" | "cpu";
   /** An open device to run on (it stays open on dispose); default: one acquired and released with the model. */
@@ -195,7 +195,7 @@ function concat(parts: Float32Array[]): Float32Array {
 /** The weights of `plan` from bytes, a path or a URL, checked against its params. */
 async function readWeights(src: NonNullable<LoadOptions["weights"]>, plan: Plan): Promise<Record<string, Float32Array>> {
   const what = src instanceof ArrayBuffer || ArrayBuffer.isView(src) ? `the weights of ${plan.name}` : String(src);
-  const bytes = await readBytes(src, what);
+  const bytes = await readSource(src, what);
   const { tensors } = decodeSafetensors(bytes, what);
   const out: Record<string, Float32Array> = {};
   const problems: string[] = [];
@@ -208,24 +208,4 @@ async function readWeights(src: NonNullable<LoadOptions["weights"]>, plan: Plan)
   }
   if (problems.length) throw new NetcError(`${what} does not fit ${plan.name}: ${problems.slice(0, 5).join("; ")}${problems.length > 5 ? `; and ${problems.length - 5} more` : ""}`);
   return out;
-}
-
-async function readBytes(src: NonNullable<LoadOptions["weights"]>, what: string): Promise<Uint8Array> {
-  if (src instanceof ArrayBuffer) return new Uint8Array(src);
-  if (ArrayBuffer.isView(src)) return new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
-  let url: URL;
-  if (src instanceof URL) url = src;
-  else if (isNode() && !/^[a-z][a-z0-9+.-]+:/i.test(src)) url = (await nodeModule<typeof import("node:url")>("node:url")).pathToFileURL(src);
-  else url = new URL(src, (globalThis as { location?: { href: string } }).location?.href);
-  try {
-    if (url.protocol === "file:") {
-      const fs = await nodeModule<typeof import("node:fs/promises")>("node:fs/promises");
-      return new Uint8Array(await fs.readFile(url));
-    }
-    const res = await fetch(url);
-    if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`);
-    return new Uint8Array(await res.arrayBuffer());
-  } catch (e) {
-    throw new NetcError(`cannot read ${what}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
 }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import pngjs from "pngjs";
 import { describe, expect, it } from "vitest";
 import { netc } from "../util/cli.js";
-import { readCheckpoint } from "../../src/runtime/checkpoint.js";
+import { readCheckpoint } from "../../src/runtime/checkpoint-file.js";
 import { npyBytes } from "../util/data-files.js";
 import { tinySource } from "../util/tiny-net.js";
 
