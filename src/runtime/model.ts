@@ -32,7 +32,15 @@ export interface LoadOptions {
   backend?: "auto" | "webgpu" | "cpu";
   /** An open device to run on (it stays open on dispose); default: one acquired and released with the model. */
   gpu?: GpuContext;
+  /** Called as loading moves on (a page's progress line): what is being done now. */
+  onProgress?: (stage: LoadStage) => void;
 }
+
+/** The stages of `load()`, in order: weights and device (together), then the pipelines, then ready. */
+export type LoadStage =
+  | { stage: "fetching"; what: string }
+  | { stage: "pipelines"; backend: "webgpu" | "cpu"; kernels: number }
+  | { stage: "ready"; ms: number };
 
 /** What `predict` accepts for one input: rows of values, flat and row-major. */
 export type InputArray = Float32Array | Int32Array | Uint8Array | Uint8ClampedArray | readonly number[];
@@ -65,6 +73,9 @@ export async function loadModel(desc: ModelDescription, base: string | URL, opti
   const want = options.backend ?? "auto";
   if (!["auto", "webgpu", "cpu"].includes(want)) throw new NetcError(`backend must be "auto", "webgpu" or "cpu", got ${JSON.stringify(want)}`);
   const plan = desc.plan;
+  const t0 = performance.now();
+  const progress = options.onProgress ?? (() => {});
+  progress({ stage: "fetching", what: want === "cpu" || options.gpu ? "the weights" : "the weights, and opening WebGPU" });
   // NOTE: the weights are read while the device opens (Dawn's start-up is most of a warm load).
   const [weights, got] = await Promise.all([
     readWeights(options.weights ?? new URL(desc.weights, base), plan),
@@ -83,7 +94,11 @@ export async function loadModel(desc: ModelDescription, base: string | URL, opti
   if (sizes.length === 0) throw new NetcError(`${plan.name}: the plan carries no batch size to run`);
   const pool = new RunnerPool(backend, plan, weights);
   try {
+    // NOTE: every kernel's pipeline is created at once (createComputePipelineAsync, in parallel).
+    const variant = plan.variants.find((v) => (v.dims[plan.batchDims[0] ?? ""] ?? 1) === sizes[0]);
+    progress({ stage: "pipelines", backend: backend.kind, kernels: variant?.kernels.length ?? 0 });
     await pool.get(sizes[0]!);
+    progress({ stage: "ready", ms: performance.now() - t0 });
   } catch (e) {
     pool.dispose();
     if (owned) releaseGpu(owned);

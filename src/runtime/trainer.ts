@@ -187,9 +187,11 @@ export class Trainer {
   /**
    * Runs the remaining epochs; `hooks` (progress reporting) are called besides the config's. An
    * aborted `signal` ends the run after the step in flight (a page's stop button): the result
-   * then says `stopped`, and the weights stay as that step left them.
+   * then says `stopped`, and the weights stay as that step left them. `yieldAfterRead` is awaited
+   * after every step that read the loss, so a page can repaint and take clicks (a step that
+   * reads nothing resolves without leaving the microtask queue, on the CPU backend every step).
    */
-  async run(hooks: Pick<TrainerConfig, "onStep" | "onEpoch"> & { signal?: AbortSignal } = {}): Promise<TrainResult> {
+  async run(hooks: Pick<TrainerConfig, "onStep" | "onEpoch"> & { signal?: AbortSignal; yieldAfterRead?: () => Promise<void> } = {}): Promise<TrainResult> {
     const { spec, data, readEvery } = this.cfg;
     const onStep = (p: StepProgress) => {
       this.cfg.onStep?.(p);
@@ -267,6 +269,7 @@ export class Trainer {
           accuracy: accRows ? accSum / accRows : undefined,
           read,
         });
+        if (read && hooks.yieldAfterRead) await hooks.yieldAfterRead();
       }
       const seconds = (performance.now() - tEpoch) / 1000;
       if (recorded) {
