@@ -1,6 +1,8 @@
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { PNG } from "pngjs";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildDemo, launchChromium, serve } from "../examples/web/build.mjs";
@@ -68,6 +70,18 @@ async function openPage(browser: Browser, url: string): Promise<{ page: Page; pr
   return { page, problems };
 }
 
+/** Test image 0 as a photo would have it: dark on a light ground, 4× larger, in colour. */
+function photoOfFirstImage(): Buffer {
+  const pixels = gunzipSync(readFileSync(join(FASHION, "t10k-images-idx3-ubyte.gz"))).subarray(16, 16 + 784);
+  const png = new PNG({ width: 112, height: 112 });
+  for (let y = 0; y < 112; y++)
+    for (let x = 0; x < 112; x++) {
+      const v = 255 - pixels[Math.floor(y / 4) * 28 + Math.floor(x / 4)]!;
+      png.data.set([v, v, v, 255], (y * 112 + x) * 4);
+    }
+  return PNG.sync.write(png);
+}
+
 const maxDiff = (a: number[], b: number[]) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 
 describe.skipIf(!enabled)("netc in Chromium (the demo page)", () => {
@@ -112,6 +126,13 @@ describe.skipIf(!enabled)("netc in Chromium (the demo page)", () => {
     expect(diff).toBeLessThan(1e-4);
     await page.screenshot({ path: join(OUT, "classify-webgpu.png") });
 
+    // A person's way in: a photo through the file input gives three bars, the first Node's class for that image.
+    await page.evaluate(() => document.getElementById("top3")!.replaceChildren());
+    await page.setInputFiles("#file", { name: "shoe.png", mimeType: "image/png", buffer: photoOfFirstImage() });
+    await page.waitForFunction(() => document.querySelectorAll("#top3 .bar").length === 3 && /ms per prediction on WebGPU$/.test(document.getElementById("timing")!.textContent ?? ""));
+    expect(await page.textContent("#top3 .bar .name")).toBe(node.classes[0]);
+    await page.screenshot({ path: join(OUT, "photo-webgpu.png") });
+
     const ckpt = await page.evaluate(() => (window as unknown as { netcDemo: { checkpointInfo(u: string): Promise<{ network: string; step: number; tensors: number }> } }).netcDemo.checkpointInfo("ckpt/clothing.safetensors"));
     expect(ckpt).toMatchObject({ network: "mnist_cnn", step: 20 });
 
@@ -122,6 +143,13 @@ describe.skipIf(!enabled)("netc in Chromium (the demo page)", () => {
     expect(trained.loss).toBeLessThan(0.01);
     expect(await page.textContent("#trainStatus")).toMatch(/^done: 2000 steps/);
     await page.screenshot({ path: join(OUT, "train-webgpu.png") });
+
+    // The stop button ends a run midway.
+    await page.click("#start");
+    await page.waitForFunction(() => /^step \d+ of 2000/.test(document.getElementById("trainStatus")!.textContent ?? ""));
+    await page.click("#stop");
+    await page.waitForFunction(() => /^(stopped|done): /.test(document.getElementById("trainStatus")!.textContent ?? ""));
+    expect(await page.textContent("#trainStatus")).toMatch(/^stopped: \d+ steps/);
     expect(problems).toEqual([]);
   });
 
