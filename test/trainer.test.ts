@@ -195,6 +195,29 @@ describe("the trainer", () => {
     t.dispose();
   });
 
+  it("stops after the step in flight when its signal is aborted, and yields after each read", async () => {
+    const { graph, spec } = compileOk(tinySource({ rows: 9 }));
+    const data = await prepareData(spec, graph, { seed: 1 });
+    const t = await Trainer.create({ backend: cpuBackend(), plan: planOf(graph), spec: { ...spec, epochs: 5 }, data, readEvery: 1, logEvery: 1 });
+    const stop = new AbortController();
+    let yields = 0;
+    const result = await t.run({
+      signal: stop.signal,
+      yieldAfterRead: async () => {
+        yields++;
+      },
+      onStep: (p) => {
+        if (p.done === 3) stop.abort();
+      },
+    });
+    expect(result.stopped).toBe(true);
+    expect(result.steps).toBe(3);
+    expect(yields).toBe(3);
+    const full = await t.run();
+    expect(full.stopped).toBeUndefined();
+    t.dispose();
+  });
+
   it("gives the same weights on WebGPU as on the CPU reference, partial batches included", async () => {
     const cpu = await tinyTrainer(cpuBackend(), { epochs: 3, plain: true });
     const gpu = await tinyTrainer(webgpuBackend(await requireSharedGpu()), { epochs: 3, plain: true });
