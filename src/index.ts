@@ -23,7 +23,7 @@ export { transformRows } from "./runtime/transform.js";
 export { evaluate, type EvalResult } from "./runtime/evaluate.js";
 export { ConfusionMatrix, type ClassScores } from "./runtime/metrics.js";
 export { loadCheckpoint, encodeCheckpoint, decodeCheckpoint, CheckpointError, type Checkpoint, type CheckpointMeta } from "./runtime/checkpoint.js";
-export type { ByteSource } from "./runtime/read-source.js";
+export type { ByteSource } from "./base/read-source.js";
 export { fetchDataset, fetchIdx, fetchBytes, gunzip } from "./data/fetch.js";
 export { parseIdx, parseIdxLabels, type IdxExpect, type IdxTensor } from "./data/idx.js";
 export { DataError } from "./data/errors.js";

@@ -1,4 +1,4 @@
-import { readSource, type ByteSource } from "../runtime/read-source.js";
+import { readSource, type ByteSource } from "../base/read-source.js";
 import { DATASETS, type Dataset } from "./datasets.js";
 import { DataError, isGzip } from "./errors.js";
 import { parseIdx, type IdxExpect, type IdxTensor } from "./idx.js";

@@ -1,5 +1,5 @@
 import { sha256Hex } from "../base/sha256.js";
-import { readSource, type ByteSource } from "./read-source.js";
+import { readSource, type ByteSource } from "../base/read-source.js";
 
 /**
  * Checkpoints in the safetensors format (Hugging Face's: an 8-byte little-endian header length, a

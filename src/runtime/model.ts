@@ -4,7 +4,7 @@ import { numel } from "../ir/types.js";
 import { RunnerPool, webgpuBackend, type Backend } from "./backend.js";
 import { acquireGpu, releaseGpu, type GpuContext } from "./device.js";
 import { argmaxRows, thresholdRows } from "./metrics.js";
-import { readSource, type ByteSource } from "./read-source.js";
+import { readSource, type ByteSource } from "../base/read-source.js";
 import { decodeSafetensors } from "./safetensors.js";
 import { transformRows, type InputTransform } from "./transform.js";
 

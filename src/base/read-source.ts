@@ -1,5 +1,5 @@
-import { NetcError } from "../base/errors.js";
-import { isNode, nodeBuiltin } from "../base/node-builtins.js";
+import { NetcError } from "./errors.js";
+import { isNode, nodeBuiltin } from "./node-builtins.js";
 
 /** Bytes, or where to get them: a URL (http(s), file: in Node, relative to the page in a browser) or, in Node, a path. */
 export type ByteSource = string | URL | ArrayBuffer | ArrayBufferView;
