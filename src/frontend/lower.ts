@@ -28,6 +28,8 @@ export interface Lowered {
   train?: TrainSpec;
   /** Types block calls expect of their inputs (and declare for their outputs), checked by infer-shapes. */
   checks: TypeCheck[];
+  /** Every let's value by name (`h1`; `r1.h` inside block instance `r1`), for `compile`'s `read`. */
+  lets: Map<string, Value>;
 }
 
 /**
@@ -63,7 +65,7 @@ export function lowerProgram(
   const train = p.trains[0] ? l.train(p.trains[0]) : undefined;
   l.checkUnusedBlocks(linked.blocks);
   dropRepeats(d, first);
-  return { graph: l.graph, train, checks: l.checks };
+  return { graph: l.graph, train, checks: l.checks, lets: l.lets };
 }
 
 /**
@@ -104,6 +106,8 @@ class Lowerer {
   private used = new Set<BlockDecl>();
   /** Types the frontend expects of values, for infer-shapes. */
   readonly checks: TypeCheck[] = [];
+  /** Let values by full name (instance prefix included), readable through `compile`'s `read`. */
+  readonly lets = new Map<string, Value>();
   /** Types of the values emitted so far, for layers that need a shape during lowering. */
   private readonly eager: EagerTypes;
 
@@ -158,8 +162,10 @@ class Lowerer {
     const values = s.names.length === 1 ? [this.expr(s.value)] : this.unpack(s.value, s.names.length);
     s.names.forEach((n, i) => {
       const v = values?.[i];
-      if (v) this.define(n.name, n.span, v);
-      else this.poisoned.add(n.name);
+      if (v) {
+        this.define(n.name, n.span, v);
+        this.lets.set(this.prefix + n.name, v);
+      } else this.poisoned.add(n.name);
     });
   }
 
