@@ -45,11 +45,14 @@ const METRICS = ["accuracy"] as const;
 /** Each optimizer's options with their defaults (Keras's and PyTorch's; `lr` is required for SGD). */
 const OPTIMIZERS: Record<string, Record<string, { kind: KwKind; default?: number | boolean }>> = {
   sgd: { lr: { kind: "number" }, momentum: { kind: "number", default: 0 }, nesterov: { kind: "bool", default: false }, weight_decay: { kind: "number", default: 0 } },
+  // NOTE: adam's weight_decay is PyTorch's coupled L2 (added to the gradient, so the moments see
+  // it); adamw's is decoupled (subtracted from the weights beside the Adam step).
   adam: {
     lr: { kind: "number", default: 0.001 },
     beta1: { kind: "number", default: 0.9 },
     beta2: { kind: "number", default: 0.999 },
     eps: { kind: "number", default: 1e-8 },
+    weight_decay: { kind: "number", default: 0 },
   },
   adamw: {
     lr: { kind: "number", default: 0.001 },
@@ -330,6 +333,11 @@ function lowerOptimizer(e: Expr | undefined, span: Span, d: Diagnostics): Optimi
     d.error("NC4004", e.span, { key: name, expected: `given a learning rate, e.g. ${name}(lr = 0.1)` });
     return undefined;
   }
+  if (given["weight_decay"] !== undefined && opt("weight_decay") < 0) {
+    const at = e.kind === "call" ? e.kwargs.find((k) => k.name.name === "weight_decay")?.value.span : undefined;
+    d.error("NC4004", at ?? e.span, { key: "weight_decay", expected: "a number >= 0" });
+    return undefined;
+  }
   if (name === "sgd")
     return { kind: "sgd", lr: opt("lr"), momentum: opt("momentum"), nesterov: given["nesterov"] === true, weightDecay: opt("weight_decay"), span: e.span };
   return {
@@ -338,7 +346,7 @@ function lowerOptimizer(e: Expr | undefined, span: Span, d: Diagnostics): Optimi
     beta1: opt("beta1"),
     beta2: opt("beta2"),
     eps: opt("eps"),
-    weightDecay: name === "adamw" ? opt("weight_decay") : 0,
+    weightDecay: opt("weight_decay"),
     span: e.span,
   };
 }
