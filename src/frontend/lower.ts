@@ -61,6 +61,7 @@ export function lowerProgram(
   for (const extra of p.networks.slice(1)) d.error("NC2012", extra.name.span, { name: extra.name.name });
   const first = d.items.length;
   const l = new Lowerer(net.name.name, d, linked.scope, mode === "train");
+  l.feedable = feedableNames(p.trains[0]);
   l.network(net);
   const train = p.trains[0] ? l.train(p.trains[0]) : undefined;
   l.checkUnusedBlocks(linked.blocks);
@@ -82,6 +83,22 @@ function dropRepeats(d: Diagnostics, first: number): void {
     kept.push(item);
   }
   d.items.splice(first, d.items.length - first, ...kept);
+}
+
+/** What the training section can feed, for the hint on an unknown name (see `Lowerer.unknownHint`). */
+interface Feedable {
+  /** Data columns by name, with the shape of their literal. */
+  columns: Map<string, number[]>;
+  /** Whether the section names a dataset (its targets are the label `labels`). */
+  dataset: boolean;
+}
+
+function feedableNames(t: TrainDecl | undefined): Feedable {
+  const shape = (e: Expr): number[] => (e.kind === "array" ? [e.items.length, ...(e.items[0] ? shape(e.items[0]) : [])] : []);
+  return {
+    columns: new Map((t?.data ?? []).map((e) => [e.name.name, shape(e.value)])),
+    dataset: t?.settings.some((s) => s.key.name === "data") ?? false,
+  };
 }
 
 /** The per-step random seed's hyper arg (see `hyperValues`). */
@@ -108,6 +125,10 @@ class Lowerer {
   readonly checks: TypeCheck[] = [];
   /** Let values by full name (instance prefix included), readable through `compile`'s `read`. */
   readonly lets = new Map<string, Value>();
+  /** What the training section feeds; set before lowering. */
+  feedable: Feedable = { columns: new Map(), dataset: false };
+  /** Lowering the training section (the loss and metrics), not the network. */
+  private inTrain = false;
   /** Types of the values emitted so far, for layers that need a shape during lowering. */
   private readonly eager: EagerTypes;
 
@@ -189,6 +210,7 @@ class Lowerer {
 
   /** Lowers the training section against this network's scope (see `lowerTrain`). */
   train(t: TrainDecl): TrainSpec | undefined {
+    this.inTrain = true;
     return lowerTrain(t, {
       graph: this.graph,
       d: this.d,
@@ -213,8 +235,26 @@ class Lowerer {
 
   private lookup(name: string, span: Span): Value | undefined {
     const v = this.scope.get(name);
-    if (!v && !this.poisoned.has(name)) this.d.error("NC2001", span, { name, hint: suggest(name, this.scope.keys()) });
+    if (!v && !this.poisoned.has(name)) this.d.error("NC2001", span, { name, hint: this.unknownHint(name) });
     return v?.value;
+  }
+
+  /**
+   * The hint for an unknown name: a near miss in scope; else, for a name a batch could feed (a data
+   * column the network uses, or a target the loss uses), how to declare it as an `input`.
+   */
+  private unknownHint(name: string): string {
+    const near = suggest(name, this.scope.keys());
+    if (this.prefix !== "") return near;
+    const column = this.feedable.columns.get(name);
+    // NOTE: a data column of that very name beats a near miss (`w` is not a typo of `x` when a column `w` exists).
+    if (column && !this.inTrain) {
+      const dims = ["B", ...column.slice(1)].join(", ");
+      return `; did you mean an \`input\`? The data column \`${name}\` feeds the network only through one: \`input ${name}: f32[${dims}]\``;
+    }
+    if (near || !this.inTrain) return near;
+    if (this.feedable.dataset) return "; the dataset's targets are `labels`";
+    return `; did you mean an \`input\`? A value fed with each batch is declared in the network (\`input ${name}: f32[B, ...]\`) or given as a data column (\`${name} = [...]\`)`;
   }
 
   private emitAt(span: Span) {
