@@ -108,6 +108,7 @@ export function instantiateBody(body: Stmt[], statics: Record<string, KwValue>, 
   const type = (t: TypeExpr): TypeExpr => ({
     ...t,
     dims: t.dims.map((dim) => {
+      if (dim.expr) return { ...dim, expr: expr(dim.expr) };
       if (typeof dim.value === "number") return dim;
       const v = statics[dim.value];
       if (v === undefined) return { ...dim, value: `${prefix}${dim.value}` };

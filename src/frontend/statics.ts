@@ -34,6 +34,15 @@ export function staticValue(e: Expr): KwValue | undefined {
     }
     case "name":
       return e.name === "true" ? true : e.name === "false" ? false : undefined;
+    case "binary": {
+      // Arithmetic over numbers (`2 * hidden` once a block's int param is substituted); `/` is
+      // exact division, so an integer argument given `7 / 2` is refused, not rounded.
+      const a = staticValue(e.left);
+      const b = staticValue(e.right);
+      if (typeof a !== "number" || typeof b !== "number" || e.op === "@") return undefined;
+      const v = e.op === "+" ? a + b : e.op === "-" ? a - b : e.op === "*" ? a * b : a / b;
+      return Number.isFinite(v) ? v : undefined;
+    }
     case "array": {
       const vs = e.items.map(staticValue);
       return vs.every((v) => typeof v === "number") ? (vs as number[]) : undefined;
@@ -110,7 +119,38 @@ export function resolveType(t: TypeExpr, d: Diagnostics): TensorType | undefined
     d.error("NC2011", t.dtype.span, { name: t.dtype.name, accepted: DTYPES.join(", ") });
     return undefined;
   }
-  return { dtype: t.dtype.name as DType, shape: t.dims.map((x) => x.value) };
+  let ok = true;
+  const shape = t.dims.map((x) => {
+    const v = x.expr ? staticValue(x.expr) : x.value;
+    if (typeof v === "string") return v;
+    if (typeof v === "number" && Number.isInteger(v) && v >= 0) return v;
+    const names = x.expr ? namesIn(x.expr) : [];
+    const detail = names.length
+      ? `\`${names.join("`, `")}\` ${names.length === 1 ? "is not an int param" : "are not int params"} (a symbolic dim cannot take part)`
+      : `it comes to ${typeof v === "number" ? Number(v.toPrecision(6)) : "no number"}`;
+    d.error("NC2035", x.span, { dim: String(x.value), detail });
+    ok = false;
+    return 0;
+  });
+  return ok ? { dtype: t.dtype.name as DType, shape } : undefined;
+}
+
+/** The names an expression reads (not callees). */
+function namesIn(e: Expr): string[] {
+  switch (e.kind) {
+    case "name":
+      return [e.name];
+    case "unary":
+      return namesIn(e.operand);
+    case "binary":
+      return [...new Set([...namesIn(e.left), ...namesIn(e.right)])];
+    case "array":
+      return [...new Set(e.items.flatMap(namesIn))];
+    case "call":
+      return [...new Set([...e.args.flatMap(namesIn), ...e.kwargs.flatMap((k) => namesIn(k.value))])];
+    default:
+      return [];
+  }
 }
 
 /** The initializer a param declares: `normal` or `normal(std = 0.1)`. */
