@@ -90,7 +90,8 @@ export function instantiateBody(body: Stmt[], statics: Record<string, KwValue>, 
         if (v === undefined) return e;
         if (typeof v === "number") return { kind: "number", value: v, span: e.span };
         if (typeof v === "boolean" || typeof v === "string") return { kind: "name", name: String(v), span: e.span };
-        return { kind: "array", items: v.map((value) => ({ kind: "number", value, span: e.span })), span: e.span };
+        // NOTE: block params are int, float, bool or fn; a list is never a `shape` (names), only numbers.
+        return { kind: "array", items: (v as number[]).map((value) => ({ kind: "number", value, span: e.span })), span: e.span };
       }
       case "unary":
         return { ...e, operand: expr(e.operand) };

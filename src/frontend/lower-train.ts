@@ -4,7 +4,7 @@ import { formatShape, type Dim, type TensorType } from "../ir/types.js";
 import type { Expr, TrainDecl } from "./ast.js";
 import { DATASET_SHAPES } from "./dataset-shapes.js";
 import { suggest, type Diagnostics } from "./diagnostics.js";
-import type { Emit, KwKind } from "./functions.js";
+import { classTargets, type Emit, type KwKind } from "./functions.js";
 import type { Span } from "./source.js";
 import { checkKwargs, staticValue } from "./statics.js";
 
@@ -88,6 +88,8 @@ export interface NetworkScope {
   poison(name: string): void;
   /** Emits forward nodes located at `span`. */
   emitAt(span: Span): Emit;
+  /** A value's shape as far as it is known during lowering. */
+  shapeOf(v: Value): Dim[] | undefined;
 }
 
 /** Lowers `train { ... }`: binds the data columns, sets `net.graph.loss` and builds the TrainSpec. */
@@ -240,9 +242,12 @@ function lowerMetrics(e: Expr | undefined, lossExpr: Expr, net: NetworkScope): s
   const c = (value: number) => emit("const", [], { value });
   let hits: Value;
   if (loss === "cross_entropy") {
+    // NOTE: class ids become one-hot rows as in the loss (whose errors were reported there).
+    const rows = classTargets(emit, pred, target, { shape: (v) => net.shapeOf(v), error: () => undefined });
+    if (!rows) return names.filter((n) => n !== "accuracy");
     const top = emit("eq", [pred, emit("max_reduce", [pred], { axes: [-1], keepdims: true })]);
     // NOTE: a row whose largest logit is tied counts as right when the target is among the ties.
-    hits = emit("sum", [emit("select", [top, target, c(0)])], { axes: [-1], keepdims: false });
+    hits = emit("sum", [emit("select", [top, rows, c(0)])], { axes: [-1], keepdims: false });
   } else {
     hits = emit("eq", [emit("lt", [c(0.5), pred]), emit("lt", [c(0.5), target])]);
   }

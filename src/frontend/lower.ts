@@ -221,6 +221,7 @@ class Lowerer {
       isPoisoned: (name) => this.poisoned.has(name),
       poison: (name) => void this.poisoned.add(name),
       emitAt: (span) => this.emitAt(span),
+      shapeOf: (v) => this.eager.typeOf(v)?.shape,
     });
   }
 
@@ -576,6 +577,7 @@ class Lowerer {
       state: (name, shape, init) => this.graph.addArg({ role: "state", name: `${instance}.${name}`, init }, { dtype: "f32", shape }, span),
       update: (state, value) => void this.graph.updates.push({ param: state, value }),
       seed: () => this.graph.argNamed(STEP_SEED) ?? this.graph.addArg({ role: "hyper", name: STEP_SEED }, { dtype: "f32", shape: [] }, span),
+      symbol: (name) => this.prefix + name,
     };
   }
 }

@@ -1,5 +1,5 @@
 import type { Init } from "../ir/graph.js";
-import { DTYPES, type DType, type TensorType } from "../ir/types.js";
+import { DTYPES, type Dim, type DType, type TensorType } from "../ir/types.js";
 import type { CallExpr, Expr, TypeExpr } from "./ast.js";
 import { suggest, type Diagnostics } from "./diagnostics.js";
 import { FUNCTIONS, type KwKind, type KwValue } from "./functions.js";
@@ -72,6 +72,15 @@ export function checkKwargs(e: CallExpr, name: string, kinds: Record<string, KwK
       ok = false;
       continue;
     }
+    if (kind === "shape") {
+      const dims = shapeValue(k.value);
+      if (dims) out[k.name.name] = dims;
+      else {
+        d.error("NC2006", k.value.span, { arg: k.name.name, name, expected: "a list of dims, each a whole number or a name (`[B, 16]`)" });
+        ok = false;
+      }
+      continue;
+    }
     const v = (kind === "function" || kind === "padding") && k.value.kind === "name" ? k.value.name : staticValue(k.value);
     if (kind === "function") {
       const f = typeof v === "string" ? FUNCTIONS[v] : undefined;
@@ -103,7 +112,7 @@ export function checkKwargs(e: CallExpr, name: string, kinds: Record<string, KwK
         bool: "true or false",
         ints: "an integer or a list of integers",
         padding: "`same`, `valid`, an integer or a list of integers",
-      }[kind as Exclude<KwKind, "function">];
+      }[kind as Exclude<KwKind, "function" | "shape">];
       d.error("NC2006", k.value.span, { arg: k.name.name, name, expected });
       ok = false;
       continue;
@@ -111,6 +120,17 @@ export function checkKwargs(e: CallExpr, name: string, kinds: Record<string, KwK
     out[k.name.name] = v!;
   }
   return ok ? out : undefined;
+}
+
+/** `[B, 2 * 8]` as dims: whole numbers (arithmetic evaluated) and names of symbolic dims. */
+function shapeValue(e: Expr): Dim[] | undefined {
+  if (e.kind !== "array") return undefined;
+  const dims = e.items.map((item): Dim | undefined => {
+    if (item.kind === "name" && item.name !== "true" && item.name !== "false") return item.name;
+    const v = staticValue(item);
+    return typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : undefined;
+  });
+  return dims.every((x) => x !== undefined) ? (dims as Dim[]) : undefined;
 }
 
 /** The tensor type `f32[B, 784]` names; dims are taken as written (infer-shapes unifies them). */
