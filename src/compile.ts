@@ -7,7 +7,7 @@ import { parseProgram } from "./frontend/parse.js";
 import { SourceFile } from "./frontend/source.js";
 import type { Graph, Value } from "./ir/graph.js";
 import { runPipeline, type PassTimes } from "./ir/passes/pipeline.js";
-import { predictionOutput } from "./ir/prediction.js";
+import { classifierOutput } from "./ir/prediction.js";
 import type { TrainSpec } from "./ir/training.js";
 import { formatType, type DimBindings } from "./ir/types.js";
 
@@ -141,9 +141,8 @@ function dropTrainingRoots(g: Graph): void {
 function predictionOf(g: Graph, train: TrainSpec | undefined): Compiled["prediction"] {
   const label = g.args.find((a) => a.arg!.role === "label");
   if (!label || !(train?.dataset !== undefined || train?.metrics.includes("accuracy"))) return undefined;
-  const output = predictionOutput(g, label);
-  const width = label.type.shape.at(-1);
-  return output && typeof width === "number" ? { output, width } : undefined;
+  const found = classifierOutput(g, label);
+  return found && { output: found.output, width: found.width };
 }
 
 /**

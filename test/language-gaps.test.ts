@@ -3,6 +3,8 @@ import { bindBatch, compile } from "../src/compile.js";
 import type { Graph, Value } from "../src/ir/graph.js";
 import { interpret, type Tensor } from "../src/ir/interp.js";
 import { concreteShape, type DimBindings } from "../src/ir/types.js";
+import { DataError } from "../src/data/errors.js";
+import { prepareData, targetClasses } from "../src/runtime/data-source.js";
 import { initialParams } from "../src/runtime/train.js";
 import { expectParamGradients } from "./util/gradcheck.js";
 
@@ -88,6 +90,21 @@ describe("class ids as cross_entropy targets", () => {
     const logits = r.value(c.graph!.outputs.find((o) => o.name === "logits")!.value);
     const nll = (row: number, k: number) => -(logits[3 * row + k]! - Math.log([0, 1, 2].reduce((a, j) => a + Math.exp(logits[3 * row + j]!), 0)));
     expect(r.value(c.graph!.loss!)[0]!).toBeCloseTo((nll(0, 0) + nll(1, 2) + nll(3, 1)) / 4, 10);
+  });
+});
+
+describe("a label data column of class ids in training and evaluation", () => {
+  it("is the classifier's target (confusion matrix by id); an id out of range is a DataError naming it", async () => {
+    const text = classifier("t", "t = [0, 2, 2, 1]");
+    const c = compile(text, "ce.net");
+    expect(c.prediction).toEqual({ output: "logits", width: 3 });
+    const data = await prepareData(c.train!, c.graph!, { seed: 1 });
+    expect(data.task).toEqual({ label: "t", output: "logits", classes: 3, width: 3, ids: true });
+    expect(Array.from(targetClasses(data.test, data.task!, { start: 0, end: 4 }))).toEqual([0, 2, 2, 1]);
+    const bad = compile(classifier("t", "t = [0, 2, 3, 1]"), "ce.net");
+    await expect(prepareData(bad.train!, bad.graph!, { seed: 1 })).rejects.toThrow(
+      new DataError("", "the data column `t` holds class ids of `logits`, whole numbers from 0 to 2, but value 3 is 3"),
+    );
   });
 });
 
