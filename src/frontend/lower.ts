@@ -6,6 +6,7 @@ import type { BlockDecl, CallExpr, Expr, Ident, LetStmt, NameRef, NetworkDecl, O
 import { blockSignature, instantiateBody, PLACEHOLDERS, type BlockSignature } from "./blocks.js";
 import { suggest, type Diagnostic, type Diagnostics } from "./diagnostics.js";
 import { EagerTypes } from "./eager-types.js";
+import { feedableNames, unknownNameHint, type Feedable } from "./feed-hints.js";
 import { FUNCTIONS, type KwKind, type KwValue, type LayerCtx } from "./functions.js";
 import { lowerTrain } from "./lower-train.js";
 import { linkProgram, type BlockDef, type BlockScope, type Linked } from "./modules.js";
@@ -83,22 +84,6 @@ function dropRepeats(d: Diagnostics, first: number): void {
     kept.push(item);
   }
   d.items.splice(first, d.items.length - first, ...kept);
-}
-
-/** What the training section can feed, for the hint on an unknown name (see `Lowerer.unknownHint`). */
-interface Feedable {
-  /** Data columns by name, with the shape of their literal. */
-  columns: Map<string, number[]>;
-  /** Whether the section names a dataset (its targets are the label `labels`). */
-  dataset: boolean;
-}
-
-function feedableNames(t: TrainDecl | undefined): Feedable {
-  const shape = (e: Expr): number[] => (e.kind === "array" ? [e.items.length, ...(e.items[0] ? shape(e.items[0]) : [])] : []);
-  return {
-    columns: new Map((t?.data ?? []).map((e) => [e.name.name, shape(e.value)])),
-    dataset: t?.settings.some((s) => s.key.name === "data") ?? false,
-  };
 }
 
 /** The per-step random seed's hyper arg (see `hyperValues`). */
@@ -240,22 +225,9 @@ class Lowerer {
     return v?.value;
   }
 
-  /**
-   * The hint for an unknown name: a near miss in scope; else, for a name a batch could feed (a data
-   * column the network uses, or a target the loss uses), how to declare it as an `input`.
-   */
+  /** The hint for an unknown name (see `unknownNameHint`). */
   private unknownHint(name: string): string {
-    const near = suggest(name, this.scope.keys());
-    if (this.prefix !== "") return near;
-    const column = this.feedable.columns.get(name);
-    // NOTE: a data column of that very name beats a near miss (`w` is not a typo of `x` when a column `w` exists).
-    if (column && !this.inTrain) {
-      const dims = ["B", ...column.slice(1)].join(", ");
-      return `; did you mean an \`input\`? The data column \`${name}\` feeds the network only through one: \`input ${name}: f32[${dims}]\``;
-    }
-    if (near || !this.inTrain) return near;
-    if (this.feedable.dataset) return "; the dataset's targets are `labels`";
-    return `; did you mean an \`input\`? A value fed with each batch is declared in the network (\`input ${name}: f32[B, ...]\`) or given as a data column (\`${name} = [...]\`)`;
+    return unknownNameHint(name, { near: suggest(name, this.scope.keys()), inBlock: this.prefix !== "", inTrain: this.inTrain, feedable: this.feedable });
   }
 
   private emitAt(span: Span) {
