@@ -1,5 +1,5 @@
 import { planOf } from "../codegen/plan.js";
-import type { Compiled } from "../compile.js";
+import type { CompileOptions, Compiled } from "../compile.js";
 import { DataError } from "../data/errors.js";
 import type { Graph } from "../ir/graph.js";
 import type { Plan } from "../ir/plan.js";
@@ -82,8 +82,12 @@ export function metaJson<T>(ckpt: Checkpoint, key: string): T | undefined {
  * A network compiled for inference (outputs only) with a checkpoint's weights for it; problems
  * are one-line user errors.
  */
-export function loadInference(file: string, ckptPath: string): { compiled: Compiled; graph: Graph; plan: Plan; ckpt: Checkpoint; values: Record<string, Float32Array> } {
-  const compiled = compileFile(file, { mode: "infer" });
+export function loadInference(
+  file: string,
+  ckptPath: string,
+  opts: Pick<CompileOptions, "mode" | "read"> = {},
+): { compiled: Compiled; graph: Graph; plan: Plan; ckpt: Checkpoint; values: Record<string, Float32Array> } {
+  const compiled = compileFile(file, { mode: "infer", ...opts });
   const graph = compiled.graph!;
   const plan = planOf(graph);
   const ckpt = loadCheckpoint(ckptPath);
