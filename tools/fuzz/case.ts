@@ -124,18 +124,27 @@ export async function prepareCase(text: string, path: string, opts: PrepareOptio
 const UNLIMITED = { maxStorageBuffersPerShaderStage: Infinity, maxStorageBufferBindingSize: Infinity, maxComputeWorkgroupsPerDimension: Infinity, maxComputeInvocationsPerWorkgroup: Infinity };
 
 /** Step 3 on one backend: the trace, or the outcome when it ended otherwise. */
-export async function stepCase(backend: Backend, setup: CaseSetup, checkpointPath: string): Promise<{ trace: StepTrace } | { outcome: Outcome; detail: string }> {
+export async function stepCase(
+  backend: Backend,
+  setup: CaseSetup,
+  checkpointPath: string,
+): Promise<{ trace: StepTrace; badState?: string[] } | { outcome: Outcome; detail: string }> {
   let trainer: Trainer | undefined;
   try {
     trainer = await Trainer.create({ backend, plan: setup.plan, infer: setup.infer, spec: setup.spec, data: setup.data, readEvery: 1, logEvery: 1, checkpointPath });
     const losses: number[] = [];
     await trainer.run({ onStep: (p) => p.loss !== undefined && losses.push(p.loss) });
     const state = await trainer.pool.state();
-    const bad = losses.find((l) => !Number.isFinite(l));
-    if (bad !== undefined) return { outcome: "silent", detail: `training ended well with the loss ${bad}` };
-    const badWeights = nonFiniteWeights(setup.plan, state);
+    const badLoss = losses.find((l) => !Number.isFinite(l));
+    if (badLoss !== undefined) return { outcome: "silent", detail: `training ended well with the loss ${badLoss}` };
+    // NOTE: weights (role param) only, as the trainer checks them: optimizer moments can overflow
+    // under a finite, huge loss (Adam's v of a 1e30 target) while the weights stay finite; such
+    // runs are counted apart (`badState`), not as silent failures.
+    const bad = nonFiniteWeights(setup.plan, state);
+    const params = new Set(setup.plan.params.filter((p) => p.role === "param").map((p) => p.name));
+    const badWeights = bad.filter((n) => params.has(n));
     if (badWeights.length) return { outcome: "silent", detail: `training ended well and saved non-finite weights: ${badWeights.slice(0, 4).join(", ")}` };
-    return { trace: { losses, state } };
+    return { trace: { losses, state }, ...(bad.length ? { badState: bad.slice(0, 4) } : {}) };
   } catch (e) {
     const msg = e instanceof Error ? e.message : "";
     // NOTE: a device error after the plan passed the limit checks is netc's, not the user's.

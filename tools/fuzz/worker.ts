@@ -35,6 +35,8 @@ export interface CaseReply {
   stepped: boolean;
   /** Kernels per step of a stepped case. */
   kernels?: number;
+  /** Optimizer or batchnorm state left non-finite by a run that ended well (weights finite). */
+  badState?: string[];
   /** Milliseconds spent checking (and preparing) and in the CPU step. */
   checkMs: number;
   stepMs: number;
@@ -64,7 +66,7 @@ async function answer(req: CaseRequest): Promise<CaseReply> {
     if (p.done) return { id: req.id, outcome: p.outcome, stage: p.stage, detail: p.detail, stepped: false, ...(p.capped ? { capped: true } : {}), ...ms() };
     const r = await stepCase(backend, p.setup, checkpoint);
     const kernels = p.setup.kernels;
-    if ("trace" in r) return { id: req.id, outcome: "clean", stage: "cpu", detail: "trained", trace: r.trace, stepped: true, kernels, ...ms() };
+    if ("trace" in r) return { id: req.id, outcome: "clean", stage: "cpu", detail: "trained", trace: r.trace, stepped: true, kernels, ...(r.badState ? { badState: r.badState } : {}), ...ms() };
     return { id: req.id, outcome: r.outcome, stage: "cpu", detail: r.detail, stepped: true, kernels, ...ms() };
   } catch (e) {
     return { id: req.id, outcome: "crash", stage: "worker", detail: e instanceof Error ? `${e.name}: ${e.message}\n${e.stack}` : String(e), stepped: false, ...ms() };
