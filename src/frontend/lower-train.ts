@@ -299,8 +299,16 @@ function dataColumns(t: TrainDecl, net: NetworkScope): DataColumn[] {
 
 /** A nested numeric array literal as a shape and row-major values; ragged rows are NC4006. */
 function literalArray(e: Expr, d: Diagnostics): { shape: number[]; values: number[] } | undefined {
-  if (e.kind === "number") return { shape: [], values: [e.value] };
-  if (e.kind === "unary" && e.operand.kind === "number") return { shape: [], values: [-e.operand.value] };
+  const leaf = e.kind === "number" ? e.value : e.kind === "unary" && e.operand.kind === "number" ? -e.operand.value : undefined;
+  if (leaf !== undefined) {
+    // NOTE: data is f32; 1e39 there was +Inf, which trained to infinite weights under a finite
+    // loss (sigmoid of Inf is 1) and saved them (found by the fuzzer).
+    if (!f32Finite(leaf)) {
+      d.error("NC4017", e.span, { what: "a data value", value: sourceNumber(e, leaf) });
+      return undefined;
+    }
+    return { shape: [], values: [leaf] };
+  }
   if (e.kind !== "array") {
     d.error("NC4004", e.span, { key: "data", expected: "a numeric array literal" });
     return undefined;
@@ -334,6 +342,15 @@ function lowerOptimizer(e: Expr | undefined, span: Span, d: Diagnostics): Optimi
   const given = e.kind === "call" ? checkKwargs(e, name, kinds, d) : {};
   if (!given) return undefined;
   const opt = (k: string) => (given[k] ?? options[k]!.default) as number;
+  // NOTE: the rates are f32 on the device: lr = 1e39 was +Inf there (found by the fuzzer).
+  if (e.kind === "call")
+    for (const kw of e.kwargs) {
+      const v = given[kw.name.name];
+      if (typeof v === "number" && !f32Finite(v)) {
+        d.error("NC4017", kw.value.span, { what: `\`${kw.name.name}\``, value: String(v) });
+        return undefined;
+      }
+    }
   if (given["lr"] === undefined && options["lr"]!.default === undefined) {
     d.error("NC4004", e.span, { key: name, expected: `given a learning rate, e.g. ${name}(lr = 0.1)` });
     return undefined;
@@ -406,4 +423,14 @@ function regularise(seen: Map<string, Expr>, net: NetworkScope): void {
       graph.loss = emit("add", [graph.loss, term]);
     }
   }
+}
+
+/** Whether a number survives the trip to f32 (±3.4e38) as a finite value. */
+function f32Finite(x: number): boolean {
+  return Number.isFinite(Math.fround(x));
+}
+
+/** A number as the user wrote it (with its sign), for messages. */
+function sourceNumber(e: Expr, value: number): string {
+  return e.kind === "unary" ? `-${String(-value)}` : String(value);
 }
