@@ -1,6 +1,7 @@
 import { planOf } from "../codegen/plan.js";
-import { batchBindings } from "../ir/plan.js";
+import { dimsFor } from "../runtime/backend.js";
 import { DEFAULT_LIMITS, planNeeds } from "../runtime/limits.js";
+import { userError } from "./backend.js";
 import { compileFile, parseArgs, UsageError } from "./io.js";
 
 const USAGE = "usage: netc check FILE [--target webgpu]";
@@ -23,8 +24,16 @@ export async function checkCommand(argv: string[]): Promise<number> {
   out(`${file}: ok (network ${g.name}: ${g.params.length} params, ${g.nodes.length} nodes, ${g.kernels?.length ?? 0} kernels per step)`);
   if (target === undefined) return 0;
   const batch = c.train?.batch ?? 1;
+  // NOTE: a dim no input binds (a label's width a dataset cannot fix) is the user's to fix, as
+  // train says; specialising for it threw "internal: dim ... is unbound" (found by the fuzzer).
+  try {
+    dimsFor(planOf(g), batch);
+  } catch (e) {
+    throw userError(e);
+  }
   const plan = planOf(g, { batches: [batch] });
-  const needs = planNeeds(plan, batchBindings(plan, batch), DEFAULT_LIMITS);
+  const dims = dimsFor(plan, batch);
+  const needs = planNeeds(plan, dims, DEFAULT_LIMITS);
   const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
   out(`${file}: on WebGPU at batch ${batch}: largest buffer ${needs.largest.label} ${mib(needs.largest.bytes)}${needs.largest.at ? ` (${needs.largest.at})` : ""} of at most ${mib(DEFAULT_LIMITS.maxStorageBufferBindingSize)}; a step's buffers ${mib(needs.totalBytes)}`);
   for (const p of needs.problems) process.stderr.write(`netc: does not fit WebGPU's limits: ${p}\n`);

@@ -63,6 +63,20 @@ describe("user mistakes are the user's", () => {
     }
   });
 
+  it("check --target webgpu of a network whose label width nothing binds says so (was an internal error; found by the fuzzer)", async () => {
+    const { mkdirSync, writeFileSync } = await import("node:fs");
+    mkdirSync(".tmp/user-errors", { recursive: true });
+    const file = ".tmp/user-errors/unbound-label.net";
+    writeFileSync(
+      file,
+      "network lm {\n  input chars: i32[B, 4]\n  logits = chars |> embed: embedding(5, 3) |> head: dense(1)\n}\n" +
+        "train {\n  loss = cross_entropy(logits, labels)\n  data = moby_dick\n  optimizer = adam\n  epochs = 1\n}\n",
+    );
+    const r = await netc("check", file, "--target", "webgpu");
+    expect(r.code, r.err).toBe(1);
+    expect(r.err).toMatch(/^netc: dims labels\.classes of lm are not bound by any input\n$/);
+  });
+
   it("through the library: a batch of the wrong size, and a hyper scalar with no schedule to take it from, are NetcErrors on both backends", async () => {
     const { graph } = compileOk(tinySource({ plain: true }));
     // NOTE: planned without the training section, so the runners have no schedule for lr.
