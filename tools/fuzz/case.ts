@@ -4,10 +4,10 @@ import { NetcError } from "../../src/base/errors.js";
 import { DataError } from "../../src/data/errors.js";
 import type { Dataset } from "../../src/data/datasets.js";
 import { DATASET_SHAPES } from "../../src/frontend/dataset-shapes.js";
-import { batchBindings, type Plan } from "../../src/ir/plan.js";
+import type { Plan } from "../../src/ir/plan.js";
 import type { TrainSpec } from "../../src/ir/training.js";
 import { MissingPackageError } from "../../src/optional-packages.js";
-import type { Backend } from "../../src/runtime/backend.js";
+import { dimsFor, type Backend } from "../../src/runtime/backend.js";
 import { CheckpointError } from "../../src/runtime/checkpoint.js";
 import { prepareData, type PreparedData } from "../../src/runtime/data-source.js";
 import { planNeeds } from "../../src/runtime/limits.js";
@@ -105,7 +105,8 @@ export async function prepareCase(text: string, path: string, opts: PrepareOptio
   const spec: TrainSpec = { ...c.train, epochs: 1, batch: Math.min(c.train.batch, STEP_ROWS) };
   try {
     const plan = planOf(g, { train: spec });
-    const needs = planNeeds(plan, batchBindings(plan, spec.batch), UNLIMITED);
+    // NOTE: dimsFor refuses a dim no input binds, as the runners do (a RunnerSetupError).
+    const needs = planNeeds(plan, dimsFor(plan, spec.batch), UNLIMITED);
     if (needs.totalBytes > opts.stepBytes)
       return { done: true, outcome: "clean", stage: "plan", detail: `a step needs ${(needs.totalBytes / 1048576).toFixed(0)} MiB: not run`, capped: true };
     const data = await prepareData(spec, g, { seed: spec.seed, limit: CASE_ROWS, ...(spec.dataset ? { dataset: madeUpDataset(spec.dataset.name, g.argNamed(spec.dataset.input)?.type.shape[1]) } : {}) });

@@ -19,6 +19,7 @@ import type { CaseReply, CaseRequest } from "./worker.js";
  *   --seed S          seed (default 1)
  *   --from I          start at case I (cases I to I+N-1: a long run split over processes)
  *   --case I          run case I only (to reproduce one)
+ *   --file F.net      run these files as cases instead of mutants (a failing case's file, again)
  *   --timeout SEC     per case, check and CPU step (default 30): over it is a hang
  *   --step-every K    the training step only for cases whose index is a multiple of K (default 1)
  *   --step-mb M       a step whose buffers hold more than M MiB is not run (default 64)
@@ -36,6 +37,7 @@ interface Options {
   n: number;
   seed: number;
   only?: number;
+  files: string[];
   from: number;
   timeoutMs: number;
   stepEvery: number;
@@ -50,7 +52,7 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { n: 1000, seed: 1, from: 0, timeoutMs: 30_000, stepEvery: 1, stepBytes: STEP_BYTES, gpuEvery: 1, gpuMax: Infinity, gpuKernels: Infinity, gpuTimeoutMs: 300_000, out: ".tmp/fuzz", json: false, quiet: false };
+  const o: Options = { n: 1000, seed: 1, files: [], from: 0, timeoutMs: 30_000, stepEvery: 1, stepBytes: STEP_BYTES, gpuEvery: 1, gpuMax: Infinity, gpuKernels: Infinity, gpuTimeoutMs: 300_000, out: ".tmp/fuzz", json: false, quiet: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const num = () => {
@@ -62,6 +64,7 @@ function parseOptions(argv: string[]): Options {
     else if (flag === "--seed") o.seed = num();
     else if (flag === "--case") o.only = num();
     else if (flag === "--from") o.from = num();
+    else if (flag === "--file") o.files.push(argv[++i]!);
     else if (flag === "--timeout") o.timeoutMs = num() * 1000;
     else if (flag === "--step-every") o.stepEvery = Math.max(1, num());
     else if (flag === "--step-mb") o.stepBytes = num() * 1048576;
@@ -151,14 +154,15 @@ async function main(): Promise<number> {
   let gpu: { ctx: GpuContext; backend: Backend } | undefined | null;
   const t0 = performance.now();
   mkdirSync(o.out, { recursive: true });
-  const indices = o.only !== undefined ? [o.only] : Array.from({ length: o.n }, (_, i) => o.from + i);
+  const indices = o.files.length ? o.files.map((_, i) => i) : o.only !== undefined ? [o.only] : Array.from({ length: o.n }, (_, i) => o.from + i);
   let stepped = 0;
   let deaths = 0;
   for (const index of indices) {
     const rng = new Rng(o.seed, index);
-    const example = examples[rng.weighted(weights)]!;
-    const mutant = mutate(sources.get(example)!, rng);
-    const path = join("examples", example);
+    const file = o.files[index];
+    const example = file ?? examples[rng.weighted(weights)]!;
+    const mutant = file ? { text: readFileSync(file, "utf8"), steps: ["as written"] } : mutate(sources.get(example)!, rng);
+    const path = file ?? join("examples", example);
     const rec: CaseRecord = { index, example, steps: mutant.steps, outcome: "clean", stage: "check", detail: "" };
     const reply = await worker.run({ id: index, text: mutant.text, path, step: index % o.stepEvery === 0, stepBytes: o.stepBytes }, o.timeoutMs);
     if (reply === "hang") Object.assign(rec, { outcome: "hang", stage: "check or cpu", detail: `no answer in ${o.timeoutMs / 1000} s` });
@@ -197,11 +201,12 @@ async function main(): Promise<number> {
       }
     }
     counts[rec.outcome]++;
+    if (file) process.stdout.write(`${file}: ${rec.outcome} at ${rec.stage}: ${rec.detail.split("\n")[0]}\n`);
     if (rec.outcome === "crash" || rec.outcome === "hang" || rec.outcome === "silent") {
-      const file = join(o.out, `seed${o.seed}-case${index}-${rec.outcome}.net`);
-      writeFileSync(file, reproducer(o.seed, rec) + mutant.text);
-      failures.push({ index, outcome: rec.outcome, file });
-      process.stderr.write(`${rec.outcome}: case ${index} (${example}; ${rec.steps.join("; ")}) at ${rec.stage}: ${rec.detail.split("\n")[0]} -> ${file}\n`);
+      const saved = join(o.out, `seed${o.seed}-case${index}-${rec.outcome}.net`);
+      writeFileSync(saved, reproducer(o.seed, rec) + mutant.text);
+      failures.push({ index, outcome: rec.outcome, file: saved });
+      process.stderr.write(`${rec.outcome}: case ${index} (${example}; ${rec.steps.join("; ")}) at ${rec.stage}: ${rec.detail.split("\n")[0]} -> ${saved}\n`);
     }
     const done = index - indices[0]! + 1;
     if (!o.quiet && done % 100 === 0)
