@@ -21,3 +21,6 @@ export { evaluate, type EvalResult } from "./runtime/evaluate.js";
 export { ConfusionMatrix, type ClassScores } from "./runtime/metrics.js";
 export { readCheckpoint, writeCheckpoint, CheckpointError, type Checkpoint } from "./runtime/checkpoint.js";
 export { checkpointValues } from "./runtime/restore.js";
+export { foreignWeights, mapForeignWeights, kerasName, type WeightSource, type ForeignWeightOptions } from "./weights/foreign.js";
+export { netcLayers, type NetcLayers, type NetcLayer, type LayerKind } from "./weights/layers.js";
+export { decodeForeignSafetensors, type ForeignTensor } from "./weights/safetensors-any.js";

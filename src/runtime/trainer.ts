@@ -82,6 +82,12 @@ export interface TrainerConfig {
   logEvery: number;
   /** A checkpoint to continue from, and its path (for messages). */
   resume?: { checkpoint: Checkpoint; path: string };
+  /**
+   * Starting values for some params and state (weights from `netc import`, PyTorch or Keras through
+   * `foreignWeights`), the rest from their initialisers; a fresh run otherwise (epoch 1, fresh
+   * optimizer state). Not with `resume`.
+   */
+  init?: Record<string, Float32Array>;
   /** Write a checkpoint here at the end of every epoch. */
   checkpointPath?: string;
   /**
@@ -106,6 +112,19 @@ export interface TrainResult {
   steps: number;
   rows: number;
   seconds: number;
+}
+
+/** A fresh run's starting values with `init`'s in place of theirs; an unknown name or a wrong size is a NetcError. */
+function withInit(plan: Plan, fresh: Record<string, Float32Array>, init: Record<string, Float32Array> | undefined): Record<string, Float32Array> {
+  if (!init) return fresh;
+  const problems: string[] = [];
+  for (const [name, values] of Object.entries(init)) {
+    const have = Object.hasOwn(fresh, name) ? fresh[name] : undefined;
+    if (!have) problems.push(`${plan.name} has no param or state \`${name}\``);
+    else if (have.length !== values.length) problems.push(`\`${name}\` holds ${have.length} values, init gives ${values.length}`);
+  }
+  if (problems.length) throw new NetcError(`Trainer: init does not fit ${plan.name}: ${problems.join("; ")}`);
+  return { ...fresh, ...init };
 }
 
 /** Trains a network on prepared rows; see the module comment for what a step and an epoch do. */
@@ -157,7 +176,7 @@ export class Trainer {
   static async create(cfg: TrainerConfig): Promise<Trainer> {
     const { plan, spec, data, backend } = cfg;
     if (data.train.rows === 0) throw new Error("internal: no training rows");
-    const initial = cfg.resume ? checkpointValues(cfg.resume.checkpoint, plan, cfg.resume.path, true) : planInitialValues(plan, spec.seed);
+    const initial = cfg.resume ? checkpointValues(cfg.resume.checkpoint, plan, cfg.resume.path, true) : withInit(plan, planInitialValues(plan, spec.seed), cfg.init);
     const pool = new RunnerPool(backend, plan, initial);
     const valPool = cfg.infer && data.validation ? new RunnerPool(backend, cfg.infer, {}, pool) : undefined;
     const t = new Trainer(cfg, pool, valPool, initial);
