@@ -346,6 +346,8 @@ export interface ImportOptions {
   feeds?: Map<string, HostTensor>;
   /** The file the model came from, for messages. */
   file?: string;
+  /** Sizes for symbolic input dims (dim_params) by name, without fed values (`netc import` binds the batch). */
+  dims?: Record<string, number>;
 }
 
 /** A graph input the caller supplies at run time. */
@@ -377,6 +379,10 @@ export interface ImportedModel {
   specialised: string[];
   /** The ONNX op types of the graph's nodes, in order of first use. */
   ops: string[];
+  /** The initializer each constant argument holds unchanged, by argument name. */
+  initializerOf: Record<string, string>;
+  /** The initializers' decoded tensors (the ones handlers see as static terms) and their names. */
+  initializerNames: Map<HostTensor, string>;
 }
 
 /** The ONNX opset version of the default domain. */
@@ -411,13 +417,18 @@ export function importModel(model: ModelProto, handlers: Record<string, Handler>
   const specialised = new Set<string>();
   const feeds = opts.feeds ?? new Map<string, HostTensor>();
 
-  for (const init of g.initializer ?? []) env.set(init.name ?? "", st(decodeTensor(init, `${file}: initializer ${init.name}`)));
+  const initNames = new Map<HostTensor, string>();
+  for (const init of g.initializer ?? []) {
+    const t = decodeTensor(init, `${file}: initializer ${init.name}`);
+    initNames.set(t, init.name ?? "");
+    env.set(init.name ?? "", st(t));
+  }
 
   const inputs: ImportedInput[] = [];
   for (const vi of g.input ?? []) {
     const name = vi.name ?? "";
     if (env.has(name)) continue; // an initializer with a default, not overridden
-    const { dtype, dims } = valueInfoType(vi, feeds.get(name), file);
+    const { dtype, dims } = valueInfoType(vi, feeds.get(name), file, opts.dims);
     const feed = feeds.get(name);
     if (feed && (isInteger(dtype) || !(isFloat(dtype) || dtype === "bool"))) {
       env.set(name, st(feed));
@@ -470,19 +481,26 @@ export function importModel(model: ModelProto, handlers: Record<string, Handler>
   graph.outputs = outputs.map((o) => ({ name: o.name, value: o.value }));
 
   const constants: Record<string, Float32Array> = {};
-  for (const [arg, t] of e.constants) constants[arg.arg!.name] = Float32Array.from(t.data);
-  return { graph, opset, inputs, outputs, constants, specialised: [...specialised], ops };
+  const initializerOf: Record<string, string> = {};
+  for (const [arg, t] of e.constants) {
+    constants[arg.arg!.name] = Float32Array.from(t.data);
+    const init = initNames.get(t);
+    if (init !== undefined) initializerOf[arg.arg!.name] = init;
+  }
+  return { graph, opset, inputs, outputs, constants, specialised: [...specialised], ops, initializerOf, initializerNames: initNames };
 }
 
 /** The dtype and concrete dims of a graph input (symbolic dims are taken from the fed value). */
-function valueInfoType(vi: ValueInfoProto, feed: HostTensor | undefined, file: string): { dtype: OnnxDType; dims: number[] } {
+function valueInfoType(vi: ValueInfoProto, feed: HostTensor | undefined, file: string, symbols: Record<string, number> = {}): { dtype: OnnxDType; dims: number[] } {
   const tt = vi.type?.tensorType;
   if (!tt) unsupported(`${file}: input ${vi.name} is not a tensor`);
   const dtype = dtypeOf(tt.elemType);
   if (dtype.startsWith("dtype ")) unsupported(`${file}: input ${vi.name} has unknown ${dtype}`);
   const declared = tt.shape?.dim;
   let dims: number[];
-  if (declared && declared.every((d) => d.dimValue !== undefined)) dims = declared.map((d) => Number(d.dimValue));
+  const bound = (d: { dimValue?: unknown; dimParam?: string }) => d.dimValue !== undefined || (d.dimParam !== undefined && Object.hasOwn(symbols, d.dimParam));
+  if (declared && !feed && declared.every(bound)) dims = declared.map((d) => (d.dimValue !== undefined ? Number(d.dimValue) : symbols[d.dimParam!]!));
+  else if (declared && declared.every((d) => d.dimValue !== undefined)) dims = declared.map((d) => Number(d.dimValue));
   else if (feed) dims = feed.dims;
   else if (!tt.shape) return unsupported(`${file}: input ${vi.name} has no shape and no value to take it from`);
   else return unsupported(`${file}: input ${vi.name} has symbolic dims; bind them with a fed value`);
