@@ -118,6 +118,8 @@ export class Emitter {
     span: Span,
     /** In a fold, every static becomes an argument (the interpreter reads them all). */
     readonly folding = false,
+    /** Statics that stay arguments even with one element (`netc import` keeps initializers as params). */
+    private readonly keep?: (t: HostTensor) => boolean,
   ) {
     this.b = new Builder(graph, span, "forward");
   }
@@ -144,7 +146,7 @@ export class Emitter {
     const known = this.made.get(t);
     if (known) return known;
     let v: Value;
-    if (!this.folding && t.data.length === 1 && Number.isFinite(t.data[0]!)) {
+    if (!this.folding && t.data.length === 1 && Number.isFinite(t.data[0]!) && !this.keep?.(t)) {
       v = this.scalar(t.data[0]!);
       if (t.dims.length) v = this.op("reshape", [v], { shape: [...t.dims] });
     } else {
@@ -346,6 +348,8 @@ export interface ImportOptions {
   feeds?: Map<string, HostTensor>;
   /** The file the model came from, for messages. */
   file?: string;
+  /** Keep one-element initializers of rank 1 or more (a bias [1]) as arguments (params), not constants; scalars stay constants. */
+  keepInitializers?: boolean;
   /** Sizes for symbolic input dims (dim_params) by name, without fed values (`netc import` binds the batch). */
   dims?: Record<string, number>;
 }
@@ -412,12 +416,12 @@ export function importModel(model: ModelProto, handlers: Record<string, Handler>
   const span: Span = { file: new SourceFile(file, ""), start: 0, end: 0 };
   const graph = new Graph(g.name || "onnx");
   graph.typed = true;
-  const e = new Emitter(graph, span);
+  const initNames = new Map<HostTensor, string>();
+  const e = new Emitter(graph, span, false, opts.keepInitializers ? (t) => initNames.has(t) && t.dims.length > 0 : undefined);
   const env = new Map<string, Term>();
   const specialised = new Set<string>();
   const feeds = opts.feeds ?? new Map<string, HostTensor>();
 
-  const initNames = new Map<HostTensor, string>();
   for (const init of g.initializer ?? []) {
     const t = decodeTensor(init, `${file}: initializer ${init.name}`);
     initNames.set(t, init.name ?? "");

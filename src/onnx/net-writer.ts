@@ -66,6 +66,9 @@ type View =
   | { kind: "node"; node: Node }
   | { kind: "arg"; value: Value };
 
+/** A pipe stage on its own line, as the examples write them. */
+const PIPE = "\n    |> ";
+
 const KEYWORDS = new Set(["network", "input", "param", "output", "train", "data", "block", "import", "repeat"]);
 
 /** A valid, unused identifier made from `raw`. */
@@ -86,8 +89,16 @@ class Names {
   }
 }
 
+/** A number as the shortest text that reads back as the same f32 (1e-5 rather than 0.000009999999747378752). */
 const num = (v: number): string => {
-  const s = Object.is(v, -0) ? "0" : String(v);
+  let s = Object.is(v, -0) ? "0" : String(v);
+  for (let p = 1; p <= 9 && Number.isFinite(v); p++) {
+    const t = Number(v.toPrecision(p));
+    if (Math.fround(t) === Math.fround(v)) {
+      s = String(t);
+      break;
+    }
+  }
   return v < 0 ? `(${s})` : s;
 };
 const list = (xs: readonly number[]) => `[${xs.join(", ")}]`;
@@ -178,7 +189,7 @@ export function writeNetwork(w: WriterInput, reserved: Iterable<string>): Writte
         .map(([k, x]) => `${k} = ${Number(x.toPrecision(7))}`);
       const args = [...found.args.map(String), ...kw].join(", ");
       layerLines.push(`${name}: ${found.kind}`);
-      return { kind: "layer", input: found.input, inputs: [found.input], label: name, call: (x) => `${x} |> ${name}: ${found.kind}${args ? `(${args})` : ""}` };
+      return { kind: "layer", input: found.input, inputs: [found.input], label: name, call: (x) => `${x}${PIPE}${name}: ${found.kind}${args ? `(${args})` : ""}` };
     }
     const n = v.producer;
     // dense: matmul(x, W) [+ b] with W a 2-D constant used only here.
@@ -193,7 +204,7 @@ export function writeNetwork(w: WriterInput, reserved: Iterable<string>): Writte
       addParam(`${name}.weight`, [inn, out], tb ? transpose2(dataOf(wt), r, c) : dataOf(wt));
       if (bias) addParam(`${name}.bias`, [out], dataOf(bias));
       layerLines.push(`${name}: dense`);
-      return { kind: "layer", input: x, inputs: [x], label: name, call: (s) => `${s} |> ${name}: dense(${out}${bias ? "" : ", use_bias = false"})` };
+      return { kind: "layer", input: x, inputs: [x], label: name, call: (s) => `${s}${PIPE}${name}: dense(${out}${bias ? "" : ", use_bias = false"})` };
     };
     const convOf = (cv: Node, bias?: Value): View | undefined => {
       const [x, wt] = cv.inputs as [Value, Value];
@@ -201,8 +212,8 @@ export function writeNetwork(w: WriterInput, reserved: Iterable<string>): Writte
       const wd = wt.type.shape as number[];
       const s = wd.length - 2;
       const pads = cv.attrs["pads"] as number[];
-      const symmetric = Array.from({ length: s }, (_, a) => pads[2 * a] === pads[2 * a + 1]);
-      if (!symmetric.every(Boolean)) return undefined;
+      // NOTE: netc's conv pads each axis symmetrically; other pads go in front as an explicit pad.
+      const symmetric = Array.from({ length: s }, (_, a) => pads[2 * a] === pads[2 * a + 1]).every(Boolean);
       const name = instance(`conv`, w.initializerOf(wt));
       addParam(`${name}.weight`, wd, dataOf(wt));
       if (bias) addParam(`${name}.bias`, [wd[0]!], dataOf(bias));
@@ -212,12 +223,13 @@ export function writeNetwork(w: WriterInput, reserved: Iterable<string>): Writte
       const groups = cv.attrs["groups"] as number;
       if (!allOnes(strides)) kw.push(`stride = ${list(strides)}`);
       const each = Array.from({ length: s }, (_, a) => pads[2 * a]!);
-      if (each.some((p) => p !== 0)) kw.push(`padding = ${list(each)}`);
+      if (symmetric && each.some((p) => p !== 0)) kw.push(`padding = ${list(each)}`);
       if (!allOnes(dil)) kw.push(`dilation = ${list(dil)}`);
       if (groups !== 1) kw.push(`groups = ${groups}`);
       if (!bias) kw.push("use_bias = false");
       layerLines.push(`${name}: conv${s}d`);
-      return { kind: "layer", input: x, inputs: [x], label: name, call: (t) => `${t} |> ${name}: conv${s}d(${[String(wd[0]), list(wd.slice(2)), ...kw].join(", ")})` };
+      const padded = (t: string) => (symmetric || pads.every((p) => p === 0) ? t : `pad(${t}, ${list(pads)})`);
+      return { kind: "layer", input: x, inputs: [x], label: name, call: (t) => `${padded(t)}${PIPE}${name}: conv${s}d(${[String(wd[0]), list(wd.slice(2)), ...kw].join(", ")})` };
     };
     if (n.op === "add") {
       for (const main of n.inputs) {
@@ -238,6 +250,18 @@ export function writeNetwork(w: WriterInput, reserved: Iterable<string>): Writte
           if (d) return d;
         }
       }
+    }
+    // relu: max(x, 0); softmax: exp(x - max(x)) / sum(exp(x - max(x))) along one axis.
+    const isZero = (x: Value) => x.producer?.op === "const" && x.producer.attrs["value"] === 0;
+    if (n.op === "max" && (isZero(n.inputs[1]!) || isZero(n.inputs[0]!))) {
+      const x = isZero(n.inputs[1]!) ? n.inputs[0]! : n.inputs[1]!;
+      return { kind: "layer", input: x, inputs: [x], label: "relu", call: (t) => `${t}${PIPE}relu` };
+    }
+    const soft = softmaxInput(n);
+    if (soft) {
+      const rank = soft.x.type.shape.length;
+      const axis = soft.axis === rank - 1 ? "" : `(axis = ${soft.axis})`;
+      return { kind: "layer", input: soft.x, inputs: [soft.x], label: "softmax", call: (t) => `${t}${PIPE}softmax${axis}` };
     }
     if (n.op === "matmul") {
       const d = denseOf(n);
@@ -264,10 +288,30 @@ export function writeNetwork(w: WriterInput, reserved: Iterable<string>): Writte
         if (!allOnes(dil)) kw.push(`dilation = ${list(dil)}`);
         if (n.attrs["ceil"] === true) kw.push("ceil = true");
         const layer = `${n.attrs["mode"] === "max" ? "max" : "avg"}pool${s}d`;
-        return { kind: "layer", input: x, inputs: [x], label: layer, call: (t) => `${t} |> ${layer}(${[list(kernel), ...kw].join(", ")})` };
+        return { kind: "layer", input: x, inputs: [x], label: layer, call: (t) => `${t}${PIPE}${layer}(${[list(kernel), ...kw].join(", ")})` };
       }
     }
     return { kind: "node", node: n };
+  }
+
+  /** The x and axis of a softmax written out as primitives, when `n` ends one. */
+  function softmaxInput(n: Node): { x: Value; axis: number } | undefined {
+    const [e, s] = n.inputs as [Value, Value];
+    if (n.op !== "div" || e.producer?.op !== "exp" || s.producer?.op !== "sum" || s.producer.inputs[0] !== e) return undefined;
+    const axes = s.producer.attrs["axes"] as number[] | undefined;
+    if (!axes || axes.length !== 1 || s.producer.attrs["keepdims"] !== true) return undefined;
+    const sub = e.producer.inputs[0]!.producer;
+    if (sub?.op !== "sub") return undefined;
+    const [x, m] = sub.inputs as [Value, Value];
+    const mr = m.producer;
+    if (mr?.op !== "max_reduce" || mr.inputs[0] !== x || mr.attrs["keepdims"] !== true) return undefined;
+    const max = mr.attrs["axes"] as number[] | undefined;
+    if (!max || max.length !== 1 || max[0] !== axes[0]) return undefined;
+    const inside = [e, sub.out, m];
+    if (!inside.every((v) => (consumers.get(v) ?? []).every((c) => c === n || c === s.producer || c === e.producer || c === sub)) || w.outputs.some((o) => inside.includes(o.value) || o.value === s)) return undefined;
+    if ((consumers.get(s) ?? []).some((c) => c !== n)) return undefined;
+    const rank = x.type.shape.length;
+    return { x, axis: axes[0]! < 0 ? axes[0]! + rank : axes[0]! };
   }
 
   const depsOf = (view: View): Value[] => (view.kind === "layer" ? view.inputs : view.kind === "node" ? view.node.inputs : []);
@@ -275,10 +319,13 @@ export function writeNetwork(w: WriterInput, reserved: Iterable<string>): Writte
   // Uses over views reachable from the outputs.
   const uses = new Map<Value, number>();
   const reach = new Set<Value>();
+  const feedsPipe = new Set<Value>();
   const walk = (v: Value) => {
     if (reach.has(v)) return;
     reach.add(v);
-    for (const d of depsOf(viewOf(v))) {
+    const view = viewOf(v);
+    if (view.kind === "layer") feedsPipe.add(view.input);
+    for (const d of depsOf(view)) {
       uses.set(d, (uses.get(d) ?? 0) + 1);
       walk(d);
     }
@@ -291,7 +338,8 @@ export function writeNetwork(w: WriterInput, reserved: Iterable<string>): Writte
   const inputNames = new Map<Value, string>();
   for (const i of w.inputs) inputNames.set(i.value, names.make(i.name));
   const outputNames = new Map<Value, string>();
-  for (const o of w.outputs) if (!outputNames.has(o.value) && !inputNames.has(o.value)) outputNames.set(o.value, names.make(o.name));
+  // NOTE: output names are reserved first, so a let never takes the name the model gives an output.
+  for (const o of w.outputs) if (!outputNames.has(o.value)) outputNames.set(o.value, names.make(o.name));
   const exprs = new Map<Value, Text>();
 
   /** `.net` text of a value: a name, a literal, or an inline expression. */
@@ -303,11 +351,8 @@ export function writeNetwork(w: WriterInput, reserved: Iterable<string>): Writte
     if (view.kind === "arg") t = { text: argText(v), form: "atom" };
     else if (view.kind === "layer") t = { text: view.call(pipeLeft(expr(view.input))), form: "pipe" };
     else t = nodeText(view.node);
-    const output = outputNames.get(v);
-    if (output) {
-      lines.push(`  output ${output} = ${t.text}`);
-      t = { text: output, form: "atom" };
-    } else if (t.form !== "atom" && ((uses.get(v) ?? 0) > 1 || (w.names.has(v) && view.kind === "layer"))) {
+    if (t.form !== "atom" && ((uses.get(v) ?? 0) > 1 || (t.form === "pipe" && !feedsPipe.has(v)))) {
+      // NOTE: a pipe chain inside an operator or a call reads badly: it gets a name.
       const name = names.make(w.names.get(v) ?? `t${v.id}`);
       lines.push(`  ${name} = ${t.text}`);
       t = { text: name, form: "atom" };
@@ -397,6 +442,16 @@ export function writeNetwork(w: WriterInput, reserved: Iterable<string>): Writte
         const from = n.inputs[0]!.type.shape as number[];
         const to = n.out.type.shape as number[];
         if (from.length === to.length && from.every((d, i) => d === to[i])) return expr(n.inputs[0]!);
+        const src = n.inputs[0]!;
+        const value = src.producer?.op === "const" ? (src.producer.attrs["value"] as number) : undefined;
+        if (value !== undefined && !hasSymbol(to)) {
+          // NOTE: a constant spread to a fixed shape (a recurrent op's zero initial state) has no
+          // constructor in the language: it becomes a param that starts at that value.
+          const name = names.make(`${w.names.get(n.out) ?? "filled"}_${value === 0 ? "zeros" : "value"}`);
+          paramLines.push(`  param ${name}: f32${shapeText(n.out)} = zeros`);
+          addParam(name, to, new Float64Array(to.reduce((a, b) => a * b, 1)).fill(value));
+          return { text: name, form: "atom" };
+        }
         unsupported.push(`${w.origin(n.out)}: an expand to ${shapeText(n.out)}`);
         return expr(n.inputs[0]!);
       }
@@ -422,12 +477,12 @@ export function writeNetwork(w: WriterInput, reserved: Iterable<string>): Writte
     }
   };
 
-  const written = new Set<Value>();
+  // Outputs last, in the model's order (netc keeps the order of the output statements).
   for (const out of w.outputs) {
     const t = expr(out.value);
-    // The first output of a value was written where it was computed; an input or a second name needs its own line.
-    if (outputNames.has(out.value) && !written.has(out.value)) written.add(out.value);
-    else lines.push(`  output ${names.make(out.name)} = ${t.text}`);
+    const name = outputNames.get(out.value) ?? names.make(out.name);
+    outputNames.delete(out.value);
+    lines.push(`  output ${name} = ${t.text}`);
   }
   const head = w.inputs.map((i) => `  input ${inputNames.get(i.value)}: ${i.dtype}${shapeText(i.value)}`);
   return { lines: [...head, ...paramLines, ...lines], params, layers: layerLines, unsupported };

@@ -95,7 +95,7 @@ export function onnxToNet(bytes: Uint8Array, file: string, opts: { network?: str
   const { handlers, finds } = layerFindingHandlers();
   let imported;
   try {
-    imported = importModel(model, handlers, { file, dims });
+    imported = importModel(model, handlers, { file, dims, keepInitializers: true });
   } catch (e) {
     if (e instanceof OnnxImportError) throw e.kind === "invalid" ? new NetcError(`${file}: ${e.message}`) : new OnnxImportUnsupported(file, [e.message]);
     throw e;
