@@ -144,5 +144,8 @@ export function onnxToNet(bytes: Uint8Array, file: string, opts: { network?: str
     "# }",
     "",
   ].join("\n");
-  return { source, network, tensors, layers: written.layers, ops: imported.ops };
+  // Layers in the order the source shows them.
+  const at = (l: string) => source.indexOf(`${l.split(":")[0]}: `);
+  const layers = [...written.layers].sort((a, b) => at(a) - at(b));
+  return { source, network, tensors, layers, ops: imported.ops };
 }
