@@ -263,6 +263,15 @@ export function writeNetwork(w: WriterInput, reserved: Iterable<string>): Writte
       const axis = soft.axis === rank - 1 ? "" : `(axis = ${soft.axis})`;
       return { kind: "layer", input: soft.x, inputs: [soft.x], label: "softmax", call: (t) => `${t}${PIPE}softmax${axis}` };
     }
+    if (n.op === "reshape") {
+      // flatten: keep the leading axis, join the rest.
+      const from = n.inputs[0]!.type.shape as number[];
+      const to = n.out.type.shape as number[];
+      if (from.length > 2 && to.length === 2 && to[0] === from[0] && to[1] === from.slice(1).reduce((a, b) => a * b, 1)) {
+        const x = n.inputs[0]!;
+        return { kind: "layer", input: x, inputs: [x], label: "flatten", call: (t) => `${t}${PIPE}flatten` };
+      }
+    }
     if (n.op === "matmul") {
       const d = denseOf(n);
       if (d) return d;
@@ -351,7 +360,7 @@ export function writeNetwork(w: WriterInput, reserved: Iterable<string>): Writte
     if (view.kind === "arg") t = { text: argText(v), form: "atom" };
     else if (view.kind === "layer") t = { text: view.call(pipeLeft(expr(view.input))), form: "pipe" };
     else t = nodeText(view.node);
-    if (t.form !== "atom" && ((uses.get(v) ?? 0) > 1 || (t.form === "pipe" && !feedsPipe.has(v)))) {
+    if (t.form !== "atom" && ((uses.get(v) ?? 0) > 1 || (t.form === "pipe" && !feedsPipe.has(v) && !outputNames.has(v)))) {
       // NOTE: a pipe chain inside an operator or a call reads badly: it gets a name.
       const name = names.make(w.names.get(v) ?? `t${v.id}`);
       lines.push(`  ${name} = ${t.text}`);
