@@ -5,7 +5,11 @@ import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 import { compile } from "../src/compile.js";
 import { ELEM, OnnxGraph } from "../src/onnx/export-graph.js";
-import { encodeModel, type ModelProto } from "../src/onnx/proto.js";
+import { decodeModel, encodeModel, type ModelProto } from "../src/onnx/proto.js";
+import { importModel } from "../src/onnx/importer.js";
+import { ONNX_OPS } from "../src/onnx/ops/index.js";
+import type { Value } from "../src/ir/graph.js";
+import { interpret, type Tensor } from "../src/ir/interp.js";
 import { onnxToNet, OnnxImportUnsupported } from "../src/onnx/to-net.js";
 import { readCheckpoint } from "../src/runtime/checkpoint.js";
 import { CpuRunner } from "../src/runtime/cpu.js";
@@ -74,6 +78,66 @@ describe("netc import of a PyTorch-style model", () => {
     expect(mine["y"]!.length).toBe(9);
     mine["y"]!.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 4));
   });
+
+  for (const [op, gates, layer] of [["LSTM", 4, "lstm"], ["RNN", 1, "rnn"]] as const)
+    for (const layout of [0, 1])
+      it(`writes ONNX ${op} (layout ${layout}, two biases, ONNX's gate order) as netc's ${layer} with ONNX Runtime's Y and Y_h`, async () => {
+        const [T, F, H] = [4, 3, 5];
+        const bytes = (() => {
+          const g = new OnnxGraph();
+          g.reserve("x");
+          const w = g.floatTensor("rnn.weight_ih_l0", [1, gates * H, F], randn(gates * H * F));
+          const r = g.floatTensor("rnn.weight_hh_l0", [1, gates * H, H], randn(gates * H * H));
+          const b = g.floatTensor("rnn.bias", [1, 2 * gates * H], randn(2 * gates * H));
+          g.reserve("y");
+          g.reserve("y_h");
+          g.nodes.push({ opType: op, input: ["x", w, r, b], output: ["y", "y_h"], name: "rec", attribute: [{ name: "hidden_size", type: "INT", i: H }, { name: "layout", type: "INT", i: layout }] });
+          const shape = (dims: (number | string)[]) => ({ tensorType: { elemType: ELEM.FLOAT, shape: { dim: dims.map((d) => (typeof d === "number" ? { dimValue: d } : { dimParam: d })) } } });
+          const m: ModelProto = {
+            irVersion: 8,
+            opsetImport: [{ domain: "", version: 14 }],
+            graph: {
+              name: "rec",
+              node: g.nodes,
+              initializer: g.initializers,
+              input: [{ name: "x", type: shape(layout === 0 ? [T, "B", F] : ["B", T, F]) }],
+              output: [
+                { name: "y", type: shape(layout === 0 ? [T, 1, "B", H] : ["B", T, 1, H]) },
+                { name: "y_h", type: shape(layout === 0 ? [1, "B", H] : ["B", 1, H]) },
+              ],
+            },
+          };
+          return encodeModel(m);
+        })();
+        const net = onnxToNet(bytes, "rec.onnx");
+        expect(net.source).toContain(`|> rnn: ${layer}(${H}, return_sequences = true)`);
+        expect(net.tensors["rnn.input_weight"]!.shape).toEqual([F, gates * H]);
+        const c = compile(net.source, "rec.net", { mode: "infer", after: "simplify" });
+        expect(c.diagnostics.render()).toBe("");
+        const x = Float32Array.from(randn(2 * T * F));
+        const values = Object.fromEntries(Object.entries(net.tensors).map(([k, t]) => [k, t.values]));
+        const mine = await new CpuRunner(c.graph!, { B: 2 }, values).run({ x }, ["y", "y_h"]);
+        // NOTE: ONNX Runtime has no batch-first (layout 1) recurrent ops; there the conformance
+        // importer (which passes ONNX's batchwise node tests) runs the original model instead.
+        const want: Record<string, ArrayLike<number>> = {};
+        if (layout === 0) {
+          const session = await ort.InferenceSession.create(bytes, { executionProviders: ["cpu"] });
+          const r = await session.run({ x: new ort.Tensor("float32", x, [T, 2, F]) });
+          for (const k of ["y", "y_h"]) want[k] = r[k]!.data as Float32Array;
+        } else {
+          const ref = importModel(decodeModel(bytes), ONNX_OPS, { feeds: new Map([["x", { dtype: "float32", dims: [2, T, F], data: Float64Array.from(x) }]]) });
+          const args = new Map<Value, Tensor>();
+          for (const i of ref.inputs) args.set(i.arg, { shape: [2, T, F], data: Float64Array.from(x) });
+          for (const a of ref.graph.args) if (a.arg!.role === "param") args.set(a, { shape: a.type.shape as number[], data: Float64Array.from(ref.constants[a.arg!.name]!) });
+          const env = interpret(ref.graph, args, { dims: {}, precision: "f64" });
+          for (const o of ref.outputs) want[o.name] = env.get(o.value)!.data;
+        }
+        for (const name of ["y", "y_h"]) {
+          const ref = want[name]!;
+          expect(mine[name]!.length).toBe(ref.length);
+          mine[name]!.forEach((v, i) => expect(v).toBeCloseTo(ref[i]!, 5));
+        }
+      });
 
   it("lists every unsupported op by op and node in one error", () => {
     const bytes = model(

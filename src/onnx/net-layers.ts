@@ -15,7 +15,7 @@ import type { HostTensor } from "./tensor.js";
 
 /** A layer found at an ONNX node: what the .net writer prints for `output`. */
 export interface OnnxLayer {
-  kind: "batchnorm" | "layernorm" | "embedding";
+  kind: "batchnorm" | "layernorm" | "embedding" | "lstm" | "rnn";
   /** The layer's input. */
   input: Value;
   /** netc's tensors of the layer by local name, in netc's layout. */
@@ -24,6 +24,8 @@ export interface OnnxLayer {
   kwargs: Record<string, number>;
   /** Positional arguments (embedding's vocab and dim). */
   args: number[];
+  /** Boolean keyword arguments (`return_sequences = true`). */
+  flags?: Record<string, boolean>;
   /** The static tensor whose initializer name names the layer (`bn1.gamma` names `bn1`). */
   namedBy?: HostTensor;
 }
@@ -111,5 +113,73 @@ export function layerFindingHandlers(): { handlers: Record<string, Handler>; fin
     }
     return ONNX_OPS["Gather"]!(n);
   });
+  handlers["LSTM"] = named(recurrentLayer("LSTM", "lstm", [0, 2, 3, 1], ["Sigmoid", "Tanh", "Tanh"], finds));
+  handlers["RNN"] = named(recurrentLayer("RNN", "rnn", [0], ["Tanh"], finds));
   return { handlers, finds };
+}
+
+/** Whether a term is absent or a static tensor of zeros. */
+const absentOrZero = (t: Term | undefined) => !t || (t.kind === "static" && Array.from(t.t.data).every((v) => v === 0));
+
+/**
+ * ONNX LSTM / RNN as netc's `lstm` / `rnn` where the semantics match: one forward direction,
+ * the default activations, no clip, peepholes, sequence lengths or input-forget coupling, zero
+ * initial states, constant weights. ONNX's gates come in the order i, o, f, c (netc's: i, f, g, o)
+ * as rows of [gates·H, in] with two biases; netc's are columns of [in, gates·H] with one. ONNX's
+ * default layout is [time, batch, features]: the layer's input and output are transposed around
+ * it. Y and Y_h come from the layer's sequence; Y_c (the cell state) keeps the primitives.
+ */
+function recurrentLayer(op: string, kind: "lstm" | "rnn", order: number[], activations: string[], finds: LayerFinds): Handler {
+  return (n: NodeCtx) => {
+    const outs = ONNX_OPS[op]!(n);
+    const [x, w, r, b, seq, h0, c0, p] = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => n.optional(i));
+    const acts = n.attr.strings("activations");
+    const matches =
+      x?.kind === "dynamic" &&
+      isStatic(w) &&
+      isStatic(r) &&
+      (!b || isStatic(b)) &&
+      !seq &&
+      absentOrZero(h0) &&
+      absentOrZero(c0) &&
+      !p &&
+      n.attr.string("direction", "forward") === "forward" &&
+      !n.attr.has("clip") &&
+      n.attr.int("input_forget", 0) === 0 &&
+      (!acts || acts.join() === activations.join()) &&
+      outs[0]?.kind === "dynamic";
+    if (!matches) return outs;
+    const layout = n.attr.int("layout", 0);
+    const gates = order.length;
+    const [, rows, inn] = w.t.dims as [number, number, number];
+    const units = rows / gates;
+    const xv = x.value;
+    const [steps, batch] = layout === 0 ? (xv.type.shape as number[]) : [(xv.type.shape as number[])[1]!, (xv.type.shape as number[])[0]!];
+    // netc's [in, gates·H] column block k is ONNX's row block order[k], transposed.
+    const columns = (m: HostTensor, width: number) => {
+      const out = new Float64Array(width * gates * units);
+      for (let k = 0; k < gates; k++)
+        for (let u = 0; u < units; u++) for (let j = 0; j < width; j++) out[j * gates * units + k * units + u] = m.data[(order[k]! * units + u) * width + j]!;
+      return out;
+    };
+    const bias = new Float64Array(gates * units);
+    if (b && isStatic(b))
+      for (let k = 0; k < gates; k++) for (let u = 0; u < units; u++) bias[k * units + u] = b.t.data[order[k]! * units + u]! + b.t.data[(gates + order[k]!) * units + u]!;
+    const input = layout === 0 ? n.emit("transpose", [xv], { perm: [1, 0, 2] }) : xv;
+    // The layer's result [batch, time, H]: the original Y reshaped gives the value its type.
+    const y = outs[0] as Extract<Term, { kind: "dynamic" }>;
+    const seqOut = layout === 0 ? n.emit("transpose", [n.emit("reshape", [y.value], { shape: [steps, batch, units] })], { perm: [1, 0, 2] }) : n.emit("reshape", [y.value], { shape: [batch, steps, units] });
+    finds.layers.set(seqOut, {
+      kind,
+      input,
+      tensors: { input_weight: { dims: [inn, gates * units], data: columns(w.t, inn) }, recurrent_weight: { dims: [units, gates * units], data: columns(r.t, units) }, bias: { dims: [gates * units], data: bias } },
+      kwargs: {},
+      args: [units],
+      flags: { return_sequences: true },
+      namedBy: w.t,
+    });
+    const yOut = layout === 0 ? n.emit("reshape", [n.emit("transpose", [seqOut], { perm: [1, 0, 2] })], { shape: [steps, 1, batch, units] }) : n.emit("reshape", [seqOut], { shape: [batch, steps, 1, units] });
+    const last = n.emit("reshape", [n.emit("slice", [seqOut], { starts: [steps - 1], ends: [steps], axes: [1] })], { shape: layout === 0 ? [1, batch, units] : [batch, 1, units] });
+    return [{ kind: "dynamic", dtype: y.dtype, value: yOut }, outs[1] && { kind: "dynamic", dtype: y.dtype, value: last }, ...outs.slice(2)];
+  };
 }

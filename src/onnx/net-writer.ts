@@ -142,7 +142,7 @@ export function writeNetwork(w: WriterInput, reserved: Iterable<string>): Writte
 
   /** A layer's instance name: its weight's initializer name without `.weight` (`fc1.weight` → `fc1`), else kind + count. */
   const instance = (kind: string, tensorName: string | undefined) => {
-    const m = tensorName && /^(.*?)[._/]?(weight|kernel|gamma|scale|W|embeddings?)$/.exec(tensorName);
+    const m = tensorName && /^(.*?)[._/]?(weight|kernel|gamma|scale|W|embeddings?|weight_ih_l0)$/.exec(tensorName);
     if (m && m[1]) return layerNames.make(m[1], true);
     counters[kind] = (counters[kind] ?? 0) + 1;
     return layerNames.make(`${kind}${counters[kind]}`);
@@ -187,7 +187,8 @@ export function writeNetwork(w: WriterInput, reserved: Iterable<string>): Writte
       const kw = Object.entries(found.kwargs)
         .filter(([k, x]) => !(k === "eps" && Math.abs(x - 1e-5) < 1e-12) && !(k === "momentum" && Math.abs(x - 0.1) < 1e-7))
         .map(([k, x]) => `${k} = ${Number(x.toPrecision(7))}`);
-      const args = [...found.args.map(String), ...kw].join(", ");
+      const flags = Object.entries(found.flags ?? {}).map(([k, x]) => `${k} = ${x}`);
+      const args = [...found.args.map(String), ...kw, ...flags].join(", ");
       layerLines.push(`${name}: ${found.kind}`);
       return { kind: "layer", input: found.input, inputs: [found.input], label: name, call: (x) => `${x}${PIPE}${name}: ${found.kind}${args ? `(${args})` : ""}` };
     }
