@@ -288,17 +288,20 @@ export function writeNetwork(w: WriterInput, reserved: Iterable<string>): Writte
       const each = Array.from({ length: s }, (_, a) => pads[2 * a]!);
       const symmetric = each.every((p, a) => p === pads[2 * a + 1]);
       const avgCountsPad = n.attrs["mode"] === "avg" && n.attrs["count_pad"] === true && each.some((p) => p > 0);
-      if (symmetric && !avgCountsPad) {
+      // NOTE: max pooling with uneven pads pools an explicit pad of the lowest f32 (which never wins).
+      const maxPadded = n.attrs["mode"] === "max" && !symmetric;
+      if ((symmetric && !avgCountsPad) || maxPadded) {
         const kernel = n.attrs["kernel"] as number[];
         const strides = n.attrs["strides"] as number[];
         const dil = n.attrs["dilations"] as number[];
         const kw: string[] = [];
         if (strides.some((d, i) => d !== kernel[i])) kw.push(`stride = ${list(strides)}`);
-        if (each.some((p) => p !== 0)) kw.push(`padding = ${list(each)}`);
+        if (!maxPadded && each.some((p) => p !== 0)) kw.push(`padding = ${list(each)}`);
         if (!allOnes(dil)) kw.push(`dilation = ${list(dil)}`);
         if (n.attrs["ceil"] === true) kw.push("ceil = true");
         const layer = `${n.attrs["mode"] === "max" ? "max" : "avg"}pool${s}d`;
-        return { kind: "layer", input: x, inputs: [x], label: layer, call: (t) => `${t}${PIPE}${layer}(${[list(kernel), ...kw].join(", ")})` };
+        const padded = (t: string) => (maxPadded ? `pad(${t}, ${list(pads)}, value = -3.4028235e38)` : t);
+        return { kind: "layer", input: x, inputs: [x], label: layer, call: (t) => `${padded(t)}${PIPE}${layer}(${[list(kernel), ...kw].join(", ")})` };
       }
     }
     return { kind: "node", node: n };
