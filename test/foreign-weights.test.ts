@@ -258,6 +258,40 @@ describe("foreign weights: LSTM", () => {
   });
 });
 
+describe("foreign weights: attention", () => {
+  const D = 4;
+  const SRC = `network a { input x: f32[B, 3, ${D}]  output y = x |> attn: attention(2) }`;
+  const graph = () => compile(SRC, "a.net", { mode: "infer" }).graph!;
+
+  it("splits PyTorch's packed in_proj_weight [3D, D] into query, key, value ([in, out]) and transposes out_proj", () => {
+    const inW = t([3 * D, D]);
+    const inB = t([3 * D]);
+    const outW = t([D, D]);
+    const w = foreignWeights(graph(), safetensorsBytes({ "attn.in_proj_weight": inW, "attn.in_proj_bias": inB, "attn.out_proj.weight": outW, "attn.out_proj.bias": t([D]) }), { from: "torch" });
+    const W = inW.data as number[];
+    ["query", "key", "value"].forEach((name, k) => {
+      // netc's [in, out] element (i, o) is PyTorch's row k·D + o, column i.
+      for (let i = 0; i < D; i++) for (let o = 0; o < D; o++) expect(w[`attn.${name}_weight`]![i * D + o]).toBeCloseTo(W[(k * D + o) * D + i]!, 6);
+      for (let o = 0; o < D; o++) expect(w[`attn.${name}_bias`]![o]).toBeCloseTo((inB.data as number[])[k * D + o]!, 6);
+    });
+    for (let i = 0; i < D; i++) for (let o = 0; o < D; o++) expect(w["attn.out_weight"]![i * D + o]).toBeCloseTo((outW.data as number[])[o * D + i]!, 6);
+  });
+
+  it("reads Keras's MultiHeadAttention kernels [D, heads, D/heads] as netc's [D, D]", () => {
+    const q = t([D, 2, D / 2]);
+    const out = t([2, D / 2, D]);
+    const file: Record<string, FixtureTensor> = { "attn/attention_output/kernel:0": out, "attn/attention_output/bias:0": t([D]) };
+    for (const name of ["query", "key", "value"]) {
+      file[`attn/${name}/kernel:0`] = name === "query" ? q : t([D, 2, D / 2]);
+      file[`attn/${name}/bias:0`] = t([2, D / 2]);
+    }
+    const w = foreignWeights(graph(), safetensorsBytes(file), { from: "keras" });
+    expect(Array.from(w["attn.query_weight"]!)).toEqual(Array.from(Float32Array.from(q.data)));
+    expect(Array.from(w["attn.out_weight"]!)).toEqual(Array.from(Float32Array.from(out.data)));
+    expect(() => foreignWeights(graph(), safetensorsBytes({ ...file, "attn/query/kernel:0": t([D, 3, 1]) }), { from: "keras" })).toThrow(/`attn\/query\/kernel:0` is \[4, 3, 1\], expected \[4, \?, \?\]/);
+  });
+});
+
 describe("netc train --init", () => {
   const dir = mkdtempSync(join(tmpdir(), "netc-init-"));
   const net = join(dir, "tiny.net");
