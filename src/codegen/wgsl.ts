@@ -49,10 +49,18 @@ export function generateKernel(k: Kernel, dims: DimBindings, opts: CodegenOption
   }
 }
 
-/** Splits a 1-D count of workgroups over x and y so neither exceeds the device limit. */
-function grid1d(threads: number, wg: number): [number, number, number] {
+/**
+ * Splits a 1-D count of workgroups over x and y so neither exceeds the per-dimension limit (a
+ * 5000 x 5000 update is 390,625 groups of 64). The kernels recompute the linear index as
+ * `gid.x + gid.y * nwg.x * wg` and skip threads past the end; x is balanced over the rows of the
+ * grid, so at most y - 1 workgroups do nothing.
+ */
+export function grid1d(threads: number, wg: number, limit = MAX_WORKGROUPS): [number, number, number] {
   const groups = Math.max(1, Math.ceil(threads / wg));
-  return groups <= MAX_WORKGROUPS ? [groups, 1, 1] : [MAX_WORKGROUPS, Math.ceil(groups / MAX_WORKGROUPS), 1];
+  if (groups <= limit) return [groups, 1, 1];
+  const y = Math.ceil(groups / limit);
+  if (y > limit) throw new Error(`internal: ${threads} threads need more than ${limit} x ${limit} workgroups of ${wg}`);
+  return [Math.ceil(groups / y), y, 1];
 }
 
 function bindings(inputs: Value[]): string[] {
