@@ -17,6 +17,7 @@ import type { StepRunner } from "../src/runtime/runner.js";
 import { initialParams } from "../src/runtime/train.js";
 import { statsOf, STEP_STATS } from "../src/runtime/step-stats.js";
 import { Trainer, type TrainerConfig } from "../src/runtime/trainer.js";
+import { PipelineCache } from "../src/runtime/pipelines.js";
 import { WebGpuRunner } from "../src/runtime/webgpu.js";
 import { compileOk, tinySource } from "./util/tiny-net.js";
 
@@ -98,6 +99,27 @@ describe("runners", () => {
       pool.dispose();
     });
   }
+});
+
+describe("pipelines across batch sizes", () => {
+  it("a runner for another batch size compiles only the kernels whose WGSL names the batch (matmuls, sums over it, 1/B)", async () => {
+    const gpu = await requireSharedGpu();
+    const cache = new PipelineCache(gpu.device);
+    const { graph, spec } = compileOk(tinySource({ plain: true }));
+    const plan = planOf(graph, { train: spec });
+    const pool = new RunnerPool(webgpuBackend(gpu, cache), plan, initialParams(graph, bindBatch(graph, 4).dims, 1));
+    await pool.get(4);
+    const first = cache.size;
+    await pool.get(2);
+    const added = cache.size - first;
+    const kernels = plan.variants[0]!.kernels;
+    const newShaders = new Set(plan.variants[1]!.kernels.map((k) => k.shader).filter((s) => !kernels.some((k) => k.shader === s)));
+    expect(added).toBe(newShaders.size);
+    // 9 of 30 kernels (matmuls, sums over the batch, means by 1/B); 21 when every kernel wrote its length as a constant
+    expect(added).toBeLessThanOrEqual(10);
+    expect(kernels.length).toBeGreaterThan(20);
+    pool.dispose();
+  });
 });
 
 describe("data for training", () => {

@@ -132,7 +132,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     const passes = Object.values(c.times.passes).reduce((a, b) => a + b, 0) + inferMs;
     const times = opened.backend.times;
     const prepare = opened.gpu
-      ? `, device ${fmt(opened.deviceMs)}, codegen ${fmt(times.codegen)}, pipelines ${fmt(times.pipelines)} for ${runner.kernelsPerStep} kernels`
+      ? `, device ${fmt(opened.deviceMs)}, codegen ${fmt(times.codegen)}, pipelines ${fmt(times.pipelines)} for ${runner.kernelsPerStep} kernels, each compiled and dispatched once`
       : "";
     const tReady = performance.now();
     out(`netc: ready to train in ${fmt(tReady - t0)} ms (parse ${fmt(c.times.parse)}, lower ${fmt(c.times.lower)}, passes ${fmt(passes)}, data ${fmt(dataMs)}${prepare})`);
