@@ -33,8 +33,9 @@ commands:
         [--resume CKPT]           from one (ends with the weights of an uninterrupted run);
         [--plot FILE.svg]         --plot: loss and accuracy curves as SVG; --quiet: no progress;
         [--quiet] [--log-every N] --log-every N: record and validate every N epochs;
-        [--read-every N]          --read-every N: read the loss every N steps (1 on the CPU,
-                                  10 on WebGPU, and always at a recorded epoch's end)
+        [--read-every N]          --read-every N: read the epoch's figures every N steps (1 on
+                                  the CPU, 10 on WebGPU, and at every epoch's end; they cover
+                                  every step, and a NaN is flagged on the device every step)
         [--on-nan stop|skip|ignore] a NaN or infinite loss stops training (default; names the
                                   op and line it came from, no checkpoint after it), skips the
                                   batch, or is ignored; a WebGPU device error always stops it
