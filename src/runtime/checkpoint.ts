@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname } from "node:path";
 
 /**
@@ -86,9 +86,11 @@ export function encodeCheckpoint(ckpt: Checkpoint): Uint8Array {
 
 /**
  * Writes a checkpoint atomically: a temporary file beside the target, fsync, rename over the
- * target, fsync of the directory. A crash leaves the old checkpoint or the new one, never half of one.
+ * target, fsync of the directory. A crash leaves the old checkpoint or the new one, never half of one,
+ * and the temporary files such crashes leave are removed by the next save to the same path.
  */
 export function writeCheckpoint(path: string, ckpt: Checkpoint): void {
+  removeStaleTemps(path);
   const bytes = encodeCheckpoint(ckpt);
   const tmp = `${dirname(path)}/.${basename(path)}.tmp-${process.pid}`;
   const fd = openSync(tmp, "w");
@@ -109,6 +111,32 @@ export function writeCheckpoint(path: string, ckpt: Checkpoint): void {
     closeSync(dir);
   } catch {
     // Some file systems cannot fsync a directory; the rename itself is still atomic.
+  }
+}
+
+/** Removes `.NAME.tmp-PID` files beside `path` whose process is gone (killed during a save). */
+function removeStaleTemps(path: string): void {
+  const dir = dirname(path);
+  const prefix = `.${basename(path)}.tmp-`;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = name.startsWith(prefix) ? Number(name.slice(prefix.length)) : NaN;
+    // NOTE: a live process's file is its save in progress (two runs writing one path); leave it.
+    if (Number.isInteger(pid) && pid > 0 && !processAlive(pid)) rmSync(`${dir}/${name}`, { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
