@@ -3,7 +3,7 @@ import { interpret, type Tensor } from "../ir/interp.js";
 import { concreteShape, numel, type DimBindings } from "../ir/types.js";
 import type { HyperSchedule } from "../ir/training.js";
 import { accumulate, keepsStatsGraph, STATS_LENGTH, STEP_STATS } from "./step-stats.js";
-import { badPersistent, Feeder, missingWeight, feedOfGraph, persistentNamed, readableNames, readableValue, type StepRunner } from "./runner.js";
+import { badPersistent, Feeder, missingWeight, feedOfGraph, persistentNamed, readableNames, readableValue, unreadable, type StepRunner } from "./runner.js";
 
 /** Options for a {@link CpuRunner}. */
 export interface CpuRunnerOptions {
@@ -66,7 +66,10 @@ export class CpuRunner implements StepRunner {
   }
 
   async run(batch: Record<string, Float32Array>, read: readonly string[]): Promise<Record<string, Float32Array>> {
-    const values = read.map((name) => (name === STEP_STATS && this.stats ? undefined : readableValue(this.graph, name)));
+    const values = read.map((name) => {
+      if (!this.readable.includes(name)) throw unreadable(this.graph.name, name, this.readable);
+      return name === STEP_STATS ? undefined : readableValue(this.graph, name);
+    });
     const args = new Map<Value, Tensor>();
     for (const p of this.graph.persistent) args.set(p, this.store.get(p.arg!.name)!);
     const fed = this.feeder.feed(batch);
