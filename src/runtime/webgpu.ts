@@ -146,8 +146,7 @@ export class WebGpuRunner implements StepRunner {
     device.queue.writeBuffer(this.rowsBuffer, 0, Float32Array.of(rows));
     const acc = this.plan.outputs.find((o) => o.name === "metric.accuracy");
     const checked = checkedUpdates(this.plan).map((b) => ({ buffer: this.buffers[b]!, count: this.count(b) }));
-    const more = await this.stepStats.dispatches(cache, this.gpu.limits.maxStorageBuffersPerShaderStage, this.buffers[this.plan.loss!]!, acc && this.buffers[acc.buffer], this.rowsBuffer, checked);
-    this.statsDispatches = more;
+    this.statsDispatches = await this.stepStats.dispatches(cache, this.gpu.limits.maxStorageBuffersPerShaderStage, this.buffers[this.plan.loss!]!, acc && this.buffers[acc.buffer], this.rowsBuffer, checked);
   }
 
   /** One pass of every kernel, awaited: pipelines compile at their first dispatch on some drivers. */
