@@ -125,11 +125,13 @@ const CHECK_GROUPS = 1024;
 export function checkShader(count: number): string {
   const L = [`// the updated params are finite: a grid-stride loop over each, one atomic per thread that saw a bad value`];
   for (let i = 0; i < count; i++) L.push(`@group(0) @binding(${i}) var<storage, read> w${i}: array<f32>;`);
-  L.push(`@group(0) @binding(${count}) var<storage, read_write> flag: array<atomic<u32>>;`, FINITE);
+  L.push(`@group(0) @binding(${count}) var<storage, read_write> flag: array<atomic<u32>>;`);
   L.push(`@compute @workgroup_size(${CHECK_WG})`, `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`);
-  L.push(`  let stride = nwg.x * ${CHECK_WG}u;`, `  var bad = false;`);
-  for (let i = 0; i < count; i++) L.push(`  for (var j = gid.x; j < arrayLength(&w${i}); j += stride) { bad = bad || is_bad(w${i}[j]); }`);
-  L.push(`  if (bad) { atomicOr(&flag[0], 1u); }`, `}`, "");
+  // NOTE: branch-free: the least of the exponent bits' complements is 0 exactly when some value
+  // has every exponent bit set (NaN or ±Inf).
+  L.push(`  let stride = nwg.x * ${CHECK_WG}u;`, `  var least = 0x7f800000u;`);
+  for (let i = 0; i < count; i++) L.push(`  for (var j = gid.x; j < arrayLength(&w${i}); j += stride) { least = min(least, ~bitcast<u32>(w${i}[j]) & 0x7f800000u); }`);
+  L.push(`  if (least == 0u) { atomicOr(&flag[0], 1u); }`, `}`, "");
   return L.join("\n");
 }
 
