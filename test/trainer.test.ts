@@ -8,7 +8,8 @@ import type { TrainSpec } from "../src/ir/training.js";
 import { hyperValues } from "../src/ir/training.js";
 import { RunnerPool, webgpuBackend, type Backend } from "../src/runtime/backend.js";
 import { cpuBackend } from "../src/runtime/cpu-backend.js";
-import { CheckpointError, readCheckpoint, type Checkpoint } from "../src/runtime/checkpoint.js";
+import { CheckpointError, type Checkpoint } from "../src/runtime/checkpoint.js";
+import { readCheckpoint } from "../src/runtime/checkpoint-file.js";
 import { CpuRunner } from "../src/runtime/cpu.js";
 import { batchOf, epochBatches, prepareData } from "../src/runtime/data-source.js";
 import { requireSharedGpu } from "../src/runtime/device.js";
@@ -215,6 +216,29 @@ describe("the trainer", () => {
     await t.run({ onStep: (p) => rows.push(p.rows) });
     expect(rows).toEqual([4, 8, 12, 16]);
     expect([...(await t.pool.state())["bn.running_var"]!].every(Number.isFinite)).toBe(true);
+    t.dispose();
+  });
+
+  it("stops after the step in flight when its signal is aborted, and yields after each read", async () => {
+    const { graph, spec } = compileOk(tinySource({ rows: 9 }));
+    const data = await prepareData(spec, graph, { seed: 1 });
+    const t = await Trainer.create({ backend: cpuBackend(), plan: planOf(graph), spec: { ...spec, epochs: 5 }, data, readEvery: 1, logEvery: 1 });
+    const stop = new AbortController();
+    let yields = 0;
+    const result = await t.run({
+      signal: stop.signal,
+      yieldAfterRead: async () => {
+        yields++;
+      },
+      onStep: (p) => {
+        if (p.done === 3) stop.abort();
+      },
+    });
+    expect(result.stopped).toBe(true);
+    expect(result.steps).toBe(3);
+    expect(yields).toBe(3);
+    const full = await t.run();
+    expect(full.stopped).toBeUndefined();
     t.dispose();
   });
 

@@ -45,7 +45,10 @@ commands:
   run FILE --checkpoint CKPT      inference on the rows of IN (.npy, .json, .idx[.gz]) or on
       --input IN [--output OUT]   images (.png, .pgm, .ppm; a comma list, resized to the input;
       [--backend B] [--batch N]   --invert for dark-on-light drawings): prints each row's class
-      [--invert]                  and outputs, or writes them to OUT (JSON)
+      [--invert]                  and outputs, or writes them to OUT (JSON);
+      [--read NAME,...]           --read: lets (h1, block.h) and gradients of the loss
+      [--target T]                (grad.PARAM, grad.INPUT: against the label rows of T, all
+                                  rows in one batch) besides the outputs
   build FILE --checkpoint CKPT    a trained model as a standalone ES module for apps: DIR/NAME.js
         --out DIR [--batch N,N]   (load() -> predict, backend, dispose; imports only netc/runtime),
         [--runtime SPECIFIER]     NAME.d.ts (typed inputs, outputs, class names) and

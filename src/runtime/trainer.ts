@@ -3,7 +3,8 @@ import { batchBindings, type Plan } from "../ir/plan.js";
 import { hyperValues, type TrainSpec } from "../ir/training.js";
 import { concreteShape } from "../ir/types.js";
 import { RunnerPool, RunnerSetupError, type Backend } from "./backend.js";
-import { writeCheckpoint, type Checkpoint } from "./checkpoint.js";
+import type { Checkpoint } from "./checkpoint.js";
+import { writeCheckpoint } from "./checkpoint-file.js";
 import { batchOf, epochBatches, type PreparedData } from "./data-source.js";
 import { evaluate } from "./evaluate.js";
 import { firstNonFinite, nonFiniteWeights, traceNonFinite } from "./nan-trace.js";
@@ -110,6 +111,8 @@ export interface TrainResult {
   steps: number;
   rows: number;
   seconds: number;
+  /** Set when the run's `signal` stopped it before its last epoch. */
+  stopped?: boolean;
 }
 
 /** Trains a network on prepared rows; see the module comment for what a step and an epoch do. */
@@ -185,8 +188,14 @@ export class Trainer {
     return epoch === 1 || epoch === this.cfg.spec.epochs || epoch % Math.max(1, this.cfg.logEvery) === 0;
   }
 
-  /** Runs the remaining epochs; `hooks` (progress reporting) are called besides the config's. */
-  async run(hooks: Pick<TrainerConfig, "onStep" | "onEpoch"> = {}): Promise<TrainResult> {
+  /**
+   * Runs the remaining epochs; `hooks` (progress reporting) are called besides the config's. An
+   * aborted `signal` ends the run after the step in flight (a page's stop button): the result
+   * then says `stopped`, and the weights stay as that step left them. `yieldAfterRead` is awaited
+   * after every step that read the loss, so a page can repaint and take clicks (a step that
+   * reads nothing resolves without leaving the microtask queue, on the CPU backend every step).
+   */
+  async run(hooks: Pick<TrainerConfig, "onStep" | "onEpoch"> & { signal?: AbortSignal; yieldAfterRead?: () => Promise<void> } = {}): Promise<TrainResult> {
     const { spec, data, readEvery } = this.cfg;
     const onStep = (p: StepProgress) => {
       this.cfg.onStep?.(p);
@@ -222,6 +231,7 @@ export class Trainer {
       let lastGoodStats: Float32Array | undefined = onNan === "skip" ? new Float32Array(STATS_LENGTH) : undefined;
       let window: { batch: Record<string, Float32Array>; rows: number; step: number }[] = [];
       for (let i = 0; i < order.length; i++) {
+        if (hooks.signal?.aborted) return { history: this.history, epochs: epoch - this.startEpoch, steps: done, rows: rowsDone, seconds: (performance.now() - t0) / 1000, stopped: true };
         const idx = order[i];
         const rows = idx ? idx.length : train.rows;
         const runner = await this.pool.get(rows);
@@ -274,6 +284,7 @@ export class Trainer {
           accuracy: hasAccuracy ? mean(stats?.accSum) : undefined,
           read,
         });
+        if (read && hooks.yieldAfterRead) await hooks.yieldAfterRead();
       }
       const mean = (sum: number | undefined) => (stats && stats.rows > 0 && sum !== undefined ? sum / stats.rows : undefined);
       const lossOfEpoch = mean(stats?.lossSum);
@@ -306,13 +317,18 @@ export class Trainer {
     return { history: this.history, epochs: Math.max(0, spec.epochs - this.startEpoch + 1), steps: done, rows: rowsDone, seconds: (performance.now() - t0) / 1000 };
   }
 
-  /** Writes every persistent value, where training stands and the history (atomically). */
+  /** Writes every persistent value, where training stands and the history (atomically; Node). */
   async saveCheckpoint(path: string, epoch: number, step: number): Promise<void> {
+    writeCheckpoint(path, await this.checkpoint(epoch, step));
+  }
+
+  /** Every persistent value, where training stands and the history, as a checkpoint (`encodeCheckpoint` makes its bytes). */
+  async checkpoint(epoch: number, step: number): Promise<Checkpoint> {
     const { plan, spec, data } = this.cfg;
     const values = await this.pool.state();
     const tensors: Checkpoint["tensors"] = {};
     for (const p of plan.params) tensors[p.name] = { shape: concreteShape(p.shape, {}), values: values[p.name]! };
-    writeCheckpoint(path, {
+    return {
       tensors,
       meta: {
         network: plan.name,
@@ -327,7 +343,7 @@ export class Trainer {
           history: JSON.stringify(this.history),
         },
       },
-    });
+    };
   }
 
   /** Ends the run when the device reported an error: its results cannot be trusted, and nothing more is saved. */
