@@ -251,6 +251,45 @@ describe("foreign weights: LSTM", () => {
     close(run(src, w, "keras", x), want);
   });
 
+  /** PyTorch's GRU over a sequence: rows r, z, n of [3H, in]; n = tanh(W_in x + b_in + r·(W_hn h + b_hn)). */
+  function torchGru(seq: number[][], wih: number[], whh: number[], bih: number[], bhh: number[]): number[] {
+    let h = new Array<number>(H).fill(0);
+    for (const xt of seq) {
+      const gi = linearTorch(xt, wih, bih, 3 * H, F);
+      const gh = linearTorch(h, whh, bhh, 3 * H, H);
+      const r = gi.slice(0, H).map((v, j) => sig(v + gh[j]!));
+      const z = gi.slice(H, 2 * H).map((v, j) => sig(v + gh[H + j]!));
+      const n = gi.slice(2 * H).map((v, j) => Math.tanh(v + r[j]! * gh[2 * H + j]!));
+      h = h.map((hv, j) => (1 - z[j]!) * n[j]! + z[j]! * hv);
+    }
+    return h;
+  }
+
+  it("maps PyTorch's nn.GRU (transposed weights, both biases kept, gates r, z, n)", () => {
+    const src = `network g { input x: f32[B, ${T}, ${F}]  output y = x |> rec: gru(${H}) }`;
+    const w = { "rec.weight_ih_l0": t([3 * H, F]), "rec.weight_hh_l0": t([3 * H, H]), "rec.bias_ih_l0": t([3 * H]), "rec.bias_hh_l0": t([3 * H]) };
+    const d = (k: keyof typeof w) => w[k].data as number[];
+    close(run(src, w, "torch", x), seqs.flatMap((s) => torchGru(s, d("rec.weight_ih_l0"), d("rec.weight_hh_l0"), d("rec.bias_ih_l0"), d("rec.bias_hh_l0"))));
+  });
+
+  it("maps Keras's GRU (reset_after: gates z, r, h, bias [2, 3H])", () => {
+    const src = `network g { input x: f32[B, ${T}, ${F}]  output y = x |> rec: gru(${H}) }`;
+    const w = { "rec/gru_cell/kernel:0": t([F, 3 * H]), "rec/gru_cell/recurrent_kernel:0": t([H, 3 * H]), "rec/gru_cell/bias:0": t([2, 3 * H]) };
+    // Keras's column block order z, r, h is PyTorch's r, z, n with the first two swapped; its kernels are [in, 3H].
+    const torchRows = (m: number[], inn: number) => {
+      const out = new Array<number>(m.length);
+      const blockOf = [1, 0, 2];
+      for (let g = 0; g < 3; g++) for (let u = 0; u < H; u++) for (let j = 0; j < inn; j++) out[(g * H + u) * inn + j] = m[j * 3 * H + blockOf[g]! * H + u]!;
+      return out;
+    };
+    const b = w["rec/gru_cell/bias:0"].data as number[];
+    const torchBias = (row: number[]) => [...row.slice(H, 2 * H), ...row.slice(0, H), ...row.slice(2 * H)];
+    const want = seqs.flatMap((s) =>
+      torchGru(s, torchRows(w["rec/gru_cell/kernel:0"].data as number[], F), torchRows(w["rec/gru_cell/recurrent_kernel:0"].data as number[], H), torchBias(b.slice(0, 3 * H)), torchBias(b.slice(3 * H))),
+    );
+    close(run(src, w, "keras", x), want);
+  });
+
   it("normalises Keras names", () => {
     expect(kerasName("dense_1/kernel:0")).toBe("dense_1.kernel");
     expect(kerasName("lstm/lstm_cell/recurrent_kernel:0")).toBe("lstm.recurrent_kernel");
@@ -326,7 +365,7 @@ train {
     const err = [pred[0]! - 1, pred[1]! - 0];
     const gw = [(2 / 2) * (err[0]! * 1 + err[1]! * 3), (2 / 2) * (err[0]! * 2 + err[1]! * 4)];
     const gb = (2 / 2) * (err[0]! + err[1]!);
-    const { readCheckpoint } = await import("../src/runtime/checkpoint.js");
+    const { readCheckpoint } = await import("../src/runtime/checkpoint-file.js");
     const c = readCheckpoint(ckpt);
     const weight = c.tensors["fc.weight"]!.values;
     expect(weight[0]).toBeCloseTo(0.5 - 0.1 * gw[0]!, 6);

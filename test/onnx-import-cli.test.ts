@@ -11,7 +11,7 @@ import { ONNX_OPS } from "../src/onnx/ops/index.js";
 import type { Value } from "../src/ir/graph.js";
 import { interpret, type Tensor } from "../src/ir/interp.js";
 import { onnxToNet, OnnxImportUnsupported } from "../src/onnx/to-net.js";
-import { readCheckpoint } from "../src/runtime/checkpoint.js";
+import { readCheckpoint } from "../src/runtime/checkpoint-file.js";
 import { CpuRunner } from "../src/runtime/cpu.js";
 import { rng } from "./util/build.js";
 import { netc } from "./util/cli.js";

@@ -119,13 +119,43 @@ const kerasReshaped = (from: string, heads: (s: number[]) => number[]): Recipe =
   build: ([a]) => a!,
 });
 
-/** A recurrent layer's recipes; `k` is PyTorch's layer index (`_l0`). */
-function torchRecurrent(k: number): Record<string, Recipe> {
+/**
+ * A recurrent layer's recipes; `k` is PyTorch's layer index (`_l0`). LSTM and RNN sum PyTorch's two
+ * biases; the GRU keeps them apart (`bias`, `recurrent_bias`: its reset gate multiplies the
+ * recurrent part), in PyTorch's own gate order r, z, n.
+ */
+function torchRecurrent(k: number, gru = false): Record<string, Recipe> {
   return {
     input_weight: transposed(`weight_ih_l${k}`, "PyTorch stores [gates·units, in]"),
     recurrent_weight: transposed(`weight_hh_l${k}`, "PyTorch stores [gates·units, units]"),
-    bias: summed(`bias_ih_l${k}`, `bias_hh_l${k}`),
+    ...(gru ? { bias: same(`bias_ih_l${k}`), recurrent_bias: same(`bias_hh_l${k}`) } : { bias: summed(`bias_ih_l${k}`, `bias_hh_l${k}`) }),
   };
+}
+
+/** Keras's GRU gates z, r, h as netc's r, z, n: the first two blocks of the last axis swapped. */
+function swapFirstGates(v: Float32Array, units: number): Float32Array {
+  const out = Float32Array.from(v);
+  const width = 3 * units;
+  for (let row = 0; row < v.length / width; row++)
+    for (let u = 0; u < units; u++) {
+      out[row * width + u] = v[row * width + units + u]!;
+      out[row * width + units + u] = v[row * width + u]!;
+    }
+  return out;
+}
+
+/** Keras's GRU: kernel and recurrent_kernel gate-swapped; with reset_after its bias [2, 3H] holds the input row and the recurrent row. */
+function kerasGru(layer: NetcLayer): Record<string, Recipe> {
+  const units = layer.tensors["recurrent_weight"]!.shape[0]!;
+  const swapped = (from: string): Recipe => ({ from: [from], shapes: (s) => [s], build: ([a]) => swapFirstGates(a!, units), note: "Keras's gates z, r, h" });
+  if (!layer.tensors["recurrent_bias"]) return { input_weight: swapped("kernel"), recurrent_weight: swapped("recurrent_kernel"), bias: swapped("bias") };
+  const row = (k: number): Recipe => ({
+    from: ["bias"],
+    shapes: ([w]) => [[2, w!]],
+    build: ([b]) => swapFirstGates(b!.slice(k * 3 * units, (k + 1) * 3 * units), units),
+    note: "Keras's reset_after bias is [2, 3·units]: the input row, then the recurrent row",
+  });
+  return { input_weight: swapped("kernel"), recurrent_weight: swapped("recurrent_kernel"), bias: row(0), recurrent_bias: row(1) };
 }
 
 type Recipes = Partial<Record<LayerKind, (layer: NetcLayer) => Record<string, Recipe>>>;
@@ -139,6 +169,7 @@ const TORCH: Recipes = {
   batchnorm: () => ({ gamma: same("weight"), beta: same("bias"), running_mean: same("running_mean"), running_var: same("running_var") }),
   lstm: () => torchRecurrent(0),
   rnn: () => torchRecurrent(0),
+  gru: (layer) => torchRecurrent(0, layer.tensors["recurrent_bias"] !== undefined),
   attention: () => ({
     query_weight: inProjWeight(0),
     key_weight: inProjWeight(1),
@@ -160,6 +191,7 @@ const KERAS: Recipes = {
   batchnorm: () => ({ gamma: same("gamma"), beta: same("beta"), running_mean: same("moving_mean"), running_var: same("moving_variance") }),
   lstm: () => ({ input_weight: same("kernel"), recurrent_weight: same("recurrent_kernel"), bias: same("bias") }),
   rnn: () => ({ input_weight: same("kernel"), recurrent_weight: same("recurrent_kernel"), bias: same("bias") }),
+  gru: kerasGru,
   attention: (layer) => {
     const d = layer.tensors["query_bias"]!.shape[0]!;
     // NOTE: the head count is not among netc's tensors; Keras's kernels carry it as [D, heads, D/heads],
@@ -207,11 +239,11 @@ function recipesFor(layer: NetcLayer, from: WeightSource, has: (name: string) =>
   const make = table[layer.kind];
   if (!make) return undefined;
   const recipes = make(layer);
-  if (from === "torch" && (layer.kind === "lstm" || layer.kind === "rnn")) {
+  if (from === "torch" && (layer.kind === "lstm" || layer.kind === "rnn" || layer.kind === "gru")) {
     // NOTE: nn.LSTM(num_layers = N) named `lstm` holds layer K as `lstm.weight_ih_lK`; netc's stacked
     // layers named `lstm.K` (a repeat) or `lstm` (K = 0) take them.
     const m = /^(.*)\.(\d+)$/.exec(layer.instance);
-    if (m && !has(`${layer.instance}.weight_ih_l0`) && has(`${m[1]}.weight_ih_l${m[2]}`)) return { prefix: m[1]!, recipes: torchRecurrent(Number(m[2])) };
+    if (m && !has(`${layer.instance}.weight_ih_l0`) && has(`${m[1]}.weight_ih_l${m[2]}`)) return { prefix: m[1]!, recipes: torchRecurrent(Number(m[2]), layer.kind === "gru" && layer.tensors["recurrent_bias"] !== undefined) };
   }
   return { prefix: layer.instance, recipes };
 }
@@ -273,9 +305,13 @@ export function mapForeignWeights(net: NetcLayers, file: Record<string, ForeignT
   // NOTE: netc's own files need no mapping: every tensor matches by its full name.
   if (from === "netc") net = { layers: [], loose: [...net.layers.flatMap((l) => Object.values(l.tensors)), ...net.loose] };
   for (const layer of net.layers) {
+    if (from === "torch" && layer.kind === "gru" && !layer.tensors["recurrent_bias"]) {
+      problems.push(`netc's gru layer \`${layer.instance}\` has reset_after = false, which PyTorch's GRU does not compute`);
+      continue;
+    }
     const found = recipesFor(layer, from, has);
     if (!found) {
-      problems.push(`netc's ${layer.kind} layer \`${layer.instance}\` has no ${framework} mapping (its param layout is being changed to ${framework}'s; load it with a netc checkpoint)`);
+      problems.push(`netc's ${layer.kind} layer \`${layer.instance}\` has no ${framework} mapping`);
       continue;
     }
     for (const [local, target] of Object.entries(layer.tensors)) {

@@ -51,7 +51,7 @@ function consumers(g: Graph): Map<Value, Set<string>> {
 function kindOf(local: Map<string, Value>, uses: Map<Value, Set<string>>): LayerKind | undefined {
   const has = (...names: string[]) => names.every((n) => local.has(n));
   const only = (...names: string[]) => [...local.keys()].every((n) => names.includes(n));
-  if (has("input_weight", "recurrent_weight", "bias") && only("input_weight", "recurrent_weight", "bias")) {
+  if (has("input_weight", "recurrent_weight", "bias") && only("input_weight", "recurrent_weight", "bias", "recurrent_bias")) {
     const [units, width] = local.get("recurrent_weight")!.type.shape as number[];
     const gates = width! / units!;
     return gates === 4 ? "lstm" : gates === 3 ? "gru" : gates === 1 ? "rnn" : undefined;
