@@ -384,19 +384,25 @@ export function writeNetwork(w: WriterInput, reserved: Iterable<string>): Writte
       unsupported.push(`an argument ${v.arg?.name ?? "?"} with no value`);
       return "0";
     }
-    const dims = v.type.shape as number[];
+    let dims = v.type.shape as number[];
+    let values: ArrayLike<number> = data;
     if (hasSymbol(dims)) {
-      // A constant the import folded at the sentinel batch size: fine as a scalar when uniform.
-      const first = data[0] ?? 0;
-      for (let i = 0; i < data.length; i++) if (data[i] !== first) {
-        unsupported.push(`${w.origin(v)}: a constant whose size depends on the batch`);
-        break;
+      // A constant the import folded at the sentinel batch size (a zero state times a weight, plus a
+      // bias): the same along the batch, it is written without it and broadcast.
+      const reduced = dims.map((d) => (w.symbols.has(d) ? 1 : d));
+      const slice = sliceAlong(data, dims, reduced);
+      if (!slice) {
+        unsupported.push(`${w.origin(v)}: a constant that varies along the batch`);
+        return "0";
       }
-      return num(first);
+      const first = slice[0] ?? 0;
+      if (slice.every((x) => x === first)) return num(first);
+      dims = reduced;
+      values = slice;
     }
     const name = names.make(w.initializerOf(v) ?? v.arg!.name);
-    paramLines.push(`  param ${name}: ${v.type.dtype === "i32" ? "i32" : "f32"}${shapeText(v)} = zeros`);
-    addParam(name, dims, data);
+    paramLines.push(`  param ${name}: ${v.type.dtype === "i32" ? "i32" : "f32"}[${dims.map(dimText).join(", ")}] = zeros`);
+    addParam(name, dims, values);
     return name;
   };
 
@@ -497,6 +503,33 @@ export function writeNetwork(w: WriterInput, reserved: Iterable<string>): Writte
   }
   const head = w.inputs.map((i) => `  input ${inputNames.get(i.value)}: ${i.dtype}${shapeText(i.value)}`);
   return { lines: [...head, ...paramLines, ...lines], params, layers: layerLines, unsupported };
+}
+
+/** The first index along every axis `reduced` sets to 1, when the data is the same along them; else undefined. */
+function sliceAlong(data: ArrayLike<number>, dims: number[], reduced: number[]): number[] | undefined {
+  const strides = dims.map((_, i) => dims.slice(i + 1).reduce((a, b) => a * b, 1));
+  const out: number[] = [];
+  const count = reduced.reduce((a, b) => a * b, 1);
+  for (let k = 0; k < count; k++) {
+    let rest = k;
+    let at = 0;
+    for (let d = reduced.length - 1; d >= 0; d--) {
+      at += (rest % reduced[d]!) * strides[d]!;
+      rest = Math.floor(rest / reduced[d]!);
+    }
+    out.push(data[at]!);
+  }
+  for (let i = 0; i < data.length; i++) {
+    let rest = i;
+    let at = 0;
+    for (let d = dims.length - 1; d >= 0; d--) {
+      const c = rest % dims[d]!;
+      rest = Math.floor(rest / dims[d]!);
+      if (reduced[d] !== 1 || dims[d] === 1) at += c * strides[d]!;
+    }
+    if (data[i] !== data[at]) return undefined;
+  }
+  return out;
 }
 
 /** What an IR op with no `.net` form computes, for the message. */
