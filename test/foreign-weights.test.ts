@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { NetcError } from "../src/base/errors.js";
 import { compile } from "../src/compile.js";
 import type { Value } from "../src/ir/graph.js";
@@ -333,6 +333,7 @@ describe("foreign weights: attention", () => {
 
 describe("netc train --init", () => {
   const dir = mkdtempSync(join(tmpdir(), "netc-init-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const net = join(dir, "tiny.net");
   writeFileSync(
     net,

@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { compile } from "../src/compile.js";
 import { ELEM, OnnxGraph } from "../src/onnx/export-graph.js";
 import { decodeModel, encodeModel, type ModelProto } from "../src/onnx/proto.js";
@@ -163,6 +163,7 @@ describe("netc import of a PyTorch-style model", () => {
 
 describe("netc import (CLI)", () => {
   const dir = mkdtempSync(join(tmpdir(), "netc-import-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const onnx = join(dir, "torch_cnn.onnx");
   writeFileSync(onnx, torchCnn());
 
