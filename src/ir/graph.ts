@@ -156,30 +156,42 @@ export class Graph {
     return this.updates.length ? keep : [...keep, ...this.grads.map((g) => g.grad)];
   }
 
+  /** One more than the largest id {@link freshId} has handed out: a size for tables indexed by id. */
+  get idCount(): number {
+    return this.nextId;
+  }
+
   /** A deep copy: passes transform a copy so every stage's graph stays printable. */
   clone(): Graph {
     const g = new Graph(this.name);
     g.typed = this.typed;
     g.nextId = this.nextId;
-    const map = new Map<Value, Value>();
+    // NOTE: a table indexed by value id, not a Map keyed by values: this runs once per pass over
+    // graphs of a million values, where hashing objects was a large part of the compile time.
+    const map = new ValueTable<Value>(this.nextId);
     const copy = (v: Value): Value => {
       const c = map.get(v);
       if (!c) throw new Error(`internal: value %${v.id} used before definition`);
       return c;
     };
     for (const a of this.args) {
-      const v = new Value(a.id, { ...a.type, shape: [...a.type.shape] }, a.span);
-      v.arg = { ...a.arg!, init: a.arg!.init && { ...a.arg!.init, options: { ...a.arg!.init.options } }, penalty: a.arg!.penalty && { ...a.arg!.penalty } };
+      const v = new Value(a.id, copyType(a.type), a.span);
+      v.arg = copyArgInfo(a.arg!);
       map.set(a, v);
       g.args.push(v);
     }
-    for (const n of this.nodes) {
-      const out = new Value(n.out.id, { ...n.out.type, shape: [...n.out.type.shape] }, n.out.span);
-      const node = new Node(n.op, n.inputs.map(copy), { ...n.attrs }, out, n.span, n.origin);
+    const nodes = new Array<Node>(this.nodes.length);
+    for (let i = 0; i < this.nodes.length; i++) {
+      const n = this.nodes[i]!;
+      const out = new Value(n.out.id, copyType(n.out.type), n.out.span);
+      const inputs = new Array<Value>(n.inputs.length);
+      for (let k = 0; k < inputs.length; k++) inputs[k] = copy(n.inputs[k]!);
+      const node = new Node(n.op, inputs, { ...n.attrs }, out, n.span, n.origin);
       out.producer = node;
       map.set(n.out, out);
-      g.nodes.push(node);
+      nodes[i] = node;
     }
+    g.nodes = nodes;
     g.outputs = this.outputs.map((o) => ({ ...o, value: copy(o.value) }));
     g.loss = this.loss && copy(this.loss);
     g.grads = this.grads.map((x) => ({ param: copy(x.param), grad: copy(x.grad) }));
@@ -192,4 +204,60 @@ export class Graph {
     }));
     return g;
   }
+}
+
+/** A copy of a type that shares nothing with it. */
+export function copyType(t: TensorType): TensorType {
+  return { dtype: t.dtype, shape: t.shape.slice() };
+}
+
+/** A copy of an argument's description that shares nothing with it. */
+export function copyArgInfo(a: ArgInfo): ArgInfo {
+  return { ...a, init: a.init && { ...a.init, options: { ...a.init.options } }, penalty: a.penalty && { ...a.penalty } };
+}
+
+/**
+ * A map from the values of one graph to T, indexed by value id (ids are small dense integers, one
+ * per value of a graph). Passes use it where a Map keyed by values would hash a million objects.
+ * A value of another graph with the same id is a different key.
+ */
+export class ValueTable<T> {
+  private readonly keys: (Value | undefined)[];
+  private readonly items: (T | undefined)[];
+
+  /** `size`: the expected ids, 0 to size - 1 (more still fit). */
+  constructor(size = 0) {
+    this.keys = new Array<Value | undefined>(size).fill(undefined);
+    this.items = new Array<T | undefined>(size).fill(undefined);
+  }
+
+  get(v: Value): T | undefined {
+    return this.keys[v.id] === v ? this.items[v.id] : undefined;
+  }
+
+  has(v: Value): boolean {
+    return this.keys[v.id] === v;
+  }
+
+  /** The value set under this id, if any. */
+  valueNumbered(id: number): Value | undefined {
+    return this.keys[id];
+  }
+
+  set(v: Value, item: T): void {
+    this.keys[v.id] = v;
+    this.items[v.id] = item;
+  }
+}
+
+/** Each value's consuming nodes (a node once per operand slot that reads the value), built in one sweep. */
+export function consumersOf(g: Graph): ValueTable<Node[]> {
+  const consumers = new ValueTable<Node[]>(g.idCount);
+  for (const n of g.nodes)
+    for (const v of n.inputs) {
+      const list = consumers.get(v);
+      if (list) list.push(n);
+      else consumers.set(v, [n]);
+    }
+  return consumers;
 }

@@ -1,4 +1,4 @@
-import { Node, Value, type Graph, type Kernel } from "../graph.js";
+import { consumersOf, Node, Value, ValueTable, type Graph, type Kernel } from "../graph.js";
 import { opDef, type InferCtx } from "../ops.js";
 import { sameShape } from "../types.js";
 import type { PassContext } from "./pass.js";
@@ -50,6 +50,8 @@ interface Group {
   reads: Set<Value>;
   /** Members evaluated at an index a view remapped (below a view on the way to the root). */
   remapped: Set<Node>;
+  /** Members in graph order, collected when nodes are emitted. */
+  ordered: Node[];
 }
 
 /**
@@ -82,12 +84,13 @@ interface Group {
 export function fuse(input: Graph, _ctx: PassContext): Graph {
   const g = input.clone();
   splitWideConcats(g);
-  const consumers = new Map<Value, Node[]>();
-  for (const n of g.nodes) for (const v of n.inputs) consumers.set(v, [...(consumers.get(v) ?? []), n]);
+  const consumers = consumersOf(g);
   const roots = new Set(g.materialized());
 
-  const groupOf = new Map<Node, Group>();
-  const groups: Group[] = [];
+  // NOTE: indexed by the node's result: a table by value id, not a Map hashing a million nodes.
+  const groupTable = new ValueTable<Group>(g.idCount);
+  const groupOf = (n: Node) => groupTable.get(n.out);
+  const NONE: Node[] = [];
   /** Members of `group` that read (through other members) what `from` compute, `from` included. */
   const downstream = (from: Node[], group: Group): Node[] => {
     const seen = new Set<Node>();
@@ -96,7 +99,7 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
       const m = stack.pop()!;
       if (seen.has(m) || !group.members.has(m)) continue;
       seen.add(m);
-      stack.push(...(consumers.get(m.out) ?? []));
+      for (const u of consumers.get(m.out) ?? []) stack.push(u);
     }
     return [...seen];
   };
@@ -106,12 +109,12 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
     const n = g.nodes[i]!;
     // A constant that is itself a result (a zero gradient) still needs a kernel to fill its buffer.
     if (isFree(n) && !(roots.has(n.out) && opDef(n.op).kind === "source")) continue;
-    const users = consumers.get(n.out) ?? [];
-    const target = users.length ? groupOf.get(users[0]!) : undefined;
-    const intoTarget = target !== undefined && !roots.has(n.out) && users.every((u) => groupOf.get(u) === target);
-    const uses = users.flatMap((u) => u.inputs.filter((v) => v === n.out).map(() => u));
-    const viaView = intoTarget && uses.some((u) => isView(u) || target.remapped.has(u));
-    const oneIndex = uses.length === 1 || !viaView;
+    // `users` lists a consumer once per operand slot that reads n, so its length counts the uses.
+    const users = consumers.get(n.out) ?? NONE;
+    const target = users.length ? groupOf(users[0]!) : undefined;
+    const intoTarget = target !== undefined && !roots.has(n.out) && users.every((u) => groupOf(u) === target);
+    const viaView = intoTarget && users.some((u) => isView(u) || target.remapped.has(u));
+    const oneIndex = users.length === 1 || !viaView;
     const readBySealed = intoTarget && users.some((u) => target.sealed.has(u));
     const asElementwise = intoTarget && oneIndex && fusesAsElementwise(n) && !readBySealed;
     const asHead =
@@ -119,8 +122,8 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
       isHead(n) &&
       !readBySealed &&
       target.kind === "elementwise" &&
-      !downstream(users, target).some(isView) &&
-      sameShape(target.root.out.type.shape, n.out.type.shape);
+      sameShape(target.root.out.type.shape, n.out.type.shape) &&
+      !downstream(users, target).some(isView);
     if (asElementwise || asHead) {
       const reads = new Set(target.reads);
       reads.delete(n.out);
@@ -130,7 +133,7 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
         target.reads = reads;
         if (viaView) target.remapped.add(n);
         if (asHead || isInlineWindow(n)) target.sealed.add(n);
-        groupOf.set(n, target);
+        groupTable.set(n.out, target);
         if (asHead) {
           target.kind = opDef(n.op).kind === "contraction" ? "contraction" : "window";
           target.head = n;
@@ -158,23 +161,25 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
                 : "elementwise",
       reads: new Set(externalReads(n)),
       remapped: new Set(),
+      ordered: [],
     };
-    groups.push(group);
-    groupOf.set(n, group);
+    groupTable.set(n.out, group);
   }
 
-  // Emit nodes with each group contiguous at its root's position.
+  // Emit nodes with each group contiguous at its root's position. Members precede their root
+  // (they feed it), so one sweep collects each group's members in order by the time its root comes.
   const order: Node[] = [];
   const kernels: Kernel[] = [];
   for (const n of g.nodes) {
-    const grp = groupOf.get(n);
+    const grp = groupOf(n);
     if (!grp) {
       order.push(n);
       continue;
     }
+    const nodes = grp.ordered;
+    nodes.push(n);
     if (grp.root !== n) continue;
-    const nodes = g.nodes.filter((m) => grp.members.has(m));
-    order.push(...nodes);
+    for (const m of nodes) order.push(m);
     const inside = new Set(nodes.map((m) => m.out));
     const inputs: Value[] = [];
     for (const m of nodes)

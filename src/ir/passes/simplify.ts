@@ -1,4 +1,4 @@
-import { Graph, type Node, type Value } from "../graph.js";
+import { consumersOf, copyArgInfo, copyType, Graph, ValueTable, type Node, type Value } from "../graph.js";
 import { sameShape } from "../types.js";
 import type { PassContext } from "./pass.js";
 
@@ -10,35 +10,35 @@ import type { PassContext } from "./pass.js";
  *    is replaced by it (constants included, so one `const 0` serves the whole graph).
  * 3. Dead code: nodes no root (output, loss, grad, update) depends on are dropped.
  */
-export function simplify(input: Graph, _ctx: PassContext): Graph {
-  const src = input.clone();
+export function simplify(src: Graph, _ctx: PassContext): Graph {
+  // NOTE: the input is only read (every node, type and attribute is copied), so it needs no clone.
   const out = new Graph(src.name);
   out.typed = src.typed;
   const live = liveNodes(src);
-  const users = new Map<Value, Node[]>();
-  for (const n of src.nodes) for (const v of n.inputs) users.set(v, [...(users.get(v) ?? []), n]);
-  const map = new Map<Value, Value>();
+  const users = consumersOf(src);
+  const map = new ValueTable<Value>(src.idCount);
   for (const a of src.args) {
-    const v = out.addArg(a.arg!, a.type, a.span);
+    const v = out.addArg(copyArgInfo(a.arg!), copyType(a.type), a.span);
     map.set(a, v);
   }
   const seen = new Map<string, Value>();
   const get = (v: Value) => map.get(v)!;
+  const onlyBroadcastingUsers = (n: Node) => (users.get(n.out) ?? []).every((u) => BROADCASTING.has(u.op));
   for (const n of src.nodes) {
     if (!live.has(n)) continue;
     const ins = n.inputs.map(get);
-    const same = identity(n, ins, (users.get(n.out) ?? []).every((u) => BROADCASTING.has(u.op)));
+    const same = identity(n, ins, onlyBroadcastingUsers);
     if (same) {
       map.set(n.out, same);
       continue;
     }
-    const key = `${n.op}(${ins.map((v) => v.id).join(",")})${JSON.stringify(n.attrs)}`;
+    const key = cseKey(n, ins);
     const prior = seen.get(key);
     if (prior) {
       map.set(n.out, prior);
       continue;
     }
-    const v = out.addNode(n.op, ins, n.attrs, n.out.type, n.span, n.origin);
+    const v = out.addNode(n.op, ins, { ...n.attrs }, copyType(n.out.type), n.span, n.origin);
     seen.set(key, v);
     map.set(n.out, v);
   }
@@ -47,7 +47,15 @@ export function simplify(input: Graph, _ctx: PassContext): Graph {
   out.grads = src.grads.map((x) => ({ param: get(x.param), grad: get(x.grad) }));
   out.updates = src.updates.map((u) => ({ param: get(u.param), value: get(u.value) }));
   // A second sweep drops nodes that identities or CSE left without users.
-  return out.nodes.length < src.nodes.length ? dropDead(out) : out;
+  return out.nodes.length < live.size ? dropDead(out) : out;
+}
+
+/** Nodes with equal keys compute the same value: op, the (already simplified) inputs, attributes. */
+function cseKey(n: Node, ins: Value[]): string {
+  let key = n.op;
+  for (const v of ins) key += "," + v.id;
+  for (const _ in n.attrs) return key + JSON.stringify(n.attrs);
+  return key;
 }
 
 /** Ops whose result does not change when a [1, 1] operand is replaced by a scalar. */
@@ -58,7 +66,7 @@ function constValue(v: Value): number | undefined {
   return p?.op === "const" ? (p.attrs["value"] as number) : undefined;
 }
 
-function identity(n: Node, [a, b]: Value[], onlyBroadcastingUsers: boolean): Value | undefined {
+function identity(n: Node, [a, b]: Value[], onlyBroadcastingUsers: (n: Node) => boolean): Value | undefined {
   const keeps = (x: Value | undefined) => x && sameShape(x.type.shape, n.out.type.shape) && x.type.dtype === n.out.type.dtype;
   switch (n.op) {
     case "mul":
@@ -76,12 +84,13 @@ function identity(n: Node, [a, b]: Value[], onlyBroadcastingUsers: boolean): Val
     case "reshape":
       // A scalar constant reshaped to [1, 1, ...] broadcasts the same as the scalar itself, and
       // stays inlinable (a reshape would need a buffer to alias).
-      return a!.producer?.op === "const" && n.out.type.shape.every((d) => d === 1) && onlyBroadcastingUsers ? a : undefined;
+      return a!.producer?.op === "const" && n.out.type.shape.every((d) => d === 1) && onlyBroadcastingUsers(n) ? a : undefined;
     default:
       return undefined;
   }
 }
 
+/** The nodes some root depends on: a worklist walk back from the roots (no recursion, any depth). */
 function liveNodes(g: Graph): Set<Node> {
   const live = new Set<Node>();
   const stack = g.roots();
@@ -90,7 +99,7 @@ function liveNodes(g: Graph): Set<Node> {
     const p = v.producer;
     if (!p || live.has(p)) continue;
     live.add(p);
-    stack.push(...p.inputs);
+    for (const w of p.inputs) if (w.producer && !live.has(w.producer)) stack.push(w);
   }
   return live;
 }
