@@ -1,4 +1,5 @@
 import { EOF, type CstNode, type IRecognitionException, type IToken } from "chevrotain";
+import type { NumberArrayPayload } from "../../grammar/number-array.js";
 import { parser } from "../../grammar/parser.js";
 import { Block, Float, Import, isWellFormedNumber, netLexer, Network, Train } from "../../grammar/tokens.js";
 import type {
@@ -14,6 +15,7 @@ import type {
   KwArg,
   LetStmt,
   NetworkDecl,
+  NumberArrayLit,
   OutputDecl,
   ParamDecl,
   Program,
@@ -252,6 +254,7 @@ interface DataBlockCtx {
 interface EntryCtx {
   Identifier?: IToken[];
   expr?: CstNode[];
+  NumberArray?: IToken[];
 }
 
 /** A call argument before it is sorted into positional and keyword lists. */
@@ -590,9 +593,16 @@ class AstBuilder extends BaseVisitor {
     return { key, value, span: this.spanOr(node, this.join(key.span, value.span)) };
   }
 
+  /** A NumberArray token as its AST node: the lexer already read its shape and values. */
+  numberArray(t: IToken | undefined): NumberArrayLit | undefined {
+    if (!isRealToken(t)) return undefined;
+    const payload = t.payload as NumberArrayPayload;
+    return { kind: "numbers", shape: payload.shape, values: payload.values, span: this.tokenSpan(t) };
+  }
+
   dataEntry(ctx: EntryCtx, node?: CstNode): DataEntry | undefined {
     const name = this.ident(ctx.Identifier);
-    const value = this.one<Expr>(ctx.expr);
+    const value = ctx.NumberArray ? this.numberArray(ctx.NumberArray[0]) : this.one<Expr>(ctx.expr);
     if (!name || !value) return undefined;
     return { name, value, span: this.spanOr(node, this.join(name.span, value.span)) };
   }
