@@ -25,6 +25,7 @@ import type {
   TypeExpr,
 } from "./ast.js";
 import type { DiagnosticCode, Diagnostics } from "./diagnostics.js";
+import { MAX_NESTING, tooDeep } from "./nesting.js";
 import type { SourceFile, Span } from "./source.js";
 
 /**
@@ -52,9 +53,14 @@ export function parseProgram(file: SourceFile, d: Diagnostics): Program {
         problems.push({ code: "NC1004", start: t.startOffset, end: t.endOffset! + 1, args: { text: `\`${t.image}\`` } });
       }
     }
+    const deep = tooDeep(tokens);
+    if (deep) {
+      // NOTE: the parser would overflow the stack on it; nothing is parsed, as a syntax error would stop it.
+      problems.push({ code: "NC1006", start: deep.token.startOffset, end: deep.token.endOffset! + 1, args: { depth: String(deep.depth), limit: String(MAX_NESTING) } });
+    }
     const visitor = new AstBuilder(file, problems);
-    let from = 0;
-    for (;;) {
+    let from = deep ? -1 : 0;
+    while (from >= 0) {
       parser.input = from === 0 ? tokens : tokens.slice(from);
       const cst = parser.program();
       const errors = parser.errors;
@@ -79,6 +85,8 @@ export function parseProgram(file: SourceFile, d: Diagnostics): Program {
     const where = lastCharOffset(tokens, file);
     problems.push({ code: "NC1002", start: where, end: where + 1, args: { message: `internal parser error: ${String(e)}` } });
   }
+  // NOTE: the shared parser would otherwise keep this file's tokens alive until the next parse.
+  parser.input = [];
   report(problems, d, file, tokens);
   return program;
 }
