@@ -14,7 +14,8 @@ import type { PassContext } from "./pass.js";
  * New nodes carry the span of the forward node they differentiate, with origin "grad".
  */
 export function autodiff(input: Graph, ctx: PassContext): Graph {
-  const g = input.clone();
+  // NOTE: autodiff only appends nodes, so it shares the forward graph's nodes rather than copying them.
+  const g = input.derive();
   if (!g.loss || ctx.mode === "infer") return g;
   const loss = g.loss;
 

@@ -82,7 +82,8 @@ interface Group {
  * 6. Nodes are reordered so each kernel's nodes are contiguous, at its root's position.
  */
 export function fuse(input: Graph, _ctx: PassContext): Graph {
-  const g = input.clone();
+  // NOTE: fusing reorders nodes but changes none, so it shares them, unless a concat must be split.
+  const g = input.nodes.some(isWideConcat) ? input.clone() : input.derive();
   splitWideConcats(g);
   const consumers = consumersOf(g);
   const roots = new Set(g.materialized());
@@ -192,6 +193,11 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
   return g;
 }
 
+/** A concat of more distinct inputs than a kernel can bind with its output. */
+function isWideConcat(n: Node): boolean {
+  return n.op === "concat" && new Set(n.inputs).size > MAX_KERNEL_BUFFERS - 1;
+}
+
 /**
  * Rewrites each concat of more distinct inputs than a kernel can bind (with its output) into a
  * chain: the first inputs are joined by a new concat, which the rest then join, and so on.
@@ -207,7 +213,7 @@ function splitWideConcats(g: Graph): void {
   };
   const order: Node[] = [];
   for (const n of g.nodes) {
-    if (n.op !== "concat" || new Set(n.inputs).size <= limit) {
+    if (!isWideConcat(n)) {
       order.push(n);
       continue;
     }

@@ -17,7 +17,8 @@ import type { PassContext } from "./pass.js";
  * Nodes carry the optimizer's span from the training section, with origin "update".
  */
 export function optimizer(input: Graph, ctx: PassContext): Graph {
-  const g = input.clone();
+  // NOTE: only appends args and nodes, so it shares the input's nodes rather than copying them.
+  const g = input.derive();
   const opt = ctx.train?.optimizer;
   if (!opt || g.grads.length === 0) return g;
   const b = new Builder(g, opt.span, "update");

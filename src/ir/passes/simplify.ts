@@ -1,4 +1,4 @@
-import { consumersOf, copyArgInfo, copyType, Graph, ValueTable, type Node, type Value } from "../graph.js";
+import { consumersOf, copyArgInfo, copyType, Graph, ValueTable, type Attrs, type Node, type Value } from "../graph.js";
 import { sameShape } from "../types.js";
 import type { PassContext } from "./pass.js";
 
@@ -21,7 +21,7 @@ export function simplify(src: Graph, _ctx: PassContext): Graph {
     const v = out.addArg(copyArgInfo(a.arg!), copyType(a.type), a.span);
     map.set(a, v);
   }
-  const seen = new Map<string, Value>();
+  const cse = new CommonSubexpressions();
   const get = (v: Value) => map.get(v)!;
   const onlyBroadcastingUsers = (n: Node) => (users.get(n.out) ?? []).every((u) => BROADCASTING.has(u.op));
   for (const n of src.nodes) {
@@ -32,14 +32,13 @@ export function simplify(src: Graph, _ctx: PassContext): Graph {
       map.set(n.out, same);
       continue;
     }
-    const key = cseKey(n, ins);
-    const prior = seen.get(key);
+    const prior = cse.find(n.op, ins, n.attrs);
     if (prior) {
       map.set(n.out, prior);
       continue;
     }
     const v = out.addNode(n.op, ins, { ...n.attrs }, copyType(n.out.type), n.span, n.origin);
-    seen.set(key, v);
+    cse.add(v.producer!);
     map.set(n.out, v);
   }
   out.outputs = src.outputs.map((o) => ({ ...o, value: get(o.value) }));
@@ -50,12 +49,52 @@ export function simplify(src: Graph, _ctx: PassContext): Graph {
   return out.nodes.length < live.size ? dropDead(out) : out;
 }
 
-/** Nodes with equal keys compute the same value: op, the (already simplified) inputs, attributes. */
-function cseKey(n: Node, ins: Value[]): string {
-  let key = n.op;
-  for (const v of ins) key += "," + v.id;
-  for (const _ in n.attrs) return key + JSON.stringify(n.attrs);
-  return key;
+/**
+ * The nodes kept so far, found by what they compute: op, (already simplified) inputs and
+ * attributes. Indexed by a number hashed from the op and the input ids, so a lookup compares the
+ * rare nodes that share the hash, not strings built for every node; nodes without inputs
+ * (constants) are keyed by op and attributes.
+ */
+class CommonSubexpressions {
+  private readonly byHash = new Map<number, Node[]>();
+  private readonly sources = new Map<string, Value>();
+  private readonly opHashes = new Map<string, number>();
+
+  find(op: string, ins: Value[], attrs: Attrs): Value | undefined {
+    if (ins.length === 0) return this.sources.get(op + JSON.stringify(attrs));
+    const candidates = this.byHash.get(this.hash(op, ins));
+    if (!candidates) return undefined;
+    let key: string | undefined;
+    for (const c of candidates) {
+      if (c.op !== op || c.inputs.length !== ins.length || !c.inputs.every((v, i) => v === ins[i])) continue;
+      key ??= JSON.stringify(attrs);
+      if (JSON.stringify(c.attrs) === key) return c.out;
+    }
+    return undefined;
+  }
+
+  add(n: Node): void {
+    if (n.inputs.length === 0) {
+      this.sources.set(n.op + JSON.stringify(n.attrs), n.out);
+      return;
+    }
+    const h = this.hash(n.op, n.inputs);
+    const list = this.byHash.get(h);
+    if (list) list.push(n);
+    else this.byHash.set(h, [n]);
+  }
+
+  private hash(op: string, ins: Value[]): number {
+    let h = this.opHashes.get(op);
+    if (h === undefined) {
+      h = 0;
+      for (let i = 0; i < op.length; i++) h = (Math.imul(h, 31) + op.charCodeAt(i)) | 0;
+      this.opHashes.set(op, h);
+    }
+    for (const v of ins) h = (Math.imul(h ^ v.id, 0x9e3779b1) + 0x7f4a7c15) | 0;
+    // NOTE: a small integer keeps the Map key unboxed.
+    return h & 0x3fffffff;
+  }
 }
 
 /** Ops whose result does not change when a [1, 1] operand is replaced by a scalar. */
@@ -91,17 +130,18 @@ function identity(n: Node, [a, b]: Value[], onlyBroadcastingUsers: (n: Node) => 
 }
 
 /** The nodes some root depends on: a worklist walk back from the roots (no recursion, any depth). */
-function liveNodes(g: Graph): Set<Node> {
-  const live = new Set<Node>();
+function liveNodes(g: Graph): { has(n: Node): boolean; size: number } {
+  const live = new ValueTable<true>(g.idCount);
+  let size = 0;
   const stack = g.roots();
   while (stack.length) {
     const v = stack.pop()!;
-    const p = v.producer;
-    if (!p || live.has(p)) continue;
-    live.add(p);
-    for (const w of p.inputs) if (w.producer && !live.has(w.producer)) stack.push(w);
+    if (!v.producer || live.has(v)) continue;
+    live.set(v, true);
+    size++;
+    for (const w of v.producer.inputs) if (w.producer && !live.has(w)) stack.push(w);
   }
-  return live;
+  return { has: (n) => live.has(n.out), size };
 }
 
 function dropDead(g: Graph): Graph {
