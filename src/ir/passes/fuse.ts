@@ -42,14 +42,11 @@ interface Group {
   root: Node;
   /** The matmul or window op a contraction or window group starts with; its result feeds the epilogue. */
   head?: Node;
-  /** Members whose operands must come from buffers: the head and inline window ops. */
-  sealed: Set<Node>;
-  members: Set<Node>;
+  // NOTE: membership, and whether a member is sealed or remapped, are kept per node in tables
+  // (a node is in one group at most), so a group costs no sets of its own.
   kind: Kernel["kind"];
   /** Values read from outside the group (constants excluded: they are inlined). */
-  reads: Set<Value>;
-  /** Members evaluated at an index a view remapped (below a view on the way to the root). */
-  remapped: Set<Node>;
+  reads: Value[];
   /** Members in graph order, collected when nodes are emitted. */
   ordered: Node[];
 }
@@ -86,11 +83,16 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
   const g = input.nodes.some(isWideConcat) ? input.clone() : input.derive();
   splitWideConcats(g);
   const consumers = consumersOf(g);
-  const roots = new Set(g.materialized());
+  const roots = new ValueTable<true>(g.idCount);
+  for (const v of g.materialized()) roots.set(v, true);
 
   // NOTE: indexed by the node's result: a table by value id, not a Map hashing a million nodes.
   const groupTable = new ValueTable<Group>(g.idCount);
   const groupOf = (n: Node) => groupTable.get(n.out);
+  /** Members whose operands must come from buffers: heads and inline window ops. */
+  const sealed = new ValueTable<true>(g.idCount);
+  /** Members evaluated at an index a view remapped (below a view on the way to the root). */
+  const remapped = new ValueTable<true>(g.idCount);
   const NONE: Node[] = [];
   /** Members of `group` that read (through other members) what `from` compute, `from` included. */
   const downstream = (from: Node[], group: Group): Node[] => {
@@ -98,7 +100,7 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
     const stack = [...from];
     while (stack.length) {
       const m = stack.pop()!;
-      if (seen.has(m) || !group.members.has(m)) continue;
+      if (seen.has(m) || groupOf(m) !== group) continue;
       seen.add(m);
       for (const u of consumers.get(m.out) ?? []) stack.push(u);
     }
@@ -114,9 +116,9 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
     const users = consumers.get(n.out) ?? NONE;
     const target = users.length ? groupOf(users[0]!) : undefined;
     const intoTarget = target !== undefined && !roots.has(n.out) && users.every((u) => groupOf(u) === target);
-    const viaView = intoTarget && users.some((u) => isView(u) || target.remapped.has(u));
+    const viaView = intoTarget && users.some((u) => isView(u) || remapped.has(u.out));
     const oneIndex = users.length === 1 || !viaView;
-    const readBySealed = intoTarget && users.some((u) => target.sealed.has(u));
+    const readBySealed = intoTarget && users.some((u) => sealed.has(u.out));
     const asElementwise = intoTarget && oneIndex && fusesAsElementwise(n) && !readBySealed;
     const asHead =
       intoTarget &&
@@ -126,14 +128,12 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
       sameShape(target.root.out.type.shape, n.out.type.shape) &&
       !downstream(users, target).some(isView);
     if (asElementwise || asHead) {
-      const reads = new Set(target.reads);
-      reads.delete(n.out);
-      for (const v of externalReads(n)) reads.add(v);
-      if (reads.size + 1 <= MAX_KERNEL_BUFFERS) {
-        target.members.add(n);
+      const reads = target.reads.filter((v) => v !== n.out);
+      for (const v of externalReads(n)) if (!reads.includes(v)) reads.push(v);
+      if (reads.length + 1 <= MAX_KERNEL_BUFFERS) {
         target.reads = reads;
-        if (viaView) target.remapped.add(n);
-        if (asHead || isInlineWindow(n)) target.sealed.add(n);
+        if (viaView) remapped.set(n.out, true);
+        if (asHead || isInlineWindow(n)) sealed.set(n.out, true);
         groupTable.set(n.out, target);
         if (asHead) {
           target.kind = opDef(n.op).kind === "contraction" ? "contraction" : "window";
@@ -148,8 +148,6 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
       root: n,
       // NOTE: a matmul or window op rooting its own group is its head too, so its operands stay outside it.
       head: head ? n : undefined,
-      sealed: new Set(head || isInlineWindow(n) ? [n] : []),
-      members: new Set([n]),
       kind:
         kind === "reduce"
           ? "reduce"
@@ -160,10 +158,10 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
               : isView(n)
                 ? "movement"
                 : "elementwise",
-      reads: new Set(externalReads(n)),
-      remapped: new Set(),
+      reads: distinct(externalReads(n)),
       ordered: [],
     };
+    if (head || isInlineWindow(n)) sealed.set(n.out, true);
     groupTable.set(n.out, group);
   }
 
@@ -185,12 +183,16 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
     const inputs: Value[] = [];
     for (const m of nodes)
       for (const v of m.inputs)
-        if (!inside.has(v) && !inputs.includes(v) && grp.reads.has(v)) inputs.push(v);
+        if (!inside.has(v) && !inputs.includes(v) && grp.reads.includes(v)) inputs.push(v);
     kernels.push({ name: `k${kernels.length}`, kind: grp.kind, nodes, inputs, output: n.out });
   }
   g.nodes = order;
   g.kernels = kernels;
   return g;
+}
+
+function distinct(values: Value[]): Value[] {
+  return values.filter((v, i) => values.indexOf(v) === i);
 }
 
 /** A concat of more distinct inputs than a kernel can bind with its output. */
