@@ -93,6 +93,8 @@ class Lowerer {
   private poisoned = new Set<string>();
   /** Layer and block instances by full name, with where each was made. */
   private instances = new Map<string, Span>();
+  /** Per `prefix + layer`, the number numberedInstance gave last: numbers below it are all taken. */
+  private lastNumbered = new Map<string, number>();
   /** Prepended to param and instance names: "" in the network, `r1.` in the body of block instance `r1`. */
   private prefix = "";
   /** Values of synthetic argument expressions (the chained value in a `repeat`). */
@@ -348,8 +350,12 @@ class Lowerer {
 
   /** `dense1`, `dense2`, ... (`r1.dense1` inside block instance `r1`): the first number no instance has taken yet. */
   private numberedInstance(layer: string): string {
-    let n = 1;
-    while (this.instances.has(`${this.prefix}${layer}${n}`)) n++;
+    // NOTE: instances are never removed, so the search resumes where the last one ended (a
+    // 5,000-layer chain of unnamed layers would otherwise try 12.5 million names).
+    const base = `${this.prefix}${layer}`;
+    let n = this.lastNumbered.get(base) ?? 1;
+    while (this.instances.has(`${base}${n}`)) n++;
+    this.lastNumbered.set(base, n);
     return `${this.prefix}${layer}${n}`;
   }
 

@@ -30,17 +30,23 @@ export class Builder {
     public origin: Origin,
   ) {}
 
+  /** Shape errors of the op being built; any is a compiler bug. */
+  private readonly errors: string[] = [];
+  // NOTE: one context for every op built: autodiff and the optimizer build hundreds of thousands.
+  private readonly ctx: InferCtx = {
+    op: "",
+    error: (code, args) => void this.errors.push(`${code} ${JSON.stringify(args)}`),
+    unify: (a, b) => (a === b ? a : undefined),
+  };
+
   /** Appends `op(inputs){attrs}`; a shape error here is a compiler bug. */
   op(name: string, inputs: Value[], attrs: Attrs = {}): Value {
     const def = opDef(name);
-    const errors: string[] = [];
-    const ctx: InferCtx = {
-      op: name,
-      error: (code, args) => errors.push(`${code} ${JSON.stringify(args)}`),
-      unify: (a, b) => (a === b ? a : undefined),
-    };
-    const type = def.infer(inputs.map((v) => v.type), attrs, ctx);
-    if (!type || errors.length) throw new Error(`internal: ${name} built with bad types: ${errors.join("; ")}`);
+    this.ctx.op = name;
+    const types = new Array<TensorType>(inputs.length);
+    for (let i = 0; i < inputs.length; i++) types[i] = inputs[i]!.type;
+    const type = def.infer(types, attrs, this.ctx);
+    if (!type || this.errors.length) throw new Error(`internal: ${name} built with bad types: ${this.errors.splice(0).join("; ")}`);
     return this.graph.addNode(name, inputs, attrs, type, this.span, this.origin);
   }
 
