@@ -899,9 +899,12 @@ export const OPS = {
 /** Names of every registered op. */
 export type OpName = keyof typeof OPS;
 
+// NOTE: a Map, not a property lookup on OPS: passes ask for ops millions of times on large graphs.
+const OP_TABLE: ReadonlyMap<string, OpDef> = new Map(Object.entries(OPS as Record<string, OpDef>));
+
 /** The registry entry for an op; throws for unknown names (a compiler bug: users never name IR ops). */
 export function opDef(name: string): OpDef {
-  const def = (OPS as Record<string, OpDef>)[name];
+  const def = OP_TABLE.get(name);
   if (!def) throw new Error(`internal: unknown op ${name}`);
   return def;
 }

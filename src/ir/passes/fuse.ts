@@ -179,11 +179,10 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
     nodes.push(n);
     if (grp.root !== n) continue;
     for (const m of nodes) order.push(m);
-    const inside = new Set(nodes.map((m) => m.out));
     const inputs: Value[] = [];
     for (const m of nodes)
       for (const v of m.inputs)
-        if (!inside.has(v) && !inputs.includes(v) && grp.reads.includes(v)) inputs.push(v);
+        if (groupTable.get(v) !== grp && !inputs.includes(v) && grp.reads.includes(v)) inputs.push(v);
     kernels.push({ name: `k${kernels.length}`, kind: grp.kind, nodes, inputs, output: n.out });
   }
   g.nodes = order;
