@@ -1,4 +1,4 @@
-import { Graph, type Attrs, type Value } from "../ir/graph.js";
+import { Graph, NO_ATTRS, type Attrs, type Value } from "../ir/graph.js";
 import type { TypeCheck } from "../ir/passes/pass.js";
 import type { TrainSpec } from "../ir/training.js";
 import type { TensorType } from "../ir/types.js";
@@ -217,7 +217,7 @@ class Lowerer {
   }
 
   private emitAt(span: Span) {
-    return (op: string, inputs: Value[], attrs = {}) => this.graph.addNode(op, inputs, attrs, UNTYPED, span, "forward");
+    return (op: string, inputs: Value[], attrs: Attrs = NO_ATTRS) => this.graph.addNode(op, inputs, attrs, UNTYPED, span, "forward");
   }
 
   /**

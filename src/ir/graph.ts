@@ -7,6 +7,17 @@ export type AttrValue = number | boolean | string | Dim[];
 /** Named attributes of a node (`{axes=[1]}`). */
 export type Attrs = Record<string, AttrValue>;
 
+/**
+ * The attributes of every node that has none, shared (frozen: attributes are never changed in
+ * place, only keys a node has are rewritten), so a million-node graph holds one empty object.
+ */
+export const NO_ATTRS: Attrs = Object.freeze({}) as Attrs;
+
+/** A node's own copy of `attrs` (none for no attributes). */
+export function copyAttrs(attrs: Attrs): Attrs {
+  return attrs === NO_ATTRS ? NO_ATTRS : { ...attrs };
+}
+
 /** Which part of a training step a node belongs to; printed in dumps and used for spans of generated code. */
 export type Origin = "forward" | "grad" | "update";
 
@@ -206,7 +217,7 @@ export class Graph {
       const out = new Value(n.out.id, copyType(n.out.type), n.out.span);
       const inputs = new Array<Value>(n.inputs.length);
       for (let k = 0; k < inputs.length; k++) inputs[k] = copy(n.inputs[k]!);
-      const node = new Node(n.op, inputs, { ...n.attrs }, out, n.span, n.origin);
+      const node = new Node(n.op, inputs, copyAttrs(n.attrs), out, n.span, n.origin);
       out.producer = node;
       map.set(n.out, out);
       nodes[i] = node;

@@ -1,6 +1,6 @@
 import type { DiagnosticCode } from "../frontend/diagnostics.js";
 import type { Span } from "../frontend/source.js";
-import { Graph, type Attrs, type Origin, type Value } from "./graph.js";
+import { Graph, NO_ATTRS, type Attrs, type Origin, type Value } from "./graph.js";
 import { CONV_OPS } from "./ops-conv.js";
 import { INDEX_OPS } from "./ops-index.js";
 import { formatShape, type Dim, type DType, type TensorType } from "./types.js";
@@ -40,7 +40,7 @@ export class Builder {
   };
 
   /** Appends `op(inputs){attrs}`; a shape error here is a compiler bug. */
-  op(name: string, inputs: Value[], attrs: Attrs = {}): Value {
+  op(name: string, inputs: Value[], attrs: Attrs = NO_ATTRS): Value {
     const def = opDef(name);
     this.ctx.op = name;
     const types = new Array<TensorType>(inputs.length);

@@ -1,4 +1,4 @@
-import { consumersOf, copyArgInfo, copyType, Graph, ValueTable, type Attrs, type Node, type Value } from "../graph.js";
+import { consumersOf, copyArgInfo, copyAttrs, Graph, ValueTable, type Attrs, type Node, type Value } from "../graph.js";
 import { sameShape } from "../types.js";
 import type { PassContext } from "./pass.js";
 
@@ -18,7 +18,8 @@ export function simplify(src: Graph, _ctx: PassContext): Graph {
   const users = consumersOf(src);
   const map = new ValueTable<Value>(src.idCount);
   for (const a of src.args) {
-    const v = out.addArg(copyArgInfo(a.arg!), copyType(a.type), a.span);
+    // NOTE: types are never changed in place (passes give a value a new one), so they are shared.
+    const v = out.addArg(copyArgInfo(a.arg!), a.type, a.span);
     map.set(a, v);
   }
   const cse = new CommonSubexpressions();
@@ -37,7 +38,7 @@ export function simplify(src: Graph, _ctx: PassContext): Graph {
       map.set(n.out, prior);
       continue;
     }
-    const v = out.addNode(n.op, ins, { ...n.attrs }, copyType(n.out.type), n.span, n.origin);
+    const v = out.addNode(n.op, ins, copyAttrs(n.attrs), n.out.type, n.span, n.origin);
     cse.add(v.producer!);
     map.set(n.out, v);
   }
