@@ -42,7 +42,7 @@ import {
 const EXPECTED_IN_RULE: Record<string, string> = {
   program: "`import`, `block`, `network` or `train`",
   stmt: "a statement (`input`, `param`, `output` or `name = ...`)",
-  dim: "a dimension (an integer or a name)",
+  dim: "a dimension (an integer, a name, or integer arithmetic)",
   primary: "an expression",
   unary: "an expression",
   multiplicative: "an expression",
@@ -260,9 +260,9 @@ export class NetParser extends CstParser {
     this.CONSUME(RBracket);
   });
 
-  /** dim := Integer | Identifier */
+  /** dim := additive  — an integer, a name, or arithmetic over integers and int params (`3 * hidden`). */
   dim = this.RULE("dim", () => {
-    this.OR([{ ALT: () => this.CONSUME(Integer) }, { ALT: () => this.CONSUME(Identifier) }]);
+    this.SUBRULE(this.additive);
   });
 
   /** expr := additive ("|>" callOrName)* */

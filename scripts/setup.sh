@@ -40,6 +40,20 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   fi
 fi
 
+# The browser test (test/browser.test.ts) drives Debian's Chromium through playwright-core; it is
+# installed with apt like the dataset, never downloaded by Playwright. NETC_BROWSER_TESTS=0 skips
+# the test and this install (about 500 MB with its libraries).
+if [ "${NETC_BROWSER_TESTS:-1}" != 0 ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing chromium (Debian's, for the browser test; NETC_BROWSER_TESTS=0 skips it)"
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium >/dev/null 2>&1 \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium >/dev/null; } \
+      || log "could not install chromium; the browser test will fail (NETC_BROWSER_TESTS=0 skips it)"
+  else
+    log "the browser test needs Debian's chromium; as root: apt-get install chromium (or set NETC_BROWSER_TESTS=0)"
+  fi
+fi
+
 log "building TypeScript"
 npx tsc -p tsconfig.json
 

@@ -1,12 +1,13 @@
-import { readFileSync } from "node:fs";
-import { Diagnostics } from "./frontend/diagnostics.js";
-import { lowerProgram, type LowerMode } from "./frontend/lower.js";
+import { nodeBuiltin } from "./base/node-builtins.js";
+import { NetcError } from "./base/errors.js";
+import { Diagnostics, suggest } from "./frontend/diagnostics.js";
+import { lowerProgram, type Lowered, type LowerMode } from "./frontend/lower.js";
 import { linkProgram, type ReadFile } from "./frontend/modules.js";
 import { parseProgram } from "./frontend/parse.js";
 import { SourceFile } from "./frontend/source.js";
 import type { Graph, Value } from "./ir/graph.js";
 import { runPipeline, type PassTimes } from "./ir/passes/pipeline.js";
-import { predictionOutput } from "./ir/prediction.js";
+import { classifierOutput } from "./ir/prediction.js";
 import type { TrainSpec } from "./ir/training.js";
 import { formatType, type DimBindings } from "./ir/types.js";
 
@@ -14,7 +15,7 @@ import { formatType, type DimBindings } from "./ir/types.js";
 export interface CompileOptions {
   /** Stop after this stage (`lower` or a pass name); default: run every pass. */
   after?: string;
-  /** Reads the files `import "path"` names (resolved against the importing file); default: node:fs. */
+  /** Reads the files `import "path"` names (resolved against the importing file); default: node:fs in Node, none in a browser. */
   readFile?: ReadFile;
   /**
    * `train` (default): the training step, differentiated, with the optimizer's updates.
@@ -24,12 +25,21 @@ export interface CompileOptions {
    * optimizer (the training section is still checked).
    */
   mode?: LowerMode;
+  /**
+   * Values to make readable (runners' `run(batch, read)`) besides the loss and the outputs: any
+   * `let` by name (`h1`, `r1.h` inside block instance `r1`), and `grad.NAME`, the gradient of the
+   * loss with respect to a param or an f32 input (train and eval modes). Values are those of the
+   * step's forward pass, before its updates. An unknown name is a NetcError listing the readable ones.
+   */
+  read?: readonly string[];
 }
 
-/** Reads a UTF-8 file from disk; `undefined` when it is missing or unreadable. */
+/** Reads a UTF-8 file from disk; `undefined` when it is missing or unreadable, or there is no disk (a browser). */
 function readFromDisk(path: string): string | undefined {
+  const fs = nodeBuiltin("node:fs");
+  if (!fs) return undefined;
   try {
-    return readFileSync(path, "utf8");
+    return fs.readFileSync(path, "utf8");
   } catch {
     return undefined;
   }
@@ -69,15 +79,56 @@ export function compile(text: string, path = "<input>", opts: CompileOptions = {
   if (!lowered) return { source, diagnostics: d, times };
   // NOTE: with lowering errors the graph holds what did lower; infer-shapes still runs on it so
   // independent shape errors are reported in the same run (runPipeline stops after it).
+  const gradients = d.hasErrors ? [] : addReads(lowered, mode, opts.read ?? []);
   if (mode === "infer") dropTrainingRoots(lowered.graph);
   const passMode = mode === "train" ? "train" : "infer";
-  const { graph, times: passes } = runPipeline(lowered.graph, { d, train: lowered.train, checks: lowered.checks, mode: passMode }, opts.after);
+  const ctx = { d, train: lowered.train, checks: lowered.checks, mode: passMode, gradients } as const;
+  const { graph, times: passes } = runPipeline(lowered.graph, ctx, opts.after);
   times.passes = passes;
   if (!d.hasErrors && !opts.after) checkTensorSizes(graph, d);
   if (d.hasErrors) return { source, diagnostics: d, train: lowered.train, times };
   const prediction = predictionOf(graph, lowered.train);
   if (mode === "infer") dropUnusedLabels(graph);
   return { source, diagnostics: d, graph, train: lowered.train, times, ...(prediction ? { prediction } : {}) };
+}
+
+/**
+ * Resolves `read` names against the lowered graph: a let becomes an output of its own name, and
+ * `grad.NAME` is returned for autodiff to make (see PassContext.gradients). The loss and outputs
+ * are readable already. Anything else is a NetcError that lists what can be read.
+ */
+function addReads(lowered: Lowered, mode: LowerMode, names: readonly string[]): string[] {
+  const g = lowered.graph;
+  const differentiable = g.args.filter((a) => a.arg!.role === "param" || (a.arg!.role === "input" && a.type.dtype === "f32")).map((a) => a.arg!.name);
+  const hasLoss = g.loss !== undefined && mode !== "infer";
+  // NOTE: inference drops the metrics (dropTrainingRoots), so they are not offered.
+  const outputs = g.outputs.filter((o) => mode !== "infer" || !o.name.startsWith("metric."));
+  const taken = new Set([...(hasLoss ? ["loss"] : []), ...outputs.map((o) => o.name)]);
+  const lets = [...lowered.lets.keys()].filter((n) => !taken.has(n));
+  const gradients: string[] = [];
+  for (const name of names) {
+    if (typeof name !== "string") throw new NetcError(`compile: read names are strings, got ${typeof name}`);
+    if (taken.has(name)) continue;
+    const let_ = lowered.lets.get(name);
+    if (let_) {
+      g.outputs.push({ name, value: let_ });
+      taken.add(name);
+      continue;
+    }
+    const target = name.startsWith("grad.") ? name.slice(5) : undefined;
+    if (target !== undefined && differentiable.includes(target)) {
+      if (!hasLoss)
+        throw new NetcError(
+          `${g.name}: "${name}" is a gradient of the loss, and ${g.loss ? `mode "${mode}" has no loss (compile with mode "train" or "eval")` : "the network has no training section with a loss"}`,
+        );
+      if (!gradients.includes(target)) gradients.push(target);
+      continue;
+    }
+    const readable = [...taken, ...lets, ...(hasLoss ? differentiable.map((n) => `grad.${n}`) : [])];
+    const hint = suggest(name, readable);
+    throw new NetcError(`${g.name} has no value "${name}" to read${hint} (readable: ${readable.join(", ") || "none"})`);
+  }
+  return gradients;
 }
 
 /**
@@ -92,9 +143,8 @@ function dropTrainingRoots(g: Graph): void {
 function predictionOf(g: Graph, train: TrainSpec | undefined): Compiled["prediction"] {
   const label = g.args.find((a) => a.arg!.role === "label");
   if (!label || !(train?.dataset !== undefined || train?.metrics.includes("accuracy"))) return undefined;
-  const output = predictionOutput(g, label);
-  const width = label.type.shape.at(-1);
-  return output && typeof width === "number" ? { output, width } : undefined;
+  const found = classifierOutput(g, label);
+  return found && { output: found.output, width: found.width };
 }
 
 /**

@@ -1,4 +1,7 @@
-/** netc's library API: compile `.net` source and run it on WebGPU or the CPU reference. */
+/**
+ * netc's library API: compile `.net` source and run it on WebGPU or the CPU reference, in Node or
+ * a browser (no `node:*` import; files, dataset packages and checkpoint files are in `netc/node`).
+ */
 export { compile, bindBatch, type Compiled, type CompileOptions } from "./compile.js";
 export { NetcError } from "./base/errors.js";
 export { planOf, type PlanOptions } from "./codegen/plan.js";
@@ -19,5 +22,10 @@ export { prepareData, batchOf, applyTransform, type PreparedData, type RowSet, t
 export { transformRows } from "./runtime/transform.js";
 export { evaluate, type EvalResult } from "./runtime/evaluate.js";
 export { ConfusionMatrix, type ClassScores } from "./runtime/metrics.js";
-export { readCheckpoint, writeCheckpoint, CheckpointError, type Checkpoint } from "./runtime/checkpoint.js";
+export { loadCheckpoint, encodeCheckpoint, decodeCheckpoint, CheckpointError, type Checkpoint, type CheckpointMeta } from "./runtime/checkpoint.js";
+export type { ByteSource } from "./base/read-source.js";
+export { fetchDataset, fetchIdx, fetchBytes, gunzip } from "./data/fetch.js";
+export { parseIdx, parseIdxLabels, type IdxExpect, type IdxTensor } from "./data/idx.js";
+export { DataError } from "./data/errors.js";
+export { DATASETS, type Dataset, type ClassificationDataset, type TextDataset } from "./data/datasets.js";
 export { checkpointValues } from "./runtime/restore.js";

@@ -1,5 +1,4 @@
-import { createRequire } from "node:module";
-import { dirname } from "node:path";
+import { nodeBuiltin } from "./base/node-builtins.js";
 
 /**
  * npm packages that only some commands use, left out of netc's `dependencies` so an install stays
@@ -53,12 +52,15 @@ export async function importOptional<T>(pkg: string, what: string, load: Importe
 
 let require: NodeJS.Require | undefined;
 
-/** The folder of an installed npm package (resolved from netc's own location), or undefined. */
+/** The folder of an installed npm package (resolved from netc's own location), or undefined (also outside Node). */
 export function packageDir(pkg: string): string | undefined {
+  const module = nodeBuiltin("node:module");
+  const path = nodeBuiltin("node:path");
+  if (!module || !path) return undefined;
   // NOTE: created on first use, so importing netc resolves nothing.
-  require ??= createRequire(import.meta.url);
+  require ??= module.createRequire(import.meta.url);
   try {
-    return dirname(require.resolve(`${pkg}/package.json`));
+    return path.dirname(require.resolve(`${pkg}/package.json`));
   } catch {
     return undefined;
   }

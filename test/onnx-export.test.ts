@@ -219,6 +219,18 @@ describe("every op with an export rule", () => {
     await expectSameAsNetc("op zoo (IR)", g!, values, runs);
   });
 
+  // No example has a GRU; both variants (PyTorch's reset-after with its recurrent bias, and
+  // reset_after = false) export as the primitives they lower to.
+  for (const variant of ["", ", reset_after = false"])
+    it(`a gru${variant}: the same outputs as netc`, async () => {
+      const text = `network g {\n  input x: f32[B, 4, 3]\n  output y = x |> cell: gru(5, return_sequences = true${variant}) |> dense(2)\n}\n`;
+      const c = compile(text, "gru.net", { mode: "infer", after: "simplify" });
+      expect(c.diagnostics.render()).toBe("");
+      const g = c.graph!;
+      const runs = BATCHES.map((batch) => ({ feed: testInputs(g, bindBatch(g, batch).dims, batch), dims: bindBatch(g, batch).dims }));
+      await expectSameAsNetc(`gru${variant}`, g, testValues(g, 7), runs);
+    });
+
   it("is exercised by these tests", () => {
     const rules = Object.entries(EXPORT_RULES).filter(([, r]) => typeof r === "function").map(([op]) => op);
     expect(rules.filter((op) => !coveredOps.has(op))).toEqual([]);

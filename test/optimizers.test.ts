@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { bindBatch, compile } from "../src/compile.js";
 import type { Value } from "../src/ir/graph.js";
 import { interpret, type Tensor } from "../src/ir/interp.js";
-import { learningRate, type TrainSpec } from "../src/ir/training.js";
+import { hyperSchedule, learningRate, type TrainSpec } from "../src/ir/training.js";
 import { concreteShape } from "../src/ir/types.js";
 import { CpuRunner } from "../src/runtime/cpu.js";
 import { batches, initialParams } from "../src/runtime/train.js";
@@ -51,6 +51,17 @@ const RULES: Record<string, { optimizer: string; extra?: string; rule: Rule }> =
     rule: (p, g, s, t, lr) => {
       s["m"] = 0.9 * (s["m"] ?? 0) + 0.1 * g;
       s["v"] = 0.999 * (s["v"] ?? 0) + 0.001 * g * g;
+      const mh = s["m"] / (1 - 0.9 ** t);
+      const vh = s["v"] / (1 - 0.999 ** t);
+      return p - (lr * mh) / (Math.sqrt(vh) + 1e-8);
+    },
+  },
+  "adam with weight decay (PyTorch's coupled L2: the decay joins the gradient before the moments)": {
+    optimizer: "adam(lr = 0.01, weight_decay = 0.1)",
+    rule: (p, g, s, t, lr) => {
+      const gw = g + 0.1 * p;
+      s["m"] = 0.9 * (s["m"] ?? 0) + 0.1 * gw;
+      s["v"] = 0.999 * (s["v"] ?? 0) + 0.001 * gw * gw;
       const mh = s["m"] / (1 - 0.9 ** t);
       const vh = s["v"] / (1 - 0.999 ** t);
       return p - (lr * mh) / (Math.sqrt(vh) + 1e-8);
@@ -108,6 +119,25 @@ describe("optimizers", () => {
       }
     });
   }
+
+  it("adam's weight_decay is coupled (PyTorch's Adam), adamw's decoupled: one step by hand", async () => {
+    // y = w = 1, target 1.2: mse's gradient is 2·(1 - 1.2) = -0.4. Adam's first step moves by lr·sign.
+    //   adam, no decay:          p = 1 - 0.1·sign(-0.4)           = 1.1
+    //   adam(weight_decay = 1):  g = -0.4 + 1·1 = 0.6: p = 1 - 0.1 = 0.9
+    //   adamw(weight_decay = 1): p = 1 - 0.1·(sign(-0.4) + 1·1)  = 1.0
+    const oneStep = async (optimizer: string) => {
+      const text = `network n {\n  input x: f32[B, 1]\n  param w: f32[1, 1] = ones\n  output y = x @ w\n}\ntrain {\n  loss = mse(y, t)\n  optimizer = ${optimizer}\n  epochs = 1\n  data { x = [[1]] t = [[1.2]] }\n}`;
+      const c = compile(text, "one.net");
+      expect(c.diagnostics.render()).toBe("");
+      const { dims } = bindBatch(c.graph!, 1);
+      const runner = new CpuRunner(c.graph!, dims, { ...initialParams(c.graph!, dims, 1), w: Float32Array.of(1) }, { schedule: hyperSchedule(c.train!) });
+      await runner.step(batches(c.train!.data, 1)[0]!, false);
+      return (await runner.params())["w"]![0]!;
+    };
+    expect(await oneStep("adam(lr = 0.1)")).toBeCloseTo(1.1, 6);
+    expect(await oneStep("adam(lr = 0.1, weight_decay = 1)")).toBeCloseTo(0.9, 6);
+    expect(await oneStep("adamw(lr = 0.1, weight_decay = 1)")).toBeCloseTo(1.0, 6);
+  });
 
   it("learning-rate schedules: step decay, cosine, warm-up", () => {
     const base = compile(program("sgd(lr = 1)", "schedule = step(every = 2, gamma = 0.5)"), "s.net").train!;

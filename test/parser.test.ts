@@ -365,7 +365,8 @@ describe("syntax errors", () => {
     ["unterminated bracket at end of input", "network a {\n  h = f(x, [1, 2", "NC1002 2:16", "expected `,` or `]` but found end of input"],
     ["keyword as a name", "network a {\n  input param: f32[2]\n}\n", "NC1002 2:9", "found `param`, which is a keyword"],
     ["unclosed call", "network a {\n  h = sigmoid(x @ w1\n  output y = h\n}\n", "NC1002 3:3", "expected `,` or `)` but found `output`"],
-    ["non-integer dim", "network a {\n  input x: f32[2.5]\n}\n", "NC1002 2:16", "expected a dimension or `]` but found `2.5`"],
+    // NOTE: `f32[2.5]` parses (a dim is integer arithmetic); its value is NC2035 (test/diagnostics/dim-arithmetic.net).
+    ["dim arithmetic without an operand", "network a {\n  input x: f32[2 *]\n}\n", "NC1002 2:19", "expected an expression but found `]`"],
     ["malformed number", "network a {\n  h = 1e + 2\n}\n", "NC1004 2:7", "invalid number `1e`"],
     ["positional after keyword argument", "network a {\n  h = f(k = 1, x)\n}\n", "NC1005 2:16", "positional argument follows keyword argument `k`"],
     ["junk between blocks", "network a { h = 1 }\n)\nnetwork b { h = 2 }\n", "NC1002 2:1", "expected `import`, `block`, `network` or `train` but found `)`"],

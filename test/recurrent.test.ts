@@ -21,9 +21,12 @@ const rand = rng(21);
 const X = [0, 1].map(() => Array.from({ length: T }, () => Array.from({ length: F }, () => 2 * rand() - 1)));
 const TARGET = [[0.5, -0.5], [-0.2, 0.3]];
 
+/** `gru-v1` is the GRU with `reset_after = false`. */
+const layerCall = (kind: string) => (kind === "gru-v1" ? `gru(${U}, reset_after = false` : `${kind}(${U}`);
+
 const program = (layer: string, seq = false) => `network r {
   input x: f32[B, ${T}, ${F}]
-  output y = x |> cell: ${layer}(${U}${seq ? ", return_sequences = true" : ""})
+  output y = x |> cell: ${layerCall(layer)}${seq ? ", return_sequences = true" : ""})
 }
 train {
   loss = ${seq ? "mean(y * y)" : "mse(y, t)"}
@@ -46,7 +49,8 @@ function reference(kind: string, p: Record<string, Float32Array>): number[][] {
   const wx = p["cell.input_weight"]!;
   const wh = p["cell.recurrent_weight"]!;
   const b = p["cell.bias"]!;
-  const gates = kind === "lstm" ? 4 : kind === "gru" ? 3 : 1;
+  const bh = p["cell.recurrent_bias"];
+  const gates = kind === "lstm" ? 4 : kind.startsWith("gru") ? 3 : 1;
   return X.map((seq) => {
     let h = new Array<number>(U).fill(0);
     let c = new Array<number>(U).fill(0);
@@ -60,10 +64,20 @@ function reference(kind: string, p: Record<string, Float32Array>): number[][] {
         const [i, f, gg, o] = [0, 1, 2, 3].map((k) => g(k, z));
         c = c.map((cv, j) => sig(f![j]!) * cv + sig(i![j]!) * Math.tanh(gg![j]!));
         h = c.map((cv, j) => sig(o![j]!) * Math.tanh(cv));
+      } else if (kind === "gru") {
+        // PyTorch's GRU: gates r, z, n; the reset gate scales the recurrent term with its bias.
+        const hb = hz.map((v, j) => v + bh![j]!);
+        const r = g(0, xz).map((v, j) => sig(v + g(0, hb)[j]!));
+        const zg = g(1, xz).map((v, j) => sig(v + g(1, hb)[j]!));
+        const n = g(2, xz).map((v, j) => Math.tanh(v + r[j]! * g(2, hb)[j]!));
+        h = h.map((hv, j) => (1 - zg[j]!) * n[j]! + zg[j]! * hv);
       } else {
-        const zg = g(0, xz).map((v, j) => sig(v + g(0, hz)[j]!));
-        const r = g(1, xz).map((v, j) => sig(v + g(1, hz)[j]!));
-        const n = g(2, xz).map((v, j) => Math.tanh(v + r[j]! * g(2, hz)[j]!));
+        // reset_after = false: the reset gate scales h before its matmul; no recurrent bias.
+        const r = g(0, xz).map((v, j) => sig(v + g(0, hz)[j]!));
+        const zg = g(1, xz).map((v, j) => sig(v + g(1, hz)[j]!));
+        const rh = h.map((hv, j) => r[j]! * hv);
+        const wn = Array.from({ length: U * U }, (_, k) => wh[Math.floor(k / U) * 3 * U + 2 * U + (k % U)]!);
+        const n = g(2, xz).map((v, j) => Math.tanh(v + vecMat(rh, wn, U)[j]!));
         h = h.map((hv, j) => (1 - zg[j]!) * n[j]! + zg[j]! * hv);
       }
     }
@@ -78,7 +92,7 @@ function setup(text: string, after?: string) {
   const { dims } = bindBatch(g, 2);
   const init = initialParams(g, dims, 4);
   // Biases start at zero; give them values so the test sees them.
-  for (const [k, v] of Object.entries(init)) if (k.endsWith("bias")) v.forEach((_, i) => (v[i] = 0.1 * (i + 1)));
+  for (const [k, v] of Object.entries(init)) if (k.endsWith("bias")) v.forEach((_, i) => (v[i] = (k.endsWith("recurrent_bias") ? -0.05 : 0.1) * (i + 1)));
   const env = new Map<Value, Tensor>();
   for (const a of g.args) {
     const shape = concreteShape(a.type.shape, dims);
@@ -89,14 +103,15 @@ function setup(text: string, after?: string) {
 }
 
 describe("recurrent layers", () => {
-  for (const kind of ["rnn", "lstm", "gru"]) {
+  for (const kind of ["rnn", "lstm", "gru", "gru-v1"]) {
     it(`${kind}: params, output shapes, and values against a plain JS cell`, () => {
       const { g, dims, init, env } = setup(program(kind), "infer-shapes");
-      const gates = { rnn: 1, lstm: 4, gru: 3 }[kind]!;
+      const gates = { rnn: 1, lstm: 4, gru: 3, "gru-v1": 3 }[kind]!;
       expect(g.params.map((p) => `${p.arg!.name}: [${p.type.shape}]`)).toEqual([
         `cell.input_weight: [${F},${gates * U}]`,
         `cell.bias: [${gates * U}]`,
         `cell.recurrent_weight: [${U},${gates * U}]`,
+        ...(kind === "gru" ? [`cell.recurrent_bias: [${gates * U}]`] : []),
       ]);
       expect(g.outputs[0]!.value.type.shape).toEqual(["B", U]);
       const y = interpret(g, env, { dims, precision: "f64" }).get(g.outputs[0]!.value)!.data;
@@ -123,7 +138,7 @@ describe("recurrent layers on WebGPU", () => {
     const gpu = await sharedGpu();
     if (gpu) releaseGpu(gpu);
   });
-  for (const kind of ["lstm", "gru"])
+  for (const kind of ["lstm", "gru", "gru-v1"])
     it(`${kind}: one training step matches the CPU runner`, async () => {
       const gpu = await sharedGpu();
       if (!gpu) throw new Error("no WebGPU adapter: run `npm run setup`");

@@ -76,4 +76,14 @@ describe("the runtime's import graph", () => {
     const external = [...entry.keys()].filter((k) => k.includes(" -> ")).map((k) => `${rel(k.split(" -> ")[0]!)} imports ${k.split(" -> ")[1]}`);
     expect(external).toEqual([]);
   });
+
+  it("netc's entry imports no Node built-in (only npm packages: the parser's); netc/node does", () => {
+    const builtins = (entry: string) =>
+      [...reach([entry]).keys()]
+        .filter((k) => k.includes(" -> ") && /^node:|^(fs|path|zlib|crypto|module|os|url)(\/|$)/.test(k.split(" -> ")[1]!))
+        .map((k) => `${rel(k.split(" -> ")[0]!)} imports ${k.split(" -> ")[1]}`);
+    expect(builtins(join(ROOT, "src", "index.ts"))).toEqual([]);
+    // The walk is real: the Node-only entry reaches a built-in (the image reader's zlib).
+    expect(builtins(join(ROOT, "src", "node.ts"))).not.toEqual([]);
+  });
 });

@@ -1,12 +1,13 @@
 import { planOf } from "../codegen/plan.js";
-import type { Compiled } from "../compile.js";
+import type { CompileOptions, Compiled } from "../compile.js";
 import { DataError } from "../data/errors.js";
 import type { Graph } from "../ir/graph.js";
 import type { Plan } from "../ir/plan.js";
 import { NetcError } from "../base/errors.js";
 import { webgpuBackend, type Backend } from "../runtime/backend.js";
 import { cpuBackend } from "../runtime/cpu-backend.js";
-import { CheckpointError, readCheckpoint, type Checkpoint } from "../runtime/checkpoint.js";
+import { CheckpointError, type Checkpoint } from "../runtime/checkpoint.js";
+import { readCheckpoint } from "../runtime/checkpoint-file.js";
 import { acquireGpu, releaseGpu, type GpuContext } from "../runtime/device.js";
 import { checkpointValues } from "../runtime/restore.js";
 import { compileFile, UsageError } from "./io.js";
@@ -81,8 +82,12 @@ export function metaJson<T>(ckpt: Checkpoint, key: string): T | undefined {
  * A network compiled for inference (outputs only) with a checkpoint's weights for it; problems
  * are one-line user errors.
  */
-export function loadInference(file: string, ckptPath: string): { compiled: Compiled; graph: Graph; plan: Plan; ckpt: Checkpoint; values: Record<string, Float32Array> } {
-  const compiled = compileFile(file, { mode: "infer" });
+export function loadInference(
+  file: string,
+  ckptPath: string,
+  opts: Pick<CompileOptions, "mode" | "read"> = {},
+): { compiled: Compiled; graph: Graph; plan: Plan; ckpt: Checkpoint; values: Record<string, Float32Array> } {
+  const compiled = compileFile(file, { mode: "infer", ...opts });
   const graph = compiled.graph!;
   const plan = planOf(graph);
   const ckpt = loadCheckpoint(ckptPath);

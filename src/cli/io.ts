@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { compile, type CompileOptions, type Compiled } from "../compile.js";
+import { NetcError } from "../base/errors.js";
 
 /** A user-facing failure the CLI reports without a stack trace. */
 export class UsageError extends Error {}
@@ -30,7 +31,14 @@ export function readSource(path: string): string {
 /** Reads and compiles a `.net` file; prints diagnostics; throws UsageError when the file cannot be used. */
 export function compileFile(path: string, opts: CompileOptions = {}): Compiled {
   const text = readSource(path);
-  const c = compile(text, path, opts);
+  let c: Compiled;
+  try {
+    c = compile(text, path, opts);
+  } catch (e) {
+    // NOTE: an option the file cannot satisfy (a `read` name it does not have) is the caller's mistake.
+    if (e instanceof NetcError) throw new UsageError(e.message);
+    throw e;
+  }
   if (c.diagnostics.items.length) process.stderr.write(c.diagnostics.render() + "\n");
   if (c.diagnostics.hasErrors) {
     const n = c.diagnostics.items.filter((d) => d.severity === "error").length;

@@ -33,8 +33,9 @@ commands:
         [--resume CKPT]           from one (ends with the weights of an uninterrupted run);
         [--plot FILE.svg]         --plot: loss and accuracy curves as SVG; --quiet: no progress;
         [--quiet] [--log-every N] --log-every N: record and validate every N epochs;
-        [--read-every N]          --read-every N: read the loss every N steps (1 on the CPU,
-                                  10 on WebGPU, and always at a recorded epoch's end)
+        [--read-every N]          --read-every N: read the epoch's figures every N steps (1 on
+                                  the CPU, 10 on WebGPU, and at every epoch's end; they cover
+                                  every step, and a NaN is flagged on the device every step)
         [--on-nan stop|skip|ignore] a NaN or infinite loss stops training (default; names the
                                   op and line it came from, no checkpoint after it), skips the
                                   batch, or is ignored; a WebGPU device error always stops it
@@ -44,7 +45,10 @@ commands:
   run FILE --checkpoint CKPT      inference on the rows of IN (.npy, .json, .idx[.gz]) or on
       --input IN [--output OUT]   images (.png, .pgm, .ppm; a comma list, resized to the input;
       [--backend B] [--batch N]   --invert for dark-on-light drawings): prints each row's class
-      [--invert]                  and outputs, or writes them to OUT (JSON)
+      [--invert]                  and outputs, or writes them to OUT (JSON);
+      [--read NAME,...]           --read: lets (h1, block.h) and gradients of the loss
+      [--target T]                (grad.PARAM, grad.INPUT: against the label rows of T, all
+                                  rows in one batch) besides the outputs
   build FILE --checkpoint CKPT    a trained model as a standalone ES module for apps: DIR/NAME.js
         --out DIR [--batch N,N]   (load() -> predict, backend, dispose; imports only netc/runtime),
         [--runtime SPECIFIER]     NAME.d.ts (typed inputs, outputs, class names) and

@@ -4,7 +4,8 @@ import { isImagePath, readImage, resizeImage, resizeMethod, toChannels } from ".
 import { readJsonArray } from "../data/json.js";
 import { readNpy } from "../data/npy.js";
 import type { FloatTensor } from "../data/tensor.js";
-import { concreteShape, numel } from "../ir/types.js";
+import type { Graph } from "../ir/graph.js";
+import { formatShape, numel, type Dim } from "../ir/types.js";
 import { RunnerPool } from "../runtime/backend.js";
 import { applyTransform, type InputTransform } from "../runtime/data-source.js";
 import { classesOf } from "../runtime/metrics.js";
@@ -12,10 +13,12 @@ import { asUserErrors, loadInference, metaJson, openBackend } from "./backend.js
 import { intOption, parseArgs, UsageError } from "./io.js";
 
 const USAGE =
-  "usage: netc run FILE --checkpoint CKPT --input IN [--invert] [--output OUT.json] [--backend auto|webgpu|cpu] [--batch N]\n" +
+  "usage: netc run FILE --checkpoint CKPT --input IN [--invert] [--read NAME,...] [--target T] [--output OUT.json] [--backend auto|webgpu|cpu] [--batch N]\n" +
   "  IN: a .npy, .json or .idx[.gz] file, or images (.png, .pgm, .ppm; A.png,B.png,... gives a row each),\n" +
   "      made grey or RGB as the input wants (transparent pixels count as white) and resized to fit;\n" +
-  "  --invert: byte values v -> 255 - v (dark-on-light drawings for models trained on light-on-dark images)";
+  "  --invert: byte values v -> 255 - v (dark-on-light drawings for models trained on light-on-dark images);\n" +
+  "  --read: lets (h1, block.h) and gradients of the loss (grad.PARAM, grad.INPUT; these need --target T,\n" +
+  "      the label rows, and run all rows as one batch) besides the outputs";
 
 /** How many rows `netc run` prints when it also writes a file. */
 const PRINTED_ROWS = 20;
@@ -30,19 +33,35 @@ const PRINTED_ROWS = 20;
  * Prints each row's predicted class (for classifiers) and outputs, or writes them all as JSON.
  */
 export async function runCommand(argv: string[]): Promise<number> {
-  const { positional, options } = parseArgs(argv, { checkpoint: "string", input: "string", output: "string", backend: "string", batch: "string", invert: "boolean" });
+  const { positional, options } = parseArgs(argv, {
+    checkpoint: "string",
+    input: "string",
+    output: "string",
+    backend: "string",
+    batch: "string",
+    invert: "boolean",
+    read: "string",
+    target: "string",
+  });
   const file = positional[0];
   const ckptPath = options["checkpoint"] as string | undefined;
   const inputPath = options["input"] as string | undefined;
   if (!file || positional.length > 1 || ckptPath === undefined || inputPath === undefined) throw new UsageError(USAGE);
+  const reads = typeof options["read"] === "string" ? options["read"].split(",").map((r) => r.trim()).filter((r) => r !== "") : [];
+  if (options["read"] !== undefined && reads.length === 0) throw new UsageError("--read needs one or more names, separated by commas (a let, an output, or grad.NAME)");
+  const gradients = reads.filter((r) => r.startsWith("grad."));
+  const targetPath = options["target"] as string | undefined;
+  // NOTE: a gradient is of the loss, so the run is an evaluation (inference mode, with the loss)
+  // fed the targets, and all rows go in one batch: a param's gradient is that of the loss over them all.
+  if (gradients.length && targetPath === undefined)
+    throw new UsageError(`--read ${gradients[0]}: a gradient is of the loss, which needs targets: give --target FILE (rows of the label the loss compares with)`);
+  if (targetPath !== undefined && !gradients.length) throw new UsageError("--target feeds the loss for gradient reads (--read grad.NAME); nothing read here needs it");
 
-  const { compiled: c, graph: g, plan, ckpt, values } = loadInference(file, ckptPath);
+  const { compiled: c, graph: g, plan, ckpt, values } = loadInference(file, ckptPath, { mode: gradients.length ? "eval" : "infer", read: reads });
   const inputs = g.args.filter((a) => a.arg!.role === "input");
   if (inputs.length !== 1) throw new UsageError(`netc run feeds one input; ${g.name} has ${inputs.length}`);
   const input = inputs[0]!;
-  const rowShape = input.type.shape.slice(1);
-  if (!rowShape.every((d): d is number => typeof d === "number"))
-    throw new UsageError(`${g.name}'s input ${input.arg!.name} has symbolic dims besides the batch ([${input.type.shape.join(", ")}]); netc run needs fixed row shapes`);
+  const rowShape = fixedRowShape(input.type.shape, g.name, `input ${input.arg!.name}`);
   const width = numel(rowShape);
 
   const raw = await asUserErrors(async () => readInput(inputPath, rowShape));
@@ -57,34 +76,45 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   if (transform.kind === "unit" && raw.bytes) x = { shape: x.shape, values: x.values.map((v) => v / 255) };
   x = await asUserErrors(async () => applyTransform(x, transform));
+  const feeds = [{ name: input.arg!.name, values: x.values, width }];
+  if (targetPath !== undefined) feeds.push(readTargets(g, targetPath, rows));
 
-  const batch = intOption(options, "batch") || c.train?.batch || 32;
+  const batch = gradients.length ? rows : intOption(options, "batch") || c.train?.batch || 32;
   const outputs = g.outputs.filter((o) => !o.name.startsWith("metric."));
+  const names = [...(gradients.length ? ["loss"] : []), ...outputs.map((o) => o.name)];
+  const valueOf = (name: string) => (name === "loss" ? g.loss! : g.outputs.find((o) => o.name === name)!.value);
+  // A value with the batch as its leading dim has one part per row; any other (a param's gradient, the loss) is whole.
+  const perRow = (name: string) => valueOf(name).type.shape[0] === input.type.shape[0];
+  const shapeOf = (name: string) => {
+    const shape = valueOf(name).type.shape;
+    return perRow(name) ? fixedRowShape(shape, g.name, `"${name}"`) : fixedRowShape(["batch", ...shape], g.name, `"${name}"`);
+  };
   const predicted = c.prediction?.output;
   const classNames = metaJson<string[]>(ckpt, "class_names");
 
   const opened = await openBackend(options["backend"] as string | undefined, "running");
   const pool = new RunnerPool(opened.backend, plan, values);
-  const collected = new Map<string, Float32Array[]>(outputs.map((o) => [o.name, []]));
+  const collected = new Map<string, Float32Array[]>(names.map((n) => [n, []]));
   let runnerName = "";
   try {
     for (let start = 0; start < rows; start += batch) {
       const n = Math.min(batch, rows - start);
       const runner = await pool.get(n);
       runnerName = runner.name;
-      const feed = { [input.arg!.name]: x.values.subarray(start * width, (start + n) * width) };
-      const got = await runner.run(feed, outputs.map((o) => o.name));
-      for (const o of outputs) collected.get(o.name)!.push(got[o.name]!);
+      const feed = Object.fromEntries(feeds.map((f) => [f.name, f.values.subarray(start * f.width, (start + n) * f.width)]));
+      const got = await asUserErrors(() => runner.run(feed, names));
+      for (const name of names) collected.get(name)!.push(got[name]!);
     }
   } finally {
     pool.dispose();
     opened.close();
   }
   const joined = Object.fromEntries([...collected].map(([name, parts]) => [name, concat(parts)]));
-  const outShape = (name: string) => concreteShape(g.outputs.find((o) => o.name === name)!.value.type.shape.slice(1), {});
-  const classWidth = predicted ? outShape(predicted).at(-1) ?? 1 : undefined;
+  const classWidth = predicted ? shapeOf(predicted).at(-1) ?? 1 : undefined;
   const classes = predicted ? classesOf(joined[predicted]!, classWidth!) : undefined;
-  const perRow = classes ? classes.length / rows : 0;
+  const perRowClasses = classes ? classes.length / rows : 0;
+  const rowNames = names.filter(perRow);
+  const wholeNames = names.filter((n) => !perRow(n));
 
   const outPath = options["output"] as string | undefined;
   if (outPath !== undefined) {
@@ -93,8 +123,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       checkpoint: ckptPath,
       input: inputPath,
       rows,
-      outputs: Object.fromEntries(outputs.map((o) => [o.name, nest(joined[o.name]!, [rows, ...outShape(o.name)])])),
-      ...(classes ? { classes: nest(Float32Array.from(classes), perRow === 1 ? [rows] : [rows, perRow]) } : {}),
+      outputs: Object.fromEntries(names.map((n) => [n, nest(joined[n]!, perRow(n) ? [rows, ...shapeOf(n)] : shapeOf(n))])),
+      ...(classes ? { classes: nest(Float32Array.from(classes), perRowClasses === 1 ? [rows] : [rows, perRowClasses]) } : {}),
       ...(classes && classNames ? { class_names: Array.from(classes, (k) => classNames[k] ?? String(k)) } : {}),
     };
     try {
@@ -110,19 +140,48 @@ export async function runCommand(argv: string[]): Promise<number> {
   for (let r = 0; r < shown; r++) {
     const parts: string[] = [];
     const name = classes && classNames?.[classes[r]!];
-    if (classes && perRow === 1) parts.push(`class ${classes[r]}${name !== undefined && name !== String(classes[r]) ? ` (${name})` : ""}`);
-    else if (classes) parts.push(`classes [${Array.from(classes.subarray(r * perRow, (r + 1) * perRow)).join(", ")}]`);
-    for (const o of outputs) {
-      const w = numel(outShape(o.name));
+    if (classes && perRowClasses === 1) parts.push(`class ${classes[r]}${name !== undefined && name !== String(classes[r]) ? ` (${name})` : ""}`);
+    else if (classes) parts.push(`classes [${Array.from(classes.subarray(r * perRowClasses, (r + 1) * perRowClasses)).join(", ")}]`);
+    for (const n of rowNames) {
+      const w = numel(shapeOf(n));
       if (w > 16) continue;
-      const v = joined[o.name]!.subarray(r * w, (r + 1) * w);
-      parts.push(`${o.name} [${Array.from(v, (n) => Number(n.toPrecision(4))).join(", ")}]`);
+      parts.push(`${n} [${short(joined[n]!.subarray(r * w, (r + 1) * w))}]`);
     }
     out(`row ${r}: ${parts.join("  ")}`);
   }
-  if (outPath !== undefined) out(`netc: wrote ${outputs.map((o) => o.name).join(", ")}${classes ? " and the classes" : ""} of ${rows} rows to ${outPath}`);
+  for (const n of wholeNames) {
+    const v = joined[n]!;
+    const shape = shapeOf(n);
+    out(shape.length === 0 ? `${n}: ${short(v)}` : `${n} ${formatShape(shape)}: [${short(v.subarray(0, 16))}${v.length > 16 ? `, ... (${v.length} values)` : ""}]`);
+  }
+  if (outPath !== undefined) out(`netc: wrote ${names.join(", ")}${classes ? " and the classes" : ""} of ${rows} rows to ${outPath}`);
   out(`backend: ${runnerName}`);
   return 0;
+}
+
+/** Values to 4 significant digits, comma-separated. */
+function short(v: Float32Array): string {
+  return Array.from(v, (n) => Number(n.toPrecision(4))).join(", ");
+}
+
+/** The dims after the batch, which must all be numbers for rows to be cut and printed. */
+function fixedRowShape(shape: readonly Dim[], network: string, what: string): number[] {
+  const rest = shape.slice(1);
+  if (!rest.every((d): d is number => typeof d === "number"))
+    throw new UsageError(`${network}'s ${what} has symbolic dims besides the batch (${formatShape(shape)}); netc run needs fixed row shapes`);
+  return rest;
+}
+
+/** The label a gradient's loss compares with, read from `path` as rows like the label's. */
+function readTargets(g: Graph, path: string, rows: number): { name: string; values: Float32Array; width: number } {
+  const labels = g.args.filter((a) => a.arg!.role === "label");
+  if (labels.length !== 1) throw new UsageError(`--target feeds one label; ${g.name}'s loss compares with ${labels.length} (${labels.map((l) => l.arg!.name).join(", ")})`);
+  const label = labels[0]!;
+  const rowShape = fixedRowShape(label.type.shape, g.name, `label ${label.arg!.name}`);
+  const t = readInput(path, rowShape).tensor;
+  const got = rowsOf(t, rowShape, path, label.arg!.name);
+  if (got !== rows) throw new UsageError(`${path} has ${got} row${got === 1 ? "" : "s"} of ${label.arg!.name}, the input has ${rows}`);
+  return { name: label.arg!.name, values: t.values, width: numel(rowShape) };
 }
 
 /** What {@link readInput} read: the values, whether they are raw 0..255 bytes, and lines for stderr. */

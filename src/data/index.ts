@@ -1,7 +1,7 @@
 /** Offline data: file readers (IDX, NPY, CSV, JSON, text, CIFAR-10, PNG and PGM/PPM images), named datasets and the input pipeline. */
 export { DataError } from "./errors.js";
 export { rowCount, rowWidth, sizeOf, type AnyTensor, type FloatTensor, type IntTensor } from "./tensor.js";
-export { parseIdx, readIdx, readIdxAsync, readIdxLabels, checkClassIds, type IdxDtype, type IdxExpect, type IdxTensor } from "./idx.js";
+export { parseIdx, parseIdxLabels, readIdx, readIdxAsync, readIdxLabels, checkClassIds, type IdxDtype, type IdxExpect, type IdxTensor } from "./idx.js";
 export { parseNpy, readNpy, readNpyInt, type NpyTensor } from "./npy.js";
 export { classIds, parseCsv, readCsv, type CsvOptions, type CsvTable } from "./csv.js";
 export { jsonToTensor, readJsonArray, scanNumberArray } from "./json.js";

@@ -97,7 +97,14 @@ export interface TypeExpr {
 }
 
 /** A dim: a number or a symbol. */
-export type DimExpr = { kind: "dim"; value: number | string; span: Span };
+export type DimExpr = {
+  kind: "dim";
+  /** A number, a dim's name, or (with `expr`) the source text of the arithmetic. */
+  value: number | string;
+  /** Arithmetic over names (`3 * hidden`): evaluated once block params are substituted (see resolveType). */
+  expr?: Expr;
+  span: Span;
+};
 
 /** An identifier with its span. */
 export interface Ident {

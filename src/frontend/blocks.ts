@@ -90,7 +90,8 @@ export function instantiateBody(body: Stmt[], statics: Record<string, KwValue>, 
         if (v === undefined) return e;
         if (typeof v === "number") return { kind: "number", value: v, span: e.span };
         if (typeof v === "boolean" || typeof v === "string") return { kind: "name", name: String(v), span: e.span };
-        return { kind: "array", items: v.map((value) => ({ kind: "number", value, span: e.span })), span: e.span };
+        // NOTE: block params are int, float, bool or fn; a list is never a `shape` (names), only numbers.
+        return { kind: "array", items: (v as number[]).map((value) => ({ kind: "number", value, span: e.span })), span: e.span };
       }
       case "unary":
         return { ...e, operand: expr(e.operand) };
@@ -108,6 +109,7 @@ export function instantiateBody(body: Stmt[], statics: Record<string, KwValue>, 
   const type = (t: TypeExpr): TypeExpr => ({
     ...t,
     dims: t.dims.map((dim) => {
+      if (dim.expr) return { ...dim, expr: expr(dim.expr) };
       if (typeof dim.value === "number") return dim;
       const v = statics[dim.value];
       if (v === undefined) return { ...dim, value: `${prefix}${dim.value}` };

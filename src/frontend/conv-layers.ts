@@ -12,7 +12,7 @@ import type { Emit, FunctionDef, KwValue, LayerCtx } from "./functions.js";
 function perAxis(v: KwValue | undefined, s: number, fallback: number): number[] | undefined {
   if (v === undefined) return new Array<number>(s).fill(fallback);
   if (typeof v === "number") return new Array<number>(s).fill(v);
-  return Array.isArray(v) && v.length === s ? v : undefined;
+  return Array.isArray(v) && v.length === s ? (v as number[]) : undefined;
 }
 
 /** The spatial sizes of x ([batch, channels, *spatial], all known), or undefined after reporting why not. */

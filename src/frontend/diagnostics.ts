@@ -31,6 +31,7 @@ export const DIAGNOSTICS = {
   NC2032: "`{name}`: `{arg}` must be a positive integer or a list of {axes} positive integers",
   NC2033: "`{name}`: {channels} input channels and {filters} filters must both divide into {groups} groups",
   NC2034: "`{name}`: the dropout rate must be in [0, 1), got {rate}",
+  NC2035: "dim `{dim}` must be a whole number of 0 or more, from integers and int params: {detail}",
   NC2012: "more than one network in a file is not supported yet; `{name}` is the second",
   NC2015: "unknown function or block `{name}`{hint}",
   NC2016: "block parameter `{name}` has unknown kind `{kind}`; expected one of: int, float, bool, fn",

@@ -10,14 +10,17 @@ import type { Span } from "./source.js";
 export type Emit = (op: string, inputs: Value[], attrs?: Attrs) => Value;
 
 /** A static keyword-argument value, checked against the function's signature. */
-export type KwValue = number | boolean | number[] | string;
+export type KwValue = number | boolean | number[] | string | Dim[];
 
 /**
  * What a keyword argument must be; "function" is the name of a one-argument function (`relu`),
  * "padding" is `same`, `valid`, an integer or a list of integers.
  */
-/** A keyword argument's kind; `size` is a count of units, filters, heads...: a whole number from 1 to 2^31 - 1. */
-export type KwKind = "int" | "size" | "ints" | "bool" | "number" | "function" | "padding";
+/**
+ * A keyword argument's kind; `size` is a count of units, filters, heads...: a whole number from 1
+ * to 2^31 - 1; `shape` is a list of dims, each a whole number or a symbolic dim's name (`[B, 16]`).
+ */
+export type KwKind = "int" | "size" | "ints" | "bool" | "number" | "function" | "padding" | "shape";
 
 /** What a layer may do besides emitting nodes: declare the params of its instance. */
 export interface LayerCtx {
@@ -41,6 +44,8 @@ export interface LayerCtx {
   update(state: Value, value: Value): void;
   /** The random seed of the current step (a per-step scalar), for dropout masks. */
   seed(): Value;
+  /** A symbolic dim written in the source, as the graph names it (`r1.B` inside block instance `r1`). */
+  symbol(name: string): string;
 }
 
 /** A function users can call in a `.net` expression: primitives by their user names and composites. */
@@ -71,6 +76,47 @@ function logSoftmax(emit: Emit, x: Value, axis: number): Value {
   return emit("sub", [z, emit("log", [emit("sum", [emit("exp", [z])], { axes: [axis], keepdims: true })])]);
 }
 
+/** `zeros(shape)`, `ones(shape)`, `full(shape, value)`: a constant tensor (dims may be symbolic: `[B, 16]`). */
+const constructor = (fill?: number): FunctionDef => ({
+  params: [],
+  statics: [{ name: "shape", kind: "shape" }, ...(fill === undefined ? [{ name: "value", kind: "number" as const }] : [])],
+  kwargs: {},
+  lower: (emit, _args, kw, _span, layer) => {
+    const shape = (kw["shape"] as Dim[]).map((d) => (typeof d === "string" ? layer.symbol(d) : d));
+    return emit("broadcast", [constant(emit, fill ?? (kw["value"] as number))], { shape });
+  },
+});
+
+/**
+ * The targets of a classification over the last axis of `logits` as one-hot rows: given as such
+ * (the logits' shape), or as class ids with one axis less (PyTorch's form: i32, or f32 holding
+ * whole numbers, as a label data column of one value per row does), turned into rows by comparing
+ * with each class index. An id outside 0..C-1 gives a row of zeros. Any other shape is NC3021.
+ */
+export function classTargets(emit: Emit, logits: Value, target: Value, layer: Pick<LayerCtx, "shape" | "error">): Value | undefined {
+  const ls = layer.shape(logits);
+  const ts = layer.shape(target);
+  if (!ls || !ts) return target; // infer-shapes reports why a shape is unknown
+  const classes = ls.at(-1);
+  const width = ts.at(-1);
+  // NOTE: one-hot rows whose width is not the logits' would be a broadcast error in `mul`; say what was meant.
+  const oneHot = ts.length === ls.length && !(typeof width === "number" && typeof classes === "number" && width !== classes);
+  if (oneHot) return target;
+  if (ts.length !== ls.length - 1 || typeof classes !== "number") {
+    const ids = ls.slice(0, -1).join(", ");
+    layer.error("NC3021", {
+      op: "cross_entropy",
+      expected: `one-hot rows [${ls.join(", ")}] or class ids [${ids}]${typeof classes === "number" ? "" : " (with a known number of classes)"}`,
+      operand: "its target",
+      got: `[${ts.join(", ")}]`,
+    });
+    return undefined;
+  }
+  const column = emit("reshape", [target], { shape: [...ts, 1] });
+  const index = emit("iota", [], { shape: [classes], axis: 0 });
+  return emit("select", [emit("eq", [column, index]), constant(emit, 1), constant(emit, 0)]);
+}
+
 const primitive = (op: string, params: string[]): FunctionDef => ({
   params,
   kwargs: {},
@@ -96,6 +142,9 @@ export const FUNCTIONS: Record<string, FunctionDef> = {
   ...RECURRENT,
   ...CONV_LAYERS,
   ...MODE_LAYERS,
+  zeros: constructor(0),
+  ones: constructor(1),
+  full: constructor(),
   exp: primitive("exp", ["x"]),
   log: primitive("log", ["x"]),
   sqrt: primitive("sqrt", ["x"]),
@@ -168,8 +217,10 @@ export const FUNCTIONS: Record<string, FunctionDef> = {
   cross_entropy: {
     params: ["logits", "target"],
     kwargs: {},
-    lower: (emit, [logits, target]) => {
-      const perRow = emit("sum", [emit("mul", [target!, logSoftmax(emit, logits!, -1)])], { axes: [-1], keepdims: false });
+    lower: (emit, [logits, target], _kw, _span, layer) => {
+      const rows = classTargets(emit, logits!, target!, layer);
+      if (!rows) return undefined;
+      const perRow = emit("sum", [emit("mul", [rows, logSoftmax(emit, logits!, -1)])], { axes: [-1], keepdims: false });
       return emit("neg", [emit("mean", [perRow], { keepdims: false })]);
     },
   },

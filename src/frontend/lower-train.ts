@@ -4,7 +4,7 @@ import { formatShape, type Dim, type TensorType } from "../ir/types.js";
 import type { Expr, TrainDecl } from "./ast.js";
 import { DATASET_SHAPES } from "./dataset-shapes.js";
 import { suggest, type Diagnostics } from "./diagnostics.js";
-import type { Emit, KwKind } from "./functions.js";
+import { classTargets, type Emit, type KwKind } from "./functions.js";
 import type { Span } from "./source.js";
 import { checkKwargs, staticValue } from "./statics.js";
 
@@ -45,11 +45,14 @@ const METRICS = ["accuracy"] as const;
 /** Each optimizer's options with their defaults (Keras's and PyTorch's; `lr` is required for SGD). */
 const OPTIMIZERS: Record<string, Record<string, { kind: KwKind; default?: number | boolean }>> = {
   sgd: { lr: { kind: "number" }, momentum: { kind: "number", default: 0 }, nesterov: { kind: "bool", default: false }, weight_decay: { kind: "number", default: 0 } },
+  // NOTE: adam's weight_decay is PyTorch's coupled L2 (added to the gradient, so the moments see
+  // it); adamw's is decoupled (subtracted from the weights beside the Adam step).
   adam: {
     lr: { kind: "number", default: 0.001 },
     beta1: { kind: "number", default: 0.9 },
     beta2: { kind: "number", default: 0.999 },
     eps: { kind: "number", default: 1e-8 },
+    weight_decay: { kind: "number", default: 0 },
   },
   adamw: {
     lr: { kind: "number", default: 0.001 },
@@ -85,6 +88,8 @@ export interface NetworkScope {
   poison(name: string): void;
   /** Emits forward nodes located at `span`. */
   emitAt(span: Span): Emit;
+  /** A value's shape as far as it is known during lowering. */
+  shapeOf(v: Value): Dim[] | undefined;
 }
 
 /** Lowers `train { ... }`: binds the data columns, sets `net.graph.loss` and builds the TrainSpec. */
@@ -237,9 +242,12 @@ function lowerMetrics(e: Expr | undefined, lossExpr: Expr, net: NetworkScope): s
   const c = (value: number) => emit("const", [], { value });
   let hits: Value;
   if (loss === "cross_entropy") {
+    // NOTE: class ids become one-hot rows as in the loss (whose errors were reported there).
+    const rows = classTargets(emit, pred, target, { shape: (v) => net.shapeOf(v), error: () => undefined });
+    if (!rows) return names.filter((n) => n !== "accuracy");
     const top = emit("eq", [pred, emit("max_reduce", [pred], { axes: [-1], keepdims: true })]);
     // NOTE: a row whose largest logit is tied counts as right when the target is among the ties.
-    hits = emit("sum", [emit("select", [top, target, c(0)])], { axes: [-1], keepdims: false });
+    hits = emit("sum", [emit("select", [top, rows, c(0)])], { axes: [-1], keepdims: false });
   } else {
     hits = emit("eq", [emit("lt", [c(0.5), pred]), emit("lt", [c(0.5), target])]);
   }
@@ -334,6 +342,11 @@ function lowerOptimizer(e: Expr | undefined, span: Span, d: Diagnostics): Optimi
     d.error("NC4004", e.span, { key: name, expected: `given a learning rate, e.g. ${name}(lr = 0.1)` });
     return undefined;
   }
+  if (given["weight_decay"] !== undefined && opt("weight_decay") < 0) {
+    const at = e.kind === "call" ? e.kwargs.find((k) => k.name.name === "weight_decay")?.value.span : undefined;
+    d.error("NC4004", at ?? e.span, { key: "weight_decay", expected: "a number >= 0" });
+    return undefined;
+  }
   if (name === "sgd")
     return { kind: "sgd", lr: opt("lr"), momentum: opt("momentum"), nesterov: given["nesterov"] === true, weightDecay: opt("weight_decay"), span: e.span };
   return {
@@ -342,7 +355,7 @@ function lowerOptimizer(e: Expr | undefined, span: Span, d: Diagnostics): Optimi
     beta1: opt("beta1"),
     beta2: opt("beta2"),
     eps: opt("eps"),
-    weightDecay: name === "adamw" ? opt("weight_decay") : 0,
+    weightDecay: opt("weight_decay"),
     span: e.span,
   };
 }

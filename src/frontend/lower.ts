@@ -6,6 +6,7 @@ import type { BlockDecl, CallExpr, Expr, Ident, LetStmt, NameRef, NetworkDecl, O
 import { blockSignature, instantiateBody, PLACEHOLDERS, type BlockSignature } from "./blocks.js";
 import { suggest, type Diagnostic, type Diagnostics } from "./diagnostics.js";
 import { EagerTypes } from "./eager-types.js";
+import { feedableNames, unknownNameHint, type Feedable } from "./feed-hints.js";
 import { FUNCTIONS, type KwKind, type KwValue, type LayerCtx } from "./functions.js";
 import { lowerTrain } from "./lower-train.js";
 import { linkProgram, type BlockDef, type BlockScope, type Linked } from "./modules.js";
@@ -29,6 +30,8 @@ export interface Lowered {
   train?: TrainSpec;
   /** Types block calls expect of their inputs (and declare for their outputs), checked by infer-shapes. */
   checks: TypeCheck[];
+  /** Every let's value by name (`h1`; `r1.h` inside block instance `r1`), for `compile`'s `read`. */
+  lets: Map<string, Value>;
 }
 
 /**
@@ -60,11 +63,12 @@ export function lowerProgram(
   for (const extra of p.networks.slice(1)) d.error("NC2012", extra.name.span, { name: extra.name.name });
   const first = d.items.length;
   const l = new Lowerer(net.name.name, d, linked.scope, mode === "train");
+  l.feedable = feedableNames(p.trains[0]);
   l.network(net);
   const train = p.trains[0] ? l.train(p.trains[0]) : undefined;
   l.checkUnusedBlocks(linked.blocks);
   dropRepeats(d, first);
-  return { graph: l.graph, train, checks: l.checks };
+  return { graph: l.graph, train, checks: l.checks, lets: l.lets };
 }
 
 /**
@@ -109,6 +113,12 @@ class Lowerer {
   private used = new Set<BlockDecl>();
   /** Types the frontend expects of values, for infer-shapes. */
   readonly checks: TypeCheck[] = [];
+  /** Let values by full name (instance prefix included), readable through `compile`'s `read`. */
+  readonly lets = new Map<string, Value>();
+  /** What the training section feeds; set before lowering. */
+  feedable: Feedable = { columns: new Map(), dataset: false };
+  /** Lowering the training section (the loss and metrics), not the network. */
+  private inTrain = false;
   /** Types of the values emitted so far, for layers that need a shape during lowering. */
   private readonly eager: EagerTypes;
 
@@ -163,8 +173,10 @@ class Lowerer {
     const values = s.names.length === 1 ? [this.expr(s.value)] : this.unpack(s.value, s.names.length);
     s.names.forEach((n, i) => {
       const v = values?.[i];
-      if (v) this.define(n.name, n.span, v);
-      else this.poisoned.add(n.name);
+      if (v) {
+        this.define(n.name, n.span, v);
+        this.lets.set(this.prefix + n.name, v);
+      } else this.poisoned.add(n.name);
     });
   }
 
@@ -188,6 +200,7 @@ class Lowerer {
 
   /** Lowers the training section against this network's scope (see `lowerTrain`). */
   train(t: TrainDecl): TrainSpec | undefined {
+    this.inTrain = true;
     return lowerTrain(t, {
       graph: this.graph,
       d: this.d,
@@ -198,6 +211,7 @@ class Lowerer {
       isPoisoned: (name) => this.poisoned.has(name),
       poison: (name) => void this.poisoned.add(name),
       emitAt: (span) => this.emitAt(span),
+      shapeOf: (v) => this.eager.typeOf(v)?.shape,
     });
   }
 
@@ -212,8 +226,13 @@ class Lowerer {
 
   private lookup(name: string, span: Span): Value | undefined {
     const v = this.scope.get(name);
-    if (!v && !this.poisoned.has(name)) this.d.error("NC2001", span, { name, hint: suggest(name, this.scope.keys()) });
+    if (!v && !this.poisoned.has(name)) this.d.error("NC2001", span, { name, hint: this.unknownHint(name) });
     return v?.value;
+  }
+
+  /** The hint for an unknown name (see `unknownNameHint`). */
+  private unknownHint(name: string): string {
+    return unknownNameHint(name, { near: suggest(name, this.scope.keys()), inBlock: this.prefix !== "", inTrain: this.inTrain, feedable: this.feedable });
   }
 
   private emitAt(span: Span) {
@@ -584,6 +603,7 @@ class Lowerer {
       state: (name, shape, init) => this.graph.addArg({ role: "state", name: `${instance}.${name}`, init }, { dtype: "f32", shape }, span),
       update: (state, value) => void this.graph.updates.push({ param: state, value }),
       seed: () => this.graph.argNamed(STEP_SEED) ?? this.graph.addArg({ role: "hyper", name: STEP_SEED }, { dtype: "f32", shape: [] }, span),
+      symbol: (name) => this.prefix + name,
     };
   }
 }

@@ -209,8 +209,7 @@ interface TypeExprCtx {
   dim?: CstNode[];
 }
 interface DimCtx {
-  Integer?: IToken[];
-  Identifier?: IToken[];
+  additive?: CstNode[];
 }
 interface BinaryCtx {
   additive?: CstNode[];
@@ -448,10 +447,12 @@ class AstBuilder extends BaseVisitor {
   }
 
   dim(ctx: DimCtx): DimExpr | undefined {
-    const int = ctx.Integer?.[0];
-    if (isRealToken(int)) return { kind: "dim", value: Number(int.image), span: this.tokenSpan(int) };
-    const name = this.ident(ctx.Identifier);
-    return name ? { kind: "dim", value: name.name, span: name.span } : undefined;
+    const e = this.one<Expr>(ctx.additive);
+    if (!e) return undefined;
+    if (e.kind === "number") return { kind: "dim", value: e.value, span: e.span };
+    if (e.kind === "name") return { kind: "dim", value: e.name, span: e.span };
+    // NOTE: arithmetic is evaluated in resolveType, after a block's int params are substituted.
+    return { kind: "dim", value: e.span.file.text.slice(e.span.start, e.span.end), expr: e, span: e.span };
   }
 
   // --- expressions ---

@@ -1,5 +1,5 @@
 import type { Init } from "../ir/graph.js";
-import { DTYPES, type DType, type TensorType } from "../ir/types.js";
+import { DTYPES, type Dim, type DType, type TensorType } from "../ir/types.js";
 import type { CallExpr, Expr, TypeExpr } from "./ast.js";
 import { suggest, type Diagnostics } from "./diagnostics.js";
 import { FUNCTIONS, type KwKind, type KwValue } from "./functions.js";
@@ -34,6 +34,15 @@ export function staticValue(e: Expr): KwValue | undefined {
     }
     case "name":
       return e.name === "true" ? true : e.name === "false" ? false : undefined;
+    case "binary": {
+      // Arithmetic over numbers (`2 * hidden` once a block's int param is substituted); `/` is
+      // exact division, so an integer argument given `7 / 2` is refused, not rounded.
+      const a = staticValue(e.left);
+      const b = staticValue(e.right);
+      if (typeof a !== "number" || typeof b !== "number" || e.op === "@") return undefined;
+      const v = e.op === "+" ? a + b : e.op === "-" ? a - b : e.op === "*" ? a * b : a / b;
+      return Number.isFinite(v) ? v : undefined;
+    }
     case "array": {
       const vs = e.items.map(staticValue);
       return vs.every((v) => typeof v === "number") ? (vs as number[]) : undefined;
@@ -61,6 +70,15 @@ export function checkKwargs(e: CallExpr, name: string, kinds: Record<string, KwK
     if (k.name.name in out) {
       d.error("NC2010", k.name.span, { arg: k.name.name });
       ok = false;
+      continue;
+    }
+    if (kind === "shape") {
+      const dims = shapeValue(k.value);
+      if (dims) out[k.name.name] = dims;
+      else {
+        d.error("NC2006", k.value.span, { arg: k.name.name, name, expected: "a list of dims, each a whole number or a name (`[B, 16]`)" });
+        ok = false;
+      }
       continue;
     }
     const v = (kind === "function" || kind === "padding") && k.value.kind === "name" ? k.value.name : staticValue(k.value);
@@ -94,7 +112,7 @@ export function checkKwargs(e: CallExpr, name: string, kinds: Record<string, KwK
         bool: "true or false",
         ints: "an integer or a list of integers",
         padding: "`same`, `valid`, an integer or a list of integers",
-      }[kind as Exclude<KwKind, "function">];
+      }[kind as Exclude<KwKind, "function" | "shape">];
       d.error("NC2006", k.value.span, { arg: k.name.name, name, expected });
       ok = false;
       continue;
@@ -104,13 +122,55 @@ export function checkKwargs(e: CallExpr, name: string, kinds: Record<string, KwK
   return ok ? out : undefined;
 }
 
+/** `[B, 2 * 8]` as dims: whole numbers (arithmetic evaluated) and names of symbolic dims. */
+function shapeValue(e: Expr): Dim[] | undefined {
+  if (e.kind !== "array") return undefined;
+  const dims = e.items.map((item): Dim | undefined => {
+    if (item.kind === "name" && item.name !== "true" && item.name !== "false") return item.name;
+    const v = staticValue(item);
+    return typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : undefined;
+  });
+  return dims.every((x) => x !== undefined) ? (dims as Dim[]) : undefined;
+}
+
 /** The tensor type `f32[B, 784]` names; dims are taken as written (infer-shapes unifies them). */
 export function resolveType(t: TypeExpr, d: Diagnostics): TensorType | undefined {
   if (!(DTYPES as readonly string[]).includes(t.dtype.name)) {
     d.error("NC2011", t.dtype.span, { name: t.dtype.name, accepted: DTYPES.join(", ") });
     return undefined;
   }
-  return { dtype: t.dtype.name as DType, shape: t.dims.map((x) => x.value) };
+  let ok = true;
+  const shape = t.dims.map((x) => {
+    const v = x.expr ? staticValue(x.expr) : x.value;
+    if (typeof v === "string") return v;
+    if (typeof v === "number" && Number.isInteger(v) && v >= 0) return v;
+    const names = x.expr ? namesIn(x.expr) : [];
+    const detail = names.length
+      ? `\`${names.join("`, `")}\` ${names.length === 1 ? "is not an int param" : "are not int params"} (a symbolic dim cannot take part)`
+      : `it comes to ${typeof v === "number" ? Number(v.toPrecision(6)) : "no number"}`;
+    d.error("NC2035", x.span, { dim: String(x.value), detail });
+    ok = false;
+    return 0;
+  });
+  return ok ? { dtype: t.dtype.name as DType, shape } : undefined;
+}
+
+/** The names an expression reads (not callees). */
+function namesIn(e: Expr): string[] {
+  switch (e.kind) {
+    case "name":
+      return [e.name];
+    case "unary":
+      return namesIn(e.operand);
+    case "binary":
+      return [...new Set([...namesIn(e.left), ...namesIn(e.right)])];
+    case "array":
+      return [...new Set(e.items.flatMap(namesIn))];
+    case "call":
+      return [...new Set([...e.args.flatMap(namesIn), ...e.kwargs.flatMap((k) => namesIn(k.value))])];
+    default:
+      return [];
+  }
 }
 
 /** The initializer a param declares: `normal` or `normal(std = 0.1)`. */

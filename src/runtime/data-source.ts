@@ -15,7 +15,7 @@ import {
 } from "../data/pipeline.js";
 import { rowCount, sizeOf, type AnyTensor, type FloatTensor, type IntTensor } from "../data/tensor.js";
 import type { Graph, Value } from "../ir/graph.js";
-import { predictionOutput } from "../ir/prediction.js";
+import { classifierOutput, predictionOutput } from "../ir/prediction.js";
 import type { InputTransform } from "./transform.js";
 import type { TrainSpec } from "../ir/training.js";
 import { classesOf, unigramEntropy } from "./metrics.js";
@@ -53,6 +53,8 @@ export interface ClassTask {
   classes: number;
   /** The width of a prediction row: `classes`, or 1 for binary. */
   width: number;
+  /** The label holds class ids (one per prediction row), not one-hot rows. */
+  ids?: boolean;
   classNames?: string[];
 }
 
@@ -108,6 +110,8 @@ function prepareLiteral(spec: TrainSpec, graph: Graph, opts: PrepareOptions): Pr
   const source = `the training section's data (${rows} row${rows === 1 ? "" : "s"}${opts.limit !== undefined && opts.limit < rows ? `, first ${opts.limit} used` : ""})`;
   const set = (c: Columns): RowSet => ({ rows: commonRows(c), columns: c, oneHot: {} });
   const label = graph.args.find((a) => a.arg!.role === "label");
+  const classifier = label && classifierOutput(graph, label);
+  if (label && classifier?.ids) checkClassIds(all[label.arg!.name]!.values, label.arg!.name, classifier);
   return {
     source,
     train: set(train),
@@ -118,12 +122,24 @@ function prepareLiteral(spec: TrainSpec, graph: Graph, opts: PrepareOptions): Pr
   };
 }
 
-/** The classification of literal one-hot (or 0/1) labels: the output shaped like them. */
+/**
+ * A label column of class ids holds whole numbers from 0 to the classes - 1: an id out of range
+ * would add nothing to the loss (its one-hot row is all zeros) and no cell to a confusion matrix.
+ */
+function checkClassIds(values: ArrayLike<number>, label: string, c: { output: string; width: number }): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (!(Number.isInteger(v) && v >= 0 && v < c.width))
+      throw new DataError("", `the data column \`${label}\` holds class ids of \`${c.output}\`, whole numbers from 0 to ${c.width - 1}, but value ${i + 1} is ${v}`);
+  }
+}
+
+/** The classification of literal one-hot (or 0/1) labels, or class ids: the output shaped like them (or with a class axis more). */
 function literalTask(graph: Graph, label: Value): ClassTask | undefined {
-  const output = predictionOutput(graph, label);
-  const width = label.type.shape.at(-1);
-  if (!output || typeof width !== "number") return undefined;
-  return { label: label.arg!.name, output, classes: width === 1 ? 2 : width, width };
+  const found = classifierOutput(graph, label);
+  if (!found) return undefined;
+  const { output, width, ids } = found;
+  return { label: label.arg!.name, output, classes: width === 1 ? 2 : width, width, ...(ids ? { ids } : {}) };
 }
 
 /** Image or table datasets: rows feed the input, class ids feed `labels` (one-hot per batch). */
@@ -238,6 +254,6 @@ export function epochBatches(rows: number, batch: number, seed: number, epoch: n
 /** The class ids of a batch's targets: argmax of one-hot rows (or a 0.5 threshold for one column). */
 export function targetClasses(set: RowSet, task: ClassTask, rows: { start: number; end: number }): Int32Array {
   const t = sliceRows(set.columns[task.label]!, rows.start, rows.end);
-  if (t.values instanceof Int32Array) return Int32Array.from(t.values);
+  if (t.values instanceof Int32Array || task.ids) return Int32Array.from(t.values, Math.round);
   return classesOf(t.values, task.width);
 }

@@ -10,6 +10,7 @@
  *    can assert that nothing went wrong behind their back.
  */
 
+import { nodeBuiltin } from "../base/node-builtins.js";
 import { isNode, nodeModule } from "./node-modules.js";
 
 /** The device limits the compiler plans with (the device's, not the spec's defaults). */
@@ -199,9 +200,9 @@ async function nodeGpu(): Promise<{ ok: true; gpu: GPU } | { ok: false; reason: 
  */
 async function ensureRuntimeDir(): Promise<void> {
   if (process.env["XDG_RUNTIME_DIR"]) return;
-  const fs = await nodeModule<typeof import("node:fs")>("node:fs");
-  const os = await nodeModule<typeof import("node:os")>("node:os");
-  const path = await nodeModule<typeof import("node:path")>("node:path");
+  const fs = nodeBuiltin("node:fs")!;
+  const os = nodeBuiltin("node:os")!;
+  const path = nodeBuiltin("node:path")!;
   const uid = typeof process.getuid === "function" ? process.getuid() : undefined;
   const dir = path.join(os.tmpdir(), `netc-xdg-${uid ?? "user"}`);
   try {
@@ -218,8 +219,8 @@ async function ensureRuntimeDir(): Promise<void> {
 /** Best guess at why Dawn offered no adapter on this machine. */
 async function whyNoNodeAdapter(): Promise<string> {
   if (process.platform !== "linux") return "Dawn found no WebGPU adapter";
-  const fs = await nodeModule<typeof import("node:fs")>("node:fs");
-  const path = await nodeModule<typeof import("node:path")>("node:path");
+  const fs = nodeBuiltin("node:fs")!;
+  const path = nodeBuiltin("node:path")!;
   const libDirs = [
     ...(process.env["LD_LIBRARY_PATH"] ?? "").split(":").filter(Boolean),
     "/lib/x86_64-linux-gnu",
@@ -249,11 +250,18 @@ async function whyNoNodeAdapter(): Promise<string> {
   return `Dawn found no WebGPU adapter (Vulkan drivers present: ${icds.join(", ")}; none usable, possibly too old)`;
 }
 
-function describeAdapter(adapter: GPUAdapter): string {
+/**
+ * The adapter's name from `adapter.info`: Dawn in Node fills `description` ("llvmpipe: Mesa …"),
+ * a browser often only `vendor` and `architecture` (Chromium's SwiftShader: "google",
+ * "swiftshader"), so whichever fields are set make the name.
+ */
+export function describeAdapter(adapter: Pick<GPUAdapter, "info">): string {
   const info = adapter.info;
-  const name = info.description || info.device || "unknown adapter";
-  const extra = [info.vendor, info.architecture].filter(Boolean).join(", ");
-  return extra ? `${name} (${extra})` : name;
+  const name = info.description || info.device;
+  const parts = [info.vendor, info.architecture].filter(Boolean);
+  if (name) return parts.length ? `${name} (${parts.join(", ")})` : name;
+  if (parts.length) return `${parts.join(" ")}${info.isFallbackAdapter ? " (fallback adapter)" : ""}`;
+  return "unnamed WebGPU adapter";
 }
 
 function errorKind(e: GPUError): string {

@@ -3,7 +3,7 @@
  * reference, without the compiler (no parser, no passes, no codegen).
  */
 export { NetcError } from "../base/errors.js";
-export { loadModel, type LoadOptions, type Model, type ModelDescription, type Prediction, type InputArray } from "./model.js";
+export { loadModel, type LoadOptions, type LoadStage, type Model, type ModelDescription, type Prediction, type InputArray } from "./model.js";
 export { planFromJson, planToJson, PlanFormatError, PLAN_FORMAT, type Plan, type PlanTensor, type PlanParam, type PlanBuffer, type PlanKernel, type PlanVariant } from "../ir/plan.js";
 export { acquireGpu, releaseGpu, type GpuContext, type AcquireResult, type GpuLimits } from "./device.js";
 export { RunnerPool, webgpuBackend, dimsFor, type Backend } from "./backend.js";

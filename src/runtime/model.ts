@@ -4,7 +4,7 @@ import { numel } from "../ir/types.js";
 import { RunnerPool, webgpuBackend, type Backend } from "./backend.js";
 import { acquireGpu, releaseGpu, type GpuContext } from "./device.js";
 import { argmaxRows, thresholdRows } from "./metrics.js";
-import { isNode, nodeModule } from "./node-modules.js";
+import { readSource, type ByteSource } from "../base/read-source.js";
 import { decodeSafetensors } from "./safetensors.js";
 import { transformRows, type InputTransform } from "./transform.js";
 
@@ -27,12 +27,20 @@ export interface ModelDescription {
 /** Options for `load()`. */
 export interface LoadOptions {
   /** The weights: a path (Node) or URL, or the file's bytes; default: the file beside the module. */
-  weights?: string | URL | ArrayBuffer | ArrayBufferView;
+  weights?: ByteSource;
   /** `auto` (default): WebGPU when an adapter is found, else the CPU reference; or insist on one. */
   backend?: "auto" | "webgpu" | "cpu";
   /** An open device to run on (it stays open on dispose); default: one acquired and released with the model. */
   gpu?: GpuContext;
+  /** Called as loading moves on (a page's progress line): what is being done now. */
+  onProgress?: (stage: LoadStage) => void;
 }
+
+/** The stages of `load()`, in order: weights and device (together), then the pipelines, then ready. */
+export type LoadStage =
+  | { stage: "fetching"; what: string }
+  | { stage: "pipelines"; backend: "webgpu" | "cpu"; kernels: number }
+  | { stage: "ready"; ms: number };
 
 /** What `predict` accepts for one input: rows of values, flat and row-major. */
 export type InputArray = Float32Array | Int32Array | Uint8Array | Uint8ClampedArray | readonly number[];
@@ -65,6 +73,9 @@ export async function loadModel(desc: ModelDescription, base: string | URL, opti
   const want = options.backend ?? "auto";
   if (!["auto", "webgpu", "cpu"].includes(want)) throw new NetcError(`backend must be "auto", "webgpu" or "cpu", got ${JSON.stringify(want)}`);
   const plan = desc.plan;
+  const t0 = performance.now();
+  const progress = options.onProgress ?? (() => {});
+  progress({ stage: "fetching", what: want === "cpu" || options.gpu ? "the weights" : "the weights, and opening WebGPU" });
   // NOTE: the weights are read while the device opens (Dawn's start-up is most of a warm load).
   const [weights, got] = await Promise.all([
     readWeights(options.weights ?? new URL(desc.weights, base), plan),
@@ -83,7 +94,11 @@ export async function loadModel(desc: ModelDescription, base: string | URL, opti
   if (sizes.length === 0) throw new NetcError(`${plan.name}: the plan carries no batch size to run`);
   const pool = new RunnerPool(backend, plan, weights);
   try {
+    // NOTE: every kernel's pipeline is created at once (createComputePipelineAsync, in parallel).
+    const variant = plan.variants.find((v) => (v.dims[plan.batchDims[0] ?? ""] ?? 1) === sizes[0]);
+    progress({ stage: "pipelines", backend: backend.kind, kernels: variant?.kernels.length ?? 0 });
     await pool.get(sizes[0]!);
+    progress({ stage: "ready", ms: performance.now() - t0 });
   } catch (e) {
     pool.dispose();
     if (owned) releaseGpu(owned);
@@ -195,7 +210,7 @@ function concat(parts: Float32Array[]): Float32Array {
 /** The weights of `plan` from bytes, a path or a URL, checked against its params. */
 async function readWeights(src: NonNullable<LoadOptions["weights"]>, plan: Plan): Promise<Record<string, Float32Array>> {
   const what = src instanceof ArrayBuffer || ArrayBuffer.isView(src) ? `the weights of ${plan.name}` : String(src);
-  const bytes = await readBytes(src, what);
+  const bytes = await readSource(src, what);
   const { tensors } = decodeSafetensors(bytes, what);
   const out: Record<string, Float32Array> = {};
   const problems: string[] = [];
@@ -208,24 +223,4 @@ async function readWeights(src: NonNullable<LoadOptions["weights"]>, plan: Plan)
   }
   if (problems.length) throw new NetcError(`${what} does not fit ${plan.name}: ${problems.slice(0, 5).join("; ")}${problems.length > 5 ? `; and ${problems.length - 5} more` : ""}`);
   return out;
-}
-
-async function readBytes(src: NonNullable<LoadOptions["weights"]>, what: string): Promise<Uint8Array> {
-  if (src instanceof ArrayBuffer) return new Uint8Array(src);
-  if (ArrayBuffer.isView(src)) return new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
-  let url: URL;
-  if (src instanceof URL) url = src;
-  else if (isNode() && !/^[a-z][a-z0-9+.-]+:/i.test(src)) url = (await nodeModule<typeof import("node:url")>("node:url")).pathToFileURL(src);
-  else url = new URL(src, (globalThis as { location?: { href: string } }).location?.href);
-  try {
-    if (url.protocol === "file:") {
-      const fs = await nodeModule<typeof import("node:fs/promises")>("node:fs/promises");
-      return new Uint8Array(await fs.readFile(url));
-    }
-    const res = await fetch(url);
-    if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`);
-    return new Uint8Array(await res.arrayBuffer());
-  } catch (e) {
-    throw new NetcError(`cannot read ${what}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
 }

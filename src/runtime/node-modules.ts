@@ -1,11 +1,9 @@
-/** Whether this is Node (not a browser or a worker there). */
-export function isNode(): boolean {
-  return typeof process !== "undefined" && typeof process.versions?.node === "string";
-}
+export { isNode } from "../base/node-builtins.js";
 
 /**
- * A Node built-in or package loaded only when running in Node. The specifier is a variable so
- * browser bundlers neither resolve nor inline it: the runtime's browser bundle holds no `node:` import.
+ * An npm package loaded only when running in Node (Dawn's `webgpu`). The specifier is a variable
+ * so browser bundlers neither resolve nor inline it: the runtime's browser bundle holds no import
+ * of it, and a page never takes the path that loads it (it has `navigator.gpu`).
  */
 export async function nodeModule<T>(specifier: string): Promise<T> {
   return (await import(/* @vite-ignore */ specifier)) as T;

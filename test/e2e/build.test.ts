@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { planOf } from "../../src/codegen/plan.js";
 import { compile } from "../../src/compile.js";
-import { writeCheckpoint } from "../../src/runtime/checkpoint.js";
+import { writeCheckpoint } from "../../src/runtime/checkpoint-file.js";
 import { planInitialValues } from "../../src/runtime/train.js";
 import { netc } from "../util/cli.js";
 

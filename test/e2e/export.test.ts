@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { compile } from "../../src/compile.js";
 import { concreteShape } from "../../src/ir/types.js";
 import { decodeModel } from "../../src/onnx/proto.js";
-import { writeCheckpoint } from "../../src/runtime/checkpoint.js";
+import { writeCheckpoint } from "../../src/runtime/checkpoint-file.js";
 import { initialParams } from "../../src/runtime/train.js";
 import { netc } from "../util/cli.js";
 

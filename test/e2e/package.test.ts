@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 
 /**
  * The package as a user gets it: `npm pack`, `npm install` of the tarball into an empty project,
- * then the two entry points, the `netc` command, the messages for optional packages that are not
+ * then the three entry points, the `netc` command, the messages for optional packages that are not
  * installed, and the shipped declarations under a strict TypeScript consumer. Prints the tarball's
  * size and what the install weighs. Needs the npm registry (or npm's cache) for netc's dependencies.
  */
@@ -81,7 +81,7 @@ describe("the npm package", () => {
     tarball = join(PACK_DIR, info!.filename);
     files = info!.files.map((f) => f.path);
     console.log(`[package] ${info!.filename}: ${mb(statSync(tarball).size)} packed, ${mb(info!.unpackedSize)} unpacked, ${files.length} files`);
-    for (const f of ["bin/netc.js", "README.md", "dist/src/index.js", "dist/src/index.d.ts", "dist/src/runtime/index.js", "dist/src/runtime/index.d.ts", "dist/src/cli/main.js", "grammar/GRAMMAR.md"])
+    for (const f of ["bin/netc.js", "README.md", "dist/src/index.js", "dist/src/index.d.ts", "dist/src/runtime/index.js", "dist/src/runtime/index.d.ts", "dist/src/node.js", "dist/src/node.d.ts", "dist/src/cli/main.js", "grammar/GRAMMAR.md"])
       expect(files, f).toContain(f);
     const stray = files.filter((f) => /^(src|test|bench|scripts)\//.test(f) || f.endsWith(".map") || (f.endsWith(".ts") && !f.endsWith(".d.ts")));
     expect(stray).toEqual([]);
@@ -99,23 +99,26 @@ describe("the npm package", () => {
     for (const [name, n] of sizes.slice(0, 8)) console.log(`[package]   ${mb(n).padStart(9)}  ${name}`);
   });
 
-  it("`import ... from \"netc\"` and `\"netc/runtime\"` work, and netc compiles a shipped example", async () => {
+  it("`import ... from \"netc\"`, `\"netc/runtime\"` and `\"netc/node\"` work, and netc compiles a shipped example", async () => {
     writeFileSync(
       join(CONSUMER, "check.mjs"),
       [
         `import { readFileSync } from "node:fs";`,
-        `import { compile, CpuRunner } from "netc";`,
+        `import { compile, CpuRunner, loadCheckpoint } from "netc";`,
         `import * as rt from "netc/runtime";`,
+        `import * as node from "netc/node";`,
         `const c = compile(readFileSync("node_modules/netc/examples/xor.net", "utf8"), "xor.net");`,
-        `console.log(JSON.stringify({ errors: c.diagnostics.hasErrors, cpu: typeof CpuRunner, runtime: Object.keys(rt) }));`,
+        `console.log(JSON.stringify({ errors: c.diagnostics.hasErrors, cpu: typeof CpuRunner, load: typeof loadCheckpoint, runtime: Object.keys(rt), node: Object.keys(node) }));`,
       ].join("\n"),
     );
     const r = await run(process.execPath, ["check.mjs"], CONSUMER);
     expect(r.code, r.err).toBe(0);
-    const got = JSON.parse(r.out) as { errors: boolean; cpu: string; runtime: string[] };
+    const got = JSON.parse(r.out) as { errors: boolean; cpu: string; load: string; runtime: string[]; node: string[] };
     expect(got.errors).toBe(false);
     expect(got.cpu).toBe("function");
+    expect(got.load).toBe("function");
     expect(got.runtime).toContain("acquireGpu");
+    expect(got.node).toEqual(expect.arrayContaining(["readCheckpoint", "writeCheckpoint", "loadDataset", "acquireGpu"]));
   });
 
   it("`netc --help` prints the usage and exits 0", async () => {
@@ -135,15 +138,18 @@ describe("the npm package", () => {
       [
         `import { load } from "./model/iris.js";`,
         `const model = await load({ backend: "cpu" });`,
+        `import { readCheckpoint } from "netc/node";`,
         `const { classes, probs } = await model.predict({ x: [5.1, 3.5, 1.4, 0.2] });`,
-        `console.log(JSON.stringify({ classes, n: probs.length, backend: model.backend }));`,
+        `const ckpt = readCheckpoint("iris.ckpt");`,
+        `console.log(JSON.stringify({ classes, n: probs.length, backend: model.backend, epoch: ckpt.meta.epoch }));`,
         `model.dispose();`,
       ].join("\n"),
     );
     const r = await run(process.execPath, ["app.mjs"], CONSUMER);
     expect(r.code, r.err).toBe(0);
-    const got = JSON.parse(r.out) as { classes: string[]; n: number; backend: string };
+    const got = JSON.parse(r.out) as { classes: string[]; n: number; backend: string; epoch: number };
     expect(got.n).toBe(3);
+    expect(got.epoch).toBe(5);
     expect(["setosa", "versicolor", "virginica"]).toContain(got.classes[0]);
     expect(got.backend).toBe("cpu");
   });
@@ -166,8 +172,10 @@ describe("the npm package", () => {
       [
         `import { compile, type Compiled } from "netc";`,
         `import * as rt from "netc/runtime";`,
+        `import { readCheckpoint, type DatasetLoadOptions } from "netc/node";`,
         `const c: Compiled = compile("network n { input x: f32[B, 2] output y = x }", "n.net");`,
-        `export const ok: boolean = !c.diagnostics.hasErrors && typeof rt.acquireGpu === "function";`,
+        `const opts: DatasetLoadOptions = { limit: 10 };`,
+        `export const ok: boolean = !c.diagnostics.hasErrors && typeof rt.acquireGpu === "function" && typeof readCheckpoint === "function" && opts.limit === 10;`,
       ].join("\n"),
     );
     const options = { strict: true, skipLibCheck: false, noEmit: true, target: "ES2022" };

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { netc } from "../util/cli.js";
 import { draw } from "../../src/cli/sample.js";
-import { readCheckpoint } from "../../src/runtime/checkpoint.js";
+import { readCheckpoint } from "../../src/runtime/checkpoint-file.js";
 
 // `netc sample` on a small character model trained here on the first characters of Moby-Dick.
 

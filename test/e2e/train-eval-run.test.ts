@@ -4,7 +4,7 @@ import { join } from "node:path";
 import pngjs from "pngjs";
 import { describe, expect, it } from "vitest";
 import { netc } from "../util/cli.js";
-import { readCheckpoint } from "../../src/runtime/checkpoint.js";
+import { readCheckpoint } from "../../src/runtime/checkpoint-file.js";
 import { npyBytes } from "../util/data-files.js";
 import { tinySource } from "../util/tiny-net.js";
 
@@ -95,6 +95,36 @@ describe("netc train, then eval and run with its checkpoint", () => {
     const e = await netc("run", tiny, "--checkpoint", ckpt, "--input", bad, "--backend", "cpu");
     expect(e.code).toBe(1);
     expect(e.err.trim()).toBe(`netc: ${bad}: shape [1, 2] (2 values) does not hold rows of x: [3] (3 values each)`);
+  });
+
+  it("run --read: lets and gradients of the loss against --target rows, printed and written", async () => {
+    const input = join(dir, "in3.json");
+    writeFileSync(input, JSON.stringify([[0.5, 0.1, -0.4], [-0.6, 0.2, 0.7], [0.1, 0.1, 0.1]]));
+    const target = join(dir, "t3.json");
+    writeFileSync(target, JSON.stringify([[1, 0], [0, 1], [1, 0]]));
+    const output = join(dir, "read.json");
+    const args = ["run", tiny, "--checkpoint", ckpt, "--input", input, "--backend", "cpu"];
+    const r = await netc(...args, "--read", "logits,grad.out.bias,grad.x", "--target", target, "--output", output);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^row 0: class [01]  probs \[[^\]]+\]  logits \[[^\]]+\]  grad.x \[[^\]]+\]$/m);
+    expect(r.out).toMatch(/^loss: [\d.e-]+$/m);
+    expect(r.out).toMatch(/^grad.out.bias \[2\]: \[[\d.e-]+, [\d.e-]+\]$/m);
+    const o = JSON.parse(readFileSync(output, "utf8")) as { outputs: Record<string, number[] | number[][] | number> };
+    expect(Object.keys(o.outputs)).toEqual(["loss", "probs", "logits", "grad.out.bias", "grad.x"]);
+    // The loss is the mean cross-entropy of softmax(logits); its gradient on the output bias is
+    // mean(probs - target) over the rows, which sums to 0 over the classes.
+    const probs = o.outputs["probs"] as number[][];
+    const t = [[1, 0], [0, 1], [1, 0]];
+    const bias = o.outputs["grad.out.bias"] as number[];
+    for (const k of [0, 1]) expect(bias[k]!).toBeCloseTo(probs.reduce((s, p, i) => s + p[k]! - t[i]![k]!, 0) / 3, 5);
+    expect(o.outputs["loss"] as number).toBeCloseTo(-probs.reduce((s, p, i) => s + Math.log(p[t[i]![0] ? 0 : 1]!), 0) / 3, 5);
+    expect((o.outputs["grad.x"] as number[][]).map((row) => row.length)).toEqual([3, 3, 3]);
+
+    const unknown = await netc(...args, "--read", "logit");
+    expect(unknown.code).toBe(1);
+    expect(unknown.err.trim()).toBe('netc: tiny has no value "logit" to read; did you mean `logits`? (readable: probs, logits)');
+    const noTarget = await netc(...args, "--read", "grad.x");
+    expect(noTarget.err.trim()).toBe("netc: --read grad.x: a gradient is of the loss, which needs targets: give --target FILE (rows of the label the loss compares with)");
   });
 
   it("a checkpoint of another network is refused with one line, by eval, run and --resume", async () => {

@@ -11,15 +11,23 @@ import type { PassContext } from "./pass.js";
  * 3. Un-broadcast once, here, not in each rule: sum over the axes broadcasting added, then reshape.
  * 4. Accumulate gradients of values used more than once with `add`.
  * 5. Record one gradient per param (a zero tensor for a param the loss does not use).
+ * 6. Gradients asked for by name (`ctx.gradients`: params or inputs) become outputs `grad.NAME`.
+ *    In inference mode (an evaluation) only those are computed and the graph has no `grads`.
  * New nodes carry the span of the forward node they differentiate, with origin "grad".
  */
 export function autodiff(input: Graph, ctx: PassContext): Graph {
   // NOTE: autodiff only appends nodes, so it shares the forward graph's nodes rather than copying them.
   const g = input.derive();
-  if (!g.loss || ctx.mode === "infer") return g;
+  const asked = (ctx.gradients ?? []).map((name) => {
+    const a = g.argNamed(name);
+    if (!a) throw new Error(`internal: no arg "${name}" to differentiate`);
+    return a;
+  });
+  const training = ctx.mode !== "infer";
+  if (!g.loss || (!training && asked.length === 0)) return g;
   const loss = g.loss;
 
-  const needs = new Set<Value>(g.params);
+  const needs = new Set<Value>(training ? [...g.params, ...asked] : asked);
   for (const n of g.nodes) if (n.inputs.some((v) => needs.has(v))) needs.add(n.out);
 
   const b = new Builder(g, loss.span, "grad");
@@ -44,12 +52,17 @@ export function autodiff(input: Graph, ctx: PassContext): Graph {
     });
   }
 
-  g.grads = g.params.map((p) => {
+  const gradOf = (p: Value) => {
     const gp = grads.get(p);
-    if (gp) return { param: p, grad: gp };
+    if (gp) return gp;
     b.span = p.span;
-    return { param: p, grad: b.op("broadcast", [b.const(0)], { shape: p.type.shape }) };
-  });
+    return b.op("broadcast", [b.const(0)], { shape: p.type.shape });
+  };
+  if (training) g.grads = g.params.map((p) => ({ param: p, grad: gradOf(p) }));
+  for (const a of asked) {
+    const grad = g.grads.find((x) => x.param === a)?.grad ?? gradOf(a);
+    g.outputs.push({ name: `grad.${a.arg!.name}`, value: grad });
+  }
   return g;
 }
 

@@ -9,7 +9,8 @@ import type { PassContext } from "./pass.js";
  * 2. For each param p with gradient g, add its optimizer state as `state` args (zeros at start)
  *    and build the new values:
  *    - SGD: g' = g + wd·p; with momentum μ: v := μ·v + g', step = nesterov ? g' + μ·v : v; p := p - lr·step.
- *    - Adam: m := β1·m + (1-β1)·g; v := β2·v + (1-β2)·g²; p := p - lr·(m·bc1) / (sqrt(v·bc2) + ε).
+ *    - Adam: m := β1·m + (1-β1)·g; v := β2·v + (1-β2)·g²; p := p - lr·(m·bc1) / (sqrt(v·bc2) + ε);
+ *      with weight decay, PyTorch's coupled L2: g := g + wd·p before the moments.
  *    - AdamW: Adam's step plus decoupled decay: p := p - lr·(… + wd·p).
  * 3. Record `update x := new` for params and state; the runtime writes them at the end of the step.
  * With `clip = c`, every gradient is first scaled by min(1, c / ‖g‖), ‖g‖ the global norm over all
@@ -56,14 +57,14 @@ export function optimizer(input: Graph, ctx: PassContext): Graph {
   } else {
     const bc1 = hyper("adam.bc1");
     const bc2 = hyper("adam.bc2");
-    for (const { param: p, grad } of g.grads) {
+    for (const { param: p, grad: raw } of g.grads) {
+      const grad = opt.kind === "adam" && opt.weightDecay ? b.add(raw, b.mul(c(opt.weightDecay), p)) : raw;
       const m = state(p, "m");
       const v = state(p, "v");
       const mNew = b.add(b.mul(c(opt.beta1), m), b.mul(c(1 - opt.beta1), grad));
       const vNew = b.add(b.mul(c(opt.beta2), v), b.mul(c(1 - opt.beta2), b.mul(grad, grad)));
       let step = b.div(b.mul(mNew, bc1), b.add(b.op("sqrt", [b.mul(vNew, bc2)]), c(opt.eps)));
       if (opt.kind === "adamw" && opt.weightDecay) step = b.add(step, b.mul(c(opt.weightDecay), p));
-      else if (opt.weightDecay) throw new Error("internal: adam with weight decay is lowered as adamw");
       g.updates.push({ param: m, value: mNew }, { param: v, value: vNew }, { param: p, value: b.sub(p, b.mul(lr, step)) });
     }
   }

@@ -27,6 +27,11 @@ export interface PassContext {
   checks?: TypeCheck[];
   /** `infer` compiles the forward pass only: autodiff and the optimizer leave the graph as it is. */
   mode?: "train" | "infer";
+  /**
+   * Args (params or inputs, by name) whose gradient of the loss becomes the output `grad.NAME`
+   * (`compile`'s `read`); computed in either mode, without changing what the optimizer sees.
+   */
+  gradients?: readonly string[];
 }
 
 /** A pass: a function from graph to graph (it transforms a copy). */
