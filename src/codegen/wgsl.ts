@@ -133,7 +133,37 @@ function expressionBody(
     }
     return name;
   };
+  /** True for a value computed here by an elementwise or broadcast node not yet named at `idx`. */
+  const chained = (v: Value, idx: string): boolean => {
+    const p = v.producer;
+    if (!p || !inside.has(v) || preset.has(v) || names.has(`${v.id}@${idx}`)) return false;
+    return p.op === "broadcast" || opDef(p.op).kind === "elementwise";
+  };
+  /**
+   * `at` without recursion along elementwise chains (a 10,000-term sum is a chain 10,000 deep):
+   * an explicit stack visits the operands in the order the recursion would (index binding, then
+   * the operand), so the lines come out the same; each node is then named with its operands known.
+   */
   const at = (v: Value, idx: string): string => {
+    if (!chained(v, idx)) return atOneLevel(v, idx);
+    const stack = [{ v, idx, next: 0 }];
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      const n = top.v.producer!;
+      const reads = n.op === "broadcast" ? 1 : n.inputs.length;
+      if (top.next < reads) {
+        const x = n.inputs[top.next++]!;
+        const t = bind("t", indexExpr(top.idx, shapeOf(x), shapeOf(n.out)));
+        if (chained(x, t)) stack.push({ v: x, idx: t, next: 0 });
+        else atOneLevel(x, t);
+        continue;
+      }
+      stack.pop();
+      atOneLevel(top.v, top.idx);
+    }
+    return atOneLevel(v, idx);
+  };
+  const atOneLevel = (v: Value, idx: string): string => {
     const pre = preset.get(v);
     if (pre !== undefined) {
       if (idx !== i) throw new Error(`internal: kernel ${k.name} reads %${v.id} at a remapped index`);
