@@ -3,7 +3,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parser } from "./parser.js";
-import { allTokens, Float, isLiteralToken, keywords, WELL_FORMED_NUMBER } from "./tokens.js";
+import { allTokens, Float, isLiteralToken, keywords, NUMBER_ARRAY_SYNTAX, NumberArray, WELL_FORMED_NUMBER } from "./tokens.js";
 
 /**
  * Generates the grammar docs from the parser itself, so they cannot drift from it:
@@ -88,6 +88,7 @@ function renderRule(rule: ISerializedGast, width: number): string {
 
 /** A token's pattern as the docs show it. */
 function patternText(t: TokenType): string {
+  if (t === NumberArray) return NUMBER_ARRAY_SYNTAX;
   const p = t.PATTERN;
   if (p instanceof RegExp) return `/${p.source}/`;
   if (typeof p === "string") return JSON.stringify(p);
@@ -136,6 +137,10 @@ export function generateEbnf(): string {
     "",
     `A \`${Float.name}\` must also match \`/${WELL_FORMED_NUMBER.source}/\`; the lexer takes malformed runs such as`,
     "`1e`, `1.2.3` or `3x` whole so that they are reported as one invalid number.",
+    "",
+    `A \`${NumberArray.name}\` is lexed only as the value of a data entry (\`x = [[0, 1], [1, 0]]\` in \`data { }\`), so that`,
+    "a large data block is a few tokens; when the array there is not a rectangle of well-formed numbers,",
+    "or anywhere else, the same text is lexed as `[`, numbers and `,` (and parsed by `arrayLit`).",
     "",
     `Keywords (reserved; not usable as names): ${keywords.map((k) => `\`${k.LABEL}\``).join(", ")}.`,
     "A keyword followed by more name characters is a name (`inputs`, `network2`).",

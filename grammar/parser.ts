@@ -19,6 +19,7 @@ import {
   LParen,
   Minus,
   Network,
+  NumberArray,
   NumberLiteral,
   Output,
   Param,
@@ -55,6 +56,7 @@ const EXPECTED_IN_RULE: Record<string, string> = {
 /** How messages show a token that was found: its text, or "end of input". */
 export function describeFoundToken(t: IToken): string {
   if (t.tokenType === EOF) return "end of input";
+  if (t.tokenType === NumberArray) return "an array of numbers";
   return `\`${t.image}\``;
 }
 
@@ -413,11 +415,14 @@ export class NetParser extends CstParser {
     ]);
   });
 
-  /** dataEntry := Identifier "=" expr ";"? */
+  /**
+   * dataEntry := Identifier "=" (NumberArray | expr) ";"?  — a well-formed array of numbers is one
+   * NumberArray token here (fast for large data); anything else is an expression, checked when lowered.
+   */
   dataEntry = this.RULE("dataEntry", () => {
     this.CONSUME(Identifier);
     this.CONSUME(Equals);
-    this.SUBRULE(this.expr);
+    this.OR([{ ALT: () => this.CONSUME(NumberArray) }, { ALT: () => this.SUBRULE(this.expr) }]);
     this.OPTION(() => this.CONSUME(Semicolon));
   });
 }

@@ -1,4 +1,5 @@
 import { createToken, Lexer, type TokenType } from "chevrotain";
+import { numberArrayPattern } from "./number-array.js";
 
 /**
  * The tokens of the `.net` language. A token's `label` is what error messages and the generated
@@ -114,6 +115,22 @@ export const At = punct("At", "@");
 /** `|>` (pipe: `x |> f(a)` is `f(x, a)`) */
 export const Pipe = punct("Pipe", "|>");
 
+/**
+ * A data entry's whole array of numbers (`x = [[0, 1], [1, 0]]` inside `data { }`) as one token,
+ * its shape and values in the payload (see number-array.ts). Anywhere else, or when the array is
+ * not a well-formed rectangle of numbers, the same text is `[`, numbers and `,`.
+ */
+export const NumberArray = createToken({
+  name: "NumberArray",
+  pattern: { exec: numberArrayPattern({ Equals, Identifier, LCurly, RCurly, Data }) },
+  start_chars_hint: ["["],
+  line_breaks: true,
+  label: "an array of numbers",
+});
+
+/** What the docs show for {@link NumberArray}'s syntax (its pattern is code, not a regular expression). */
+export const NUMBER_ARRAY_SYNTAX = '"[" item ( "," item )* ","? "]", item ::= NumberLiteral (a "-" right before it allowed) or a nested array; rows of one length';
+
 /** Every token, in lexing order: comments before `/`, keywords before identifiers, integers before floats. */
 export const allTokens: TokenType[] = [
   WhiteSpace,
@@ -133,6 +150,8 @@ export const allTokens: TokenType[] = [
   Float,
   LCurly,
   RCurly,
+  // NOTE: before `[`, which would otherwise match first.
+  NumberArray,
   LBracket,
   RBracket,
   LParen,
@@ -153,7 +172,7 @@ export const allTokens: TokenType[] = [
 export const netLexer = new Lexer(allTokens, { positionTracking: "full", ensureOptimizations: true });
 
 /** Token types whose label describes a class of text rather than spelling it. */
-const DESCRIBED: ReadonlySet<TokenType> = new Set([Identifier, StringLiteral, NumberLiteral, Integer, Float]);
+const DESCRIBED: ReadonlySet<TokenType> = new Set([Identifier, StringLiteral, NumberLiteral, Integer, Float, NumberArray]);
 
 /** True for keywords and punctuation: tokens whose label is their exact text. */
 export function isLiteralToken(t: TokenType): boolean {

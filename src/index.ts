@@ -29,3 +29,7 @@ export { parseIdx, parseIdxLabels, type IdxExpect, type IdxTensor } from "./data
 export { DataError } from "./data/errors.js";
 export { DATASETS, type Dataset, type ClassificationDataset, type TextDataset } from "./data/datasets.js";
 export { checkpointValues } from "./runtime/restore.js";
+export { foreignWeights, mapForeignWeights, kerasName, type WeightSource, type ForeignWeightOptions } from "./weights/foreign.js";
+export { netcLayers, type NetcLayers, type NetcLayer, type LayerKind } from "./weights/layers.js";
+export { decodeForeignSafetensors, type ForeignTensor } from "./weights/safetensors-any.js";
+export { onnxToNet, OnnxImportUnsupported, type NetImport } from "./onnx/to-net.js";

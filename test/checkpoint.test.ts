@@ -29,6 +29,17 @@ describe("checkpoints (safetensors)", () => {
     expect(readdirSync(dir).filter((f) => f.includes(".tmp-"))).toEqual([]);
   });
 
+  it("removes the temporary files of saves that were killed (their process is gone) on the next save, and no other files", () => {
+    const sub = mkdtempSync(join(dir, "stale-"));
+    const path = join(sub, "b.safetensors");
+    // 2^22 + 1 is above Linux's largest pid, so no process has it; the parent of this one lives.
+    const names = [`.b.safetensors.tmp-${2 ** 22 + 1}`, `.b.safetensors.tmp-${process.ppid}`, ".c.safetensors.tmp-4194305", "b.safetensors.tmp-4194305", ".b.safetensors.tmp-x"];
+    for (const name of names) writeFileSync(join(sub, name), "half a checkpoint");
+    writeCheckpoint(path, sample());
+    expect(readdirSync(sub).sort()).toEqual([...names.slice(1), "b.safetensors"].sort());
+    expect(readCheckpoint(path).meta.step).toBe(42);
+  });
+
   it("writes the safetensors layout other tools read: u64 header length, JSON header, aligned data", () => {
     const bytes = Buffer.from(encodeCheckpoint(sample()));
     const n = Number(bytes.readBigUInt64LE(0));

@@ -1,4 +1,5 @@
 import { planOf } from "../src/codegen/plan.js";
+import { DEFAULT_CODEGEN, generateKernel, type CodegenOptions } from "../src/codegen/wgsl.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bindBatch, compile } from "../src/compile.js";
 import type { Graph, Value } from "../src/ir/graph.js";
@@ -38,6 +39,7 @@ async function differential(
   lo = -1,
   hi = 1,
   dims: DimBindings = {},
+  codegen: CodegenOptions = DEFAULT_CODEGEN,
 ) {
   const { g, b, args } = graphWith(shapes, "input");
   const outs = build(b, args);
@@ -46,7 +48,7 @@ async function differential(
   const rand = rng(seed);
   const data = shapes.map((s) => randomTensor(concreteShape(s, dims), rand, lo, hi));
   const batch = Object.fromEntries(data.map((t, i) => [`p${i}`, Float32Array.from(t.data)]));
-  const runner = await WebGpuRunner.create(gpu, planOf(fused), dims, {}, cache);
+  const runner = await WebGpuRunner.create(gpu, planOf(fused, { codegen }), dims, {}, cache);
   await runner.step(batch, false);
   const env = interpret(
     fused,
@@ -109,6 +111,27 @@ describe("elementwise kernels (fused, broadcasting) vs CPU reference", () => {
       const s = b.op("sigmoid", [x!]);
       return [b.mul(b.op("broadcast", [s], { shape: [2, 5, 9] }), b.sub(b.const(1), s))];
     });
+  });
+});
+
+describe("kernels past 65,535 workgroups in one dimension vs CPU reference", () => {
+  // NOTE: codegen folds the grid over x and y and the kernel recomputes the linear index; a
+  // wrong fold shows as a block of zeros or a repeated block against the reference.
+  it("an elementwise kernel over 65,535 x 64 + 5 elements (a 4.2 M-value update) runs on a 2-D grid", async () => {
+    const n = 65535 * 64 + 5;
+    const fused = await differential([[n], [n]], (b, [w, g]) => [b.sub(w!, b.mul(b.const(0.1), b.op("tanh", [g!])))], 7);
+    const { workgroups } = generateKernel(fused.kernels![0]!, {});
+    expect(workgroups[0]).toBeLessThanOrEqual(65535);
+    expect(workgroups[1]).toBe(2);
+    expect(workgroups[0] * workgroups[1] * 64).toBeGreaterThanOrEqual(n);
+  });
+
+  it("with 1-thread workgroups: a reduce over 70,001 rows and an elementwise kernel over 200,003 values", async () => {
+    const small = { ...DEFAULT_CODEGEN, workgroupSize: 1 };
+    const red = await differential([[70001, 3]], (b, [x]) => [b.op("sum", [b.op("exp", [x!])], { axes: [1] })], 2, 1e-5, -1, 1, {}, small);
+    expect(generateKernel(red.kernels![0]!, {}, small).workgroups).toEqual([35001, 2, 1]);
+    const ew = await differential([[200003]], (b, [x]) => [b.op("sigmoid", [x!])], 3, 1e-5, -1, 1, {}, small);
+    expect(generateKernel(ew.kernels![0]!, {}, small).workgroups).toEqual([50001, 4, 1]);
   });
 });
 

@@ -41,6 +41,17 @@ describe("device limits", () => {
     expect(tight.problems.some((p) => /binds 3 storage buffers; this device allows 2/.test(p))).toBe(true);
   });
 
+  it("a kernel past 65,535 workgroups in one dimension is split by codegen, not refused: param v: f32[5000, 5000]", () => {
+    const c = compile(BIG.replaceAll("6000", "5000").replace("sgd(lr = 0.01)", "adam(lr = 0.01)"), "big.net");
+    const plan = planOf(c.graph!, { batches: [2] });
+    const needs = planNeeds(plan, batchBindings(plan, 2), DEFAULT_LIMITS);
+    expect(needs.problems).toEqual([]);
+    // Adam's moments of v: 25 M values each, 390,625 workgroups of 64 folded over x and y
+    const grids = plan.variants[0]!.kernels.map((k) => k.workgroups);
+    expect(grids.some(([x, y]) => y > 1 && x * y * 64 >= 25_000_000)).toBe(true);
+    expect(grids.every((g) => g.every((n) => n <= 65535))).toBe(true);
+  });
+
   it("netc check --target webgpu reports it (exit 1); netc train on WebGPU stops before any work with the same words", async () => {
     mkdirSync(DIR, { recursive: true });
     const file = join(DIR, "big.net");

@@ -41,10 +41,10 @@ train {
 }`;
 }
 
-async function trainer(backend: Backend, text: string, opts: { onNan?: "stop" | "skip" | "ignore"; checkpoint?: string } = {}): Promise<Trainer> {
+async function trainer(backend: Backend, text: string, opts: { onNan?: "stop" | "skip" | "ignore"; checkpoint?: string; readEvery?: number } = {}): Promise<Trainer> {
   const { graph, spec } = compileOk(text);
   const data = await prepareData(spec, graph, { seed: 1 });
-  return Trainer.create({ backend, plan: planOf(graph, { train: spec }), spec, data, readEvery: 1, logEvery: 1, checkpointPath: opts.checkpoint, onNan: opts.onNan });
+  return Trainer.create({ backend, plan: planOf(graph, { train: spec }), spec, data, readEvery: opts.readEvery ?? 1, logEvery: 1, checkpointPath: opts.checkpoint, onNan: opts.onNan });
 }
 
 const backends: [string, () => Promise<Backend>][] = [
@@ -70,6 +70,19 @@ describe("a non-finite loss", () => {
       const t = await trainer(await make(), source("  z = h", 1e30));
       await expect(t.run()).rejects.toThrow(/already hold NaN or infinite values \(an earlier update diverged/);
       t.dispose();
+    });
+  }
+
+  for (const [name, make] of backends) {
+    it(`${name}: read only at the epoch's end, the per-step flag names the first bad step, and weights that went NaN under a finite loss`, async () => {
+      // 12 rows at batch 4: 3 steps, and nothing read before the third.
+      const t = await trainer(await make(), source("  z = log(h - 100)"), { readEvery: 0 });
+      await expect(t.run()).rejects.toThrow(/the training loss is not finite at epoch 1, step 1: already in the run's first step, the first non-finite value comes from `log` at test.net:4:7/);
+      t.dispose();
+      // sqrt(|p|) at p = 0 is 0 (the loss stays finite), its gradient is not: p is NaN after step 1.
+      const w = await trainer(await make(), source("  param p: f32[4] = zeros\n  z = h + sqrt(abs(p))"), { readEvery: 0 });
+      await expect(w.run()).rejects.toThrow(/the updated weights hold NaN or infinite values at epoch 1, step 1: already in the run's first step, the first non-finite value comes from .* at test.net:5:\d+ \(gradient;/);
+      w.dispose();
     });
   }
 

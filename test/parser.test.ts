@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import type { Expr, Program, Stmt } from "../src/frontend/ast.js";
+import type { Expr, NumberArrayLit, Program, Stmt } from "../src/frontend/ast.js";
 import { Diagnostics } from "../src/frontend/diagnostics.js";
+import { netLexer } from "../grammar/tokens.js";
 import { parseProgram } from "../src/frontend/parse.js";
 import { SourceFile, type Span } from "../src/frontend/source.js";
 
@@ -32,8 +33,10 @@ function text(span: Span): string {
 }
 
 /** An expression as an S-expression: `(+ a (* b c))`, `(neg x)`, `(call f x :k 1)`, `[1 2]`. */
-function show(e: Expr): string {
+function show(e: Expr | NumberArrayLit): string {
   switch (e.kind) {
+    case "numbers":
+      return nested(e.shape, [...e.values]);
     case "number":
       return String(e.value);
     case "name":
@@ -47,6 +50,13 @@ function show(e: Expr): string {
     case "array":
       return `[${e.items.map(show).join(" ")}]`;
   }
+}
+
+/** Row-major values of the given shape as nested `[a b]` lists, like `show` prints an array literal. */
+function nested(shape: number[], values: number[]): string {
+  if (shape.length === 0) return String(values[0]);
+  const step = values.length / shape[0]!;
+  return `[${Array.from({ length: shape[0]! }, (_, i) => nested(shape.slice(1), values.slice(i * step, (i + 1) * step))).join(" ")}]`;
 }
 
 /** The value of the single statement `v = ...` in a one-statement network. */
@@ -452,5 +462,38 @@ describe("syntax errors", () => {
       }
     }
     expect(performance.now() - started).toBeLessThan(20_000);
+  });
+});
+
+describe("a data entry's array of numbers (one NumberArray token)", () => {
+  const data = (entries: string) => `train {\n  data {\n${entries}\n  }\n}\n`;
+  const tokenTypes = (source: string) => netLexer.tokenize(source).tokens.map((t) => t.tokenType.name);
+
+  it("is one token with the shape and values, signs, exponents, comments and a trailing comma included", () => {
+    const source = data("    x = [[0, -1.5], # first row\n         [2e-1, .5,],]\n    y = [3, 4]");
+    expect(tokenTypes(source).filter((t) => t === "NumberArray")).toHaveLength(2);
+    const [x, y] = parseOk(source).trains[0]!.data;
+    expect(x!.value.kind).toBe("numbers");
+    expect(show(x!.value)).toBe(`[[0 -1.5] [${Math.fround(0.2)} 0.5]]`);
+    expect(text(x!.value.span)).toBe("[[0, -1.5], # first row\n         [2e-1, .5,],]");
+    expect(show(y!.value)).toBe("[3 4]");
+  });
+
+  it("gives the same columns as the same numbers parsed one by one", () => {
+    // A space after `-` is still unary minus to the parser, but not part of a NumberArray.
+    const packed = parseOk(data("    x = [[1, -2], [3, 4]]")).trains[0]!.data[0]!.value;
+    const general = parseOk(data("    x = [[1, - 2], [3, 4]]")).trains[0]!.data[0]!.value;
+    expect(packed.kind).toBe("numbers");
+    expect(general.kind).toBe("array");
+    expect(show(general)).toBe("[[1 (neg 2)] [3 4]]");
+    expect(show(packed)).toBe("[[1 -2] [3 4]]");
+  });
+
+  it("is left to the general rules when the array is ragged, empty, malformed or not a data entry", () => {
+    for (const entry of ["x = [[1, 2], [3]]", "x = []", "x = [[1, 2], [3, 1e]]", "x = [1, 2", "x = [1,, 2]", "x = [a, 1]", "x = [[1], 2]"])
+      expect(tokenTypes(data(`    ${entry}`))).not.toContain("NumberArray");
+    expect(tokenTypes("network n {\n  input x: f32[4, 2]\n  v = pad(x, [1, 1])\n  w = [[1, 2]]\n}\n")).not.toContain("NumberArray");
+    expect(tokenTypes("train {\n  z = [[1, 2]]\n}\n")).not.toContain("NumberArray");
+    expect(errors(data("    x = [[1, 2], [3, 1e]]"))).toEqual(["NC1004 3:22"]);
   });
 });

@@ -95,7 +95,7 @@ describe("runners of a plan report the caller's mistakes as NetcErrors", () => {
       const labels = new Float32Array(8);
       await expect(r.run({ x: new Float32Array(10), labels }, [])).rejects.toThrow(new NetcError('tiny: input "x" is f32[B, 3] with B = 4: 12 values, got 10'));
       await expect(r.run({ labels }, [])).rejects.toThrow(/^tiny: the batch has no input "x" \(f32\[B, 3\] with B = 4\); it feeds x, labels$/);
-      await expect(r.run({ x, labels }, ["grad.h.weight"])).rejects.toThrow(/^tiny has no value "grad.h.weight" to read \(readable: loss, probs, metric.accuracy\)$/);
+      await expect(r.run({ x, labels }, ["grad.h.weight"])).rejects.toThrow(/^tiny has no value "grad.h.weight" to read \(readable: loss, probs, metric.accuracy, step.stats\)$/);
       await expect(r.load({ "h.wieght": new Float32Array(18) })).rejects.toThrow(/tiny has no param or state called "h.wieght"/);
       await expect(pool.get(0)).rejects.toThrow(NetcError);
       // No lr given: the runner takes it from the training schedule (step 0, 1, ...).

@@ -16,7 +16,9 @@ import { requireSharedGpu } from "../src/runtime/device.js";
 import { checkpointValues } from "../src/runtime/restore.js";
 import type { StepRunner } from "../src/runtime/runner.js";
 import { initialParams } from "../src/runtime/train.js";
+import { statsOf, STEP_STATS } from "../src/runtime/step-stats.js";
 import { Trainer, type TrainerConfig } from "../src/runtime/trainer.js";
+import { PipelineCache } from "../src/runtime/pipelines.js";
 import { WebGpuRunner } from "../src/runtime/webgpu.js";
 import { compileOk, tinySource } from "./util/tiny-net.js";
 
@@ -54,7 +56,8 @@ describe("runners", () => {
     expect(Object.keys(g).sort()).toEqual([...read].sort());
     expect(g["probs"]!.length).toBe(4 * 2);
     for (const name of read) expectClose(c[name]!, g[name]!, name);
-    expect(cpu.readable).toEqual(["loss", "probs", "metric.accuracy"]);
+    expect(cpu.readable).toEqual(["loss", "probs", "metric.accuracy", STEP_STATS]);
+    expect(gpu.readable).toEqual(cpu.readable);
     await expect(cpu.run(batch, ["nope"])).rejects.toThrow(/no value "nope"/);
     gpu.dispose();
   });
@@ -97,6 +100,27 @@ describe("runners", () => {
       pool.dispose();
     });
   }
+});
+
+describe("pipelines across batch sizes", () => {
+  it("a runner for another batch size compiles only the kernels whose WGSL names the batch (matmuls, sums over it, 1/B)", async () => {
+    const gpu = await requireSharedGpu();
+    const cache = new PipelineCache(gpu.device);
+    const { graph, spec } = compileOk(tinySource({ plain: true }));
+    const plan = planOf(graph, { train: spec });
+    const pool = new RunnerPool(webgpuBackend(gpu, cache), plan, initialParams(graph, bindBatch(graph, 4).dims, 1));
+    await pool.get(4);
+    const first = cache.size;
+    await pool.get(2);
+    const added = cache.size - first;
+    const kernels = plan.variants[0]!.kernels;
+    const newShaders = new Set(plan.variants[1]!.kernels.map((k) => k.shader).filter((s) => !kernels.some((k) => k.shader === s)));
+    expect(added).toBe(newShaders.size);
+    // 9 of 30 kernels (matmuls, sums over the batch, means by 1/B); 21 when every kernel wrote its length as a constant
+    expect(added).toBeLessThanOrEqual(10);
+    expect(kernels.length).toBeGreaterThan(20);
+    pool.dispose();
+  });
 });
 
 describe("data for training", () => {
@@ -149,7 +173,7 @@ train {
 /** A trainer on the tiny network; `epochs` and a checkpoint path and resume as given. */
 async function tinyTrainer(
   backend: Backend,
-  opts: { epochs: number; batch?: number; validation?: number; checkpoint?: string; resume?: string; plain?: boolean },
+  opts: { epochs: number; batch?: number; validation?: number; checkpoint?: string; resume?: string; plain?: boolean; readEvery?: number },
 ): Promise<Trainer> {
   const text = tinySource({ validation: opts.validation, rows: opts.validation ? 14 : 10, plain: opts.plain });
   const { graph, spec: s0 } = compileOk(text);
@@ -161,7 +185,7 @@ async function tinyTrainer(
     spec,
     data,
     infer: data.validation ? planOf(compileOk(text, { mode: "eval" }).graph) : undefined,
-    readEvery: 1,
+    readEvery: opts.readEvery ?? 1,
     logEvery: 1,
     checkpointPath: opts.checkpoint,
     resume: opts.resume ? { checkpoint: readCheckpoint(opts.resume), path: opts.resume } : undefined,
@@ -227,6 +251,41 @@ describe("the trainer", () => {
     for (const name of Object.keys(sc)) expectClose(sc[name]!, sg[name]!, name, 4);
     cpu.dispose();
     gpu.dispose();
+  });
+
+  it("an epoch's loss and accuracy are over all of its steps, summed on the device, whatever is read; CPU and WebGPU agree", async () => {
+    // The reference: the same epochs stepped by hand on the CPU, every step's loss and accuracy read.
+    const cpu = await tinyTrainer(cpuBackend(), { epochs: 3, plain: true });
+    const { graph, spec } = compileOk(tinySource({ plain: true }));
+    const data = await prepareData(spec, graph, { seed: spec.seed });
+    const plan = planOf(graph, { train: spec });
+    const pool = new RunnerPool(cpuBackend(), plan, await cpu.pool.state());
+    const want: { loss: number; accuracy: number }[] = [];
+    let step = 0;
+    for (let e = 0; e < 3; e++) {
+      let [loss, acc] = [0, 0];
+      for (const idx of epochBatches(10, 4, spec.seed, e)) {
+        const got = await (await pool.get(idx.length)).run({ ...batchOf(data.train, idx), ...hyper(spec, step++) }, ["loss", "metric.accuracy"]);
+        loss += got["loss"]![0]! * idx.length;
+        acc += got["metric.accuracy"]![0]! * idx.length;
+      }
+      want.push({ loss: loss / 10, accuracy: acc / 10 });
+    }
+    pool.dispose();
+    // Reads only at the end of each epoch (readEvery 0), where the last batch is 2 rows of 10.
+    for (const [, make] of backends) {
+      const t = await tinyTrainer(await make(), { epochs: 3, plain: true, readEvery: 0 });
+      const { history } = await t.run();
+      history.forEach((h, i) => {
+        expect(h.loss!).toBeCloseTo(want[i]!.loss, 4);
+        expect(h.accuracy!).toBeCloseTo(want[i]!.accuracy, 5);
+      });
+      const stats = statsOf((await (await t.pool.get(4)).run({ ...batchOf(data.train, { start: 0, end: 4 }), ...hyper(spec, 9) }, [STEP_STATS]))[STEP_STATS]!);
+      expect(stats).toMatchObject({ rows: 10 + 4, steps: 3 + 1, firstBad: 0 });
+      t.dispose();
+    }
+    expect(new Set(want.map((w) => w.accuracy)).size).toBeGreaterThan(1);
+    cpu.dispose();
   });
 
   for (const [name, make] of backends) {

@@ -11,6 +11,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   conformance: (argv) => import("./conformance.js").then((m) => m.conformanceCommand(argv)),
   eval: (argv) => import("./eval.js").then((m) => m.evalCommand(argv)),
   export: (argv) => import("./export.js").then((m) => m.exportCommand(argv)),
+  import: (argv) => import("./import.js").then((m) => m.importCommand(argv)),
   ir: irCommand,
   run: (argv) => import("./run.js").then((m) => m.runCommand(argv)),
   sample: (argv) => import("./sample.js").then((m) => m.sampleCommand(argv)),
@@ -33,8 +34,11 @@ commands:
         [--resume CKPT]           from one (ends with the weights of an uninterrupted run);
         [--plot FILE.svg]         --plot: loss and accuracy curves as SVG; --quiet: no progress;
         [--quiet] [--log-every N] --log-every N: record and validate every N epochs;
-        [--read-every N]          --read-every N: read the loss every N steps (1 on the CPU,
-                                  10 on WebGPU, and always at a recorded epoch's end)
+        [--read-every N]          --read-every N: read the epoch's figures every N steps (1 on
+                                  the CPU, 10 on WebGPU, and at every epoch's end; they cover
+                                  every step, and a NaN is flagged on the device every step)
+        [--init W [--from torch|keras] [--partial]] start from weights W (netc's, or PyTorch/
+                                  Keras-named safetensors) with a fresh optimizer
         [--on-nan stop|skip|ignore] a NaN or infinite loss stops training (default; names the
                                   op and line it came from, no checkpoint after it), skips the
                                   batch, or is ignored; a WebGPU device error always stops it
@@ -55,6 +59,9 @@ commands:
   export FILE --checkpoint CKPT   write the inference graph with the checkpoint's weights as an
          --onnx OUT.onnx          ONNX model (opset 17, symbolic batch) to serve with ONNX Runtime;
          [--include-transform]    --include-transform: the training input transform built in
+  import MODEL.onnx [--out DIR]   an ONNX model as DIR/MODEL.net (layers where a pattern maps to
+         [--name NETWORK]         one, primitives otherwise) and DIR/MODEL.safetensors (weights for
+                                  run/eval/export --checkpoint and train --init)
   sample FILE --checkpoint CKPT   generate text with a character-level model: --length N characters
          [--prompt TEXT]          after the prompt, drawn at --temperature T (default 0.8) with
          [--length N] [--seed N]  --seed N

@@ -9,6 +9,7 @@ import { checkpointValues } from "../runtime/restore.js";
 import { prepareData, type InputTransform } from "../runtime/data-source.js";
 import { batchSizes, Trainer, type TrainResult } from "../runtime/trainer.js";
 import { asUserErrors, loadCheckpoint, metaJson, openBackend } from "./backend.js";
+import { initWeights } from "./init-weights.js";
 import { checkOutputPath, compileFile, intOption, parseArgs, readSource, UsageError } from "./io.js";
 import { trainingCurvesSvg } from "./plot.js";
 import { fmtLoss, fmtPercent, fmtRate, Progress, summaryTable } from "./progress.js";
@@ -18,7 +19,7 @@ const fmt = (ms: number) => ms.toFixed(1);
 const USAGE =
   "usage: netc train FILE [--backend auto|webgpu|cpu] [--epochs N] [--batch N] [--seed N] [--limit N]\n" +
   "                  [--checkpoint PATH] [--resume PATH] [--plot FILE.svg] [--quiet] [--log-every N] [--read-every N]\n" +
-  "                  [--on-nan stop|skip|ignore]";
+  "                  [--on-nan stop|skip|ignore] [--init WEIGHTS [--from torch|keras] [--partial]]";
 
 const FLAGS = {
   backend: "string",
@@ -33,6 +34,9 @@ const FLAGS = {
   "log-every": "string",
   "read-every": "string",
   "on-nan": "string",
+  init: "string",
+  from: "string",
+  partial: "boolean",
 } as const;
 
 /**
@@ -45,7 +49,10 @@ const FLAGS = {
  *   --plot FILE.svg                   write the loss and accuracy curves
  *   --quiet                           no progress, no table: the first line and the result only
  *   --log-every N                     record (validate, print) every N epochs (default: the section's log_every)
- *   --read-every N                    read the loss back every N steps (default: 1 on the CPU, 10 on WebGPU)
+ *   --read-every N                    read the epoch's running figures back every N steps (default: 1 on the CPU, 10 on WebGPU)
+ *   --init WEIGHTS                    start from these weights (a netc checkpoint or `netc import`'s weights;
+ *                                     with --from torch|keras, PyTorch- or Keras-named safetensors) with a
+ *                                     fresh optimizer; --partial leaves the params the file lacks to their initialisers
  *   --on-nan stop|skip|ignore         a NaN or infinite loss: stop (default; names the op and line it came
  *                                     from, writes no checkpoint after it), skip the batch, or train on
  */
@@ -71,6 +78,10 @@ export async function trainCommand(argv: string[]): Promise<number> {
   // NOTE: a checkpoint of another network (or optimizer) is refused before any data is loaded.
   const plan0 = planOf(g);
   if (resume) await asUserErrors(async () => checkpointValues(resume, plan0, resumePath!, true));
+  const initPath = options["init"] as string | undefined;
+  if (initPath !== undefined && resume) throw new UsageError("--init starts a fresh run from weights and --resume continues one: give one of them");
+  if (initPath === undefined && (options["from"] !== undefined || options["partial"] === true)) throw new UsageError("--from and --partial go with --init WEIGHTS");
+  const init = initPath !== undefined ? initWeights(g, initPath, options["from"] as string | undefined, options["partial"] === true) : undefined;
   const seedFlag = intOption(options, "seed");
   if (resume && seedFlag !== undefined && seedFlag !== resume.meta.seed)
     throw new UsageError(`--seed ${seedFlag} differs from the seed ${resume.meta.seed} of ${resumePath}: a resumed run keeps its seed`);
@@ -120,6 +131,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
         logEvery,
         onNan,
         resume: resume && { checkpoint: resume, path: resumePath! },
+        init,
         checkpointPath: options["checkpoint"] as string | undefined,
         extra: {
           source: file,
@@ -132,7 +144,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     const passes = Object.values(c.times.passes).reduce((a, b) => a + b, 0) + inferMs;
     const times = opened.backend.times;
     const prepare = opened.gpu
-      ? `, device ${fmt(opened.deviceMs)}, codegen ${fmt(times.codegen)}, pipelines ${fmt(times.pipelines)} for ${runner.kernelsPerStep} kernels`
+      ? `, device ${fmt(opened.deviceMs)}, codegen ${fmt(times.codegen)}, pipelines ${fmt(times.pipelines)} for ${runner.kernelsPerStep} kernels, each compiled and dispatched once`
       : "";
     const tReady = performance.now();
     out(`netc: ready to train in ${fmt(tReady - t0)} ms (parse ${fmt(c.times.parse)}, lower ${fmt(c.times.lower)}, passes ${fmt(passes)}, data ${fmt(dataMs)}${prepare})`);
@@ -145,11 +157,12 @@ export async function trainCommand(argv: string[]): Promise<number> {
     );
     if (!quiet) {
       out(`netc: data: ${data.source}: ${data.train.rows} training rows${data.validation ? `, ${data.validation.rows} validation rows` : ""}`);
-      const reads = readEvery === 1 ? "after every step" : readEvery > 0 && readEvery <= steps ? `every ${readEvery} steps of an epoch and at the end of each recorded epoch` : "at the end of each recorded epoch";
-      out(`netc: training loss${g.outputs.some((o) => o.name === "metric.accuracy") ? " and accuracy" : ""} read back ${reads} (--read-every, --log-every ${logEvery})`);
+      const reads = readEvery === 1 ? "after every step" : readEvery > 0 && readEvery < steps ? `every ${readEvery} steps and at the end of each epoch` : "at the end of each epoch";
+      out(`netc: training loss${g.outputs.some((o) => o.name === "metric.accuracy") ? " and accuracy" : ""} summed over every step on the device, read back ${reads} (--read-every; a non-finite loss or weight is flagged every step); recorded every ${logEvery} epoch${logEvery === 1 ? "" : "s"} (--log-every)`);
       if (data.text) out(`netc: text: ${data.text.vocab.length} distinct characters, unigram entropy ${data.text.unigramEntropy.toFixed(4)} nats/char`);
       for (const note of trainer.notes) out(`netc: note: ${note}`);
       if (resume) out(`netc: resuming from ${resumePath} after epoch ${resume.meta.epoch} (step ${resume.meta.step})`);
+      if (init) out(`netc: starting from ${Object.keys(init).length} tensors of ${initPath}${options["from"] ? ` (${options["from"]} names)` : ""}`);
     }
     if (trainer.startEpoch > epochs) out(`netc: ${resumePath} has already trained ${resume!.meta.epoch} epochs (of ${epochs}); nothing to do`);
 

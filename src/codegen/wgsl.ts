@@ -35,6 +35,15 @@ export const DEFAULT_CODEGEN: CodegenOptions = {
 
 const MAX_WORKGROUPS = 65535;
 
+/**
+ * The bound of a one-thread-per-element kernel: its output's length, read from the bound buffer
+ * (which holds exactly the output, or 1 value for an empty one) rather than written as a constant.
+ * A kernel whose shapes vary only in a leading batch dim then has the same WGSL at every batch
+ * size, so a new size (the last partial batch, `run` on 3 rows, the first eval) reuses its
+ * compiled pipeline; the grid, which does change, is in the Plan.
+ */
+const LENGTH = "arrayLength(&out)";
+
 /** Emits the WGSL for one fused kernel, specialised to concrete dims. */
 export function generateKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions = DEFAULT_CODEGEN): CompiledKernel {
   switch (k.kind) {
@@ -49,10 +58,18 @@ export function generateKernel(k: Kernel, dims: DimBindings, opts: CodegenOption
   }
 }
 
-/** Splits a 1-D count of workgroups over x and y so neither exceeds the device limit. */
-function grid1d(threads: number, wg: number): [number, number, number] {
+/**
+ * Splits a 1-D count of workgroups over x and y so neither exceeds the per-dimension limit (a
+ * 5000 x 5000 update is 390,625 groups of 64). The kernels recompute the linear index as
+ * `gid.x + gid.y * nwg.x * wg` and skip threads past the end; x is balanced over the rows of the
+ * grid, so at most y - 1 workgroups do nothing.
+ */
+export function grid1d(threads: number, wg: number, limit = MAX_WORKGROUPS): [number, number, number] {
   const groups = Math.max(1, Math.ceil(threads / wg));
-  return groups <= MAX_WORKGROUPS ? [groups, 1, 1] : [MAX_WORKGROUPS, Math.ceil(groups / MAX_WORKGROUPS), 1];
+  if (groups <= limit) return [groups, 1, 1];
+  const y = Math.ceil(groups / limit);
+  if (y > limit) throw new Error(`internal: ${threads} threads need more than ${limit} x ${limit} workgroups of ${wg}`);
+  return [Math.ceil(groups / y), y, 1];
 }
 
 function bindings(inputs: Value[]): string[] {
@@ -116,7 +133,37 @@ function expressionBody(
     }
     return name;
   };
+  /** True for a value computed here by an elementwise or broadcast node not yet named at `idx`. */
+  const chained = (v: Value, idx: string): boolean => {
+    const p = v.producer;
+    if (!p || !inside.has(v) || preset.has(v) || names.has(`${v.id}@${idx}`)) return false;
+    return p.op === "broadcast" || opDef(p.op).kind === "elementwise";
+  };
+  /**
+   * `at` without recursion along elementwise chains (a 10,000-term sum is a chain 10,000 deep):
+   * an explicit stack visits the operands in the order the recursion would (index binding, then
+   * the operand), so the lines come out the same; each node is then named with its operands known.
+   */
   const at = (v: Value, idx: string): string => {
+    if (!chained(v, idx)) return atOneLevel(v, idx);
+    const stack = [{ v, idx, next: 0 }];
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      const n = top.v.producer!;
+      const reads = n.op === "broadcast" ? 1 : n.inputs.length;
+      if (top.next < reads) {
+        const x = n.inputs[top.next++]!;
+        const t = bind("t", indexExpr(top.idx, shapeOf(x), shapeOf(n.out)));
+        if (chained(x, t)) stack.push({ v: x, idx: t, next: 0 });
+        else atOneLevel(x, t);
+        continue;
+      }
+      stack.pop();
+      atOneLevel(top.v, top.idx);
+    }
+    return atOneLevel(v, idx);
+  };
+  const atOneLevel = (v: Value, idx: string): string => {
     const pre = preset.get(v);
     if (pre !== undefined) {
       if (idx !== i) throw new Error(`internal: kernel ${k.name} reads %${v.id} at a remapped index`);
@@ -247,7 +294,7 @@ function elementwiseKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): 
     `@compute @workgroup_size(${wg})`,
     `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`,
     `  let i = gid.x + gid.y * nwg.x * ${wg}u;`,
-    `  if (i >= ${total}u) { return; }`,
+    `  if (i >= ${LENGTH}) { return; }`,
     ...lines.map((l) => `  ${l}`),
     `  out[i] = ${result};`,
     `}`,
@@ -277,8 +324,10 @@ function reduceKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): Compi
   const redStrides = stridesOf(redShape);
   const outCount = numel(keptShape);
   const count = numel(redShape);
+  // NOTE: the outermost coordinate needs no modulo (o < outCount); without it a leading batch
+  // dim appears nowhere in the text, and every batch size shares the pipeline.
   const coord = (v: string, strides: number[], shape: number[], j: number) =>
-    `((${v} / ${strides[j]}u) % ${shape[j]}u)`;
+    j === 0 ? (strides[0] === 1 ? v : `(${v} / ${strides[0]}u)`) : `((${v} / ${strides[j]}u) % ${shape[j]}u)`;
   const base = kept.map((d, j) => `${coord("o", keptStrides, keptShape, j)} * ${sp[d]}u`).join(" + ") || "0u";
   const offset = axes.map((d, j) => `${coord("r", redStrides, redShape, j)} * ${sp[d]}u`).join(" + ") || "0u";
   const prologue = k.nodes.slice(0, -1);
@@ -314,7 +363,7 @@ function reduceKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): Compi
     `@compute @workgroup_size(${wg})`,
     `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`,
     `  let o = gid.x + gid.y * nwg.x * ${wg}u;`,
-    `  if (o >= ${outCount}u) { return; }`,
+    `  if (o >= ${LENGTH}) { return; }`,
     `  let base = ${base};`,
     `  var acc: f32 = ${def.wgslInit};`,
     ...loop,
@@ -442,7 +491,7 @@ function windowKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): Compi
     // NOTE: layout "auto" leaves out bindings the shader never uses (avg pool_grad never reads x).
     ...k.inputs.map((_, i) => `  _ = &in${i};`),
     `  let idx = gid.x + gid.y * nwg.x * ${wg}u;`,
-    `  if (idx >= ${total}u) { return; }`,
+    `  if (idx >= ${LENGTH}) { return; }`,
     ...lines.map((l) => `  ${l}`),
     `  let acc = ${value};`,
     ...body.lines.map((l) => `  ${l}`),

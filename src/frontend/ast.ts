@@ -179,6 +179,15 @@ export interface TrainSetting {
 /** `x = [[0, 0], [0, 1]]` inside `data { }` */
 export interface DataEntry {
   name: Ident;
-  value: Expr;
+  value: Expr | NumberArrayLit;
+  span: Span;
+}
+
+/** A data entry's rectangular array of numbers, taken whole by the lexer (grammar/number-array.ts). */
+export interface NumberArrayLit {
+  kind: "numbers";
+  shape: number[];
+  /** Row-major, as f32 (what a data column holds). */
+  values: Float32Array;
   span: Span;
 }

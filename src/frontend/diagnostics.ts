@@ -11,6 +11,7 @@ export const DIAGNOSTICS = {
   NC1003: "unterminated comment",
   NC1004: "invalid number {text}",
   NC1005: "positional argument follows keyword argument `{name}`",
+  NC1006: "this expression nests {depth} deep (brackets and signs); at most {limit} levels are allowed: name inner parts with lets, or chain layers with `|>`",
   NC2001: "unknown name `{name}`{hint}",
   NC2002: "unknown function `{name}`{hint}",
   NC2003: "`{name}` is already defined",

@@ -18,7 +18,7 @@ export interface Feedable {
 export function feedableNames(t: TrainDecl | undefined): Feedable {
   const shape = (e: Expr): number[] => (e.kind === "array" ? [e.items.length, ...(e.items[0] ? shape(e.items[0]) : [])] : []);
   return {
-    columns: new Map((t?.data ?? []).map((e) => [e.name.name, shape(e.value)])),
+    columns: new Map((t?.data ?? []).map((e) => [e.name.name, e.value.kind === "numbers" ? e.value.shape : shape(e.value)])),
     dataset: t?.settings.some((s) => s.key.name === "data") ?? false,
   };
 }

@@ -260,6 +260,10 @@ function dataColumns(t: TrainDecl, net: NetworkScope): DataColumn[] {
   const { d, graph } = net;
   const cols: DataColumn[] = [];
   for (const e of t.data) {
+    if (e.value.kind === "numbers") {
+      cols.push({ name: e.name.name, shape: e.value.shape, values: e.value.values, span: e.span });
+      continue;
+    }
     const arr = literalArray(e.value, d);
     if (!arr) {
       net.poison(e.name.name);

@@ -1,4 +1,4 @@
-import { Graph, type Attrs, type Value } from "../ir/graph.js";
+import { Graph, NO_ATTRS, type Attrs, type Value } from "../ir/graph.js";
 import type { TypeCheck } from "../ir/passes/pass.js";
 import type { TrainSpec } from "../ir/training.js";
 import type { TensorType } from "../ir/types.js";
@@ -11,6 +11,7 @@ import { FUNCTIONS, type KwKind, type KwValue, type LayerCtx } from "./functions
 import { lowerTrain } from "./lower-train.js";
 import { linkProgram, type BlockDef, type BlockScope, type Linked } from "./modules.js";
 import type { Span } from "./source.js";
+import { postOrder } from "./walk.js";
 import { checkKwargs, resolveInit, resolveType, staticValue } from "./statics.js";
 
 /** The most instances a `repeat` unrolls. */
@@ -99,10 +100,14 @@ class Lowerer {
   private poisoned = new Set<string>();
   /** Layer and block instances by full name, with where each was made. */
   private instances = new Map<string, Span>();
+  /** Per `prefix + layer`, the number numberedInstance gave last: numbers below it are all taken. */
+  private lastNumbered = new Map<string, number>();
   /** Prepended to param and instance names: "" in the network, `r1.` in the body of block instance `r1`. */
   private prefix = "";
   /** Values of synthetic argument expressions (the chained value in a `repeat`). */
   private readonly preset = new Map<Expr, Value>();
+  /** Operands lowered ahead of their parent by `expr`, waiting for it (see there). */
+  private readonly early = new Map<Expr, Value | undefined>();
   /** Blocks being instantiated, outermost first: a block that reaches itself would never end. */
   private active: BlockDecl[] = [];
   /** Each block's checked signature (`undefined`: its declaration has errors), shared with probes. */
@@ -234,10 +239,55 @@ class Lowerer {
   }
 
   private emitAt(span: Span) {
-    return (op: string, inputs: Value[], attrs = {}) => this.graph.addNode(op, inputs, attrs, UNTYPED, span, "forward");
+    return (op: string, inputs: Value[], attrs: Attrs = NO_ATTRS) => this.graph.addNode(op, inputs, attrs, UNTYPED, span, "forward");
   }
 
+  /**
+   * Lowers an expression. The recursion below goes one level at a time: the operands it would
+   * lower first (see `firstOperands`) are lowered beforehand, deepest first, by an iterative
+   * walk, so a chain thousands of calls or terms long costs no stack. The results wait in
+   * `early` until the recursion asks for them, in the order it would have made them.
+   */
   private expr(e: Expr): Value | undefined {
+    if (this.early.has(e)) {
+      const v = this.early.get(e);
+      this.early.delete(e);
+      return v;
+    }
+    for (const sub of postOrder(e, (x) => this.firstOperands(x))) this.early.set(sub, this.exprOneLevel(sub));
+    return this.exprOneLevel(e);
+  }
+
+  /**
+   * The operands lowering `e` starts with, before any other effect, in that order: both sides of
+   * a binary op, a unary op's operand, a function's or block's tensor arguments (every argument
+   * of an unknown callee or of a block whose declaration has errors), the input of a `repeat`.
+   */
+  private firstOperands(e: Expr): readonly Expr[] {
+    if (this.early.has(e)) return [];
+    switch (e.kind) {
+      case "unary":
+        return [e.operand];
+      case "binary":
+        return [e.left, e.right];
+      case "call": {
+        const name = e.callee.name;
+        if (name === "repeat") return e.args.slice(0, 1);
+        const block = this.blocks.get(name);
+        if (block) {
+          const sig = this.signature(block.decl);
+          return sig ? e.args.slice(0, sig.inputs.length) : e.args;
+        }
+        const fn = FUNCTIONS[name];
+        if (!fn) return e.args;
+        return e.args.slice(0, fn.variadic ? Math.max(e.args.length, fn.params.length) : fn.params.length);
+      }
+      default:
+        return [];
+    }
+  }
+
+  private exprOneLevel(e: Expr): Value | undefined {
     const emit = this.emitAt(e.span);
     switch (e.kind) {
       case "number":
@@ -322,8 +372,12 @@ class Lowerer {
 
   /** `dense1`, `dense2`, ... (`r1.dense1` inside block instance `r1`): the first number no instance has taken yet. */
   private numberedInstance(layer: string): string {
-    let n = 1;
-    while (this.instances.has(`${this.prefix}${layer}${n}`)) n++;
+    // NOTE: instances are never removed, so the search resumes where the last one ended (a
+    // 5,000-layer chain of unnamed layers would otherwise try 12.5 million names).
+    const base = `${this.prefix}${layer}`;
+    let n = this.lastNumbered.get(base) ?? 1;
+    while (this.instances.has(`${base}${n}`)) n++;
+    this.lastNumbered.set(base, n);
     return `${this.prefix}${layer}${n}`;
   }
 

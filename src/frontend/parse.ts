@@ -1,4 +1,5 @@
 import { EOF, type CstNode, type IRecognitionException, type IToken } from "chevrotain";
+import type { NumberArrayPayload } from "../../grammar/number-array.js";
 import { parser } from "../../grammar/parser.js";
 import { Block, Float, Import, isWellFormedNumber, netLexer, Network, Train } from "../../grammar/tokens.js";
 import type {
@@ -14,6 +15,7 @@ import type {
   KwArg,
   LetStmt,
   NetworkDecl,
+  NumberArrayLit,
   OutputDecl,
   ParamDecl,
   Program,
@@ -23,6 +25,7 @@ import type {
   TypeExpr,
 } from "./ast.js";
 import type { DiagnosticCode, Diagnostics } from "./diagnostics.js";
+import { MAX_NESTING, tooDeep } from "./nesting.js";
 import type { SourceFile, Span } from "./source.js";
 
 /**
@@ -50,9 +53,14 @@ export function parseProgram(file: SourceFile, d: Diagnostics): Program {
         problems.push({ code: "NC1004", start: t.startOffset, end: t.endOffset! + 1, args: { text: `\`${t.image}\`` } });
       }
     }
+    const deep = tooDeep(tokens);
+    if (deep) {
+      // NOTE: the parser would overflow the stack on it; nothing is parsed, as a syntax error would stop it.
+      problems.push({ code: "NC1006", start: deep.token.startOffset, end: deep.token.endOffset! + 1, args: { depth: String(deep.depth), limit: String(MAX_NESTING) } });
+    }
     const visitor = new AstBuilder(file, problems);
-    let from = 0;
-    for (;;) {
+    let from = deep ? -1 : 0;
+    while (from >= 0) {
       parser.input = from === 0 ? tokens : tokens.slice(from);
       const cst = parser.program();
       const errors = parser.errors;
@@ -77,6 +85,8 @@ export function parseProgram(file: SourceFile, d: Diagnostics): Program {
     const where = lastCharOffset(tokens, file);
     problems.push({ code: "NC1002", start: where, end: where + 1, args: { message: `internal parser error: ${String(e)}` } });
   }
+  // NOTE: the shared parser would otherwise keep this file's tokens alive until the next parse.
+  parser.input = [];
   report(problems, d, file, tokens);
   return program;
 }
@@ -251,6 +261,7 @@ interface DataBlockCtx {
 interface EntryCtx {
   Identifier?: IToken[];
   expr?: CstNode[];
+  NumberArray?: IToken[];
 }
 
 /** A call argument before it is sorted into positional and keyword lists. */
@@ -591,9 +602,16 @@ class AstBuilder extends BaseVisitor {
     return { key, value, span: this.spanOr(node, this.join(key.span, value.span)) };
   }
 
+  /** A NumberArray token as its AST node: the lexer already read its shape and values. */
+  numberArray(t: IToken | undefined): NumberArrayLit | undefined {
+    if (!isRealToken(t)) return undefined;
+    const payload = t.payload as NumberArrayPayload;
+    return { kind: "numbers", shape: payload.shape, values: payload.values, span: this.tokenSpan(t) };
+  }
+
   dataEntry(ctx: EntryCtx, node?: CstNode): DataEntry | undefined {
     const name = this.ident(ctx.Identifier);
-    const value = this.one<Expr>(ctx.expr);
+    const value = ctx.NumberArray ? this.numberArray(ctx.NumberArray[0]) : this.one<Expr>(ctx.expr);
     if (!name || !value) return undefined;
     return { name, value, span: this.spanOr(node, this.join(name.span, value.span)) };
   }

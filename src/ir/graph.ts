@@ -7,6 +7,17 @@ export type AttrValue = number | boolean | string | Dim[];
 /** Named attributes of a node (`{axes=[1]}`). */
 export type Attrs = Record<string, AttrValue>;
 
+/**
+ * The attributes of every node that has none, shared (frozen: attributes are never changed in
+ * place, only keys a node has are rewritten), so a million-node graph holds one empty object.
+ */
+export const NO_ATTRS: Attrs = Object.freeze({}) as Attrs;
+
+/** A node's own copy of `attrs` (none for no attributes). */
+export function copyAttrs(attrs: Attrs): Attrs {
+  return attrs === NO_ATTRS ? NO_ATTRS : { ...attrs };
+}
+
 /** Which part of a training step a node belongs to; printed in dumps and used for spans of generated code. */
 export type Origin = "forward" | "grad" | "update";
 
@@ -156,30 +167,62 @@ export class Graph {
     return this.updates.length ? keep : [...keep, ...this.grads.map((g) => g.grad)];
   }
 
+  /** One more than the largest id {@link freshId} has handed out: a size for tables indexed by id. */
+  get idCount(): number {
+    return this.nextId;
+  }
+
+  /**
+   * A copy that shares this graph's nodes and values, for a pass that only adds nodes and args
+   * (autodiff, the optimizer): this graph stays as it was, and a large graph is not copied value
+   * by value (most of the compile time of a 30,000-layer program went into such copies and their
+   * garbage). A pass that changes a node or a value uses {@link clone}.
+   */
+  derive(): Graph {
+    const g = new Graph(this.name);
+    g.typed = this.typed;
+    g.nextId = this.nextId;
+    g.args = this.args.slice();
+    g.nodes = this.nodes.slice();
+    g.outputs = this.outputs.map((o) => ({ ...o }));
+    g.loss = this.loss;
+    g.grads = this.grads.map((x) => ({ ...x }));
+    g.updates = this.updates.map((u) => ({ ...u }));
+    g.kernels = this.kernels?.map((k) => ({ ...k, nodes: k.nodes.slice(), inputs: k.inputs.slice() }));
+    return g;
+  }
+
   /** A deep copy: passes transform a copy so every stage's graph stays printable. */
   clone(): Graph {
     const g = new Graph(this.name);
     g.typed = this.typed;
     g.nextId = this.nextId;
-    const map = new Map<Value, Value>();
+    // NOTE: a table indexed by value id, not a Map keyed by values: this runs once per pass over
+    // graphs of a million values, where hashing objects was a large part of the compile time.
+    const map = new ValueTable<Value>(this.nextId);
     const copy = (v: Value): Value => {
       const c = map.get(v);
       if (!c) throw new Error(`internal: value %${v.id} used before definition`);
       return c;
     };
     for (const a of this.args) {
-      const v = new Value(a.id, { ...a.type, shape: [...a.type.shape] }, a.span);
-      v.arg = { ...a.arg!, init: a.arg!.init && { ...a.arg!.init, options: { ...a.arg!.init.options } }, penalty: a.arg!.penalty && { ...a.arg!.penalty } };
+      const v = new Value(a.id, copyType(a.type), a.span);
+      v.arg = copyArgInfo(a.arg!);
       map.set(a, v);
       g.args.push(v);
     }
-    for (const n of this.nodes) {
-      const out = new Value(n.out.id, { ...n.out.type, shape: [...n.out.type.shape] }, n.out.span);
-      const node = new Node(n.op, n.inputs.map(copy), { ...n.attrs }, out, n.span, n.origin);
+    const nodes = new Array<Node>(this.nodes.length);
+    for (let i = 0; i < this.nodes.length; i++) {
+      const n = this.nodes[i]!;
+      const out = new Value(n.out.id, copyType(n.out.type), n.out.span);
+      const inputs = new Array<Value>(n.inputs.length);
+      for (let k = 0; k < inputs.length; k++) inputs[k] = copy(n.inputs[k]!);
+      const node = new Node(n.op, inputs, copyAttrs(n.attrs), out, n.span, n.origin);
       out.producer = node;
       map.set(n.out, out);
-      g.nodes.push(node);
+      nodes[i] = node;
     }
+    g.nodes = nodes;
     g.outputs = this.outputs.map((o) => ({ ...o, value: copy(o.value) }));
     g.loss = this.loss && copy(this.loss);
     g.grads = this.grads.map((x) => ({ param: copy(x.param), grad: copy(x.grad) }));
@@ -192,4 +235,63 @@ export class Graph {
     }));
     return g;
   }
+}
+
+/** A copy of a type that shares nothing with it. */
+export function copyType(t: TensorType): TensorType {
+  return { dtype: t.dtype, shape: t.shape.slice() };
+}
+
+/** A copy of an argument's description that shares nothing with it. */
+export function copyArgInfo(a: ArgInfo): ArgInfo {
+  const c: ArgInfo = { role: a.role, name: a.name };
+  if (a.init) c.init = { kind: a.init.kind, options: { ...a.init.options } };
+  if (a.penalty) c.penalty = { l1: a.penalty.l1, l2: a.penalty.l2 };
+  return c;
+}
+
+/**
+ * A map from the values of one graph to T, indexed by value id (ids are small dense integers, one
+ * per value of a graph). Passes use it where a Map keyed by values would hash a million objects.
+ * A value of another graph with the same id is a different key.
+ */
+export class ValueTable<T> {
+  private readonly keys: (Value | undefined)[];
+  private readonly items: (T | undefined)[];
+
+  /** `size`: the expected ids, 0 to size - 1 (more still fit). */
+  constructor(size = 0) {
+    this.keys = new Array<Value | undefined>(size).fill(undefined);
+    this.items = new Array<T | undefined>(size).fill(undefined);
+  }
+
+  get(v: Value): T | undefined {
+    return this.keys[v.id] === v ? this.items[v.id] : undefined;
+  }
+
+  has(v: Value): boolean {
+    return this.keys[v.id] === v;
+  }
+
+  /** The value set under this id, if any. */
+  valueNumbered(id: number): Value | undefined {
+    return this.keys[id];
+  }
+
+  set(v: Value, item: T): void {
+    this.keys[v.id] = v;
+    this.items[v.id] = item;
+  }
+}
+
+/** Each value's consuming nodes (a node once per operand slot that reads the value), built in one sweep. */
+export function consumersOf(g: Graph): ValueTable<Node[]> {
+  const consumers = new ValueTable<Node[]>(g.idCount);
+  for (const n of g.nodes)
+    for (const v of n.inputs) {
+      const list = consumers.get(v);
+      if (list) list.push(n);
+      else consumers.set(v, [n]);
+    }
+  return consumers;
 }

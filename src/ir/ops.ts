@@ -1,6 +1,6 @@
 import type { DiagnosticCode } from "../frontend/diagnostics.js";
 import type { Span } from "../frontend/source.js";
-import { Graph, type Attrs, type Origin, type Value } from "./graph.js";
+import { Graph, NO_ATTRS, type Attrs, type Origin, type Value } from "./graph.js";
 import { CONV_OPS } from "./ops-conv.js";
 import { INDEX_OPS } from "./ops-index.js";
 import { formatShape, type Dim, type DType, type TensorType } from "./types.js";
@@ -30,17 +30,23 @@ export class Builder {
     public origin: Origin,
   ) {}
 
+  /** Shape errors of the op being built; any is a compiler bug. */
+  private readonly errors: string[] = [];
+  // NOTE: one context for every op built: autodiff and the optimizer build hundreds of thousands.
+  private readonly ctx: InferCtx = {
+    op: "",
+    error: (code, args) => void this.errors.push(`${code} ${JSON.stringify(args)}`),
+    unify: (a, b) => (a === b ? a : undefined),
+  };
+
   /** Appends `op(inputs){attrs}`; a shape error here is a compiler bug. */
-  op(name: string, inputs: Value[], attrs: Attrs = {}): Value {
+  op(name: string, inputs: Value[], attrs: Attrs = NO_ATTRS): Value {
     const def = opDef(name);
-    const errors: string[] = [];
-    const ctx: InferCtx = {
-      op: name,
-      error: (code, args) => errors.push(`${code} ${JSON.stringify(args)}`),
-      unify: (a, b) => (a === b ? a : undefined),
-    };
-    const type = def.infer(inputs.map((v) => v.type), attrs, ctx);
-    if (!type || errors.length) throw new Error(`internal: ${name} built with bad types: ${errors.join("; ")}`);
+    this.ctx.op = name;
+    const types = new Array<TensorType>(inputs.length);
+    for (let i = 0; i < inputs.length; i++) types[i] = inputs[i]!.type;
+    const type = def.infer(types, attrs, this.ctx);
+    if (!type || this.errors.length) throw new Error(`internal: ${name} built with bad types: ${this.errors.splice(0).join("; ")}`);
     return this.graph.addNode(name, inputs, attrs, type, this.span, this.origin);
   }
 
@@ -893,9 +899,12 @@ export const OPS = {
 /** Names of every registered op. */
 export type OpName = keyof typeof OPS;
 
+// NOTE: a Map, not a property lookup on OPS: passes ask for ops millions of times on large graphs.
+const OP_TABLE: ReadonlyMap<string, OpDef> = new Map(Object.entries(OPS as Record<string, OpDef>));
+
 /** The registry entry for an op; throws for unknown names (a compiler bug: users never name IR ops). */
 export function opDef(name: string): OpDef {
-  const def = (OPS as Record<string, OpDef>)[name];
+  const def = OP_TABLE.get(name);
   if (!def) throw new Error(`internal: unknown op ${name}`);
   return def;
 }

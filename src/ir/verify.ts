@@ -1,4 +1,4 @@
-import type { Graph, Value } from "./graph.js";
+import { ValueTable, type Graph, type Kernel, type Value } from "./graph.js";
 import { opDef } from "./ops.js";
 
 /**
@@ -7,25 +7,32 @@ import { opDef } from "./ops.js";
  * failure is a compiler bug, so it throws.
  */
 export function verifyGraph(g: Graph): void {
-  const defined = new Set<Value>(g.args);
+  // NOTE: value ids are unique within a graph (tables indexed by id rely on it): checked here too.
+  const defined = new ValueTable<true>(g.idCount);
+  const define = (v: Value) => {
+    if (defined.valueNumbered(v.id)) throw new Error(`internal: two values are numbered %${v.id}`);
+    defined.set(v, true);
+  };
+  for (const a of g.args) define(a);
   for (const n of g.nodes) {
     const def = opDef(n.op);
     const arityOk = def.arity === -1 ? n.inputs.length >= 1 : n.inputs.length === def.arity;
     if (!arityOk) throw new Error(`internal: ${n.op} has ${n.inputs.length} inputs, wants ${def.arity === -1 ? "one or more" : def.arity}`);
     for (const v of n.inputs) if (!defined.has(v)) throw new Error(`internal: ${n.op} reads %${v.id} before it is defined`);
     if (n.out.producer !== n) throw new Error(`internal: %${n.out.id} has the wrong producer`);
-    defined.add(n.out);
+    define(n.out);
   }
   for (const v of g.roots()) if (!defined.has(v)) throw new Error(`internal: root %${v.id} is not defined`);
   if (g.kernels) {
-    const seen = new Set<number>();
+    const kernelOf = new ValueTable<Kernel>(g.idCount);
     for (const k of g.kernels) {
-      const inside = new Set(k.nodes.map((n) => n.out));
       for (const n of k.nodes) {
-        if (seen.has(n.out.id)) throw new Error(`internal: node %${n.out.id} is in two kernels`);
-        seen.add(n.out.id);
+        if (kernelOf.has(n.out)) throw new Error(`internal: node %${n.out.id} is in two kernels`);
+        kernelOf.set(n.out, k);
+      }
+      for (const n of k.nodes) {
         for (const v of n.inputs)
-          if (!inside.has(v) && !k.inputs.includes(v) && !(v.producer && opDef(v.producer.op).kind === "source"))
+          if (kernelOf.get(v) !== k && !k.inputs.includes(v) && !(v.producer && opDef(v.producer.op).kind === "source"))
           throw new Error(`internal: kernel ${k.name} reads %${v.id} without binding it`);
       }
       if (k.output !== k.nodes.at(-1)!.out) throw new Error(`internal: kernel ${k.name} output is not its last node`);

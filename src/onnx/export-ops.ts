@@ -108,7 +108,9 @@ function poolGeometry(n: Node): { a: WindowAttrs; kernel: number[]; ceil: boolea
   const dropped = out.some((o, d) => Math.ceil(room(d) / a.strides[d]!) + 1 !== o);
   if (!dropped) return { a, kernel, ceil, after, exact: true };
   ceil = false;
-  out.forEach((o, d) => (after[d] = a.after[d]! + (o - 1) * a.strides[d]! - room(d)));
+  // NOTE: when floor mode already gives the count (the last window fits short of the end), no extra
+  // padding is needed: a negative amount would be an invalid model (ONNX Runtime refuses it).
+  out.forEach((o, d) => (after[d] = a.after[d]! + Math.max(0, (o - 1) * a.strides[d]! - room(d))));
   return { a, kernel, ceil, after, exact: n.attrs["mode"] === "max" || n.attrs["count_pad"] !== true };
 }
 

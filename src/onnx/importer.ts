@@ -118,6 +118,8 @@ export class Emitter {
     span: Span,
     /** In a fold, every static becomes an argument (the interpreter reads them all). */
     readonly folding = false,
+    /** Statics that stay arguments even with one element (`netc import` keeps initializers as params). */
+    private readonly keep?: (t: HostTensor) => boolean,
   ) {
     this.b = new Builder(graph, span, "forward");
   }
@@ -144,7 +146,7 @@ export class Emitter {
     const known = this.made.get(t);
     if (known) return known;
     let v: Value;
-    if (!this.folding && t.data.length === 1 && Number.isFinite(t.data[0]!)) {
+    if (!this.folding && t.data.length === 1 && Number.isFinite(t.data[0]!) && !this.keep?.(t)) {
       v = this.scalar(t.data[0]!);
       if (t.dims.length) v = this.op("reshape", [v], { shape: [...t.dims] });
     } else {
@@ -346,6 +348,10 @@ export interface ImportOptions {
   feeds?: Map<string, HostTensor>;
   /** The file the model came from, for messages. */
   file?: string;
+  /** Keep one-element initializers of rank 1 or more (a bias [1]) as arguments (params), not constants; scalars stay constants. */
+  keepInitializers?: boolean;
+  /** Sizes for symbolic input dims (dim_params) by name, without fed values (`netc import` binds the batch). */
+  dims?: Record<string, number>;
 }
 
 /** A graph input the caller supplies at run time. */
@@ -377,6 +383,10 @@ export interface ImportedModel {
   specialised: string[];
   /** The ONNX op types of the graph's nodes, in order of first use. */
   ops: string[];
+  /** The initializer each constant argument holds unchanged, by argument name. */
+  initializerOf: Record<string, string>;
+  /** The initializers' decoded tensors (the ones handlers see as static terms) and their names. */
+  initializerNames: Map<HostTensor, string>;
 }
 
 /** The ONNX opset version of the default domain. */
@@ -406,18 +416,23 @@ export function importModel(model: ModelProto, handlers: Record<string, Handler>
   const span: Span = { file: new SourceFile(file, ""), start: 0, end: 0 };
   const graph = new Graph(g.name || "onnx");
   graph.typed = true;
-  const e = new Emitter(graph, span);
+  const initNames = new Map<HostTensor, string>();
+  const e = new Emitter(graph, span, false, opts.keepInitializers ? (t) => initNames.has(t) && t.dims.length > 0 : undefined);
   const env = new Map<string, Term>();
   const specialised = new Set<string>();
   const feeds = opts.feeds ?? new Map<string, HostTensor>();
 
-  for (const init of g.initializer ?? []) env.set(init.name ?? "", st(decodeTensor(init, `${file}: initializer ${init.name}`)));
+  for (const init of g.initializer ?? []) {
+    const t = decodeTensor(init, `${file}: initializer ${init.name}`);
+    initNames.set(t, init.name ?? "");
+    env.set(init.name ?? "", st(t));
+  }
 
   const inputs: ImportedInput[] = [];
   for (const vi of g.input ?? []) {
     const name = vi.name ?? "";
     if (env.has(name)) continue; // an initializer with a default, not overridden
-    const { dtype, dims } = valueInfoType(vi, feeds.get(name), file);
+    const { dtype, dims } = valueInfoType(vi, feeds.get(name), file, opts.dims);
     const feed = feeds.get(name);
     if (feed && (isInteger(dtype) || !(isFloat(dtype) || dtype === "bool"))) {
       env.set(name, st(feed));
@@ -470,19 +485,26 @@ export function importModel(model: ModelProto, handlers: Record<string, Handler>
   graph.outputs = outputs.map((o) => ({ name: o.name, value: o.value }));
 
   const constants: Record<string, Float32Array> = {};
-  for (const [arg, t] of e.constants) constants[arg.arg!.name] = Float32Array.from(t.data);
-  return { graph, opset, inputs, outputs, constants, specialised: [...specialised], ops };
+  const initializerOf: Record<string, string> = {};
+  for (const [arg, t] of e.constants) {
+    constants[arg.arg!.name] = Float32Array.from(t.data);
+    const init = initNames.get(t);
+    if (init !== undefined) initializerOf[arg.arg!.name] = init;
+  }
+  return { graph, opset, inputs, outputs, constants, specialised: [...specialised], ops, initializerOf, initializerNames: initNames };
 }
 
 /** The dtype and concrete dims of a graph input (symbolic dims are taken from the fed value). */
-function valueInfoType(vi: ValueInfoProto, feed: HostTensor | undefined, file: string): { dtype: OnnxDType; dims: number[] } {
+function valueInfoType(vi: ValueInfoProto, feed: HostTensor | undefined, file: string, symbols: Record<string, number> = {}): { dtype: OnnxDType; dims: number[] } {
   const tt = vi.type?.tensorType;
   if (!tt) unsupported(`${file}: input ${vi.name} is not a tensor`);
   const dtype = dtypeOf(tt.elemType);
   if (dtype.startsWith("dtype ")) unsupported(`${file}: input ${vi.name} has unknown ${dtype}`);
   const declared = tt.shape?.dim;
   let dims: number[];
-  if (declared && declared.every((d) => d.dimValue !== undefined)) dims = declared.map((d) => Number(d.dimValue));
+  const bound = (d: { dimValue?: unknown; dimParam?: string }) => d.dimValue !== undefined || (d.dimParam !== undefined && Object.hasOwn(symbols, d.dimParam));
+  if (declared && !feed && declared.every(bound)) dims = declared.map((d) => (d.dimValue !== undefined ? Number(d.dimValue) : symbols[d.dimParam!]!));
+  else if (declared && declared.every((d) => d.dimValue !== undefined)) dims = declared.map((d) => Number(d.dimValue));
   else if (feed) dims = feed.dims;
   else if (!tt.shape) return unsupported(`${file}: input ${vi.name} has no shape and no value to take it from`);
   else return unsupported(`${file}: input ${vi.name} has symbolic dims; bind them with a fed value`);

@@ -29,7 +29,7 @@ export function webgpuBackend(gpu: GpuContext, cache = new PipelineCache(gpu.dev
     deviceErrors: () => gpu.errors,
     async create(plan, rows, initial, shareWith) {
       if (shareWith && !(shareWith instanceof WebGpuRunner)) throw new NetcError("a WebGPU runner can share weights only with a WebGPU runner (pools of one backend)");
-      const r = await WebGpuRunner.create(gpu, plan, dimsFor(plan, rows), initial, cache, { sharePersistentWith: shareWith });
+      const r = await WebGpuRunner.create(gpu, plan, dimsFor(plan, rows), initial, cache, { sharePersistentWith: shareWith, warm: true });
       times.codegen += r.times.codegen;
       times.pipelines += r.times.pipelines;
       return r;
@@ -101,6 +101,11 @@ export class RunnerPool {
   /** Overwrites persistent values by name (seen by every runner of the pool and its sharers). */
   async load(values: Record<string, Float32Array>): Promise<void> {
     await (await this.owner()).load(values);
+  }
+
+  /** Zeroes the step statistics every runner of the pool adds to, or writes a copy back (see step-stats.ts). */
+  async resetStats(values?: Float32Array): Promise<void> {
+    (await this.owner()).resetStats(values);
   }
 
   /** Kernels per step of the first runner (0 before any). */

@@ -2,7 +2,8 @@ import type { Graph, Value } from "../ir/graph.js";
 import { interpret, type Tensor } from "../ir/interp.js";
 import { concreteShape, numel, type DimBindings } from "../ir/types.js";
 import type { HyperSchedule } from "../ir/training.js";
-import { badPersistent, Feeder, missingWeight, feedOfGraph, persistentNamed, readableNames, readableValue, type StepRunner } from "./runner.js";
+import { accumulate, keepsStatsGraph, STATS_LENGTH, STEP_STATS } from "./step-stats.js";
+import { badPersistent, Feeder, missingWeight, feedOfGraph, persistentNamed, readableNames, readableValue, unreadable, type StepRunner } from "./runner.js";
 
 /** Options for a {@link CpuRunner}. */
 export interface CpuRunnerOptions {
@@ -26,6 +27,8 @@ export class CpuRunner implements StepRunner {
   /** Persistent values by name; shared with other runners made with `sharePersistentWith`. */
   private readonly store: Map<string, Tensor>;
   private readonly feeder: Feeder;
+  /** Step statistics (training graphs), shared like the persistent values. */
+  private readonly stats?: { values: Float32Array };
 
   constructor(
     private readonly graph: Graph,
@@ -49,6 +52,10 @@ export class CpuRunner implements StepRunner {
     }
     this.kernelsPerStep = graph.kernels?.length ?? graph.nodes.length;
     this.readable = readableNames(graph);
+    if (keepsStatsGraph(graph)) {
+      this.stats = opts.sharePersistentWith?.stats ?? { values: new Float32Array(STATS_LENGTH) };
+      this.readable = [...this.readable, STEP_STATS];
+    }
     this.feeder = new Feeder(graph.name, feedOfGraph(graph), dims, opts.schedule);
   }
 
@@ -59,16 +66,30 @@ export class CpuRunner implements StepRunner {
   }
 
   async run(batch: Record<string, Float32Array>, read: readonly string[]): Promise<Record<string, Float32Array>> {
-    const values = read.map((name) => readableValue(this.graph, name));
+    const values = read.map((name) => {
+      if (!this.readable.includes(name)) throw unreadable(this.graph.name, name, this.readable);
+      return name === STEP_STATS ? undefined : readableValue(this.graph, name);
+    });
     const args = new Map<Value, Tensor>();
     for (const p of this.graph.persistent) args.set(p, this.store.get(p.arg!.name)!);
     const fed = this.feeder.feed(batch);
     for (const a of this.graph.perStep) args.set(a, { shape: concreteShape(a.type.shape, this.dims), data: fed.get(a.arg!.name)! });
     const env = interpret(this.graph, args, { dims: this.dims, precision: "f32" });
     const out: Record<string, Float32Array> = {};
-    read.forEach((name, i) => (out[name] = Float32Array.from(env.get(values[i]!)!.data)));
     for (const u of this.graph.updates) this.store.set(u.param.arg!.name, env.get(u.value)!);
+    if (this.stats) {
+      const acc = this.graph.outputs.find((o) => o.name === "metric.accuracy");
+      const finite = this.graph.updates.every((u) => u.param.arg!.role !== "param" || env.get(u.value)!.data.every(Number.isFinite));
+      const input = this.graph.perStep.find((a) => a.arg!.role === "input");
+      const rows = input ? concreteShape(input.type.shape, this.dims)[0] ?? 1 : 1;
+      accumulate(this.stats.values, env.get(this.graph.loss!)!.data[0]!, acc && env.get(acc.value)!.data[0], rows, finite);
+    }
+    read.forEach((name, i) => (out[name] = values[i] ? Float32Array.from(env.get(values[i])!.data) : Float32Array.from(this.stats!.values)));
     return out;
+  }
+
+  resetStats(values?: Float32Array): void {
+    this.stats?.values.set(values ?? new Float32Array(STATS_LENGTH));
   }
 
   async params(): Promise<Record<string, Float32Array>> {

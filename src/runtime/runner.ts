@@ -20,8 +20,14 @@ export interface StepRunner {
    * A missing or mis-sized input, or an unknown name to read, is a NetcError. Calls must not overlap.
    */
   run(batch: Record<string, Float32Array>, read: readonly string[]): Promise<Record<string, Float32Array>>;
-  /** The names `run` can read: "loss" (when the graph has one) and the graph's outputs. */
+  /**
+   * The names `run` can read: "loss" (when the graph has one), the graph's outputs, and for a
+   * training step "step.stats": loss and accuracy summed over the steps since the last
+   * `resetStats`, and the first of them with a non-finite loss or weights (see step-stats.ts).
+   */
   readonly readable: readonly string[];
+  /** Zeroes the step statistics (shared by the runners of a pool), or writes a copy read earlier back. */
+  resetStats(values?: Float32Array): void;
   /** Current parameter values by name. */
   params(): Promise<Record<string, Float32Array>>;
   /** Every persistent value by name: params and state (optimizer moments, batchnorm running statistics). */

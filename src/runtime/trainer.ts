@@ -9,6 +9,7 @@ import { batchOf, epochBatches, type PreparedData } from "./data-source.js";
 import { evaluate } from "./evaluate.js";
 import { firstNonFinite, nonFiniteWeights, traceNonFinite } from "./nan-trace.js";
 import { checkpointValues } from "./restore.js";
+import { STATS_LENGTH, statsOf, STEP_STATS, type StepStats } from "./step-stats.js";
 import { planInitialValues } from "./train.js";
 
 /**
@@ -19,9 +20,12 @@ import { planInitialValues } from "./train.js";
  *   2. each epoch e: the training rows in the order of a permutation seeded by (seed, e - 1), cut
  *      into batches of `batch` rows with the last one smaller; each step gets the hyper values of
  *      its global step (learning rate, Adam's bias corrections, the dropout seed);
- *   3. reads: the loss and `metric.accuracy` are read back (one read-back) every `readEvery` steps
- *      and on the last step of each recorded epoch; a step that reads nothing never waits for
- *      the device. An epoch's training loss and accuracy are the row-weighted means of its reads;
+ *   3. figures: every step adds its loss and `metric.accuracy` times its rows to sums kept on the
+ *      device, and flags a non-finite loss or updated weight (step-stats.ts); the sums are read
+ *      back every `readEvery` steps and at the end of every epoch (one small read-back), so an
+ *      epoch's training loss and accuracy are row-weighted means over all of its steps. A step
+ *      that reads nothing never waits for the device. A flag stops the run at that read (or the
+ *      step is undone or ignored, by `onNan`), the step it names replayed on the CPU;
  *   4. recorded epochs (the first, every `logEvery`-th, the last) are validated on the inference
  *      graph (dropout off, batchnorm on running statistics) and kept in the history;
  *   5. with a checkpoint path, every epoch ends by writing all persistent values (params, optimizer
@@ -41,7 +45,7 @@ export interface EpochRecord {
   seconds: number;
   valSeconds?: number;
   samplesPerSecond: number;
-  /** Row-weighted means over the steps read. */
+  /** Row-weighted means over all of the epoch's steps. */
   loss?: number;
   accuracy?: number;
   valLoss?: number;
@@ -60,7 +64,7 @@ export interface StepProgress {
   planned: number;
   /** Rows done in this run. */
   rows: number;
-  /** Running means of the epoch's reads so far (undefined before the first read). */
+  /** Running means over the epoch's steps up to its last read (undefined before the first read). */
   loss?: number;
   accuracy?: number;
   /** Whether this step read its values back. */
@@ -77,12 +81,18 @@ export interface TrainerConfig {
   data: PreparedData;
   /** The plan of the same network's evaluation (inference with loss and metrics), for validation. */
   infer?: Plan;
-  /** Read back every this many steps (0: only at the end of recorded epochs). */
+  /** Read back every this many steps (0: only at the end of each epoch). */
   readEvery: number;
   /** Record (and validate) every this many epochs, besides the first and the last. */
   logEvery: number;
   /** A checkpoint to continue from, and its path (for messages). */
   resume?: { checkpoint: Checkpoint; path: string };
+  /**
+   * Starting values for some params and state (weights from `netc import`, PyTorch or Keras through
+   * `foreignWeights`), the rest from their initialisers; a fresh run otherwise (epoch 1, fresh
+   * optimizer state). Not with `resume`.
+   */
+  init?: Record<string, Float32Array>;
   /** Write a checkpoint here at the end of every epoch. */
   checkpointPath?: string;
   /**
@@ -109,6 +119,19 @@ export interface TrainResult {
   seconds: number;
   /** Set when the run's `signal` stopped it before its last epoch. */
   stopped?: boolean;
+}
+
+/** A fresh run's starting values with `init`'s in place of theirs; an unknown name or a wrong size is a NetcError. */
+function withInit(plan: Plan, fresh: Record<string, Float32Array>, init: Record<string, Float32Array> | undefined): Record<string, Float32Array> {
+  if (!init) return fresh;
+  const problems: string[] = [];
+  for (const [name, values] of Object.entries(init)) {
+    const have = Object.hasOwn(fresh, name) ? fresh[name] : undefined;
+    if (!have) problems.push(`${plan.name} has no param or state \`${name}\``);
+    else if (have.length !== values.length) problems.push(`\`${name}\` holds ${have.length} values, init gives ${values.length}`);
+  }
+  if (problems.length) throw new NetcError(`Trainer: init does not fit ${plan.name}: ${problems.join("; ")}`);
+  return { ...fresh, ...init };
 }
 
 /** Trains a network on prepared rows; see the module comment for what a step and an epoch do. */
@@ -160,7 +183,7 @@ export class Trainer {
   static async create(cfg: TrainerConfig): Promise<Trainer> {
     const { plan, spec, data, backend } = cfg;
     if (data.train.rows === 0) throw new Error("internal: no training rows");
-    const initial = cfg.resume ? checkpointValues(cfg.resume.checkpoint, plan, cfg.resume.path, true) : planInitialValues(plan, spec.seed);
+    const initial = cfg.resume ? checkpointValues(cfg.resume.checkpoint, plan, cfg.resume.path, true) : withInit(plan, planInitialValues(plan, spec.seed), cfg.init);
     const pool = new RunnerPool(backend, plan, initial);
     const valPool = cfg.infer && data.validation ? new RunnerPool(backend, cfg.infer, {}, pool) : undefined;
     const t = new Trainer(cfg, pool, valPool, initial);
@@ -212,51 +235,62 @@ export class Trainer {
     // batch changes a mean only by rounding), and the same arrays each epoch need no new upload.
     const whole = train.rows <= spec.batch ? batchOf(train, { start: 0, end: train.rows }) : undefined;
     const onNan = this.cfg.onNan ?? "stop";
-    // NOTE: `skip` needs the weights of the last finite read to go back to.
+    // NOTE: `skip` needs the weights and statistics of the last finite read to go back to.
     let lastGood = onNan === "skip" ? await this.pool.state() : undefined;
+    const hasAccuracy = (await this.pool.owner()).readable.includes("metric.accuracy");
     for (let epoch = this.startEpoch; epoch <= spec.epochs; epoch++) {
       const tEpoch = performance.now();
       const recorded = this.recorded(epoch);
       const order = whole ? [undefined] : epochBatches(train.rows, spec.batch, spec.seed, epoch - 1).slice(0, steps);
-      let lossSum = 0;
-      let accSum = 0;
-      let lossRows = 0;
-      let accRows = 0;
+      // The epoch's figures are the device's sums over all of its steps (step-stats.ts), read
+      // every `readEvery` steps and at its end; `window` holds the steps since the last read, to
+      // replay the one a non-finite flag points at.
+      await this.pool.resetStats();
+      let stats: StepStats | undefined;
+      let lastGoodStats: Float32Array | undefined = onNan === "skip" ? new Float32Array(STATS_LENGTH) : undefined;
+      let window: { batch: Record<string, Float32Array>; rows: number; step: number }[] = [];
       for (let i = 0; i < order.length; i++) {
         if (hooks.signal?.aborted) return { history: this.history, epochs: epoch - this.startEpoch, steps: done, rows: rowsDone, seconds: (performance.now() - t0) / 1000, stopped: true };
         const idx = order[i];
         const rows = idx ? idx.length : train.rows;
         const runner = await this.pool.get(rows);
         const last = i === order.length - 1;
-        // NOTE: with a checkpoint every epoch ends with a read, so a NaN is caught before the save.
-        const read = (readEvery > 0 && (i + 1) % readEvery === 0) || (last && (recorded || this.cfg.checkpointPath !== undefined));
-        const names = read ? ["loss", "metric.accuracy"].filter((n) => runner.readable.includes(n)) : [];
+        // NOTE: every epoch ends with a read (a small one): its figures, and a NaN caught before any save.
+        const read = (readEvery > 0 && (i + 1) % readEvery === 0) || last;
+        const names = read ? [STEP_STATS, "loss"] : [];
         const hyper: Record<string, Float32Array> = {};
         for (const [k, v] of Object.entries(hyperValues(spec, step))) hyper[k] = Float32Array.of(v);
         const batch = { ...(whole ?? batchOf(train, idx!)), ...hyper };
         this.firstStep ??= { batch, rows };
+        window.push({ batch, rows, step });
         const got = await runner.run(batch, names);
         this.checkDevice(epoch, step);
-        const loss = got["loss"]?.[0];
-        if (loss !== undefined && !Number.isFinite(loss) && onNan !== "ignore") {
-          if (onNan === "stop") throw await this.nonFinite(loss, epoch, step, batch, rows);
-          // NOTE: skipped: the weights go back to the last finite read, and the step's reads do not count.
-          await this.pool.load(lastGood!);
-          this.skippedSteps++;
-          delete got["loss"];
-          delete got["metric.accuracy"];
-        } else if (read && onNan === "skip") lastGood = await this.pool.state();
         step++;
         done++;
         rowsDone += rows;
-        if (got["loss"]) {
-          lossSum += got["loss"][0]! * rows;
-          lossRows += rows;
+        const raw = got[STEP_STATS];
+        if (raw) {
+          const s = statsOf(raw);
+          const since = (stats?.steps ?? 0);
+          if (s.firstBad > 0 && onNan !== "ignore") {
+            const bad = window[Math.min(window.length - 1, Math.max(0, s.firstBad - since - 1))]!;
+            const loss = bad === window.at(-1) ? got["loss"]?.[0] : undefined;
+            if (onNan === "stop") throw await this.nonFinite(s, loss, epoch, bad.step, bad.batch, bad.rows);
+            // NOTE: skipped: the weights and the epoch's sums go back to the last finite read.
+            await this.pool.load(lastGood!);
+            await this.pool.resetStats(lastGoodStats);
+            this.skippedSteps += window.length;
+            stats = statsOf(lastGoodStats!);
+          } else {
+            stats = s;
+            if (onNan === "skip") {
+              lastGood = await this.pool.state();
+              lastGoodStats = raw;
+            }
+          }
+          window = [];
         }
-        if (got["metric.accuracy"]) {
-          accSum += got["metric.accuracy"][0]! * rows;
-          accRows += rows;
-        }
+        const mean = (sum: number | undefined) => (stats && stats.rows > 0 && sum !== undefined ? sum / stats.rows : undefined);
         onStep({
           epoch,
           epochs: spec.epochs,
@@ -265,12 +299,15 @@ export class Trainer {
           done,
           planned,
           rows: rowsDone,
-          loss: lossRows ? lossSum / lossRows : undefined,
-          accuracy: accRows ? accSum / accRows : undefined,
+          loss: mean(stats?.lossSum),
+          accuracy: hasAccuracy ? mean(stats?.accSum) : undefined,
           read,
         });
         if (read && hooks.yieldAfterRead) await hooks.yieldAfterRead();
       }
+      const mean = (sum: number | undefined) => (stats && stats.rows > 0 && sum !== undefined ? sum / stats.rows : undefined);
+      const lossOfEpoch = mean(stats?.lossSum);
+      const accuracyOfEpoch = hasAccuracy ? mean(stats?.accSum) : undefined;
       const seconds = (performance.now() - tEpoch) / 1000;
       if (recorded) {
         const record: EpochRecord = {
@@ -279,8 +316,8 @@ export class Trainer {
           rows: train.rows,
           seconds,
           samplesPerSecond: train.rows / Math.max(seconds, 1e-9),
-          loss: lossRows ? lossSum / lossRows : undefined,
-          accuracy: accRows ? accSum / accRows : undefined,
+          loss: lossOfEpoch,
+          accuracy: accuracyOfEpoch,
         };
         if (this.valPool && data.validation) {
           const v = await evaluate(this.valPool, data.validation, { batch: spec.batch });
@@ -335,8 +372,8 @@ export class Trainer {
       throw new TrainingStopped(`the WebGPU device reported an error at epoch ${epoch}, step ${step + 1}: ${errors[this.deviceErrorsBefore]}${errors.length > this.deviceErrorsBefore + 1 ? ` (and ${errors.length - this.deviceErrorsBefore - 1} more)` : ""}; training stopped${this.cfg.checkpointPath ? `, ${this.cfg.checkpointPath} not written after it` : ""}`);
   }
 
-  /** The error for a non-finite loss, with where the step's first non-finite value came from. */
-  private async nonFinite(loss: number, epoch: number, step: number, batch: Record<string, Float32Array>, rows: number): Promise<TrainingStopped> {
+  /** The error for a non-finite loss or updated weights, with where the step's first non-finite value came from. */
+  private async nonFinite(stats: StepStats, loss: number | undefined, epoch: number, step: number, batch: Record<string, Float32Array>, rows: number): Promise<TrainingStopped> {
     const plan = this.cfg.plan;
     const state = await this.pool.state();
     // NOTE: the step's own update has already run, so weights are NaN after a NaN gradient. The
@@ -344,8 +381,10 @@ export class Trainer {
     // from finite values (log of a negative number) or the updates diverged later.
     const first = nonFiniteWeights(plan, state).length && this.firstStep ? firstNonFinite(plan, this.initial, this.firstStep.batch, batchBindings(plan, this.firstStep.rows)) : undefined;
     const where = first ? `already in the run's first step, ${first}` : traceNonFinite(plan, state, batch, batchBindings(plan, rows));
+    const what =
+      loss !== undefined && !Number.isFinite(loss) ? `the training loss is ${loss}` : stats.firstKind === 2 ? "the updated weights hold NaN or infinite values" : "the training loss is not finite";
     return new TrainingStopped(
-      `the training loss is ${loss} at epoch ${epoch}, step ${step + 1}: ${where ?? "the CPU reference's replay of the step stays finite (a WebGPU-only problem: please report it)"}; ` +
+      `${what} at epoch ${epoch}, step ${step + 1}: ${where ?? "the CPU reference's replay of the step stays finite (a WebGPU-only problem: please report it)"}; ` +
         `training stopped${this.cfg.checkpointPath ? `, ${this.cfg.checkpointPath} not written after it` : ""} (--on-nan skip|ignore to go on)`,
     );
   }

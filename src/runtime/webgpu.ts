@@ -5,6 +5,7 @@ import type { GpuContext } from "./device.js";
 import { createStorage, readBack } from "./gpu-buffers.js";
 import { checkPlanFits } from "./limits.js";
 import { PipelineCache } from "./pipelines.js";
+import { checkedUpdates, GpuStepStats, keepsStats, STATS_LENGTH, STEP_STATS } from "./step-stats.js";
 import { badPersistent, Feeder, missingWeight, unreadable, type FeedTensor, type StepRunner } from "./runner.js";
 
 interface Dispatch {
@@ -29,6 +30,12 @@ export interface WebGpuRunnerOptions {
    * the same weights with no copy. The owner must outlive this runner.
    */
   sharePersistentWith?: WebGpuRunner;
+  /**
+   * Dispatch every kernel once before returning (nothing persistent changes: kernels write only
+   * their own outputs), so the drivers that compile at the first dispatch (llvmpipe) do it now
+   * and `times.pipelines` holds all of the shader compilation.
+   */
+  warm?: boolean;
 }
 
 /**
@@ -47,8 +54,13 @@ export class WebGpuRunner implements StepRunner {
   /** Persistent buffers by name, for runners that share them. */
   private persistentByName = new Map<string, GPUBuffer>();
   private dispatches: Dispatch[] = [];
+  private statsDispatches: Dispatch[] = [];
   /** Where each readable value goes in the staging buffer (byte offset and length). */
-  private slots = new Map<string, { buffer: number; offset: number; bytes: number; count: number }>();
+  private slots = new Map<string, { buffer: number | "stats"; offset: number; bytes: number; count: number }>();
+  /** Training plans: the step statistics (shared with the owner's), and this runner's rows for them. */
+  private stepStats?: GpuStepStats;
+  private ownsStats = false;
+  private rowsBuffer?: GPUBuffer;
   private staging: GPUBuffer;
   private feeder: Feeder;
   private fed: { tensor: PlanTensor; buffer: number }[];
@@ -71,6 +83,11 @@ export class WebGpuRunner implements StepRunner {
       const bytes = this.bytes(t.buffer);
       this.slots.set(t.name, { buffer: t.buffer, offset, bytes, count: this.count(t.buffer) });
       offset += bytes;
+    }
+    if (keepsStats(plan)) {
+      this.readable = [...this.readable, STEP_STATS];
+      this.slots.set(STEP_STATS, { buffer: "stats", offset, bytes: STATS_LENGTH * 4, count: STATS_LENGTH });
+      offset += STATS_LENGTH * 4;
     }
     this.staging = gpu.device.createBuffer({ size: Math.max(4, offset), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: "read-staging" });
     const feeds: [PlanTensor[], FeedTensor["role"]][] = [[plan.inputs, "input"], [plan.labels, "label"], [plan.hypers, "hyper"]];
@@ -96,8 +113,7 @@ export class WebGpuRunner implements StepRunner {
     // user's to change, and Dawn would otherwise only log validation errors and compute nothing.
     checkPlanFits(plan, dims, gpu.limits);
     const pipelines = await Promise.all(variant.kernels.map((k) => cache.get(plan.shaders[k.shader]!, k.entry)));
-    const t2 = performance.now();
-    const r = new WebGpuRunner(gpu, plan, dims, variant, { codegen: t1 - t0, pipelines: t2 - t1 });
+    const r = new WebGpuRunner(gpu, plan, dims, variant, { codegen: t1 - t0, pipelines: 0 });
     r.allocate(owner);
     for (const p of plan.params) {
       if (owner?.persistentByName.has(p.name)) continue;
@@ -113,7 +129,44 @@ export class WebGpuRunner implements StepRunner {
         entries: k.bindings.map((b, binding) => ({ binding, resource: { buffer: r.buffers[b]! } })),
       }),
     }));
+    if (keepsStats(plan)) await r.addStats(cache, owner);
+    if (more.warm) await r.warm();
+    r.times.pipelines = performance.now() - t1;
     return r;
+  }
+
+  /** The step statistics' dispatches after the step's kernels (see step-stats.ts). */
+  private async addStats(cache: PipelineCache, owner: WebGpuRunner | undefined): Promise<void> {
+    const device = this.gpu.device;
+    this.ownsStats = !owner?.stepStats;
+    this.stepStats = owner?.stepStats ?? new GpuStepStats(device);
+    const input = this.plan.inputs[0];
+    const rows = input ? concreteShape(input.shape, this.dims)[0] ?? 1 : 1;
+    this.rowsBuffer = createStorage(device, 4, "step-rows");
+    device.queue.writeBuffer(this.rowsBuffer, 0, Float32Array.of(rows));
+    const acc = this.plan.outputs.find((o) => o.name === "metric.accuracy");
+    const checked = checkedUpdates(this.plan).map((b) => ({ buffer: this.buffers[b]!, count: this.count(b) }));
+    this.statsDispatches = await this.stepStats.dispatches(cache, this.gpu.limits.maxStorageBuffersPerShaderStage, this.buffers[this.plan.loss!]!, acc && this.buffers[acc.buffer], this.rowsBuffer, checked);
+  }
+
+  /** One pass of every kernel, awaited: pipelines compile at their first dispatch on some drivers. */
+  private async warm(): Promise<void> {
+    const device = this.gpu.device;
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    // NOTE: the stats kernel would count a step: only the owner of a fresh accumulator runs it
+    // (and zeroes the accumulator after); its sharers run the same pipeline, compiled by then.
+    for (const d of [...this.dispatches, ...(this.ownsStats ? this.statsDispatches : this.statsDispatches.slice(0, -1))]) {
+      pass.setPipeline(d.pipeline);
+      pass.setBindGroup(0, d.bindGroup);
+      pass.dispatchWorkgroups(...d.workgroups);
+    }
+    pass.end();
+    device.queue.submit([enc.finish()]);
+    // NOTE: the check kernels may have set the flag from uninitialised values.
+    if (this.ownsStats) this.stepStats!.reset();
+    else if (this.stepStats) device.queue.writeBuffer(this.stepStats.flag, 0, new Uint32Array(1));
+    await device.queue.onSubmittedWorkDone();
   }
 
   private allocate(owner: WebGpuRunner | undefined): void {
@@ -160,14 +213,14 @@ export class WebGpuRunner implements StepRunner {
     const device = this.gpu.device;
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
-    for (const d of this.dispatches) {
+    for (const d of [...this.dispatches, ...this.statsDispatches]) {
       pass.setPipeline(d.pipeline);
       pass.setBindGroup(0, d.bindGroup);
       pass.dispatchWorkgroups(...d.workgroups);
     }
     pass.end();
     // NOTE: the reads are copied before the updates, so they see this step's forward values.
-    for (const [, s] of slots) enc.copyBufferToBuffer(this.buffers[s.buffer]!, 0, this.staging, s.offset, s.bytes);
+    for (const [, s] of slots) enc.copyBufferToBuffer(s.buffer === "stats" ? this.stepStats!.stats : this.buffers[s.buffer]!, 0, this.staging, s.offset, s.bytes);
     for (const u of this.plan.updates) enc.copyBufferToBuffer(this.buffers[u.value]!, 0, this.buffers[u.param]!, 0, this.bytes(u.param));
     device.queue.submit([enc.finish()]);
     const out: Record<string, Float32Array> = {};
@@ -181,6 +234,10 @@ export class WebGpuRunner implements StepRunner {
       this.staging.unmap();
     }
     return out;
+  }
+
+  resetStats(values?: Float32Array): void {
+    this.stepStats?.reset(values);
   }
 
   async params(): Promise<Record<string, Float32Array>> {
@@ -244,6 +301,8 @@ export class WebGpuRunner implements StepRunner {
   dispose(): void {
     for (const b of this.owned) b.destroy();
     this.owned.clear();
+    if (this.ownsStats) this.stepStats?.destroy();
+    this.rowsBuffer?.destroy();
     this.staging.destroy();
   }
 }

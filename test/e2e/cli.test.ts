@@ -35,6 +35,23 @@ describe("netc train examples/xor.net", () => {
   });
 });
 
+describe("Dawn's notices", () => {
+  it("WebGPU commands do not show Dawn's limit notices; other stderr and the exit code pass through", async () => {
+    const args = ["train", "examples/xor.net", "--backend", "webgpu", "--epochs", "1", "--quiet"];
+    // NETC_STDERR_FILTERED=1 skips the filter: Dawn on llvmpipe prints its notices there.
+    const raw = await netcWith(args, { env: { ...process.env, NETC_STDERR_FILTERED: "1" } });
+    expect(raw.err).toMatch(/^Warning: maxDynamicStorageBuffersPerPipelineLayout artificially reduced/m);
+    const r = await netc(...args);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toBe("");
+    expect(r.out).toMatch(/final loss/);
+    const bad = await netc("eval", "examples/xor.net", "--checkpoint", "no-such.safetensors", "--backend", "webgpu");
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/^netc: .*no-such\.safetensors/m);
+    expect(bad.err).not.toMatch(/artificially reduced/);
+  });
+});
+
 describe("netc train examples/xor-layers.net (the same network as a pipe of dense layers)", () => {
   it("reaches MSE < 0.01 on webgpu, with dotted param names", async () => {
     const r = await netc("train", "examples/xor-layers.net", "--backend", "webgpu");

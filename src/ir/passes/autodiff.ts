@@ -1,4 +1,4 @@
-import type { Graph, Value } from "../graph.js";
+import { ValueTable, type Graph, type Value } from "../graph.js";
 import { Builder, opDef } from "../ops.js";
 import { sameShape, type Dim } from "../types.js";
 import type { PassContext } from "./pass.js";
@@ -16,7 +16,8 @@ import type { PassContext } from "./pass.js";
  * New nodes carry the span of the forward node they differentiate, with origin "grad".
  */
 export function autodiff(input: Graph, ctx: PassContext): Graph {
-  const g = input.clone();
+  // NOTE: autodiff only appends nodes, so it shares the forward graph's nodes rather than copying them.
+  const g = input.derive();
   const asked = (ctx.gradients ?? []).map((name) => {
     const a = g.argNamed(name);
     if (!a) throw new Error(`internal: no arg "${name}" to differentiate`);
@@ -26,11 +27,13 @@ export function autodiff(input: Graph, ctx: PassContext): Graph {
   if (!g.loss || (!training && asked.length === 0)) return g;
   const loss = g.loss;
 
-  const needs = new Set<Value>(training ? [...g.params, ...asked] : asked);
-  for (const n of g.nodes) if (n.inputs.some((v) => needs.has(v))) needs.add(n.out);
+  // NOTE: tables by value id, not sets and maps of values: this runs over every node of the step.
+  const needs = new ValueTable<true>(g.idCount);
+  for (const p of training ? [...g.params, ...asked] : asked) needs.set(p, true);
+  for (const n of g.nodes) if (n.inputs.some((v) => needs.has(v))) needs.set(n.out, true);
 
   const b = new Builder(g, loss.span, "grad");
-  const grads = new Map<Value, Value>();
+  const grads = new ValueTable<Value>(g.idCount);
   grads.set(loss, b.const(1));
 
   const forward = [...g.nodes];

@@ -1,4 +1,4 @@
-import { Node, Value, type Graph, type Kernel } from "../graph.js";
+import { consumersOf, Node, Value, ValueTable, type Graph, type Kernel } from "../graph.js";
 import { opDef, type InferCtx } from "../ops.js";
 import { sameShape } from "../types.js";
 import type { PassContext } from "./pass.js";
@@ -42,14 +42,13 @@ interface Group {
   root: Node;
   /** The matmul or window op a contraction or window group starts with; its result feeds the epilogue. */
   head?: Node;
-  /** Members whose operands must come from buffers: the head and inline window ops. */
-  sealed: Set<Node>;
-  members: Set<Node>;
+  // NOTE: membership, and whether a member is sealed or remapped, are kept per node in tables
+  // (a node is in one group at most), so a group costs no sets of its own.
   kind: Kernel["kind"];
   /** Values read from outside the group (constants excluded: they are inlined). */
-  reads: Set<Value>;
-  /** Members evaluated at an index a view remapped (below a view on the way to the root). */
-  remapped: Set<Node>;
+  reads: Value[];
+  /** Members in graph order, collected when nodes are emitted. */
+  ordered: Node[];
 }
 
 /**
@@ -80,23 +79,30 @@ interface Group {
  * 6. Nodes are reordered so each kernel's nodes are contiguous, at its root's position.
  */
 export function fuse(input: Graph, _ctx: PassContext): Graph {
-  const g = input.clone();
+  // NOTE: fusing reorders nodes but changes none, so it shares them, unless a concat must be split.
+  const g = input.nodes.some(isWideConcat) ? input.clone() : input.derive();
   splitWideConcats(g);
-  const consumers = new Map<Value, Node[]>();
-  for (const n of g.nodes) for (const v of n.inputs) consumers.set(v, [...(consumers.get(v) ?? []), n]);
-  const roots = new Set(g.materialized());
+  const consumers = consumersOf(g);
+  const roots = new ValueTable<true>(g.idCount);
+  for (const v of g.materialized()) roots.set(v, true);
 
-  const groupOf = new Map<Node, Group>();
-  const groups: Group[] = [];
+  // NOTE: indexed by the node's result: a table by value id, not a Map hashing a million nodes.
+  const groupTable = new ValueTable<Group>(g.idCount);
+  const groupOf = (n: Node) => groupTable.get(n.out);
+  /** Members whose operands must come from buffers: heads and inline window ops. */
+  const sealed = new ValueTable<true>(g.idCount);
+  /** Members evaluated at an index a view remapped (below a view on the way to the root). */
+  const remapped = new ValueTable<true>(g.idCount);
+  const NONE: Node[] = [];
   /** Members of `group` that read (through other members) what `from` compute, `from` included. */
   const downstream = (from: Node[], group: Group): Node[] => {
     const seen = new Set<Node>();
     const stack = [...from];
     while (stack.length) {
       const m = stack.pop()!;
-      if (seen.has(m) || !group.members.has(m)) continue;
+      if (seen.has(m) || groupOf(m) !== group) continue;
       seen.add(m);
-      stack.push(...(consumers.get(m.out) ?? []));
+      for (const u of consumers.get(m.out) ?? []) stack.push(u);
     }
     return [...seen];
   };
@@ -106,31 +112,29 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
     const n = g.nodes[i]!;
     // A constant that is itself a result (a zero gradient) still needs a kernel to fill its buffer.
     if (isFree(n) && !(roots.has(n.out) && opDef(n.op).kind === "source")) continue;
-    const users = consumers.get(n.out) ?? [];
-    const target = users.length ? groupOf.get(users[0]!) : undefined;
-    const intoTarget = target !== undefined && !roots.has(n.out) && users.every((u) => groupOf.get(u) === target);
-    const uses = users.flatMap((u) => u.inputs.filter((v) => v === n.out).map(() => u));
-    const viaView = intoTarget && uses.some((u) => isView(u) || target.remapped.has(u));
-    const oneIndex = uses.length === 1 || !viaView;
-    const readBySealed = intoTarget && users.some((u) => target.sealed.has(u));
+    // `users` lists a consumer once per operand slot that reads n, so its length counts the uses.
+    const users = consumers.get(n.out) ?? NONE;
+    const target = users.length ? groupOf(users[0]!) : undefined;
+    const intoTarget = target !== undefined && !roots.has(n.out) && users.every((u) => groupOf(u) === target);
+    const viaView = intoTarget && users.some((u) => isView(u) || remapped.has(u.out));
+    const oneIndex = users.length === 1 || !viaView;
+    const readBySealed = intoTarget && users.some((u) => sealed.has(u.out));
     const asElementwise = intoTarget && oneIndex && fusesAsElementwise(n) && !readBySealed;
     const asHead =
       intoTarget &&
       isHead(n) &&
       !readBySealed &&
       target.kind === "elementwise" &&
-      !downstream(users, target).some(isView) &&
-      sameShape(target.root.out.type.shape, n.out.type.shape);
+      sameShape(target.root.out.type.shape, n.out.type.shape) &&
+      !downstream(users, target).some(isView);
     if (asElementwise || asHead) {
-      const reads = new Set(target.reads);
-      reads.delete(n.out);
-      for (const v of externalReads(n)) reads.add(v);
-      if (reads.size + 1 <= MAX_KERNEL_BUFFERS) {
-        target.members.add(n);
+      const reads = target.reads.filter((v) => v !== n.out);
+      for (const v of externalReads(n)) if (!reads.includes(v)) reads.push(v);
+      if (reads.length + 1 <= MAX_KERNEL_BUFFERS) {
         target.reads = reads;
-        if (viaView) target.remapped.add(n);
-        if (asHead || isInlineWindow(n)) target.sealed.add(n);
-        groupOf.set(n, target);
+        if (viaView) remapped.set(n.out, true);
+        if (asHead || isInlineWindow(n)) sealed.set(n.out, true);
+        groupTable.set(n.out, target);
         if (asHead) {
           target.kind = opDef(n.op).kind === "contraction" ? "contraction" : "window";
           target.head = n;
@@ -144,8 +148,6 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
       root: n,
       // NOTE: a matmul or window op rooting its own group is its head too, so its operands stay outside it.
       head: head ? n : undefined,
-      sealed: new Set(head || isInlineWindow(n) ? [n] : []),
-      members: new Set([n]),
       kind:
         kind === "reduce"
           ? "reduce"
@@ -156,35 +158,45 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
               : isView(n)
                 ? "movement"
                 : "elementwise",
-      reads: new Set(externalReads(n)),
-      remapped: new Set(),
+      reads: distinct(externalReads(n)),
+      ordered: [],
     };
-    groups.push(group);
-    groupOf.set(n, group);
+    if (head || isInlineWindow(n)) sealed.set(n.out, true);
+    groupTable.set(n.out, group);
   }
 
-  // Emit nodes with each group contiguous at its root's position.
+  // Emit nodes with each group contiguous at its root's position. Members precede their root
+  // (they feed it), so one sweep collects each group's members in order by the time its root comes.
   const order: Node[] = [];
   const kernels: Kernel[] = [];
   for (const n of g.nodes) {
-    const grp = groupOf.get(n);
+    const grp = groupOf(n);
     if (!grp) {
       order.push(n);
       continue;
     }
+    const nodes = grp.ordered;
+    nodes.push(n);
     if (grp.root !== n) continue;
-    const nodes = g.nodes.filter((m) => grp.members.has(m));
-    order.push(...nodes);
-    const inside = new Set(nodes.map((m) => m.out));
+    for (const m of nodes) order.push(m);
     const inputs: Value[] = [];
     for (const m of nodes)
       for (const v of m.inputs)
-        if (!inside.has(v) && !inputs.includes(v) && grp.reads.has(v)) inputs.push(v);
+        if (groupTable.get(v) !== grp && !inputs.includes(v) && grp.reads.includes(v)) inputs.push(v);
     kernels.push({ name: `k${kernels.length}`, kind: grp.kind, nodes, inputs, output: n.out });
   }
   g.nodes = order;
   g.kernels = kernels;
   return g;
+}
+
+function distinct(values: Value[]): Value[] {
+  return values.filter((v, i) => values.indexOf(v) === i);
+}
+
+/** A concat of more distinct inputs than a kernel can bind with its output. */
+function isWideConcat(n: Node): boolean {
+  return n.op === "concat" && new Set(n.inputs).size > MAX_KERNEL_BUFFERS - 1;
 }
 
 /**
@@ -202,7 +214,7 @@ function splitWideConcats(g: Graph): void {
   };
   const order: Node[] = [];
   for (const n of g.nodes) {
-    if (n.op !== "concat" || new Set(n.inputs).size <= limit) {
+    if (!isWideConcat(n)) {
       order.push(n);
       continue;
     }

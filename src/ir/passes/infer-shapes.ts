@@ -38,8 +38,9 @@ export function inferShapes(input: Graph, ctx: PassContext): Graph {
   };
 
   const failed = new Set<Value>();
-  const byId = new Map([...g.args, ...g.nodes.map((n) => n.out)].map((v) => [v.id, v]));
   const checks = [...(ctx.checks ?? [])].sort((a, b) => a.before - b.before);
+  // NOTE: only block calls bring checks; a graph without them needs no index of its values.
+  const byId = new Map(checks.length ? [...g.args, ...g.nodes.map((n) => n.out)].map((v) => [v.id, v]) : []);
   let nextCheck = 0;
   let skipUntil = -1;
   const runChecks = (upTo: number) => {
@@ -85,7 +86,8 @@ export function inferShapes(input: Graph, ctx: PassContext): Graph {
   }
   runChecks(Infinity);
 
-  for (const v of [...g.args, ...g.nodes.map((n) => n.out)]) v.type = resolve(v.type, find);
+  for (const v of g.args) v.type = resolve(v.type, find);
+  for (const n of g.nodes) n.out.type = resolve(n.out.type, find);
   for (const n of g.nodes) {
     for (const key of ["shape", "dims"]) {
       const a = n.attrs[key];

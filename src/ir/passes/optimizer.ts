@@ -18,7 +18,8 @@ import type { PassContext } from "./pass.js";
  * Nodes carry the optimizer's span from the training section, with origin "update".
  */
 export function optimizer(input: Graph, ctx: PassContext): Graph {
-  const g = input.clone();
+  // NOTE: only appends args and nodes, so it shares the input's nodes rather than copying them.
+  const g = input.derive();
   const opt = ctx.train?.optimizer;
   if (!opt || g.grads.length === 0) return g;
   const b = new Builder(g, opt.span, "update");
@@ -26,7 +27,13 @@ export function optimizer(input: Graph, ctx: PassContext): Graph {
   const hyper = (name: string) => g.addArg({ role: "hyper", name }, scalar, opt.span);
   const state = (p: Value, name: string) =>
     g.addArg({ role: "state", name: `${p.arg!.name}.${name}`, init: { kind: "zeros", options: {} } }, p.type, opt.span);
-  const c = (v: number) => b.const(v);
+  // NOTE: one node per constant, shared by every param's update (not one per param per use).
+  const consts = new Map<number, Value>();
+  const c = (v: number) => {
+    let k = consts.get(v);
+    if (!k) consts.set(v, (k = b.const(v)));
+    return k;
+  };
   const lr = hyper("lr");
   if (ctx.train?.clip) {
     const squares = g.grads.map(({ grad }) => b.op("sum", [b.mul(grad, grad)], { keepdims: false }));

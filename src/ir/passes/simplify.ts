@@ -1,4 +1,4 @@
-import { Graph, type Node, type Value } from "../graph.js";
+import { consumersOf, copyArgInfo, copyAttrs, Graph, ValueTable, type Attrs, type Node, type Value } from "../graph.js";
 import { sameShape } from "../types.js";
 import type { PassContext } from "./pass.js";
 
@@ -10,36 +10,36 @@ import type { PassContext } from "./pass.js";
  *    is replaced by it (constants included, so one `const 0` serves the whole graph).
  * 3. Dead code: nodes no root (output, loss, grad, update) depends on are dropped.
  */
-export function simplify(input: Graph, _ctx: PassContext): Graph {
-  const src = input.clone();
+export function simplify(src: Graph, _ctx: PassContext): Graph {
+  // NOTE: the input is only read (every node, type and attribute is copied), so it needs no clone.
   const out = new Graph(src.name);
   out.typed = src.typed;
   const live = liveNodes(src);
-  const users = new Map<Value, Node[]>();
-  for (const n of src.nodes) for (const v of n.inputs) users.set(v, [...(users.get(v) ?? []), n]);
-  const map = new Map<Value, Value>();
+  const users = consumersOf(src);
+  const map = new ValueTable<Value>(src.idCount);
   for (const a of src.args) {
-    const v = out.addArg(a.arg!, a.type, a.span);
+    // NOTE: types are never changed in place (passes give a value a new one), so they are shared.
+    const v = out.addArg(copyArgInfo(a.arg!), a.type, a.span);
     map.set(a, v);
   }
-  const seen = new Map<string, Value>();
+  const cse = new CommonSubexpressions();
   const get = (v: Value) => map.get(v)!;
+  const onlyBroadcastingUsers = (n: Node) => (users.get(n.out) ?? []).every((u) => BROADCASTING.has(u.op));
   for (const n of src.nodes) {
     if (!live.has(n)) continue;
     const ins = n.inputs.map(get);
-    const same = identity(n, ins, (users.get(n.out) ?? []).every((u) => BROADCASTING.has(u.op)));
+    const same = identity(n, ins, onlyBroadcastingUsers);
     if (same) {
       map.set(n.out, same);
       continue;
     }
-    const key = `${n.op}(${ins.map((v) => v.id).join(",")})${JSON.stringify(n.attrs)}`;
-    const prior = seen.get(key);
+    const prior = cse.find(n.op, ins, n.attrs);
     if (prior) {
       map.set(n.out, prior);
       continue;
     }
-    const v = out.addNode(n.op, ins, n.attrs, n.out.type, n.span, n.origin);
-    seen.set(key, v);
+    const v = out.addNode(n.op, ins, copyAttrs(n.attrs), n.out.type, n.span, n.origin);
+    cse.add(v.producer!);
     map.set(n.out, v);
   }
   out.outputs = src.outputs.map((o) => ({ ...o, value: get(o.value) }));
@@ -47,7 +47,55 @@ export function simplify(input: Graph, _ctx: PassContext): Graph {
   out.grads = src.grads.map((x) => ({ param: get(x.param), grad: get(x.grad) }));
   out.updates = src.updates.map((u) => ({ param: get(u.param), value: get(u.value) }));
   // A second sweep drops nodes that identities or CSE left without users.
-  return out.nodes.length < src.nodes.length ? dropDead(out) : out;
+  return out.nodes.length < live.size ? dropDead(out) : out;
+}
+
+/**
+ * The nodes kept so far, found by what they compute: op, (already simplified) inputs and
+ * attributes. Indexed by a number hashed from the op and the input ids, so a lookup compares the
+ * rare nodes that share the hash, not strings built for every node; nodes without inputs
+ * (constants) are keyed by op and attributes.
+ */
+class CommonSubexpressions {
+  private readonly byHash = new Map<number, Node[]>();
+  private readonly sources = new Map<string, Value>();
+  private readonly opHashes = new Map<string, number>();
+
+  find(op: string, ins: Value[], attrs: Attrs): Value | undefined {
+    if (ins.length === 0) return this.sources.get(op + JSON.stringify(attrs));
+    const candidates = this.byHash.get(this.hash(op, ins));
+    if (!candidates) return undefined;
+    let key: string | undefined;
+    for (const c of candidates) {
+      if (c.op !== op || c.inputs.length !== ins.length || !c.inputs.every((v, i) => v === ins[i])) continue;
+      key ??= JSON.stringify(attrs);
+      if (JSON.stringify(c.attrs) === key) return c.out;
+    }
+    return undefined;
+  }
+
+  add(n: Node): void {
+    if (n.inputs.length === 0) {
+      this.sources.set(n.op + JSON.stringify(n.attrs), n.out);
+      return;
+    }
+    const h = this.hash(n.op, n.inputs);
+    const list = this.byHash.get(h);
+    if (list) list.push(n);
+    else this.byHash.set(h, [n]);
+  }
+
+  private hash(op: string, ins: Value[]): number {
+    let h = this.opHashes.get(op);
+    if (h === undefined) {
+      h = 0;
+      for (let i = 0; i < op.length; i++) h = (Math.imul(h, 31) + op.charCodeAt(i)) | 0;
+      this.opHashes.set(op, h);
+    }
+    for (const v of ins) h = (Math.imul(h ^ v.id, 0x9e3779b1) + 0x7f4a7c15) | 0;
+    // NOTE: a small integer keeps the Map key unboxed.
+    return h & 0x3fffffff;
+  }
 }
 
 /** Ops whose result does not change when a [1, 1] operand is replaced by a scalar. */
@@ -58,7 +106,7 @@ function constValue(v: Value): number | undefined {
   return p?.op === "const" ? (p.attrs["value"] as number) : undefined;
 }
 
-function identity(n: Node, [a, b]: Value[], onlyBroadcastingUsers: boolean): Value | undefined {
+function identity(n: Node, [a, b]: Value[], onlyBroadcastingUsers: (n: Node) => boolean): Value | undefined {
   const keeps = (x: Value | undefined) => x && sameShape(x.type.shape, n.out.type.shape) && x.type.dtype === n.out.type.dtype;
   switch (n.op) {
     case "mul":
@@ -76,23 +124,25 @@ function identity(n: Node, [a, b]: Value[], onlyBroadcastingUsers: boolean): Val
     case "reshape":
       // A scalar constant reshaped to [1, 1, ...] broadcasts the same as the scalar itself, and
       // stays inlinable (a reshape would need a buffer to alias).
-      return a!.producer?.op === "const" && n.out.type.shape.every((d) => d === 1) && onlyBroadcastingUsers ? a : undefined;
+      return a!.producer?.op === "const" && n.out.type.shape.every((d) => d === 1) && onlyBroadcastingUsers(n) ? a : undefined;
     default:
       return undefined;
   }
 }
 
-function liveNodes(g: Graph): Set<Node> {
-  const live = new Set<Node>();
+/** The nodes some root depends on: a worklist walk back from the roots (no recursion, any depth). */
+function liveNodes(g: Graph): { has(n: Node): boolean; size: number } {
+  const live = new ValueTable<true>(g.idCount);
+  let size = 0;
   const stack = g.roots();
   while (stack.length) {
     const v = stack.pop()!;
-    const p = v.producer;
-    if (!p || live.has(p)) continue;
-    live.add(p);
-    stack.push(...p.inputs);
+    if (!v.producer || live.has(v)) continue;
+    live.set(v, true);
+    size++;
+    for (const w of v.producer.inputs) if (w.producer && !live.has(w)) stack.push(w);
   }
-  return live;
+  return { has: (n) => live.has(n.out), size };
 }
 
 function dropDead(g: Graph): Graph {

@@ -1,0 +1,190 @@
+/// <reference types="@webgpu/types" preserve="true" />
+import type { Graph } from "../ir/graph.js";
+import type { Plan } from "../ir/plan.js";
+import { createStorage } from "./gpu-buffers.js";
+import type { PipelineCache } from "./pipelines.js";
+
+/**
+ * Step statistics of a training runner, accumulated on the device every step so that the figures
+ * of an epoch cover all of its steps while the host reads back only now and then:
+ *   1. after a step's kernels, a one-thread kernel adds loss × rows, accuracy × rows and rows to
+ *      running sums, and counts the step;
+ *   2. before it, a check kernel sets a flag when any updated param holds a NaN or ±Inf (tested on
+ *      the exponent bits, so no fast-math assumption can fold it away); the stats kernel records
+ *      the first step (counted since the last reset) whose loss or weights were non-finite;
+ *   3. `run` reads the sums under the name {@link STEP_STATS} with the other read-backs (one map),
+ *      and `resetStats` zeroes them (the start of an epoch) or puts back a saved copy (a skipped
+ *      step undone). The CPU runner keeps the same figures in memory.
+ * The runners of one pool (batch sizes) share one accumulator, the owner's.
+ */
+
+/** The name under which a training runner's `run` reads its step statistics. */
+export const STEP_STATS = "step.stats";
+
+/** Slots of the statistics array (all f32; counts are exact up to 2^24). */
+export const STATS_SLOTS = { lossSum: 0, accSum: 1, rows: 2, steps: 3, firstBad: 4, badLoss: 5, badWeights: 6, firstKind: 7 } as const;
+/** Length of the statistics array. */
+export const STATS_LENGTH = 8;
+
+/** The statistics in words. */
+export interface StepStats {
+  /** Row-weighted sums and the rows and steps they cover. */
+  lossSum: number;
+  accSum: number;
+  rows: number;
+  steps: number;
+  /** The first step (1-based, counted since the reset) whose loss or updated weights were not finite; 0 for none. */
+  firstBad: number;
+  /** Steps with a non-finite loss, and with non-finite updated weights. */
+  badLoss: number;
+  badWeights: number;
+  /** What was not finite at the first bad step: 1 the loss, 2 the updated weights, 3 both. */
+  firstKind: number;
+}
+
+/** Reads a statistics array. */
+export function statsOf(a: Float32Array): StepStats {
+  const s = STATS_SLOTS;
+  return { lossSum: a[s.lossSum]!, accSum: a[s.accSum]!, rows: a[s.rows]!, steps: a[s.steps]!, firstBad: a[s.firstBad]!, badLoss: a[s.badLoss]!, badWeights: a[s.badWeights]!, firstKind: a[s.firstKind]! };
+}
+
+/** Whether a plan's runners keep step statistics: training plans (a loss and updates). */
+export function keepsStats(plan: Plan): boolean {
+  return plan.loss !== undefined && plan.updates.length > 0;
+}
+
+/** {@link keepsStats} for the CPU runner's graph. */
+export function keepsStatsGraph(g: Graph): boolean {
+  return g.loss !== undefined && g.updates.length > 0;
+}
+
+/** The update values of params (not optimizer moments or running statistics) the flag checks. */
+export function checkedUpdates(plan: Plan): number[] {
+  return plan.updates.filter((u) => plan.buffers[u.param]!.role === "param").map((u) => u.value);
+}
+
+/** Adds one step to a statistics array in place (the CPU runner's version of the stats kernel). */
+export function accumulate(a: Float32Array, loss: number, accuracy: number | undefined, rows: number, weightsFinite: boolean): void {
+  const s = STATS_SLOTS;
+  a[s.steps]! += 1;
+  const badLoss = !Number.isFinite(loss);
+  if ((badLoss || !weightsFinite) && a[s.firstBad] === 0) {
+    a[s.firstBad] = a[s.steps]!;
+    a[s.firstKind] = (badLoss ? 1 : 0) + (weightsFinite ? 0 : 2);
+  }
+  if (badLoss) a[s.badLoss]! += 1;
+  if (!weightsFinite) a[s.badWeights]! += 1;
+  a[s.lossSum] = Math.fround(a[s.lossSum]! + Math.fround(loss * rows));
+  if (accuracy !== undefined) a[s.accSum] = Math.fround(a[s.accSum]! + Math.fround(accuracy * rows));
+  a[s.rows]! += rows;
+}
+
+const FINITE = `fn is_bad(v: f32) -> bool { return (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u; }`;
+
+/** WGSL of the stats kernel (with or without an accuracy to add). */
+export function statsShader(accuracy: boolean): string {
+  const s = STATS_SLOTS;
+  const b = accuracy ? ["loss", "acc", "rows", "flag", "stats"] : ["loss", "rows", "flag", "stats"];
+  const at = (name: string) => b.indexOf(name);
+  return [
+    `// step statistics: running sums of loss and accuracy times rows, the first non-finite step`,
+    `@group(0) @binding(${at("loss")}) var<storage, read> loss: array<f32>;`,
+    ...(accuracy ? [`@group(0) @binding(${at("acc")}) var<storage, read> acc: array<f32>;`] : []),
+    `@group(0) @binding(${at("rows")}) var<storage, read> rows: array<f32>;`,
+    `@group(0) @binding(${at("flag")}) var<storage, read_write> flag: array<u32>;`,
+    `@group(0) @binding(${at("stats")}) var<storage, read_write> stats: array<f32>;`,
+    FINITE,
+    `@compute @workgroup_size(1)`,
+    `fn main() {`,
+    `  let n = rows[0];`,
+    `  let l = loss[0];`,
+    `  let steps = stats[${s.steps}] + 1.0;`,
+    `  stats[${s.steps}] = steps;`,
+    `  let bad_loss = is_bad(l);`,
+    `  let bad_weights = flag[0] != 0u;`,
+    `  flag[0] = 0u;`,
+    `  if ((bad_loss || bad_weights) && stats[${s.firstBad}] == 0.0) {`,
+    `    stats[${s.firstBad}] = steps;`,
+    `    stats[${s.firstKind}] = select(0.0, 1.0, bad_loss) + select(0.0, 2.0, bad_weights);`,
+    `  }`,
+    `  if (bad_loss) { stats[${s.badLoss}] = stats[${s.badLoss}] + 1.0; }`,
+    `  if (bad_weights) { stats[${s.badWeights}] = stats[${s.badWeights}] + 1.0; }`,
+    `  stats[${s.lossSum}] = stats[${s.lossSum}] + l * n;`,
+    ...(accuracy ? [`  stats[${s.accSum}] = stats[${s.accSum}] + acc[0] * n;`] : []),
+    `  stats[${s.rows}] = stats[${s.rows}] + n;`,
+    `}`,
+    "",
+  ].join("\n");
+}
+
+/** Threads per workgroup of the check kernel, and the most workgroups it uses (a grid-stride loop covers the rest). */
+const CHECK_WG = 64;
+const CHECK_GROUPS = 1024;
+
+/** WGSL of the check kernel over `count` buffers: any NaN or ±Inf sets `flag[0]`. */
+export function checkShader(count: number): string {
+  const L = [`// the updated params are finite: a grid-stride loop over each, one atomic per thread that saw a bad value`];
+  for (let i = 0; i < count; i++) L.push(`@group(0) @binding(${i}) var<storage, read> w${i}: array<f32>;`);
+  L.push(`@group(0) @binding(${count}) var<storage, read_write> flag: array<atomic<u32>>;`);
+  L.push(`@compute @workgroup_size(${CHECK_WG})`, `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`);
+  // NOTE: branch-free: the least of the exponent bits' complements is 0 exactly when some value
+  // has every exponent bit set (NaN or ±Inf).
+  L.push(`  let stride = nwg.x * ${CHECK_WG}u;`, `  var least = 0x7f800000u;`);
+  for (let i = 0; i < count; i++) L.push(`  for (var j = gid.x; j < arrayLength(&w${i}); j += stride) { least = min(least, ~bitcast<u32>(w${i}[j]) & 0x7f800000u); }`);
+  L.push(`  if (least == 0u) { atomicOr(&flag[0], 1u); }`, `}`, "");
+  return L.join("\n");
+}
+
+/** The device side of the statistics: the shared accumulator, and a runner's dispatches into it. */
+export class GpuStepStats {
+  /** The statistics (f32) and the weights flag (u32), owned by the first runner of a pool. */
+  readonly stats: GPUBuffer;
+  readonly flag: GPUBuffer;
+
+  constructor(private readonly device: GPUDevice) {
+    this.stats = createStorage(device, STATS_LENGTH * 4, "step-stats");
+    this.flag = createStorage(device, 4, "step-flag");
+  }
+
+  /** Zeroes the statistics, or writes a saved copy back. */
+  reset(values?: Float32Array): void {
+    const a = values ?? new Float32Array(STATS_LENGTH);
+    this.device.queue.writeBuffer(this.stats, 0, a.buffer, a.byteOffset, STATS_LENGTH * 4);
+    this.device.queue.writeBuffer(this.flag, 0, new Uint32Array(1));
+  }
+
+  /**
+   * The dispatches one runner adds to its step: the check kernels (up to `maxBindings - 1`
+   * updated params each) and the stats kernel. `rows` is a buffer the caller owns and destroys.
+   */
+  async dispatches(
+    cache: PipelineCache,
+    maxBindings: number,
+    loss: GPUBuffer,
+    accuracy: GPUBuffer | undefined,
+    rows: GPUBuffer,
+    checked: { buffer: GPUBuffer; count: number }[],
+  ): Promise<{ pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; workgroups: [number, number, number] }[]> {
+    const per = Math.max(1, maxBindings - 1);
+    const groups: { buffer: GPUBuffer; count: number }[][] = [];
+    for (let i = 0; i < checked.length; i += per) groups.push(checked.slice(i, i + per));
+    const bind = (pipeline: GPUComputePipeline, buffers: GPUBuffer[]) =>
+      this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
+    const checks = await Promise.all(
+      groups.map(async (g) => {
+        const pipeline = await cache.get(checkShader(g.length));
+        const most = Math.max(...g.map((c) => c.count));
+        const workgroups: [number, number, number] = [Math.max(1, Math.min(CHECK_GROUPS, Math.ceil(most / CHECK_WG))), 1, 1];
+        return { pipeline, bindGroup: bind(pipeline, [...g.map((c) => c.buffer), this.flag]), workgroups };
+      }),
+    );
+    const pipeline = await cache.get(statsShader(accuracy !== undefined));
+    const stats = { pipeline, bindGroup: bind(pipeline, [loss, ...(accuracy ? [accuracy] : []), rows, this.flag, this.stats]), workgroups: [1, 1, 1] as [number, number, number] };
+    return [...checks, stats];
+  }
+
+  destroy(): void {
+    this.stats.destroy();
+    this.flag.destroy();
+  }
+}
