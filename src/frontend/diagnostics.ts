@@ -85,7 +85,7 @@ export const DIAGNOSTICS = {
   NC4013: "unknown dataset `{name}`{hint}; known: {accepted}",
   NC4014: "a dataset feeds one network input, but `{name}` has {count}",
   NC4015: "unknown metric `{name}`; expected one of: {accepted}",
-  NC4017: "{what} {value} is beyond f32's range: numbers of a training section are at most 3.4e38 in size",
+  NC4017: "{what}{value} is beyond f32's range: numbers of a training section are at most 3.4e38 in size",
   NC4016: "accuracy needs a classification loss that names its prediction and target, e.g. `cross_entropy(logits, labels)`; {loss} is not one",
   NC6001: "invalid IR: {message}",
 } as const;

@@ -261,6 +261,13 @@ function dataColumns(t: TrainDecl, net: NetworkScope): DataColumn[] {
   const cols: DataColumn[] = [];
   for (const e of t.data) {
     if (e.value.kind === "numbers") {
+      // NOTE: the lexer read the values as f32 already: a number beyond its range is ±Inf here.
+      const bad = e.value.values.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) {
+        d.error("NC4017", e.value.span, { what: `a data value of \`${e.name.name}\` (number ${bad + 1} in reading order)`, value: "" });
+        net.poison(e.name.name);
+        continue;
+      }
       cols.push({ name: e.name.name, shape: e.value.shape, values: e.value.values, span: e.span });
       continue;
     }
@@ -308,7 +315,7 @@ function literalArray(e: Expr, d: Diagnostics): { shape: number[]; values: numbe
     // NOTE: data is f32; 1e39 there was +Inf, which trained to infinite weights under a finite
     // loss (sigmoid of Inf is 1) and saved them (found by the fuzzer).
     if (!f32Finite(leaf)) {
-      d.error("NC4017", e.span, { what: "a data value", value: sourceNumber(e, leaf) });
+      d.error("NC4017", e.span, { what: "a data value", value: ` ${sourceNumber(e, leaf)}` });
       return undefined;
     }
     return { shape: [], values: [leaf] };
@@ -351,7 +358,7 @@ function lowerOptimizer(e: Expr | undefined, span: Span, d: Diagnostics): Optimi
     for (const kw of e.kwargs) {
       const v = given[kw.name.name];
       if (typeof v === "number" && !f32Finite(v)) {
-        d.error("NC4017", kw.value.span, { what: `\`${kw.name.name}\``, value: String(v) });
+        d.error("NC4017", kw.value.span, { what: `\`${kw.name.name}\``, value: ` ${String(v)}` });
         return undefined;
       }
     }
