@@ -63,6 +63,19 @@ const OPTIMIZERS: Record<string, Record<string, { kind: KwKind; default?: number
   },
 };
 
+/**
+ * The ranges of the optimizers' rates, checked where the user wrote them: `lr = 0` trains nothing and
+ * `lr = -1` climbs the loss, a momentum or beta of 1 never forgets, and eps = 0 divides by zero.
+ */
+const OPTION_RANGES: Record<string, { ok: (v: number) => boolean; expected: string }> = {
+  lr: { ok: (v) => v > 0, expected: "a number > 0" },
+  momentum: { ok: (v) => v >= 0 && v < 1, expected: "a number in [0, 1)" },
+  beta1: { ok: (v) => v >= 0 && v < 1, expected: "a number in [0, 1)" },
+  beta2: { ok: (v) => v >= 0 && v < 1, expected: "a number in [0, 1)" },
+  eps: { ok: (v) => v > 0, expected: "a number > 0" },
+  weight_decay: { ok: (v) => v >= 0, expected: "a number >= 0" },
+};
+
 /** Learning-rate schedules and their options. */
 const SCHEDULES: Record<string, Record<string, KwKind>> = {
   constant: {},
@@ -366,9 +379,10 @@ function lowerOptimizer(e: Expr | undefined, span: Span, d: Diagnostics): Optimi
     d.error("NC4004", e.span, { key: name, expected: `given a learning rate, e.g. ${name}(lr = 0.1)` });
     return undefined;
   }
-  if (given["weight_decay"] !== undefined && opt("weight_decay") < 0) {
-    const at = e.kind === "call" ? e.kwargs.find((k) => k.name.name === "weight_decay")?.value.span : undefined;
-    d.error("NC4004", at ?? e.span, { key: "weight_decay", expected: "a number >= 0" });
+  for (const [key, range] of Object.entries(OPTION_RANGES)) {
+    if (given[key] === undefined || range.ok(opt(key))) continue;
+    const at = e.kind === "call" ? e.kwargs.find((k) => k.name.name === key)?.value.span : undefined;
+    d.error("NC4004", at ?? e.span, { key, expected: range.expected });
     return undefined;
   }
   if (name === "sgd")
