@@ -9,6 +9,7 @@ import { CpuRunner } from "../src/runtime/cpu.js";
 import { releaseGpu, sharedGpu } from "../src/runtime/device.js";
 import { batches, initialParams } from "../src/runtime/train.js";
 import { WebGpuRunner } from "../src/runtime/webgpu.js";
+import { expectFiniteDifferences } from "./util/gradcheck.js";
 
 // `compile(..., { read })`: gradients of the loss with respect to params and inputs, and lets
 // (also inside block instances), read back from a step. Gradients are checked against central
@@ -67,16 +68,7 @@ describe("reading gradients and lets", () => {
         const arg = g.argNamed(name.slice(5))!;
         const analytic = value(name);
         expect(analytic.shape).toEqual(concreteShape(arg.type.shape, dims));
-        const data = env.get(arg)!.data;
-        for (let k = 0; k < data.length; k++) {
-          const keep = data[k]!;
-          data[k] = keep + 1e-6;
-          const up = run().get(g.loss!)!.data[0]!;
-          data[k] = keep - 1e-6;
-          const down = run().get(g.loss!)!.data[0]!;
-          data[k] = keep;
-          expect(analytic.data[k]!, `${name}[${k}]`).toBeCloseTo((up - down) / 2e-6, 6);
-        }
+        expectFiniteDifferences(g, env, dims, arg, analytic.data, name);
         expect(analytic.data.some((v) => Math.abs(v) > 1e-4), `${name} is not all zero`).toBe(true);
       }
       // h1 = tanh(x @ W + b), by hand.
