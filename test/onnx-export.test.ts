@@ -11,8 +11,7 @@ import { EXPORT_RULES } from "../src/onnx/export-ops.js";
 import { decodeModel } from "../src/onnx/proto.js";
 import { parseGraph } from "../src/ir/parse.js";
 import { CpuRunner } from "../src/runtime/cpu.js";
-import { uniform01 } from "../src/runtime/random.js";
-import { initialParams } from "../src/runtime/train.js";
+import { testInputs, testValues } from "./util/onnx-values.js";
 
 // Every example, exported with seeded weights, runs in ONNX Runtime (its CPU provider) and gives
 // netc's CPU reference outputs to 1e-4 relative, at two batch sizes (the batch dim is symbolic).
@@ -24,37 +23,7 @@ const BATCHES = [3, 5];
 const RTOL = 1e-4;
 const FLOOR = 1e-2;
 
-/** Seeded initial values, every tensor nudged so zero biases and unit batchnorm statistics are tested too. */
-function testValues(g: Graph, seed: number): Record<string, Float32Array> {
-  const values = initialParams(g, {}, seed);
-  let stream = 0;
-  for (const [name, v] of Object.entries(values)) {
-    stream++;
-    const positive = /var/.test(name);
-    for (let i = 0; i < v.length; i++) {
-      const u = uniform01(seed, stream, i) - 0.5;
-      v[i] = positive ? 0.5 + Math.abs(v[i]! + u) : v[i]! + 0.2 * u;
-    }
-  }
-  return values;
-}
 
-/** Random rows for each input: ids below the smallest table a gather reads with them, else uniform in [-1, 1). */
-function testInputs(g: Graph, dims: DimBindings, seed: number): Record<string, Float32Array> {
-  const out: Record<string, Float32Array> = {};
-  g.args.forEach((a, k) => {
-    if (a.arg!.role !== "input") return;
-    const n = numel(concreteShape(a.type.shape, dims));
-    const data = new Float32Array(n);
-    if (a.type.dtype === "i32") {
-      const tables = g.nodes.filter((x) => x.op === "gather" && x.inputs[1] === a).map((x) => x.inputs[0]!.type.shape[(x.attrs["axis"] as number) ?? 0] as number);
-      const vocab = Math.min(...tables, 1 << 20);
-      for (let i = 0; i < n; i++) data[i] = Math.floor(uniform01(seed, k, i) * vocab);
-    } else for (let i = 0; i < n; i++) data[i] = 2 * uniform01(seed, k, i) - 1;
-    out[a.arg!.name] = data;
-  });
-  return out;
-}
 
 /** What netc's CPU backend gives for the exported outputs (labels fed as zeros: they only feed the loss and metrics). */
 async function netcOutputs(g: Graph, values: Record<string, Float32Array>, feed: Record<string, Float32Array>, dims: DimBindings, names: string[]) {

@@ -5,13 +5,12 @@ import * as ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { bindBatch, compile } from "../src/compile.js";
 import type { Graph } from "../src/ir/graph.js";
-import { concreteShape, numel, type DimBindings } from "../src/ir/types.js";
+import { concreteShape, type DimBindings } from "../src/ir/types.js";
 import { ELEM } from "../src/onnx/export-graph.js";
 import { exportOnnx, type ExportResult } from "../src/onnx/export.js";
 import { onnxToNet, OnnxImportUnsupported } from "../src/onnx/to-net.js";
 import { CpuRunner } from "../src/runtime/cpu.js";
-import { uniform01 } from "../src/runtime/random.js";
-import { initialParams } from "../src/runtime/train.js";
+import { testInputs, testValues } from "./util/onnx-values.js";
 import { netc } from "./util/cli.js";
 
 // `netc import`: every example is exported (seeded weights), imported back as .net + weights,
@@ -24,35 +23,7 @@ const BATCHES = [2, 5];
 const RTOL = 1e-4;
 const FLOOR = 1e-2;
 
-function testValues(g: Graph, seed: number): Record<string, Float32Array> {
-  const values = initialParams(g, {}, seed);
-  let stream = 0;
-  for (const [name, v] of Object.entries(values)) {
-    stream++;
-    const positive = /var/.test(name);
-    for (let i = 0; i < v.length; i++) {
-      const u = uniform01(seed, stream, i) - 0.5;
-      v[i] = positive ? 0.5 + Math.abs(v[i]! + u) : v[i]! + 0.2 * u;
-    }
-  }
-  return values;
-}
 
-function testInputs(g: Graph, dims: DimBindings, seed: number): Record<string, Float32Array> {
-  const out: Record<string, Float32Array> = {};
-  g.args.forEach((a, k) => {
-    if (a.arg!.role !== "input") return;
-    const n = numel(concreteShape(a.type.shape, dims));
-    const data = new Float32Array(n);
-    if (a.type.dtype === "i32") {
-      const tables = g.nodes.filter((x) => x.op === "gather" && x.inputs[1] === a).map((x) => x.inputs[0]!.type.shape[0] as number);
-      const vocab = Math.min(...tables, 1 << 20);
-      for (let i = 0; i < n; i++) data[i] = Math.floor(uniform01(seed, k, i) * vocab);
-    } else for (let i = 0; i < n; i++) data[i] = 2 * uniform01(seed, k, i) - 1;
-    out[a.arg!.name] = data;
-  });
-  return out;
-}
 
 /** Max relative difference (below FLOOR: relative to FLOOR). */
 function maxRel(got: ArrayLike<number>, want: ArrayLike<number>): number {
