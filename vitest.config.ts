@@ -10,6 +10,7 @@ export default defineConfig({
     // each process destroy its device before it exits.
     pool: "forks",
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    setupFiles: ["test/util/watchdog.ts"],
     testTimeout: 120_000,
     hookTimeout: 120_000,
   },
