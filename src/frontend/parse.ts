@@ -24,9 +24,9 @@ import type {
   TrainSetting,
   TypeExpr,
 } from "./ast.js";
-import type { DiagnosticCode, Diagnostics } from "./diagnostics.js";
+import type { DiagnosticCode, Diagnostics } from "../base/diagnostics.js";
 import { MAX_NESTING, tooDeep } from "./nesting.js";
-import type { SourceFile, Span } from "./source.js";
+import type { SourceFile, Span } from "../base/source.js";
 
 /**
  * Parses a `.net` file into the AST:

@@ -1,8 +1,9 @@
 import type { Init } from "../ir/graph.js";
 import { DTYPES, type Dim, type DType, type TensorType } from "../ir/types.js";
 import type { CallExpr, Expr, TypeExpr } from "./ast.js";
-import { suggest, type Diagnostics } from "./diagnostics.js";
-import { FUNCTIONS, type KwKind, type KwValue } from "./functions.js";
+import { suggest, type Diagnostics } from "../base/diagnostics.js";
+import type { KwKind, KwValue } from "./function-def.js";
+import { FUNCTIONS } from "./functions.js";
 
 /** The largest size a layer argument may give (a tensor dim is a 32-bit count on the GPU). */
 const MAX_SIZE = 2147483647;

@@ -1,5 +1,5 @@
-import { Diagnostics, suggest } from "../frontend/diagnostics.js";
-import { SourceFile, type Span } from "../frontend/source.js";
+import { Diagnostics, suggest } from "../base/diagnostics.js";
+import { SourceFile, type Span } from "../base/source.js";
 import { Graph, type ArgRole, type Attrs, type AttrValue, type Init, type Kernel, type Origin, type Value } from "./graph.js";
 import { OPS, opDef, type InferCtx } from "./ops.js";
 import { DTYPES, formatType, type Dim, type DType, type TensorType } from "./types.js";
