@@ -1,5 +1,5 @@
 import type { Value } from "../../ir/graph.js";
-import { invalid, NodeCtx, type Term, dimsOf, dtypeOfTerm, dyn, st, unsupported } from "../importer.js";
+import { invalid, NodeCtx, type Term, dimsOf, dtypeOfTerm, dyn, st, unsupported } from "../node-context.js";
 import { castValue, sizeOf, type HostTensor, type OnnxDType } from "../tensor.js";
 
 /** Shared helpers for the op handlers. */

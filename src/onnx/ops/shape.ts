@@ -1,4 +1,4 @@
-import { dimsOf, dtypeOfTerm, type Handler, invalid, type NodeCtx, st, type Term, unsupported } from "../importer.js";
+import { dimsOf, dtypeOfTerm, type Handler, invalid, type NodeCtx, st, type Term, unsupported } from "../node-context.js";
 import { sizeOf, type HostTensor, type OnnxDType } from "../tensor.js";
 import { broadcastDims, empty, filled, int64, normAxis, out, reshapeTerm, strides, unravel } from "./common.js";
 
