@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { Attrs, Value } from "../src/ir/graph.js";
 import { interpret, type Tensor } from "../src/ir/interp.js";
-import { OPS, type InferCtx } from "../src/ir/ops.js";
+import { OPS } from "../src/ir/ops/registry.js";
+import type { InferCtx } from "../src/ir/ops/types.js";
 import { autodiff } from "../src/ir/passes/autodiff.js";
 import type { Dim } from "../src/ir/types.js";
 import { ctx, graphWith, randomTensor, rng } from "./util/build.js";

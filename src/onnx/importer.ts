@@ -1,7 +1,8 @@
 import { SourceFile, type Span } from "../frontend/source.js";
 import { Graph, type Attrs, type Value } from "../ir/graph.js";
 import { interpret, type Tensor } from "../ir/interp.js";
-import { Builder, OPS } from "../ir/ops.js";
+import { Builder } from "../ir/ops/builder.js";
+import { isOpName } from "../ir/ops/registry.js";
 import type { DType } from "../ir/types.js";
 import { decodeModel, type AttributeProto, type ModelProto, type NodeProto, type ValueInfoProto } from "./proto.js";
 import {
@@ -120,6 +121,8 @@ export class Emitter {
     readonly folding = false,
     /** Statics that stay arguments even with one element (`netc import` keeps initializers as params). */
     private readonly keep?: (t: HostTensor) => boolean,
+    /** Registered primitives to treat as absent, so handlers take their other lowering (tests). */
+    readonly withoutOps: ReadonlySet<string> = new Set(),
   ) {
     this.b = new Builder(graph, span, "forward");
   }
@@ -134,9 +137,9 @@ export class Emitter {
     return this.b.const(v);
   }
 
-  /** Whether the registry has an op (conv, pool, gather ... arrive over time). */
+  /** Whether the registry has an op (conv, pool, gather ... arrive over time) and it is not left out. */
   has(op: string): boolean {
-    return op in OPS;
+    return isOpName(op) && !this.withoutOps.has(op);
   }
 
   /** The IR value of a term: dynamic as is; static as a constant or an argument holding its data. */
@@ -352,6 +355,8 @@ export interface ImportOptions {
   keepInitializers?: boolean;
   /** Sizes for symbolic input dims (dim_params) by name, without fed values (`netc import` binds the batch). */
   dims?: Record<string, number>;
+  /** Registered primitives to import as if absent (conv, pool, gather): tests of the lowerings without them. */
+  withoutOps?: ReadonlySet<string>;
 }
 
 /** A graph input the caller supplies at run time. */
@@ -417,7 +422,7 @@ export function importModel(model: ModelProto, handlers: Record<string, Handler>
   const graph = new Graph(g.name || "onnx");
   graph.typed = true;
   const initNames = new Map<HostTensor, string>();
-  const e = new Emitter(graph, span, false, opts.keepInitializers ? (t) => initNames.has(t) && t.dims.length > 0 : undefined);
+  const e = new Emitter(graph, span, false, opts.keepInitializers ? (t) => initNames.has(t) && t.dims.length > 0 : undefined, opts.withoutOps);
   const env = new Map<string, Term>();
   const specialised = new Set<string>();
   const feeds = opts.feeds ?? new Map<string, HostTensor>();
@@ -530,7 +535,7 @@ function runNode(
 
   const scratch = new Graph("fold");
   scratch.typed = true;
-  const fe = new Emitter(scratch, e.b.span, true);
+  const fe = new Emitter(scratch, e.b.span, true, undefined, e.withoutOps);
   const outs = handler(new NodeCtx(node, opset, ins, attr, fe, specialised));
   if (outs.every((o) => o === undefined || o.kind === "static")) return outs;
   const args = new Map<Value, Tensor>();

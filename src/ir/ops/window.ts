@@ -1,12 +1,12 @@
-import type { Attrs } from "./graph.js";
-import type { InferCtx, WindowWgsl } from "./ops.js";
-import { formatShape, stridesOf, type Dim } from "./types.js";
+import type { Attrs } from "../graph.js";
+import { stridesOf, type Dim } from "../types.js";
+import { isInt, show } from "./shape.js";
+import type { InferCtx, WindowWgsl } from "./types.js";
 
 /**
  * Shared pieces of the window ops (conv, pool, gather, ...): their attributes, the geometry of a
  * sliding window, a table of the taps each output position reads (for the CPU reference), and a
- * small writer for the WGSL they generate. Imports nothing at run time from ops.ts, which merges
- * the window ops into the registry.
+ * small writer for the WGSL they generate.
  */
 
 /** Per spatial axis: stride, padding before and after, dilation; and the groups of a conv. */
@@ -16,23 +16,6 @@ export interface WindowAttrs {
   after: number[];
   dilations: number[];
   groups: number;
-}
-
-/** An InferCtx for rules re-run on already-typed values (codegen, CPU): any error is a compiler bug. */
-export function strictCtx(op: string): InferCtx {
-  return {
-    op,
-    error: (code, args) => {
-      throw new Error(`internal: ${op}: ${code} ${JSON.stringify(args)}`);
-    },
-    unify: (a, b) => (a === b ? a : undefined),
-  };
-}
-
-const isInt = (x: unknown): x is number => typeof x === "number" && Number.isInteger(x);
-
-function show(v: unknown): string {
-  return Array.isArray(v) ? formatShape(v as Dim[]) : String(v);
 }
 
 /**

@@ -1,5 +1,6 @@
-import type { Attrs } from "./graph.js";
-import type { CpuTensor, GemmAffine, GemmView, InferCtx, WindowOp, WindowWgsl } from "./ops.js";
+import type { Attrs } from "../graph.js";
+import { strictCtx } from "./shape.js";
+import type { CpuTensor, GemmAffine, GemmView, InferCtx, OpFamily, WindowWgsl } from "./types.js";
 import {
   affine,
   convAttrs,
@@ -8,18 +9,17 @@ import {
   knownDims,
   outSizes,
   plus,
-  strictCtx,
   tapTable,
   times,
   WgslWriter,
   windowAttrs,
   type WindowAttrs,
-} from "./ops-window.js";
-import { formatShape, numel, stridesOf, type Dim, type TensorType } from "./types.js";
+} from "./window.js";
+import { formatShape, numel, stridesOf, type Dim, type TensorType } from "../types.js";
 
 /**
  * Convolution and pooling over [N, C, *spatial] with 1, 2 or 3 spatial axes, and their gradients,
- * as window ops (see WindowOp in ops.ts): one thread per output element loops over the taps of
+ * as window ops (see WindowOp in types.ts): one thread per output element loops over the taps of
  * its window. Attributes, per spatial axis: `strides` (default 1), `pads` as
  * [before0, after0, before1, after1, ...] (default 0, the `pad` op's order), `dilations`
  * (default 1); conv has `groups` (default 1), pooling `mode`, `kernel`, `ceil`, `count_pad`.
@@ -545,7 +545,7 @@ function convGradWeightWgsl(w: WindowWgsl): string {
 // ---------------------------------------------------------------- implicit GEMM views
 
 /*
- * conv and its gradients as implicit matrix products (GemmView in ops.ts), for groups = 1:
+ * conv and its gradients as implicit matrix products (GemmView in types.ts), for groups = 1:
  *   conv:             rows (n, out),  cols f,        k (c, taps):   A = x (padded), B = w
  *   conv_grad_weight: rows f,         cols (c, taps), k (n, out):   A = g,          B = x (padded)
  *   conv_grad_input:  rows (n, in),   cols c,        k (f, taps):   A = g (outside = 0), B = w
@@ -841,4 +841,4 @@ export const CONV_OPS = {
     cpu: poolGradCpu,
     wgsl: poolGradWgsl,
   },
-} satisfies Record<string, WindowOp>;
+} satisfies OpFamily;
