@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Attrs, Value } from "../src/ir/graph.js";
 import { interpret, type Tensor } from "../src/ir/interp.js";
-import { paddingOnlyWindow } from "../src/ir/ops/conv.js";
+import { paddingOnlyWindow } from "../src/ir/ops/pool.js";
 import { OPS } from "../src/ir/ops/registry.js";
 import { randUniform } from "../src/ir/ops/source.js";
 import type { InferCtx } from "../src/ir/ops/types.js";

@@ -1,8 +1,10 @@
+import { CONV_GRAD_OPS } from "./conv-grad.js";
 import { CONV_OPS } from "./conv.js";
 import { ELEMENTWISE_OPS } from "./elementwise.js";
 import { GATHER_OPS } from "./gather.js";
 import { MATMUL_OPS } from "./matmul.js";
 import { MOVEMENT_OPS } from "./movement.js";
+import { POOL_OPS } from "./pool.js";
 import { REDUCE_OPS } from "./reduce.js";
 import { SOURCE_OPS } from "./source.js";
 import type { OpDef, OpName } from "./types.js";
@@ -24,6 +26,8 @@ export const OPS = {
   ...MATMUL_OPS,
   ...MOVEMENT_OPS,
   ...CONV_OPS,
+  ...CONV_GRAD_OPS,
+  ...POOL_OPS,
   ...GATHER_OPS,
 } satisfies Record<OpName, OpDef>;
 
