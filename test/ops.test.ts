@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { Attrs, Value } from "../src/ir/graph.js";
 import { interpret, type Tensor } from "../src/ir/interp.js";
-import { OPS } from "../src/ir/ops/registry.js";
-import type { InferCtx } from "../src/ir/ops/types.js";
+import { FAMILIES, OPS } from "../src/ir/ops/registry.js";
+import { OP_NAMES, type InferCtx } from "../src/ir/ops/types.js";
 import { autodiff } from "../src/ir/passes/autodiff.js";
 import type { Dim } from "../src/ir/types.js";
 import { caseInputs, OP_CASES, type OpCase } from "./op-cases.js";
@@ -46,6 +46,10 @@ function checkGradient(name: string, c: OpCase, seed: number): void {
 describe("op registry", () => {
   it("has a test case for every op", () => {
     expect(Object.keys(OP_CASES).sort()).toEqual(Object.keys(OPS).sort());
+  });
+
+  it("declares each op of OP_NAMES in exactly one family (a later spread would hide an earlier entry)", () => {
+    expect(FAMILIES.flatMap((f) => Object.keys(f)).sort()).toEqual([...OP_NAMES].sort());
   });
 
   for (const [name, c] of Object.entries(OP_CASES)) {

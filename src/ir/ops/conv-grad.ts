@@ -58,6 +58,7 @@ export const CONV_GRAD_OPS = {
   /** conv_grad_input(g [N, F, *out], w) with `input` (x's spatial size) -> [N, C, *input]: the transposed conv. */
   conv_grad_input: {
     kind: "window",
+    internal: "conv's gradient, built by autodiff",
     arity: 2,
     /** conv_grad_input(g [N, F, *out], w [F, C / groups, *kernel]) with `input` -> [N, C, *input]. */
     infer(ins: TensorType[], attrs: Attrs, ctx: InferCtx): TensorType | undefined {
@@ -150,6 +151,7 @@ export const CONV_GRAD_OPS = {
   /** conv_grad_weight(x, g [N, F, *out]) with `kernel` (w's spatial size) -> [F, C/groups, *kernel]. */
   conv_grad_weight: {
     kind: "window",
+    internal: "conv's gradient, built by autodiff",
     arity: 2,
     /** conv_grad_weight(x [N, C, *input], g [N, F, *out]) with `kernel` -> [F, C / groups, *kernel]. */
     infer(ins: TensorType[], attrs: Attrs, ctx: InferCtx): TensorType | undefined {

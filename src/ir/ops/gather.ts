@@ -152,6 +152,7 @@ export const GATHER_OPS = {
   /** gather_grad(g, idx) with `axis` (of x) and `size` (x.shape[axis]) -> x's shape: a scatter-add. */
   gather_grad: {
     kind: "window",
+    internal: "gather's gradient, built by autodiff",
     arity: 2,
     infer: gatherGradInfer,
     cpu: gatherGradCpu,

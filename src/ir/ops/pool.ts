@@ -204,6 +204,7 @@ export const POOL_OPS = {
   /** pool_grad(x, g) -> x's shape: g routed back to each window's first maximum (max) or spread over it (avg). */
   pool_grad: {
     kind: "window",
+    internal: "pool's gradient, built by autodiff",
     arity: 2,
     infer(ins: TensorType[], attrs: Attrs, ctx: InferCtx): TensorType | undefined {
       const [x, g] = ins as [TensorType, TensorType];

@@ -7,13 +7,16 @@ import { MOVEMENT_OPS } from "./movement.js";
 import { POOL_OPS } from "./pool.js";
 import { REDUCE_OPS } from "./reduce.js";
 import { SOURCE_OPS } from "./source.js";
-import type { OpDef, OpName } from "./types.js";
+import type { OpDef, OpFamily, OpName } from "./types.js";
 
 /**
  * The op registry: every primitive is declared once, in its family's file, with its shape rule,
  * gradient rule, CPU reference semantics and WGSL lowering side by side in one object literal.
  * Passes, the CPU interpreter and codegen look ops up by name here.
  */
+
+/** The families whose entries OPS merges (test/ops.test.ts checks no name is in two of them). */
+export const FAMILIES: readonly OpFamily[] = [SOURCE_OPS, ELEMENTWISE_OPS, REDUCE_OPS, MATMUL_OPS, MOVEMENT_OPS, CONV_OPS, CONV_GRAD_OPS, POOL_OPS, GATHER_OPS];
 
 /**
  * Every primitive op, by name. `satisfies` makes tsc refuse a name of OP_NAMES without an entry;

@@ -98,6 +98,11 @@ interface OpBase {
   infer(ins: TensorType[], attrs: Attrs, ctx: InferCtx): TensorType | undefined;
   /** Absent for ops with no gradient (comparisons, constants). */
   grad?: GradRule;
+  /**
+   * Why no `.net` function, operator or layer lowers to this op (it is built by autodiff, ...);
+   * absent for the ops users reach. test/op-surface.test.ts checks both ways.
+   */
+  internal?: string;
 }
 
 /** An elementwise op: scalar semantics on CPU and as a WGSL expression. */
