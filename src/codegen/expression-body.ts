@@ -1,5 +1,7 @@
 import type { Kernel, Node, Value } from "../ir/graph.js";
-import { opDef, wgslFloat, type ElementwiseOp, type View } from "../ir/ops.js";
+import { wgslFloat } from "../ir/ops/numerics.js";
+import { opDef } from "../ir/ops/registry.js";
+import type { ElementwiseOp, View } from "../ir/ops/types.js";
 import { broadcastStrides, concreteShape, numel, stridesOf, type DimBindings } from "../ir/types.js";
 
 // The WGSL statements that compute a fused kernel's elementwise part, element by element: used by

@@ -1,5 +1,9 @@
 import type { Kernel, Node, Value } from "../ir/graph.js";
-import { opDef, reduceAxes, wgslFloat, type GemmView, type ReduceOp, type WindowOp, type WindowWgsl } from "../ir/ops.js";
+import { wgslFloat } from "../ir/ops/numerics.js";
+import { matmulLayout } from "../ir/ops/matmul.js";
+import { reduceAxes } from "../ir/ops/reduce.js";
+import { opDef } from "../ir/ops/registry.js";
+import type { GemmView, ReduceOp, WindowOp, WindowWgsl } from "../ir/ops/types.js";
 import { concreteShape, numel, stridesOf, type DimBindings } from "../ir/types.js";
 import { expressionBody, sourceExpr } from "./expression-body.js";
 import { implicitGemmKernel, type GemmTiling } from "./kernels/implicit-gemm.js";
@@ -175,17 +179,10 @@ function reduceKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): Compi
 function contraction(k: Kernel, dims: DimBindings, opts: CodegenOptions): CompiledKernel {
   const head = k.nodes.find((n) => opDef(n.op).kind === "contraction")!;
   const [a, b] = head.inputs as [Value, Value];
-  const ta = head.attrs["ta"] === true;
-  const tb = head.attrs["tb"] === true;
-  const as = concreteShape(a.type.shape, dims);
-  const bs = concreteShape(b.type.shape, dims);
-  const [ra, rb] = [as.length, bs.length];
-  let [m, kk] = ta ? [as[ra - 1]!, as[ra - 2]!] : [as[ra - 2]!, as[ra - 1]!];
-  const nn = tb ? bs[rb - 2]! : bs[rb - 1]!;
-  let batch = numel(concreteShape(head.out.type.shape, dims).slice(0, -2));
-  let batchStrideA = ra > 2 ? m * kk : 0;
-  const batchStrideB = rb > 2 ? kk * nn : 0;
-  if (batch > 1 && rb === 2 && !ta) {
+  const layout = matmulLayout(concreteShape(a.type.shape, dims), concreteShape(b.type.shape, dims), head.attrs);
+  const { k: kk, n: nn, ta, tb, strideB: batchStrideB } = layout;
+  let { m, batch, strideA: batchStrideA } = layout;
+  if (batch > 1 && b.type.shape.length === 2 && !ta) {
     // NOTE: a batch of row blocks times one shared matrix is one taller matmul (a dense layer on [B, T, F]).
     m *= batch;
     batch = 1;

@@ -1,6 +1,9 @@
 import type { Node } from "../ir/graph.js";
-import { padPairs, reduceAxes, sliceAxes, type OpName } from "../ir/ops.js";
-import { span, strictCtx, windowAttrs, type WindowAttrs } from "../ir/ops-window.js";
+import { padPairs, sliceAxes } from "../ir/ops/movement.js";
+import { reduceAxes } from "../ir/ops/reduce.js";
+import type { OpName } from "../ir/ops/registry.js";
+import { strictCtx } from "../ir/ops/shape.js";
+import { span, windowAttrs, type WindowAttrs } from "../ir/ops/window.js";
 import type { Dim } from "../ir/types.js";
 import { ELEM, type Elem, type OnnxAttrs } from "./export-graph.js";
 

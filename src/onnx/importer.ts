@@ -45,6 +45,8 @@ export interface ImportOptions {
   keepInitializers?: boolean;
   /** Sizes for symbolic input dims (dim_params) by name, without fed values (`netc import` binds the batch). */
   dims?: Record<string, number>;
+  /** Registered primitives to import as if absent (conv, pool, gather): tests of the lowerings without them. */
+  withoutOps?: ReadonlySet<string>;
 }
 
 /** A graph input the caller supplies at run time. */
@@ -110,7 +112,7 @@ export function importModel(model: ModelProto, handlers: Record<string, Handler>
   const graph = new Graph(g.name || "onnx");
   graph.typed = true;
   const initNames = new Map<HostTensor, string>();
-  const e = new Emitter(graph, span, false, opts.keepInitializers ? (t) => initNames.has(t) && t.dims.length > 0 : undefined);
+  const e = new Emitter(graph, span, false, opts.keepInitializers ? (t) => initNames.has(t) && t.dims.length > 0 : undefined, opts.withoutOps);
   const env = new Map<string, Term>();
   const specialised = new Set<string>();
   const feeds = opts.feeds ?? new Map<string, HostTensor>();
@@ -223,7 +225,7 @@ function runNode(
 
   const scratch = new Graph("fold");
   scratch.typed = true;
-  const fe = new Emitter(scratch, e.b.span, true);
+  const fe = new Emitter(scratch, e.b.span, true, undefined, e.withoutOps);
   const outs = handler(new NodeCtx(node, opset, ins, attr, fe, specialised));
   if (outs.every((o) => o === undefined || o.kind === "static")) return outs;
   const args = new Map<Value, Tensor>();

@@ -1,6 +1,7 @@
 import type { Span } from "../base/source.js";
 import { Graph, type Attrs, type Value } from "../ir/graph.js";
-import { Builder, OPS } from "../ir/ops.js";
+import { Builder } from "../ir/ops/builder.js";
+import { isOpName } from "../ir/ops/registry.js";
 import type { DType } from "../ir/types.js";
 import type { AttributeProto, NodeProto } from "./proto.js";
 import {
@@ -98,6 +99,8 @@ export class Emitter {
     readonly folding = false,
     /** Statics that stay arguments even with one element (`netc import` keeps initializers as params). */
     private readonly keep?: (t: HostTensor) => boolean,
+    /** Registered primitives to treat as absent, so handlers take their other lowering (tests). */
+    readonly withoutOps: ReadonlySet<string> = new Set(),
   ) {
     this.b = new Builder(graph, span, "forward");
   }
@@ -112,9 +115,9 @@ export class Emitter {
     return this.b.const(v);
   }
 
-  /** Whether the registry has an op (conv, pool, gather ... arrive over time). */
+  /** Whether the registry has an op (conv, pool, gather ... arrive over time) and it is not left out. */
   has(op: string): boolean {
-    return op in OPS;
+    return isOpName(op) && !this.withoutOps.has(op);
   }
 
   /** The IR value of a term: dynamic as is; static as a constant or an argument holding its data. */
