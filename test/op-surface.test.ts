@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { compile } from "../src/compile.js";
-import type { KwKind, KwValue, LayerCtx } from "../src/frontend/function-def.js";
+import type { FunctionDef, KwKind, KwValue, LayerCtx } from "../src/frontend/function-def.js";
 import { FUNCTIONS } from "../src/frontend/functions.js";
 import { Graph, type Value } from "../src/ir/graph.js";
 import { OPS, opDef } from "../src/ir/ops/registry.js";
@@ -32,46 +32,46 @@ const SAMPLE: Record<KwKind, KwValue> = {
  */
 function opsOfFunction(name: string): Set<string> {
   const seen = new Set<string>();
-  const def = FUNCTIONS[name]!;
-  for (let rank = 1; rank <= 5; rank++)
-    for (const withKwargs of [false, true]) {
-    // NOTE: the third dim is the sample `size` (4), so attention with 4 heads fits a rank-3 input.
-    const shapeOf: Dim[] = [2, 3, 4, 5, 6].slice(0, rank);
-    const g = new Graph("surface");
-    const known = new Map<Value, Dim[]>();
-    const arg = (n: string, shape: Dim[]) => {
-      const v = g.addArg({ role: "param", name: `${n}${g.args.length}`, init: { kind: "zeros", options: {} } }, { dtype: "f32", shape }, TEST_SPAN);
-      known.set(v, shape);
-      return v;
-    };
-    const emit = (op: string, inputs: Value[], attrs = {}) => {
-      seen.add(op);
-      return g.addNode(op, inputs, attrs, { dtype: "f32", shape: [] }, TEST_SPAN, "forward");
-    };
-    const layer: LayerCtx = {
-      instance: "l",
-      param: (n, shape) => arg(n, shape),
-      apply: (fn, x) => FUNCTIONS[fn]?.lower(emit, [x], {}, TEST_SPAN, layer),
-      shape: (v) => known.get(v),
-      dtype: () => undefined,
-      error: () => undefined,
-      training: true,
-      state: (n, shape) => arg(n, shape),
-      update: () => undefined,
-      seed: () => arg("seed", []),
-      symbol: (s) => s,
-    };
-    const kw: Record<string, KwValue> = {};
-    for (const s of def.statics ?? []) kw[s.name] = SAMPLE[s.kind];
-    if (withKwargs) for (const [k, kind] of Object.entries(def.kwargs)) kw[k] = SAMPLE[kind];
-    const args = def.params.map((p) => arg(p, shapeOf));
-    try {
-      def.lower(emit, args, kw, TEST_SPAN, layer);
-    } catch {
-      // NOTE: made-up arguments may not fit (a rank a layer rejects); what was emitted still counts.
-    }
-    }
+  for (let rank = 1; rank <= 5; rank++) for (const withKwargs of [false, true]) lowerWithSamples(FUNCTIONS[name]!, rank, withKwargs, seen);
   return seen;
+}
+
+/** Lowers `def` once on inputs of rank `rank`, adding the ops it emits to `seen`. */
+function lowerWithSamples(def: FunctionDef, rank: number, withKwargs: boolean, seen: Set<string>): void {
+  // NOTE: the third dim is the sample `size` (4), so attention with 4 heads fits a rank-3 input.
+  const shapeOf: Dim[] = [2, 3, 4, 5, 6].slice(0, rank);
+  const g = new Graph("surface");
+  const known = new Map<Value, Dim[]>();
+  const arg = (n: string, shape: Dim[]) => {
+    const v = g.addArg({ role: "param", name: `${n}${g.args.length}`, init: { kind: "zeros", options: {} } }, { dtype: "f32", shape }, TEST_SPAN);
+    known.set(v, shape);
+    return v;
+  };
+  const emit = (op: string, inputs: Value[], attrs = {}) => {
+    seen.add(op);
+    return g.addNode(op, inputs, attrs, { dtype: "f32", shape: [] }, TEST_SPAN, "forward");
+  };
+  const layer: LayerCtx = {
+    instance: "l",
+    param: (n, shape) => arg(n, shape),
+    apply: (fn, x) => FUNCTIONS[fn]?.lower(emit, [x], {}, TEST_SPAN, layer),
+    shape: (v) => known.get(v),
+    dtype: () => undefined,
+    error: () => undefined,
+    training: true,
+    state: (n, shape) => arg(n, shape),
+    update: () => undefined,
+    seed: () => arg("seed", []),
+    symbol: (s) => s,
+  };
+  const kw: Record<string, KwValue> = {};
+  for (const s of def.statics ?? []) kw[s.name] = SAMPLE[s.kind];
+  if (withKwargs) for (const [k, kind] of Object.entries(def.kwargs)) kw[k] = SAMPLE[kind];
+  try {
+    def.lower(emit, def.params.map((p) => arg(p, shapeOf)), kw, TEST_SPAN, layer);
+  } catch {
+    // NOTE: made-up arguments may not fit (a rank a layer rejects); what was emitted still counts.
+  }
 }
 
 /** The ops of every example's lowered graph: operators, layers, losses and metrics as users write them. */

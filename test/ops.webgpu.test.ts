@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { OpName } from "../src/ir/ops/registry.js";
-import { requireSharedGpu, type GpuContext } from "../src/runtime/device.js";
+import { releaseGpu, requireSharedGpu, type GpuContext } from "../src/runtime/device.js";
 import { PipelineCache } from "../src/runtime/pipelines.js";
 import { caseInputs, OP_CASES } from "./op-cases.js";
 import { differential } from "./util/gpu-differential.js";
@@ -18,7 +18,9 @@ beforeAll(async () => {
   cache = new PipelineCache(gpu.device);
 });
 afterAll(() => {
-  expect(gpu.errors ?? []).toEqual([]);
+  const errors = [...gpu.errors];
+  releaseGpu(gpu);
+  expect(errors).toEqual([]);
 });
 
 describe("every registry op on WebGPU vs the CPU reference", () => {

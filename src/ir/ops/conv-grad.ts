@@ -41,12 +41,13 @@ function scatterTaps(d: ConvDims, g: CpuTensor, from: CpuTensor, out: CpuTensor,
     const x = { base: xb, step: d.inSize, at: tt.offset };
     const w = { base: wb, step: d.kSize, at: tt.tap };
     const [to, fr] = into === "x" ? [x, w] : [w, x];
+    const [toAt, frAt, toStep, frStep] = [to.at, fr.at, to.step, fr.step];
     for (let o = 0; o < oSize; o++) {
       const gv = gd[gb + o]!;
       for (let e = tt.start[o]!; e < tt.start[o + 1]!; e++) {
-        const t0 = to.base + to.at[e]!;
-        const f0 = fr.base + fr.at[e]!;
-        for (let k = 0; k < cg; k++) acc[t0 + k * to.step] += gv * src[f0 + k * fr.step]!;
+        const t0 = to.base + toAt[e]!;
+        const f0 = fr.base + frAt[e]!;
+        for (let k = 0; k < cg; k++) acc[t0 + k * toStep] += gv * src[f0 + k * frStep]!;
       }
     }
   });

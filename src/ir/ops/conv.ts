@@ -123,6 +123,7 @@ export function gradAttrs(op: string, attrs: Attrs, s: number): Attrs {
  * An axis gets a bound only when some row and k can reach outside the input.
  */
 
+/** An affine position and the size it must stay below (and at or above 0) to read a real value. */
 export type GemmBound = GemmAffine & { size: number };
 
 /**

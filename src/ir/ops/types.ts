@@ -9,8 +9,10 @@ import type { Dim, TensorType } from "../types.js";
  */
 
 /**
- * Every primitive op. OPS must hold exactly these (tsc checks it, both ways): a new op is a name
- * here, its entry in its family's file, and a row in test/op-cases.ts.
+ * Every primitive op. OPS must hold exactly these (tsc checks it, both ways). A new op is a name
+ * here and its entry in its family's file; tsc then points to its row in test/op-cases.ts (which
+ * runs its shape rule, gradient and WGSL) and its ONNX export rule, and test/op-surface.test.ts
+ * to a `.net` name in FUNCTIONS (or an `internal` mark).
  */
 export const OP_NAMES = [
   // sources
