@@ -60,6 +60,7 @@ export const MATMUL_OPS = {
   matmul: {
     kind: "contraction",
     arity: 2,
+    call: { name: "matmul", params: ["a", "b"] },
     infer: (ins, attrs, ctx) => {
       const [a, b] = ins as [TensorType, TensorType];
       if (a.shape.length < 2 || b.shape.length < 2) {

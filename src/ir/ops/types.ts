@@ -10,9 +10,11 @@ import type { Dim, TensorType } from "../types.js";
 
 /**
  * Every primitive op. OPS must hold exactly these (tsc checks it, both ways). A new op is a name
- * here and its entry in its family's file; tsc then points to its row in test/op-cases.ts (which
- * runs its shape rule, gradient and WGSL) and its ONNX export rule, and test/op-surface.test.ts
- * to a `.net` name in FUNCTIONS (or an `internal` mark).
+ * here and its entry in its family's file, whose `call` gives its `.net` name and (elementwise)
+ * `onnx` its export; tsc then points to its row in test/op-cases.ts, which runs its shape rule,
+ * gradient, WGSL and ONNX export. test/op-surface.test.ts fails for an op no `.net` name reaches
+ * that is not marked `internal`; an op whose export is more than one node gets a rule in
+ * src/onnx/export-ops.ts (test/onnx-export.test.ts asks for one).
  */
 export const OP_NAMES = [
   // sources
@@ -105,6 +107,11 @@ interface OpBase {
    * absent for the ops users reach. test/op-surface.test.ts checks both ways.
    */
   internal?: string;
+  /**
+   * The `.net` function that is exactly this op, with its tensor parameters (`exp(x)`,
+   * `maximum(a, b)`): src/frontend/functions.ts takes these names from the registry.
+   */
+  call?: { name: string; params: string[] };
 }
 
 /** An elementwise op: scalar semantics on CPU and as a WGSL expression. */
@@ -112,6 +119,8 @@ export interface ElementwiseOp extends OpBase {
   kind: "elementwise";
   eval: (...xs: number[]) => number;
   wgsl: (...xs: string[]) => string;
+  /** The ONNX op computing the same, node for node (`Exp`, `Add`): its export rule (src/onnx/export-ops.ts). */
+  onnx?: string;
 }
 
 /** A reduction over `axes` (with `keepdims`): init, combine and finish as CPU and WGSL. */
