@@ -1,5 +1,6 @@
 import type { Value } from "../ir/graph.js";
 import type { Dim } from "../ir/types.js";
+import { defaultActivations, gruStep, lstmStep, rnnStep } from "./cells.js";
 import type { Emit, FunctionDef, LayerCtx } from "./function-def.js";
 
 /**
@@ -62,11 +63,6 @@ function stepOf(emit: Emit, u: Unrolled, t: number, width: number): Value {
   return emit("reshape", [s], { shape: [u.batch, width] });
 }
 
-/** Columns [k·units, (k+1)·units) of a [batch, gates·units] tensor. */
-function gate(emit: Emit, z: Value, k: number, units: number): Value {
-  return emit("slice", [z], { starts: [k * units], ends: [(k + 1) * units], axes: [1] });
-}
-
 /** The per-step states as [batch, time, units], or the last one. */
 function finish(emit: Emit, u: Unrolled, states: Value[], units: number, sequences: boolean): Value {
   if (!sequences) return states.at(-1)!;
@@ -123,24 +119,15 @@ function recurrentLayer(gates: number, cell: Cell, extra: { kwargs?: FunctionDef
   };
 }
 
-/** Columns [from, to) of a [rows, n] weight. */
-function columns(emit: Emit, w: Value, from: number, to: number): Value {
-  return emit("slice", [w], { starts: [from], ends: [to], axes: [1] });
-}
-
 /** rnn, lstm and gru: the recurrent layers. */
 export const RECURRENT: Record<string, FunctionDef> = {
   /** Elman cell: h_t = tanh(x_t·W_x + h_{t-1}·W_h + b). */
-  rnn: recurrentLayer(1, ({ emit, xz, h, wh }) => emit("tanh", [emit("add", [xz, emit("matmul", [h, wh])])])),
+  rnn: recurrentLayer(1, ({ emit, xz, h, wh, units }) => rnnStep({ emit, xz, h, wh, units, transposed: false, act: defaultActivations(emit) })),
   /** LSTM, gates i, f, g, o: i, f, o = σ(·), g = tanh(·); c_t = f·c + i·g; h_t = o·tanh(c_t). */
-  lstm: recurrentLayer(4, ({ emit, xz, h, state: s, wh, units }) => {
-    const z = emit("add", [xz, emit("matmul", [h, wh])]);
-    const i = emit("sigmoid", [gate(emit, z, 0, units)]);
-    const f = emit("sigmoid", [gate(emit, z, 1, units)]);
-    const g = emit("tanh", [gate(emit, z, 2, units)]);
-    const o = emit("sigmoid", [gate(emit, z, 3, units)]);
-    s.c = emit("add", [emit("mul", [f, s.c!]), emit("mul", [i, g])]);
-    return emit("mul", [o, emit("tanh", [s.c])]);
+  lstm: recurrentLayer(4, ({ emit, xz, h, state, wh, units }) => {
+    const next = lstmStep({ emit, xz, h, c: state.c!, wh, units, transposed: false, act: defaultActivations(emit), order: { i: 0, f: 1, g: 2, o: 3 } });
+    state.c = next.c;
+    return next.h;
   }),
   /**
    * GRU, gates r, z, n: r, z = σ(x_r,z + h·W_hr,hz + b_hr,hz); n = tanh(x_n + r·(h·W_hn + b_hn))
@@ -148,17 +135,8 @@ export const RECURRENT: Record<string, FunctionDef> = {
    */
   gru: recurrentLayer(
     3,
-    ({ emit, xz, h, wh, bh, units, kw }) => {
-      const resetAfter = kw["reset_after"] !== false;
-      const rzWeight = resetAfter ? wh : columns(emit, wh, 0, 2 * units);
-      let hz = emit("matmul", [h, rzWeight]);
-      if (bh) hz = emit("add", [hz, bh]);
-      const r = emit("sigmoid", [emit("add", [gate(emit, xz, 0, units), gate(emit, hz, 0, units)])]);
-      const z = emit("sigmoid", [emit("add", [gate(emit, xz, 1, units), gate(emit, hz, 1, units)])]);
-      const recurrent = resetAfter ? emit("mul", [r, gate(emit, hz, 2, units)]) : emit("matmul", [emit("mul", [r, h]), columns(emit, wh, 2 * units, 3 * units)]);
-      const n = emit("tanh", [emit("add", [gate(emit, xz, 2, units), recurrent])]);
-      return emit("add", [emit("mul", [emit("sub", [c(emit, 1), z]), n]), emit("mul", [z, h])]);
-    },
+    ({ emit, xz, h, wh, bh, units, kw }) =>
+      gruStep({ emit, xz, h, wh, bh, units, transposed: false, act: defaultActivations(emit), order: { r: 0, z: 1, n: 2 }, resetAfter: kw["reset_after"] !== false }),
     { kwargs: { reset_after: "bool" }, recurrentBias: (kw) => kw["reset_after"] !== false },
   ),
 };

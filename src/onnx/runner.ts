@@ -14,7 +14,7 @@ import { OnnxImportError } from "./node-context.js";
 import { importModel, parseModelBytes, type ImportedModel } from "./importer.js";
 import { ONNX_OPS } from "./ops/index.js";
 import { decodeTensorProto, type ModelProto } from "./proto.js";
-import { sizeOf, tensorFromProto, TensorDecodeError, type HostTensor } from "./tensor.js";
+import { tensorFromProto, TensorDecodeError, type HostTensor } from "./tensor.js";
 
 /**
  * The ONNX conformance runner: each test folder (model.onnx + test_data_set_0) is imported,

@@ -1,6 +1,8 @@
 import type { Value } from "../../ir/graph.js";
 import { dimsOf, dtypeOfTerm, type Handler, invalid, type NodeCtx, type Term, unsupported } from "../node-context.js";
 import { out, reshapeValue, staticOf } from "./common.js";
+import { gruStep, lstmStep, rnnStep } from "../../frontend/cells.js";
+import type { Emit } from "../../frontend/function-def.js";
 
 /**
  * ONNX RNN, GRU and LSTM, unrolled over time (the sequence length is static), built from
@@ -28,6 +30,12 @@ function activation(n: NodeCtx, name: string): (v: Value) => Value {
       return unsupported(`${n.where}: activation ${name}`);
   }
 }
+
+/** The handler's emitter as the shared cells take it. */
+const emit =
+  (n: NodeCtx): Emit =>
+  (op, inputs, attrs) =>
+    n.emit(op, inputs, attrs);
 
 /** Rows [lo, hi) of axis `axis`. */
 function part(n: NodeCtx, v: Value, axis: number, lo: number, hi: number): Value {
@@ -85,17 +93,14 @@ function recurrent(kind: Kind): Handler {
       const r = reshapeValue(n, part(n, n.value(n.input(2)), 0, d, d + 1), [gh, hidden]);
       const bTerm = n.optional(3);
       const b = bTerm ? reshapeValue(n, part(n, n.value(bTerm), 0, d, d + 1), [2 * gh]) : undefined;
-      // Input bias plus recurrent bias, except GRU's hidden-gate recurrent bias with linear_before_reset.
+      // The input bias plus the recurrent one, except with linear_before_reset, where the GRU cell
+      // adds its recurrent bias to h·Rᵀ itself (the reset gate multiplies it).
       let bias: Value | undefined;
-      let rbh: Value | undefined;
+      let rb: Value | undefined;
       if (b) {
         const wb = part(n, b, 0, 0, gh);
-        let rb = part(n, b, 0, gh, 2 * gh);
-        if (lbr) {
-          rbh = part(n, rb, 0, 2 * hidden, gh);
-          rb = n.emit("concat", [part(n, rb, 0, 0, 2 * hidden), n.emit("broadcast", [n.scalar(0)], { shape: [hidden] })], { axis: 0 });
-        }
-        bias = n.emit("add", [wb, rb]);
+        rb = part(n, b, 0, gh, 2 * gh);
+        bias = lbr ? wb : n.emit("add", [wb, rb]);
       }
       let projected = n.emit("matmul", [reshapeValue(n, xv, [steps * batch, features]), w], { tb: true });
       if (bias) projected = n.emit("add", [projected, bias]);
@@ -103,7 +108,6 @@ function recurrent(kind: Kind): Handler {
 
       const p = kind === "lstm" && n.optional(7) ? reshapeValue(n, part(n, n.value(n.input(7)), 0, d, d + 1), [3 * hidden]) : undefined;
       const peep = (k: number) => (p ? part(n, p, 0, k * hidden, (k + 1) * hidden) : undefined);
-      const [pi, po, pf] = [peep(0), peep(1), peep(2)];
 
       let h = initial(5, d) ?? zeros();
       let c = kind === "lstm" ? (initial(6, d) ?? zeros()) : undefined;
@@ -111,37 +115,12 @@ function recurrent(kind: Kind): Handler {
       for (let s = 0; s < steps; s++) {
         const t = reverse ? steps - 1 - s : s;
         const xt = reshapeValue(n, part(n, projected, 0, t, t + 1), [batch, gh]);
-        const gate = (v: Value, k: number) => part(n, v, 1, k * hidden, (k + 1) * hidden);
+        const step = { emit: emit(n), xz: xt, h, wh: r, units: hidden, transposed: true, act: { f: act[0]!, g: act[1] ?? act[0]!, h: act[2] ?? act[1] ?? act[0]! } };
         let hNew: Value;
         let cNew: Value | undefined;
-        if (kind === "rnn") {
-          hNew = act[0]!(n.emit("add", [xt, n.emit("matmul", [h, r], { tb: true })]));
-        } else if (kind === "lstm") {
-          const z = n.emit("add", [xt, n.emit("matmul", [h, r], { tb: true })]);
-          const withPeep = (v: Value, pk: Value | undefined, cell: Value) => (pk ? n.emit("add", [v, n.emit("mul", [pk, cell])]) : v);
-          const i = act[0]!(withPeep(gate(z, 0), pi, c!));
-          const f = act[0]!(withPeep(gate(z, 2), pf, c!));
-          const cand = act[1]!(gate(z, 3));
-          cNew = n.emit("add", [n.emit("mul", [f, c!]), n.emit("mul", [i, cand])]);
-          const o = act[0]!(withPeep(gate(z, 1), po, cNew));
-          hNew = n.emit("mul", [o, act[2]!(cNew)]);
-        } else {
-          const rzr = part(n, r, 0, 0, 2 * hidden);
-          const rh = part(n, r, 0, 2 * hidden, gh);
-          const zr = n.emit("add", [part(n, xt, 1, 0, 2 * hidden), n.emit("matmul", [h, rzr], { tb: true })]);
-          const z = act[0]!(gate(zr, 0));
-          const rg = act[0]!(gate(zr, 1));
-          let recurrentH: Value;
-          if (lbr) {
-            let hr = n.emit("matmul", [h, rh], { tb: true });
-            if (rbh) hr = n.emit("add", [hr, rbh]);
-            recurrentH = n.emit("mul", [rg, hr]);
-          } else {
-            recurrentH = n.emit("matmul", [n.emit("mul", [rg, h]), rh], { tb: true });
-          }
-          const cand = act[1]!(n.emit("add", [gate(xt, 2), recurrentH]));
-          hNew = n.emit("add", [n.emit("mul", [n.emit("sub", [n.scalar(1), z]), cand]), n.emit("mul", [z, h])]);
-        }
+        if (kind === "rnn") hNew = rnnStep({ ...step, act: { f: act[0]!, g: act[0]!, h: act[0]! } });
+        else if (kind === "lstm") ({ h: hNew, c: cNew } = lstmStep({ ...step, c: c!, order: { i: 0, o: 1, f: 2, g: 3 }, ...(p ? { peep: { i: peep(0)!, o: peep(1)!, f: peep(2)! } } : {}) }));
+        else hNew = gruStep({ ...step, order: { z: 0, r: 1, n: 2 }, resetAfter: lbr, ...(lbr && rb ? { bh: rb } : {}) });
         if (ragged) {
           // Steps past a sequence's length keep its state and output zeros.
           const live = n.value(staticOf("bool", [batch, 1], lens!.map((l) => (t < l ? 1 : 0))));
