@@ -153,8 +153,12 @@ function predictionOf(g: Graph, train: TrainSpec | undefined): Compiled["predict
  */
 function checkTensorSizes(g: Graph, d: Diagnostics): void {
   const seen = new Set<string>();
-  for (const v of [...g.args, ...g.nodes.map((n) => n.out)]) {
-    const count = v.type.shape.reduce<number>((a, x) => a * (typeof x === "number" ? x : 1), 1);
+  // NOTE: one walk over args and then nodes, no list of both: graphs hold a million values.
+  const values = (i: number) => (i < g.args.length ? g.args[i]! : g.nodes[i - g.args.length]!.out);
+  for (let i = 0; i < g.args.length + g.nodes.length; i++) {
+    const v = values(i);
+    let count = 1;
+    for (const x of v.type.shape) if (typeof x === "number") count *= x;
     if (count <= 2147483647) continue;
     const key = `${v.span.start}:${v.span.end}`;
     if (seen.has(key)) continue;
@@ -182,7 +186,10 @@ export function bindBatch(g: Graph, batch: number): { dims: DimBindings; unbound
     if ((a.arg!.role === "input" || a.arg!.role === "label") && typeof lead === "string") dims[lead] = batch;
   }
   const unbound = new Set<string>();
-  for (const v of [...g.args, ...g.nodes.map((n) => n.out)])
+  const unboundIn = (v: Value) => {
     for (const d of v.type.shape) if (typeof d === "string" && !(d in dims)) unbound.add(d);
+  };
+  for (const a of g.args) unboundIn(a);
+  for (const n of g.nodes) unboundIn(n.out);
   return { dims, unbound: [...unbound] };
 }
