@@ -224,8 +224,10 @@ export type OpDef = ElementwiseOp | ReduceOp | OtherOp | WindowOp;
 // ---------------------------------------------------------------- shape rules
 
 function broadcastShapes(op: string, shapes: Dim[][], ctx: InferCtx): Dim[] | undefined {
-  const rank = Math.max(...shapes.map((s) => s.length), 0);
-  const out: Dim[] = [];
+  let rank = 0;
+  for (const s of shapes) rank = Math.max(rank, s.length);
+  // NOTE: sized up front: a pushed-to array keeps room for 17 dims, and every type holds one.
+  const out = new Array<Dim>(rank);
   for (let i = 0; i < rank; i++) {
     let dim: Dim = 1;
     let from = -1;
@@ -252,7 +254,7 @@ function broadcastShapes(op: string, shapes: Dim[][], ctx: InferCtx): Dim[] | un
       }
       dim = u;
     }
-    out.push(dim);
+    out[i] = dim;
   }
   return out;
 }

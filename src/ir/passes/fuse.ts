@@ -152,9 +152,11 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
         if (readsBuffer(v) && v !== n.out && !reads.includes(v) && n.inputs.indexOf(v) === k) count++;
       }
       if (count + 1 <= MAX_KERNEL_BUFFERS) {
-        const self = reads.indexOf(n.out);
-        if (self >= 0) reads.splice(self, 1);
-        for (const v of n.inputs) if (readsBuffer(v) && !reads.includes(v)) reads.push(v);
+        removeFrom(reads, n.out);
+        for (let k = 0; k < n.inputs.length; k++) {
+          const v = n.inputs[k]!;
+          if (readsBuffer(v) && !reads.includes(v)) reads.push(v);
+        }
         target!.size++;
         if (viaView) remapped.add(n.out);
         if (asHead || isInlineWindow(n)) sealed.add(n.out);
@@ -169,7 +171,10 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
     const kind = opDef(n.op).kind;
     const head = isHead(n);
     const reads: Value[] = [];
-    for (const v of n.inputs) if (readsBuffer(v) && !reads.includes(v)) reads.push(v);
+    for (let k = 0; k < n.inputs.length; k++) {
+      const v = n.inputs[k]!;
+      if (readsBuffer(v) && !reads.includes(v)) reads.push(v);
+    }
     const group: Group = {
       root: n,
       // NOTE: a matmul or window op rooting its own group is its head too, so its operands stay outside it.
@@ -194,13 +199,15 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
 
   // Emit nodes with each group contiguous at its root's position. Members precede their root
   // (they feed it), so one sweep collects each group's members in order by the time its root comes.
-  const order: Node[] = [];
+  const order = new Array<Node>(g.nodes.length);
+  let placed = 0;
   const kernels: Kernel[] = [];
   const scratch: Value[] = [];
-  for (const n of g.nodes) {
+  for (let i = 0; i < g.nodes.length; i++) {
+    const n = g.nodes[i]!;
     const grp = groupOf(n);
     if (!grp) {
-      order.push(n);
+      order[placed++] = n;
       continue;
     }
     // NOTE: arrays of the final size: a kernel's lists live as long as the compiled graph.
@@ -208,16 +215,29 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
     nodes[grp.filled++] = n;
     if (grp.root !== n) continue;
     if (grp.filled !== grp.size) throw new Error(`internal: kernel of %${n.out.id} collected ${grp.filled} of its ${grp.size} members`);
-    for (const m of nodes) order.push(m);
     scratch.length = 0;
-    for (const m of nodes)
-      for (const v of m.inputs)
+    for (let j = 0; j < nodes.length; j++) {
+      const m = nodes[j]!;
+      order[placed++] = m;
+      for (let k = 0; k < m.inputs.length; k++) {
+        const v = m.inputs[k]!;
         if (groupTable.get(v) !== grp && !scratch.includes(v) && grp.reads.includes(v)) scratch.push(v);
+      }
+    }
     kernels.push({ name: `k${kernels.length}`, kind: grp.kind, nodes, inputs: scratch.slice(), output: n.out });
   }
+  if (placed !== order.length) throw new Error(`internal: fuse placed ${placed} of ${order.length} nodes`);
   g.nodes = order;
   g.kernels = kernels;
   return g;
+}
+
+/** Removes `v` from `list` (where it is at most once) in place. */
+function removeFrom(list: Value[], v: Value): void {
+  const at = list.indexOf(v);
+  if (at < 0) return;
+  for (let i = at + 1; i < list.length; i++) list[i - 1] = list[i]!;
+  list.length--;
 }
 
 /** A concat of more distinct inputs than a kernel can bind with its output. */
@@ -230,6 +250,7 @@ function isWideConcat(n: Node): boolean {
  * chain: the first inputs are joined by a new concat, which the rest then join, and so on.
  */
 function splitWideConcats(g: Graph): void {
+  if (!g.nodes.some(isWideConcat)) return;
   const limit = MAX_KERNEL_BUFFERS - 1;
   const strict: InferCtx = {
     op: "concat",
