@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { Diagnostics } from "../src/frontend/diagnostics.js";
+import { Diagnostics } from "../src/base/diagnostics.js";
 import type { Value } from "../src/ir/graph.js";
 import { interpret, type Tensor } from "../src/ir/interp.js";
 import { OPS } from "../src/ir/ops.js";

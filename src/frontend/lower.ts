@@ -4,13 +4,14 @@ import type { TrainSpec } from "../ir/training.js";
 import type { TensorType } from "../ir/types.js";
 import type { BlockDecl, CallExpr, Expr, Ident, LetStmt, NameRef, NetworkDecl, OutputDecl, ParamDecl, Program, TrainDecl } from "./ast.js";
 import { blockSignature, instantiateBody, PLACEHOLDERS, type BlockSignature } from "./blocks.js";
-import { suggest, type Diagnostic, type Diagnostics } from "./diagnostics.js";
+import { suggest, type Diagnostic, type Diagnostics } from "../base/diagnostics.js";
 import { EagerTypes } from "./eager-types.js";
 import { feedableNames, unknownNameHint, type Feedable } from "./feed-hints.js";
-import { FUNCTIONS, type KwKind, type KwValue, type LayerCtx } from "./functions.js";
+import type { KwKind, KwValue, LayerCtx } from "./function-def.js";
+import { FUNCTIONS } from "./functions.js";
 import { lowerTrain } from "./lower-train.js";
 import { linkProgram, type BlockDef, type BlockScope, type Linked } from "./modules.js";
-import type { Span } from "./source.js";
+import type { Span } from "../base/source.js";
 import { postOrder } from "./walk.js";
 import { checkKwargs, resolveInit, resolveType, staticValue } from "./statics.js";
 

@@ -1,8 +1,9 @@
 import type { Init } from "../ir/graph.js";
 import { DTYPES, type Dim, type DType, type TensorType } from "../ir/types.js";
 import type { CallExpr, Expr, TypeExpr } from "./ast.js";
-import { suggest, type Diagnostics } from "./diagnostics.js";
-import { FUNCTIONS, type KwKind, type KwValue } from "./functions.js";
+import { suggest, suggestNearest, type Diagnostics } from "../base/diagnostics.js";
+import type { KwKind, KwValue } from "./function-def.js";
+import { FUNCTIONS } from "./functions.js";
 
 /** The largest size a layer argument may give (a tensor dim is a 32-bit count on the GPU). */
 const MAX_SIZE = 2147483647;
@@ -89,7 +90,7 @@ export function checkKwargs(e: CallExpr, name: string, kinds: Record<string, KwK
         d.error("NC2006", k.value.span, {
           arg: k.name.name,
           name,
-          expected: `a one-argument function${typeof v === "string" ? suggest(v, unary.map(([n]) => n)) : ""} (${unary.map(([n]) => n).join(", ")})`,
+          expected: `a one-argument function${suggestNearest(typeof v === "string" ? v : "", unary.map(([n]) => n))}`,
         });
         ok = false;
         continue;

@@ -1,5 +1,5 @@
-import type { DiagnosticCode } from "../frontend/diagnostics.js";
-import type { Span } from "../frontend/source.js";
+import type { DiagnosticCode } from "../base/diagnostics.js";
+import type { Span } from "../base/source.js";
 import { Graph, NO_ATTRS, type Attrs, type Origin, type Value } from "./graph.js";
 import { CONV_OPS } from "./ops-conv.js";
 import { INDEX_OPS } from "./ops-index.js";

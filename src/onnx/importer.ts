@@ -1,4 +1,4 @@
-import { SourceFile, type Span } from "../frontend/source.js";
+import { SourceFile, type Span } from "../base/source.js";
 import { Graph, type Attrs, type Value } from "../ir/graph.js";
 import { interpret, type Tensor } from "../ir/interp.js";
 import { Builder, OPS } from "../ir/ops.js";

@@ -3,7 +3,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { planOf } from "../codegen/plan.js";
 import { DEFAULT_CODEGEN, type CodegenOptions } from "../codegen/wgsl.js";
-import { Diagnostics } from "../frontend/diagnostics.js";
+import { Diagnostics } from "../base/diagnostics.js";
 import type { Graph, Value } from "../ir/graph.js";
 import { interpret, type Tensor } from "../ir/interp.js";
 import { runPipeline } from "../ir/passes/pipeline.js";

@@ -1,5 +1,5 @@
-import { Diagnostics } from "../../src/frontend/diagnostics.js";
-import { SourceFile, type Span } from "../../src/frontend/source.js";
+import { Diagnostics } from "../../src/base/diagnostics.js";
+import { SourceFile, type Span } from "../../src/base/source.js";
 import { Graph, type Attrs, type Value } from "../../src/ir/graph.js";
 import type { Tensor } from "../../src/ir/interp.js";
 import { Builder } from "../../src/ir/ops.js";

@@ -173,6 +173,21 @@ export function suggest(name: string, candidates: Iterable<string>): string {
   return best && bestDist <= Math.max(2, Math.floor(name.length / 3)) ? `; did you mean \`${best}\`?` : "";
 }
 
+/**
+ * The `count` candidates nearest to `name` by edit distance (the first listed wins a tie), as a
+ * "; did you mean `a`, `b` or `c`?" hint: a list that stays short however many candidates there are.
+ */
+export function suggestNearest(name: string, candidates: readonly string[], count = 3): string {
+  const ranked = candidates
+    .map((c, i) => ({ c, i, d: editDistance(name.toLowerCase(), c.toLowerCase()) }))
+    .sort((x, y) => x.d - y.d || x.i - y.i)
+    .slice(0, count)
+    .map(({ c }) => `\`${c}\``);
+  if (ranked.length === 0) return "";
+  const last = ranked.pop()!;
+  return `; did you mean ${ranked.length ? `${ranked.join(", ")} or ${last}` : last}?`;
+}
+
 function editDistance(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
