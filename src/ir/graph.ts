@@ -102,6 +102,13 @@ export class Graph {
   /** False until infer-shapes has given every value its type. */
   typed = false;
   private nextId = 0;
+  /**
+   * The result types of nodes added so far, by dtype and dims: values of one type share one
+   * object (types are never changed in place; a pass gives a value a new one). A training step
+   * is mostly a few types repeated (every Adam update of a [16, 16] weight is 14 of them), and a
+   * million values each holding a copy were a fifth of the compiler's memory.
+   */
+  private types = new Map<string, TensorType>();
 
   constructor(readonly name: string) {}
 
@@ -120,11 +127,21 @@ export class Graph {
 
   /** Appends a node; its result has the given type (or a placeholder until infer-shapes). */
   addNode(op: string, inputs: Value[], attrs: Attrs, type: TensorType, span: Span, origin: Origin): Value {
-    const out = new Value(this.freshId(), type, span);
+    const out = new Value(this.freshId(), this.shared(type), span);
     const node = new Node(op, inputs, attrs, out, span, origin);
     out.producer = node;
     this.nodes.push(node);
     return out;
+  }
+
+  /** The type equal to `type` that this graph's values hold, `type` itself if it is the first. */
+  private shared(type: TensorType): TensorType {
+    let key: string = type.dtype;
+    for (const d of type.shape) key += typeof d === "number" ? `,${d}` : `,'${d}`;
+    const known = this.types.get(key);
+    if (known) return known;
+    this.types.set(key, type);
+    return type;
   }
 
   /** Params in declaration order. */
@@ -187,6 +204,7 @@ export class Graph {
     const g = new Graph(this.name);
     g.typed = this.typed;
     g.nextId = this.nextId;
+    g.types = this.types;
     g.args = this.args.slice();
     g.nodes = this.nodes.slice();
     g.outputs = this.outputs.map((o) => ({ ...o }));
