@@ -7,7 +7,7 @@ import { blockSignature, instantiateBody, PLACEHOLDERS, type BlockSignature } fr
 import { suggest, type Diagnostic, type Diagnostics } from "../base/diagnostics.js";
 import { EagerTypes } from "./eager-types.js";
 import { feedableNames, unknownNameHint, type Feedable } from "./feed-hints.js";
-import type { KwKind, KwValue, LayerCtx } from "./function-def.js";
+import type { FunctionDef, KwKind, KwValue, LayerCtx } from "./function-def.js";
 import { FUNCTIONS } from "./functions.js";
 import { lowerTrain } from "./lower-train.js";
 import { linkProgram, type BlockDef, type BlockScope, type Linked } from "./modules.js";
@@ -338,9 +338,7 @@ class Lowerer {
       this.d.error("NC2013", e.instance.span, { name });
       return undefined;
     }
-    // NOTE: every layer with params takes `l1`/`l2`: a penalty on its weights alone (Keras's kernel_regularizer).
-    const penalties: Record<string, KwKind> = fn.layer ? { l1: "number", l2: "number" } : {};
-    const kinds = { ...fn.kwargs, ...penalties, ...Object.fromEntries(statics.map((s) => [s.name, s.kind])) };
+    const kinds = keywordKinds(fn);
     const positional = e.args.slice(nTensors).map((value, i) => ({ name: { name: statics[i]!.name, span: value.span }, value, span: value.span }));
     const kw = checkKwargs({ ...e, kwargs: [...positional, ...e.kwargs] }, name, kinds, this.d);
     if (!kw || args.some((a) => !a)) return undefined;
@@ -617,4 +615,19 @@ class Lowerer {
 /** The source text a span covers. */
 function sourceText(span: Span): string {
   return span.file.text.slice(span.start, span.end);
+}
+
+/** Each function's keyword kinds, made once per function rather than per call (a generated program calls dense 30,000 times). */
+const KEYWORD_KINDS = new Map<FunctionDef, Readonly<Record<string, KwKind>>>();
+
+/** The keywords `fn` takes: its own, a layer's `l1`/`l2`, and its statics by name. */
+function keywordKinds(fn: FunctionDef): Readonly<Record<string, KwKind>> {
+  let kinds = KEYWORD_KINDS.get(fn);
+  if (!kinds) {
+    // NOTE: every layer with params takes `l1`/`l2`: a penalty on its weights alone (Keras's kernel_regularizer).
+    const penalties: Record<string, KwKind> = fn.layer ? { l1: "number", l2: "number" } : {};
+    kinds = Object.freeze({ ...fn.kwargs, ...penalties, ...Object.fromEntries((fn.statics ?? []).map((s) => [s.name, s.kind])) });
+    KEYWORD_KINDS.set(fn, kinds);
+  }
+  return kinds;
 }
