@@ -201,3 +201,19 @@ function editDistance(a: string, b: string): number {
   }
   return row[b.length]!;
 }
+
+/**
+ * Drops diagnostics reported since `first` that repeat an earlier one exactly: a mistake inside a
+ * block is found again in every instance (`repeat(3, ...)` lowers its body three times).
+ */
+export function dropRepeats(d: Diagnostics, first: number): void {
+  const key = (i: Diagnostic) => `${i.code} ${i.span?.file.path}:${i.span?.start}:${i.span?.end} ${i.message}`;
+  const seen = new Set(d.items.slice(0, first).map(key));
+  const kept: Diagnostic[] = [];
+  for (const item of d.items.slice(first)) {
+    if (seen.has(key(item))) continue;
+    seen.add(key(item));
+    kept.push(item);
+  }
+  d.items.splice(first, d.items.length - first, ...kept);
+}

@@ -3,6 +3,8 @@ import type { Dim } from "../ir/types.js";
 import { CONV_LAYERS } from "./conv-layers.js";
 import { MODE_LAYERS } from "./mode-layers.js";
 import { RECURRENT } from "./recurrent.js";
+import { opDef } from "../ir/ops/registry.js";
+import { OP_NAMES } from "../ir/ops/types.js";
 import type { Emit, FunctionDef, KwValue, LayerCtx } from "./function-def.js";
 
 const constant = (emit: Emit, value: number) => emit("const", [], { value });
@@ -58,11 +60,10 @@ export function classTargets(emit: Emit, logits: Value, target: Value, layer: Pi
   return emit("select", [emit("eq", [column, index]), constant(emit, 1), constant(emit, 0)]);
 }
 
-const primitive = (op: string, params: string[]): FunctionDef => ({
-  params,
-  kwargs: {},
-  lower: (emit, args) => emit(op, args),
-});
+/** The primitives a `.net` file calls by name (`exp(x)`, `maximum(a, b)`), as their registry entries name them. */
+const REGISTRY_CALLS: Record<string, FunctionDef> = Object.fromEntries(
+  OP_NAMES.map((op) => [op, opDef(op).call] as const).flatMap(([op, call]) => (call ? [[call.name, { params: call.params, kwargs: {}, lower: (emit, args) => emit(op, args) } satisfies FunctionDef]] : [])),
+);
 
 const reduction = (op: string): FunctionDef => ({
   params: ["x"],
@@ -86,18 +87,7 @@ export const FUNCTIONS: Record<string, FunctionDef> = {
   zeros: constructor(0),
   ones: constructor(1),
   full: constructor(),
-  exp: primitive("exp", ["x"]),
-  log: primitive("log", ["x"]),
-  sqrt: primitive("sqrt", ["x"]),
-  tanh: primitive("tanh", ["x"]),
-  sigmoid: primitive("sigmoid", ["x"]),
-  abs: primitive("abs", ["x"]),
-  neg: primitive("neg", ["x"]),
-  maximum: primitive("max", ["a", "b"]),
-  minimum: primitive("min", ["a", "b"]),
-  pow: primitive("pow", ["x", "y"]),
-  where: primitive("select", ["cond", "a", "b"]),
-  matmul: primitive("matmul", ["a", "b"]),
+  ...REGISTRY_CALLS,
   sum: reduction("sum"),
   mean: reduction("mean"),
   max: reduction("max_reduce"),
@@ -111,7 +101,6 @@ export const FUNCTIONS: Record<string, FunctionDef> = {
     kwargs: {},
     lower: (emit, [x]) => emit("mul", [x!, x!]),
   },
-  erf: primitive("erf", ["x"]),
   softmax: {
     params: ["x"],
     kwargs: { axis: "int" },

@@ -1,7 +1,8 @@
 import { Diagnostics, suggest } from "../base/diagnostics.js";
 import { SourceFile, type Span } from "../base/source.js";
 import { Graph, type ArgRole, type Attrs, type AttrValue, type Init, type Kernel, type Origin, type Value } from "./graph.js";
-import { OPS, opDef, type InferCtx } from "./ops.js";
+import { OPS, opDef } from "./ops/registry.js";
+import type { InferCtx } from "./ops/types.js";
 import { DTYPES, formatType, type Dim, type DType, type TensorType } from "./types.js";
 import { Cursor, describeTok, lex, LineError, type Tok } from "./parse-tokens.js";
 import { verifyGraph } from "./verify.js";
