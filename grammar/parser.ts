@@ -1,4 +1,5 @@
-import { CstParser, EOF, type IParserErrorMessageProvider, type IToken, type TokenType } from "chevrotain";
+import type { IParserErrorMessageProvider, IToken, TokenType } from "chevrotain";
+import { CstParser, EOF } from "./chevrotain.js";
 import {
   allTokens,
   At,
@@ -122,7 +123,9 @@ export class NetParser extends CstParser {
   constructor() {
     super(allTokens, {
       recoveryEnabled: true,
-      nodeLocationTracking: "full",
+      // NOTE: spans are offsets (lines and columns are found when a diagnostic is rendered), and
+      // a location object per CST node with lines and columns was a third of a large file's parse.
+      nodeLocationTracking: "onlyOffset",
       errorMessageProvider: netErrorMessages,
     });
     this.performSelfAnalysis();

@@ -67,29 +67,59 @@ export interface Compiled {
 export function compile(text: string, path = "<input>", opts: CompileOptions = {}): Compiled {
   const source = new SourceFile(path, text);
   const d = new Diagnostics();
+  const times = { parse: 0, lower: 0, passes: {} as PassTimes };
+  const mode = opts.mode ?? "train";
+  const front = frontEnd(source, d, opts, mode, times);
+  if (!front) return { source, diagnostics: d, times };
+  const { train, checks, gradients } = front;
+  const passMode = mode === "train" ? "train" : "infer";
+  const ctx = { d, train, checks, mode: passMode, gradients } as const;
+  // NOTE: the lowered graph is handed over, not kept here: once infer-shapes has copied it, it is
+  // garbage during the passes that build the large graphs (a 30,000-layer program's peak).
+  const { graph, times: passes } = runPipeline(takeGraph(front), ctx, opts.after);
+  times.passes = passes;
+  if (!d.hasErrors && !opts.after) checkTensorSizes(graph, d);
+  if (d.hasErrors) return { source, diagnostics: d, train, times };
+  const prediction = predictionOf(graph, train);
+  if (mode === "infer") dropUnusedLabels(graph);
+  return { source, diagnostics: d, graph, train, times, ...(prediction ? { prediction } : {}) };
+}
+
+/** What the passes start from: the lowered graph (until taken), the training spec, block checks, asked gradients. */
+interface FrontEnd {
+  graph?: Graph;
+  train?: TrainSpec;
+  checks: Lowered["checks"];
+  gradients: string[];
+}
+
+/**
+ * Parse, load imports and lower; `undefined` when that reported errors. A function of its own so
+ * the AST and the lowering's tables are garbage once it returns.
+ */
+function frontEnd(source: SourceFile, d: Diagnostics, opts: CompileOptions, mode: LowerMode, times: Compiled["times"]): FrontEnd | undefined {
   const t0 = performance.now();
   const ast = parseProgram(source, d);
   const linked = linkProgram(ast, d, opts.readFile ?? readFromDisk);
   const t1 = performance.now();
-  const times = { parse: t1 - t0, lower: 0, passes: {} as PassTimes };
-  if (d.hasErrors) return { source, diagnostics: d, times };
-  const mode = opts.mode ?? "train";
+  times.parse = t1 - t0;
+  if (d.hasErrors) return undefined;
   const lowered = lowerProgram(ast, d, linked, mode);
   times.lower = performance.now() - t1;
-  if (!lowered) return { source, diagnostics: d, times };
+  if (!lowered) return undefined;
   // NOTE: with lowering errors the graph holds what did lower; infer-shapes still runs on it so
   // independent shape errors are reported in the same run (runPipeline stops after it).
   const gradients = d.hasErrors ? [] : addReads(lowered, mode, opts.read ?? []);
   if (mode === "infer") dropTrainingRoots(lowered.graph);
-  const passMode = mode === "train" ? "train" : "infer";
-  const ctx = { d, train: lowered.train, checks: lowered.checks, mode: passMode, gradients } as const;
-  const { graph, times: passes } = runPipeline(lowered.graph, ctx, opts.after);
-  times.passes = passes;
-  if (!d.hasErrors && !opts.after) checkTensorSizes(graph, d);
-  if (d.hasErrors) return { source, diagnostics: d, train: lowered.train, times };
-  const prediction = predictionOf(graph, lowered.train);
-  if (mode === "infer") dropUnusedLabels(graph);
-  return { source, diagnostics: d, graph, train: lowered.train, times, ...(prediction ? { prediction } : {}) };
+  return { graph: lowered.graph, train: lowered.train, checks: lowered.checks, gradients };
+}
+
+/** The front end's graph, which it no longer holds. */
+function takeGraph(front: FrontEnd): Graph {
+  const g = front.graph;
+  if (!g) throw new Error("internal: the lowered graph was taken twice");
+  front.graph = undefined;
+  return g;
 }
 
 /**
@@ -153,8 +183,12 @@ function predictionOf(g: Graph, train: TrainSpec | undefined): Compiled["predict
  */
 function checkTensorSizes(g: Graph, d: Diagnostics): void {
   const seen = new Set<string>();
-  for (const v of [...g.args, ...g.nodes.map((n) => n.out)]) {
-    const count = v.type.shape.reduce<number>((a, x) => a * (typeof x === "number" ? x : 1), 1);
+  // NOTE: one walk over args and then nodes, no list of both: graphs hold a million values.
+  const values = (i: number) => (i < g.args.length ? g.args[i]! : g.nodes[i - g.args.length]!.out);
+  for (let i = 0; i < g.args.length + g.nodes.length; i++) {
+    const v = values(i);
+    let count = 1;
+    for (const x of v.type.shape) if (typeof x === "number") count *= x;
     if (count <= 2147483647) continue;
     const key = `${v.span.start}:${v.span.end}`;
     if (seen.has(key)) continue;
@@ -182,7 +216,10 @@ export function bindBatch(g: Graph, batch: number): { dims: DimBindings; unbound
     if ((a.arg!.role === "input" || a.arg!.role === "label") && typeof lead === "string") dims[lead] = batch;
   }
   const unbound = new Set<string>();
-  for (const v of [...g.args, ...g.nodes.map((n) => n.out)])
+  const unboundIn = (v: Value) => {
     for (const d of v.type.shape) if (typeof d === "string" && !(d in dims)) unbound.add(d);
+  };
+  for (const a of g.args) unboundIn(a);
+  for (const n of g.nodes) unboundIn(n.out);
   return { dims, unbound: [...unbound] };
 }

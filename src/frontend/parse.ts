@@ -1,4 +1,5 @@
-import { EOF, type IRecognitionException, type IToken } from "chevrotain";
+import type { IRecognitionException, IToken } from "chevrotain";
+import { EOF } from "../../grammar/chevrotain.js";
 import type * as Cst from "../../grammar/cst.js";
 import { parser } from "../../grammar/parser.js";
 import { Block, Float, Import, isWellFormedNumber, netLexer, Network, Train } from "../../grammar/tokens.js";

@@ -102,6 +102,13 @@ export class Graph {
   /** False until infer-shapes has given every value its type. */
   typed = false;
   private nextId = 0;
+  /**
+   * The result types of nodes added so far, by dtype and dims: values of one type share one
+   * object (types are never changed in place; a pass gives a value a new one). A training step
+   * is mostly a few types repeated (every Adam update of a [16, 16] weight is 14 of them), and a
+   * million values each holding a copy were a fifth of the compiler's memory.
+   */
+  private types = new Map<string, TensorType>();
 
   constructor(readonly name: string) {}
 
@@ -120,11 +127,21 @@ export class Graph {
 
   /** Appends a node; its result has the given type (or a placeholder until infer-shapes). */
   addNode(op: string, inputs: Value[], attrs: Attrs, type: TensorType, span: Span, origin: Origin): Value {
-    const out = new Value(this.freshId(), type, span);
+    const out = new Value(this.freshId(), this.shared(type), span);
     const node = new Node(op, inputs, attrs, out, span, origin);
     out.producer = node;
     this.nodes.push(node);
     return out;
+  }
+
+  /** The type equal to `type` that this graph's values hold, `type` itself if it is the first. */
+  private shared(type: TensorType): TensorType {
+    let key: string = type.dtype;
+    for (const d of type.shape) key += typeof d === "number" ? `,${d}` : `,'${d}`;
+    const known = this.types.get(key);
+    if (known) return known;
+    this.types.set(key, type);
+    return type;
   }
 
   /** Params in declaration order. */
@@ -149,12 +166,13 @@ export class Graph {
 
   /** Every value the step must keep past its kernels: outputs, loss, grads, updates. */
   roots(): Value[] {
-    return [
-      ...this.outputs.map((o) => o.value),
-      ...(this.loss ? [this.loss] : []),
-      ...this.grads.map((g) => g.grad),
-      ...this.updates.map((u) => u.value),
-    ];
+    // NOTE: plain loops, not spreads: this runs after every pass on graphs of 100,000 updates.
+    const out: Value[] = [];
+    for (const o of this.outputs) out.push(o.value);
+    if (this.loss) out.push(this.loss);
+    for (const x of this.grads) out.push(x.grad);
+    for (const u of this.updates) out.push(u.value);
+    return out;
   }
 
   /**
@@ -163,8 +181,12 @@ export class Graph {
    * they fuse into the update kernels.
    */
   materialized(): Value[] {
-    const keep = [...this.outputs.map((o) => o.value), ...(this.loss ? [this.loss] : []), ...this.updates.map((u) => u.value)];
-    return this.updates.length ? keep : [...keep, ...this.grads.map((g) => g.grad)];
+    const keep: Value[] = [];
+    for (const o of this.outputs) keep.push(o.value);
+    if (this.loss) keep.push(this.loss);
+    for (const u of this.updates) keep.push(u.value);
+    if (!this.updates.length) for (const x of this.grads) keep.push(x.grad);
+    return keep;
   }
 
   /** One more than the largest id {@link freshId} has handed out: a size for tables indexed by id. */
@@ -182,6 +204,7 @@ export class Graph {
     const g = new Graph(this.name);
     g.typed = this.typed;
     g.nextId = this.nextId;
+    g.types = this.types;
     g.args = this.args.slice();
     g.nodes = this.nodes.slice();
     g.outputs = this.outputs.map((o) => ({ ...o }));
@@ -284,14 +307,81 @@ export class ValueTable<T> {
   }
 }
 
-/** Each value's consuming nodes (a node once per operand slot that reads the value), built in one sweep. */
-export function consumersOf(g: Graph): ValueTable<Node[]> {
-  const consumers = new ValueTable<Node[]>(g.idCount);
-  for (const n of g.nodes)
-    for (const v of n.inputs) {
-      const list = consumers.get(v);
-      if (list) list.push(n);
-      else consumers.set(v, [n]);
+/**
+ * A set of the values of one graph, indexed by value id: {@link ValueTable} without the items,
+ * for the passes' marks (live, needs a gradient, defined).
+ */
+export class ValueSet {
+  private readonly keys: (Value | undefined)[];
+
+  /** `size`: the expected ids, 0 to size - 1 (more still fit). */
+  constructor(size = 0) {
+    this.keys = new Array<Value | undefined>(size).fill(undefined);
+  }
+
+  has(v: Value): boolean {
+    return this.keys[v.id] === v;
+  }
+
+  /** The value added under this id, if any. */
+  valueNumbered(id: number): Value | undefined {
+    return this.keys[id];
+  }
+
+  add(v: Value): void {
+    this.keys[v.id] = v;
+  }
+}
+
+/**
+ * Each value's consuming nodes (a node once per operand slot that reads the value), in graph
+ * order, built in two sweeps into one array (consumers of value id i at `start(i)` to `end(i)`),
+ * so a graph of a million values costs two typed arrays and one list, not a list per value.
+ * Only the graph's own values (ids below its idCount when built) may be asked for.
+ */
+export class Consumers {
+  private readonly first: Int32Array;
+  private readonly nodes: Node[];
+
+  constructor(g: Graph) {
+    const n = g.idCount;
+    const first = new Int32Array(n + 1);
+    // NOTE: indexed loops: for-of over a million nodes allocated an iterator result per step here.
+    const all = g.nodes;
+    let total = 0;
+    for (let i = 0; i < all.length; i++) {
+      const ins = all[i]!.inputs;
+      for (let k = 0; k < ins.length; k++) first[ins[k]!.id + 1]!++;
+      total += ins.length;
     }
-  return consumers;
+    for (let i = 0; i < n; i++) first[i + 1]! += first[i]!;
+    const next = first.slice(0, n);
+    const nodes = new Array<Node>(total);
+    for (let i = 0; i < all.length; i++) {
+      const ins = all[i]!.inputs;
+      for (let k = 0; k < ins.length; k++) nodes[next[ins[k]!.id]!++] = all[i]!;
+    }
+    this.first = first;
+    this.nodes = nodes;
+  }
+
+  /** How many operand slots read `v`. */
+  count(v: Value): number {
+    return this.first[v.id + 1]! - this.first[v.id]!;
+  }
+
+  /** Where `v`'s consumers start in {@link at}'s numbering. */
+  start(v: Value): number {
+    return this.first[v.id]!;
+  }
+
+  /** Where `v`'s consumers end (exclusive). */
+  end(v: Value): number {
+    return this.first[v.id + 1]!;
+  }
+
+  /** The consumer at position `i` (between some value's start and end). */
+  at(i: number): Node {
+    return this.nodes[i]!;
+  }
 }

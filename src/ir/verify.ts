@@ -1,4 +1,4 @@
-import { ValueTable, type Graph, type Kernel, type Value } from "./graph.js";
+import { ValueSet, ValueTable, type Graph, type Kernel, type Value } from "./graph.js";
 import { opDef } from "./ops/registry.js";
 
 /**
@@ -8,17 +8,22 @@ import { opDef } from "./ops/registry.js";
  */
 export function verifyGraph(g: Graph): void {
   // NOTE: value ids are unique within a graph (tables indexed by id rely on it): checked here too.
-  const defined = new ValueTable<true>(g.idCount);
+  const defined = new ValueSet(g.idCount);
   const define = (v: Value) => {
     if (defined.valueNumbered(v.id)) throw new Error(`internal: two values are numbered %${v.id}`);
-    defined.set(v, true);
+    defined.add(v);
   };
   for (const a of g.args) define(a);
-  for (const n of g.nodes) {
+  // NOTE: indexed loops: this runs after every pass over every node (see Consumers).
+  for (let i = 0; i < g.nodes.length; i++) {
+    const n = g.nodes[i]!;
     const def = opDef(n.op);
     const arityOk = def.arity === -1 ? n.inputs.length >= 1 : n.inputs.length === def.arity;
     if (!arityOk) throw new Error(`internal: ${n.op} has ${n.inputs.length} inputs, wants ${def.arity === -1 ? "one or more" : def.arity}`);
-    for (const v of n.inputs) if (!defined.has(v)) throw new Error(`internal: ${n.op} reads %${v.id} before it is defined`);
+    for (let k = 0; k < n.inputs.length; k++) {
+      const v = n.inputs[k]!;
+      if (!defined.has(v)) throw new Error(`internal: ${n.op} reads %${v.id} before it is defined`);
+    }
     if (n.out.producer !== n) throw new Error(`internal: %${n.out.id} has the wrong producer`);
     define(n.out);
   }

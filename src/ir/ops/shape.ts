@@ -6,8 +6,10 @@ import type { InferCtx } from "./types.js";
 
 /** Numpy broadcasting of `shapes` (right-aligned), unifying symbolic dims; NC3001 when two dims clash. */
 export function broadcastShapes(op: string, shapes: Dim[][], ctx: InferCtx): Dim[] | undefined {
-  const rank = Math.max(...shapes.map((s) => s.length), 0);
-  const out: Dim[] = [];
+  let rank = 0;
+  for (const s of shapes) rank = Math.max(rank, s.length);
+  // NOTE: sized up front: a pushed-to array keeps room for 17 dims, and every type holds one.
+  const out = new Array<Dim>(rank);
   for (let i = 0; i < rank; i++) {
     let dim: Dim = 1;
     let from = -1;
@@ -34,7 +36,7 @@ export function broadcastShapes(op: string, shapes: Dim[][], ctx: InferCtx): Dim
       }
       dim = u;
     }
-    out.push(dim);
+    out[i] = dim;
   }
   return out;
 }

@@ -1,4 +1,4 @@
-import { ValueTable, type Graph, type Value } from "../graph.js";
+import { ValueSet, ValueTable, type Graph, type Value } from "../graph.js";
 import { Builder } from "../ops/builder.js";
 import { opDef } from "../ops/registry.js";
 import { sameShape, type Dim } from "../types.js";
@@ -29,9 +29,9 @@ export function autodiff(input: Graph, ctx: PassContext): Graph {
   const loss = g.loss;
 
   // NOTE: tables by value id, not sets and maps of values: this runs over every node of the step.
-  const needs = new ValueTable<true>(g.idCount);
-  for (const p of training ? [...g.params, ...asked] : asked) needs.set(p, true);
-  for (const n of g.nodes) if (n.inputs.some((v) => needs.has(v))) needs.set(n.out, true);
+  const needs = new ValueSet(g.idCount);
+  for (const p of training ? [...g.params, ...asked] : asked) needs.add(p);
+  for (const n of g.nodes) if (n.inputs.some((v) => needs.has(v))) needs.add(n.out);
 
   const b = new Builder(g, loss.span, "grad");
   const grads = new ValueTable<Value>(g.idCount);

@@ -1,4 +1,4 @@
-import { consumersOf, Node, Value, ValueTable, type Graph, type Kernel } from "../graph.js";
+import { Consumers, Node, Value, ValueSet, ValueTable, type Graph, type Kernel } from "../graph.js";
 import { opDef } from "../ops/registry.js";
 import type { InferCtx } from "../ops/types.js";
 import { sameShape } from "../types.js";
@@ -48,8 +48,12 @@ interface Group {
   kind: Kernel["kind"];
   /** Values read from outside the group (constants excluded: they are inlined). */
   reads: Value[];
-  /** Members in graph order, collected when nodes are emitted. */
-  ordered: Node[];
+  /** How many members joined (the root included). */
+  size: number;
+  /** Members in graph order, collected when nodes are emitted (sized to the group then). */
+  ordered?: Node[];
+  /** How many of `ordered` are collected so far. */
+  filled: number;
 }
 
 /**
@@ -83,68 +87,95 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
   // NOTE: fusing reorders nodes but changes none, so it shares them, unless a concat must be split.
   const g = input.nodes.some(isWideConcat) ? input.clone() : input.derive();
   splitWideConcats(g);
-  const consumers = consumersOf(g);
-  const roots = new ValueTable<true>(g.idCount);
-  for (const v of g.materialized()) roots.set(v, true);
+  const consumers = new Consumers(g);
+  const roots = new ValueSet(g.idCount);
+  for (const v of g.materialized()) roots.add(v);
 
   // NOTE: indexed by the node's result: a table by value id, not a Map hashing a million nodes.
   const groupTable = new ValueTable<Group>(g.idCount);
   const groupOf = (n: Node) => groupTable.get(n.out);
   /** Members whose operands must come from buffers: heads and inline window ops. */
-  const sealed = new ValueTable<true>(g.idCount);
+  const sealed = new ValueSet(g.idCount);
   /** Members evaluated at an index a view remapped (below a view on the way to the root). */
-  const remapped = new ValueTable<true>(g.idCount);
-  const NONE: Node[] = [];
-  /** Members of `group` that read (through other members) what `from` compute, `from` included. */
-  const downstream = (from: Node[], group: Group): Node[] => {
+  const remapped = new ValueSet(g.idCount);
+  /** Whether a member of `group` that reads (through other members) what `n` computes is a view. */
+  const viewDownstream = (n: Node, group: Group): boolean => {
     const seen = new Set<Node>();
-    const stack = [...from];
+    const stack: Node[] = [];
+    for (let k = consumers.start(n.out); k < consumers.end(n.out); k++) stack.push(consumers.at(k));
     while (stack.length) {
       const m = stack.pop()!;
       if (seen.has(m) || groupOf(m) !== group) continue;
+      if (isView(m)) return true;
       seen.add(m);
-      for (const u of consumers.get(m.out) ?? []) stack.push(u);
+      for (let k = consumers.start(m.out); k < consumers.end(m.out); k++) stack.push(consumers.at(k));
     }
-    return [...seen];
+    return false;
   };
-  const externalReads = (n: Node) => n.inputs.filter((v) => !v.producer || !isFree(v.producer) || v.producer.op === "reshape");
+  /** Whether `v` is read from a buffer (not an inlined constant; a reshape aliases one). */
+  const readsBuffer = (v: Value) => !v.producer || !isFree(v.producer) || v.producer.op === "reshape";
 
+  // NOTE: plain loops over the consumer range, no closures or filtered copies: this runs once per node.
   for (let i = g.nodes.length - 1; i >= 0; i--) {
     const n = g.nodes[i]!;
     // A constant that is itself a result (a zero gradient) still needs a kernel to fill its buffer.
     if (isFree(n) && !(roots.has(n.out) && opDef(n.op).kind === "source")) continue;
-    // `users` lists a consumer once per operand slot that reads n, so its length counts the uses.
-    const users = consumers.get(n.out) ?? NONE;
-    const target = users.length ? groupOf(users[0]!) : undefined;
-    const intoTarget = target !== undefined && !roots.has(n.out) && users.every((u) => groupOf(u) === target);
-    const viaView = intoTarget && users.some((u) => isView(u) || remapped.has(u.out));
-    const oneIndex = users.length === 1 || !viaView;
-    const readBySealed = intoTarget && users.some((u) => sealed.has(u.out));
+    // The consumers list n once per operand slot that reads it, so their count is the uses.
+    const from = consumers.start(n.out);
+    const to = consumers.end(n.out);
+    const target = to > from ? groupOf(consumers.at(from)) : undefined;
+    let intoTarget = target !== undefined && !roots.has(n.out);
+    let viaView = false;
+    let readBySealed = false;
+    for (let k = from; intoTarget && k < to; k++) {
+      const u = consumers.at(k);
+      if (groupOf(u) !== target) intoTarget = false;
+      if (isView(u) || remapped.has(u.out)) viaView = true;
+      if (sealed.has(u.out)) readBySealed = true;
+    }
+    viaView &&= intoTarget;
+    readBySealed &&= intoTarget;
+    const oneIndex = to - from === 1 || !viaView;
     const asElementwise = intoTarget && oneIndex && fusesAsElementwise(n) && !readBySealed;
     const asHead =
       intoTarget &&
       isHead(n) &&
       !readBySealed &&
-      target.kind === "elementwise" &&
-      sameShape(target.root.out.type.shape, n.out.type.shape) &&
-      !downstream(users, target).some(isView);
+      target!.kind === "elementwise" &&
+      sameShape(target!.root.out.type.shape, n.out.type.shape) &&
+      !viewDownstream(n, target!);
     if (asElementwise || asHead) {
-      const reads = target.reads.filter((v) => v !== n.out);
-      for (const v of externalReads(n)) if (!reads.includes(v)) reads.push(v);
-      if (reads.length + 1 <= MAX_KERNEL_BUFFERS) {
-        target.reads = reads;
-        if (viaView) remapped.set(n.out, true);
-        if (asHead || isInlineWindow(n)) sealed.set(n.out, true);
-        groupTable.set(n.out, target);
+      // The group's reads once n joins: without n's result, with n's own external reads.
+      const reads = target!.reads;
+      let count = reads.includes(n.out) ? reads.length - 1 : reads.length;
+      for (let k = 0; k < n.inputs.length; k++) {
+        const v = n.inputs[k]!;
+        if (readsBuffer(v) && v !== n.out && !reads.includes(v) && n.inputs.indexOf(v) === k) count++;
+      }
+      if (count + 1 <= MAX_KERNEL_BUFFERS) {
+        removeFrom(reads, n.out);
+        for (let k = 0; k < n.inputs.length; k++) {
+          const v = n.inputs[k]!;
+          if (readsBuffer(v) && !reads.includes(v)) reads.push(v);
+        }
+        target!.size++;
+        if (viaView) remapped.add(n.out);
+        if (asHead || isInlineWindow(n)) sealed.add(n.out);
+        groupTable.set(n.out, target!);
         if (asHead) {
-          target.kind = opDef(n.op).kind === "contraction" ? "contraction" : "window";
-          target.head = n;
+          target!.kind = opDef(n.op).kind === "contraction" ? "contraction" : "window";
+          target!.head = n;
         }
         continue;
       }
     }
     const kind = opDef(n.op).kind;
     const head = isHead(n);
+    const reads: Value[] = [];
+    for (let k = 0; k < n.inputs.length; k++) {
+      const v = n.inputs[k]!;
+      if (readsBuffer(v) && !reads.includes(v)) reads.push(v);
+    }
     const group: Group = {
       root: n,
       // NOTE: a matmul or window op rooting its own group is its head too, so its operands stay outside it.
@@ -159,40 +190,55 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
               : isView(n)
                 ? "movement"
                 : "elementwise",
-      reads: distinct(externalReads(n)),
-      ordered: [],
+      reads,
+      size: 1,
+      filled: 0,
     };
-    if (head || isInlineWindow(n)) sealed.set(n.out, true);
+    if (head || isInlineWindow(n)) sealed.add(n.out);
     groupTable.set(n.out, group);
   }
 
   // Emit nodes with each group contiguous at its root's position. Members precede their root
   // (they feed it), so one sweep collects each group's members in order by the time its root comes.
-  const order: Node[] = [];
+  const order = new Array<Node>(g.nodes.length);
+  let placed = 0;
   const kernels: Kernel[] = [];
-  for (const n of g.nodes) {
+  const scratch: Value[] = [];
+  for (let i = 0; i < g.nodes.length; i++) {
+    const n = g.nodes[i]!;
     const grp = groupOf(n);
     if (!grp) {
-      order.push(n);
+      order[placed++] = n;
       continue;
     }
-    const nodes = grp.ordered;
-    nodes.push(n);
+    // NOTE: arrays of the final size: a kernel's lists live as long as the compiled graph.
+    const nodes = (grp.ordered ??= new Array<Node>(grp.size));
+    nodes[grp.filled++] = n;
     if (grp.root !== n) continue;
-    for (const m of nodes) order.push(m);
-    const inputs: Value[] = [];
-    for (const m of nodes)
-      for (const v of m.inputs)
-        if (groupTable.get(v) !== grp && !inputs.includes(v) && grp.reads.includes(v)) inputs.push(v);
-    kernels.push({ name: `k${kernels.length}`, kind: grp.kind, nodes, inputs, output: n.out });
+    if (grp.filled !== grp.size) throw new Error(`internal: kernel of %${n.out.id} collected ${grp.filled} of its ${grp.size} members`);
+    scratch.length = 0;
+    for (let j = 0; j < nodes.length; j++) {
+      const m = nodes[j]!;
+      order[placed++] = m;
+      for (let k = 0; k < m.inputs.length; k++) {
+        const v = m.inputs[k]!;
+        if (groupTable.get(v) !== grp && !scratch.includes(v) && grp.reads.includes(v)) scratch.push(v);
+      }
+    }
+    kernels.push({ name: `k${kernels.length}`, kind: grp.kind, nodes, inputs: scratch.slice(), output: n.out });
   }
+  if (placed !== order.length) throw new Error(`internal: fuse placed ${placed} of ${order.length} nodes`);
   g.nodes = order;
   g.kernels = kernels;
   return g;
 }
 
-function distinct(values: Value[]): Value[] {
-  return values.filter((v, i) => values.indexOf(v) === i);
+/** Removes `v` from `list` (where it is at most once) in place. */
+function removeFrom(list: Value[], v: Value): void {
+  const at = list.indexOf(v);
+  if (at < 0) return;
+  for (let i = at + 1; i < list.length; i++) list[i - 1] = list[i]!;
+  list.length--;
 }
 
 /** A concat of more distinct inputs than a kernel can bind with its output. */
@@ -205,6 +251,7 @@ function isWideConcat(n: Node): boolean {
  * chain: the first inputs are joined by a new concat, which the rest then join, and so on.
  */
 function splitWideConcats(g: Graph): void {
+  if (!g.nodes.some(isWideConcat)) return;
   const limit = MAX_KERNEL_BUFFERS - 1;
   const strict: InferCtx = {
     op: "concat",

@@ -62,7 +62,8 @@ export function inferShapes(input: Graph, ctx: PassContext): Graph {
       } else ctx.d.error("NC3009", c.span, { declared, name: c.what.name, actual: formatType(have) });
     }
   };
-  for (const [i, n] of g.nodes.entries()) {
+  for (let i = 0; i < g.nodes.length; i++) {
+    const n = g.nodes[i]!;
     runChecks(i);
     if (i < skipUntil || n.inputs.some((v) => failed.has(v))) {
       failed.add(n.out);

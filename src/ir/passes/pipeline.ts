@@ -26,9 +26,9 @@ export type PassTimes = Record<string, number>;
  * Runs the pipeline on the lowered graph, stopping after `after` (default: all) or at the first
  * pass that reports a user error. Every intermediate graph is verified.
  */
-export function runPipeline(lowered: Graph, ctx: PassContext, after?: string): { graph: Graph; times: PassTimes } {
+export function runPipeline(g: Graph, ctx: PassContext, after?: string): { graph: Graph; times: PassTimes } {
+  // NOTE: `g` is reassigned pass by pass, so no variable here keeps an earlier stage's graph alive.
   const times: PassTimes = {};
-  let g = lowered;
   if (after === "lower") return { graph: g, times };
   for (const [name, pass] of PIPELINE) {
     if (ctx.d.hasErrors && name !== "infer-shapes") break;

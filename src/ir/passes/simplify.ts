@@ -1,4 +1,4 @@
-import { consumersOf, copyArgInfo, copyAttrs, Graph, ValueTable, type Attrs, type Node, type Value } from "../graph.js";
+import { Consumers, copyArgInfo, copyAttrs, Graph, ValueSet, ValueTable, type Attrs, type Node, type Value } from "../graph.js";
 import { sameShape } from "../types.js";
 import type { PassContext } from "./pass.js";
 
@@ -15,16 +15,19 @@ export function simplify(src: Graph, _ctx: PassContext): Graph {
   const out = new Graph(src.name);
   out.typed = src.typed;
   const live = liveNodes(src);
-  const users = consumersOf(src);
+  const users = new Consumers(src);
   const map = new ValueTable<Value>(src.idCount);
   for (const a of src.args) {
     // NOTE: types are never changed in place (passes give a value a new one), so they are shared.
     const v = out.addArg(copyArgInfo(a.arg!), a.type, a.span);
     map.set(a, v);
   }
-  const cse = new CommonSubexpressions();
+  const cse = new CommonSubexpressions(live.size);
   const get = (v: Value) => map.get(v)!;
-  const onlyBroadcastingUsers = (n: Node) => (users.get(n.out) ?? []).every((u) => BROADCASTING.has(u.op));
+  const onlyBroadcastingUsers = (n: Node) => {
+    for (let k = users.start(n.out); k < users.end(n.out); k++) if (!BROADCASTING.has(users.at(k).op)) return false;
+    return true;
+  };
   for (const n of src.nodes) {
     if (!live.has(n)) continue;
     const ins = n.inputs.map(get);
@@ -52,26 +55,38 @@ export function simplify(src: Graph, _ctx: PassContext): Graph {
 
 /**
  * The nodes kept so far, found by what they compute: op, (already simplified) inputs and
- * attributes. Indexed by a number hashed from the op and the input ids, so a lookup compares the
- * rare nodes that share the hash, not strings built for every node; nodes without inputs
- * (constants) are keyed by op and attributes.
+ * attributes. An open-addressing table of node numbers, probed from a hash of the op and the
+ * input ids, so a lookup compares the rare nodes that share a slot's run, not strings built for
+ * every node, and a node costs no list or map entry of its own; nodes without inputs (constants)
+ * are keyed by op and attributes.
  */
 class CommonSubexpressions {
-  private readonly byHash = new Map<number, Node[]>();
+  private readonly nodes: Node[] = [];
+  /** Slots of node numbers plus one (0: empty), a power of two at least twice the nodes. */
+  private readonly slots: Int32Array;
+  private readonly mask: number;
   private readonly sources = new Map<string, Value>();
   private readonly opHashes = new Map<string, number>();
 
+  /** `capacity`: the most nodes that will be added. */
+  constructor(capacity: number) {
+    let size = 16;
+    while (size < 2 * capacity) size *= 2;
+    this.slots = new Int32Array(size);
+    this.mask = size - 1;
+  }
+
   find(op: string, ins: Value[], attrs: Attrs): Value | undefined {
     if (ins.length === 0) return this.sources.get(op + JSON.stringify(attrs));
-    const candidates = this.byHash.get(this.hash(op, ins));
-    if (!candidates) return undefined;
     let key: string | undefined;
-    for (const c of candidates) {
-      if (c.op !== op || c.inputs.length !== ins.length || !c.inputs.every((v, i) => v === ins[i])) continue;
+    for (let i = this.hash(op, ins) & this.mask; ; i = (i + 1) & this.mask) {
+      const slot = this.slots[i]!;
+      if (slot === 0) return undefined;
+      const c = this.nodes[slot - 1]!;
+      if (c.op !== op || !sameValues(c.inputs, ins)) continue;
       key ??= JSON.stringify(attrs);
       if (JSON.stringify(c.attrs) === key) return c.out;
     }
-    return undefined;
   }
 
   add(n: Node): void {
@@ -79,10 +94,11 @@ class CommonSubexpressions {
       this.sources.set(n.op + JSON.stringify(n.attrs), n.out);
       return;
     }
-    const h = this.hash(n.op, n.inputs);
-    const list = this.byHash.get(h);
-    if (list) list.push(n);
-    else this.byHash.set(h, [n]);
+    if (2 * (this.nodes.length + 1) > this.slots.length) throw new Error("internal: simplify's table of nodes is full");
+    this.nodes.push(n);
+    let i = this.hash(n.op, n.inputs) & this.mask;
+    while (this.slots[i] !== 0) i = (i + 1) & this.mask;
+    this.slots[i] = this.nodes.length;
   }
 
   private hash(op: string, ins: Value[]): number {
@@ -93,9 +109,15 @@ class CommonSubexpressions {
       this.opHashes.set(op, h);
     }
     for (const v of ins) h = (Math.imul(h ^ v.id, 0x9e3779b1) + 0x7f4a7c15) | 0;
-    // NOTE: a small integer keeps the Map key unboxed.
-    return h & 0x3fffffff;
+    // NOTE: the multiply leaves the low bits weakest; fold the high ones in before masking.
+    return (h ^ (h >>> 16)) >>> 0;
   }
+}
+
+function sameValues(a: Value[], b: Value[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Ops whose result does not change when a [1, 1] operand is replaced by a scalar. */
@@ -132,13 +154,13 @@ function identity(n: Node, [a, b]: Value[], onlyBroadcastingUsers: (n: Node) => 
 
 /** The nodes some root depends on: a worklist walk back from the roots (no recursion, any depth). */
 function liveNodes(g: Graph): { has(n: Node): boolean; size: number } {
-  const live = new ValueTable<true>(g.idCount);
+  const live = new ValueSet(g.idCount);
   let size = 0;
   const stack = g.roots();
   while (stack.length) {
     const v = stack.pop()!;
     if (!v.producer || live.has(v)) continue;
-    live.set(v, true);
+    live.add(v);
     size++;
     for (const w of v.producer.inputs) if (w.producer && !live.has(w)) stack.push(w);
   }
