@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
+import { NetcError } from "../base/errors.js";
 import { suggest } from "../frontend/diagnostics.js";
 import { openBackend, type OpenBackend } from "./backend.js";
 import { coldChild, COLD_T0, runCold } from "./bench-cold.js";
@@ -37,7 +38,7 @@ export function resolveWorkloads(spec: string | undefined): string[] {
     const group = groups[name];
     if (group) out.push(...group);
     else if (name === "matmul") out.push("matmul-1024");
-    else if (/^matmul-[1-9]\d*$/.test(name) || name === "mlp-step" || name === "cnn-infer" || isCompileWorkload(name)) out.push(name);
+    else if (/^matmul-[1-9]\d*$/.test(name) || name === "mlp-step" || name === "cnn-infer" || isCompileWorkload(name)) out.push(checkSize(name));
     else if (name.startsWith("train-") && examples.includes(name.slice(6))) out.push(name);
     else {
       const known = ["mlp-step", "cnn-infer", "matmul-1024", "dense-50-wgsl", "dense-8000", "pipe-1500", "sum-10000", "data-5mb", ...groups["train"]!, "peers", "train", "compile"];
@@ -48,6 +49,19 @@ export function resolveWorkloads(spec: string | undefined): string[] {
     }
   }
   return [...new Set(out)];
+}
+
+/** Largest N of `matmul-N` (a 8192² operand is 256 MiB, past any adapter's binding limit) and of a generated program. */
+const MAX_MATMUL = 8192;
+const MAX_PROGRAM = 1_000_000;
+const MAX_DATA_MB = 500;
+
+/** `name` when its size is one netc bench can make, else a one-line error. */
+function checkSize(name: string): string {
+  const n = Number(/-(\d+)(mb)?$/.exec(name)?.[1] ?? 0);
+  const max = name.startsWith("matmul-") ? MAX_MATMUL : name.startsWith("data-") ? MAX_DATA_MB : name === "dense-50-wgsl" ? Infinity : MAX_PROGRAM;
+  if (n > max) throw new UsageError(`workload ${name}: the size can be at most ${max}${name.startsWith("data-") ? "mb" : ""}`);
+  return name;
 }
 
 /** The runtime workload a (resolved) name stands for, or undefined for a compile workload. */
@@ -102,8 +116,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
         }
       } catch (e) {
         if (e instanceof UsageError) throw e;
+        // NOTE: a workload the device cannot take (a matmul past its binding size) is said in one
+        // line; anything else is a bug, with the head of its stack as the peers' `fail()` gives it.
         const err = e as Error;
-        emit({ system: "netc", workload: name, error: String(err.stack ?? err.message).split("\n").slice(0, 6).join(" | ") });
+        const text = e instanceof NetcError ? err.message : String(err.stack ?? err.message).split("\n").slice(0, 6).join(" | ");
+        emit({ system: "netc", workload: name, error: text });
       }
     }
   } finally {
