@@ -58,10 +58,11 @@ for (const r of lines) {
   c.min.push(r.min_ms);
   if (r.gflops_median != null) c.notes.add(`${r.gflops_median} GFLOP/s`);
   const d = r.dispatches ?? r.dispatchesPerStep ?? r.dispatchesPerBatch ?? r.dispatchesPerRun;
-  if (d != null) c.notes.add(`${d}/${r.passes ?? r.computePassesPerStep ?? "?"}/${r.submits ?? r.submitsPerStep ?? "?"} disp/pass/sub`);
+  const passes = r.passes ?? r.computePassesPerStep;
+  if (d != null) c.notes.add(passes != null ? `${d}/${passes}/${r.submits ?? r.submitsPerStep} disp/pass/sub` : `${d} disp`);
   if (r.lossStart != null) c.notes.add(`loss ${r.lossStart}->${r.lossEnd}`);
   if (r.ready_ms != null) c.notes.add(`ready ${Math.round(r.ready_ms)} ms`);
-  if (r.checksum != null) c.notes.add(`sum|logits| ${r.checksum}`);
+  if (r.checksum != null) c.notes.add(`sum of abs logits ${r.checksum}`);
 }
 
 const fmt = (v) => (v >= 100 ? String(Math.round(v)) : v.toFixed(1));
