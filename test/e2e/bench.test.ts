@@ -82,6 +82,9 @@ describe("netc bench", () => {
     const lines = r.err.trim().split("\n");
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^netc: unknown workload `mlp-stepp`; did you mean `mlp-step`\?; workloads: matmul-N .*mlp-step, cnn-infer, train-EXAMPLE \(.*iris.*\), dense-50-wgsl/);
+    const big = await netc("bench", "--workload", "matmul-9000");
+    expect(big.code).toBe(1);
+    expect(big.err).toBe("netc: workload matmul-9000: the size can be at most 8192\n");
   });
 
   it("--help prints the command's usage", async () => {
