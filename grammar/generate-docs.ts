@@ -1,4 +1,4 @@
-import { createSyntaxDiagramsCode, Lexer, type ISerializedGast, type TokenType } from "chevrotain";
+import { createSyntaxDiagramsCode, generateCstDts, Lexer, type ISerializedGast, type TokenType } from "chevrotain";
 import { existsSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -8,7 +8,9 @@ import { allTokens, Float, isLiteralToken, keywords, NUMBER_ARRAY_SYNTAX, Number
 /**
  * Generates the grammar docs from the parser itself, so they cannot drift from it:
  *   - `grammar/GRAMMAR.md`: an EBNF rendering of the serialized GAST productions plus the tokens;
- *   - `grammar/grammar.html`: chevrotain's railroad diagrams of the same productions.
+ *   - `grammar/grammar.html`: chevrotain's railroad diagrams of the same productions;
+ *   - `grammar/cst.ts`: the CST node types chevrotain derives from the same productions, which the
+ *     frontend's CST visitor reads (types only: nothing of it exists at run time).
  * Run after a change to the grammar: `npx tsc -p tsconfig.json && node dist/grammar/generate-docs.js`
  * (or `npx tsx grammar/generate-docs.ts`, or `UPDATE=1 npx vitest run test/grammar-doc.test.ts`);
  * a test checks that the committed files are current.
@@ -177,11 +179,18 @@ function repoRoot(): string {
 }
 
 /** Writes both docs into `grammar/` of the repository. */
+/** The CST node types of every rule, as chevrotain's generateCstDts writes them, behind a header. */
+export function generateCstTypes(): string {
+  const header = "// Generated from grammar/parser.ts by grammar/generate-docs.ts (chevrotain's generateCstDts): do not edit.\n// Every child is as the grammar has it; error recovery may leave any of them out (see src/frontend/parse.ts).\n\n";
+  return header + generateCstDts(parser.getGAstProductions(), { includeVisitorInterface: false });
+}
+
 export function writeDocs(): string[] {
   const out = join(repoRoot(), "grammar");
-  const files = [join(out, "GRAMMAR.md"), join(out, "grammar.html")];
+  const files = [join(out, "GRAMMAR.md"), join(out, "grammar.html"), join(out, "cst.ts")];
   writeFileSync(files[0]!, generateEbnf());
   writeFileSync(files[1]!, generateRailroadHtml());
+  writeFileSync(files[2]!, generateCstTypes());
   return files;
 }
 

@@ -1,10 +1,10 @@
 import { nodeBuiltin } from "./base/node-builtins.js";
 import { NetcError } from "./base/errors.js";
-import { Diagnostics, suggest } from "./frontend/diagnostics.js";
+import { Diagnostics, suggest } from "./base/diagnostics.js";
 import { lowerProgram, type Lowered, type LowerMode } from "./frontend/lower.js";
 import { linkProgram, type ReadFile } from "./frontend/modules.js";
 import { parseProgram } from "./frontend/parse.js";
-import { SourceFile } from "./frontend/source.js";
+import { SourceFile } from "./base/source.js";
 import type { Graph, Value } from "./ir/graph.js";
 import { runPipeline, type PassTimes } from "./ir/passes/pipeline.js";
 import { classifierOutput } from "./ir/prediction.js";

@@ -119,7 +119,7 @@ describe("dataset loaders on small files in the packages' layouts", () => {
 });
 
 describe.skipIf(!datasetAvailable("fashion_mnist"))("fashion_mnist (Debian dataset-fashion-mnist)", () => {
-  it("loads 60,000 / 10,000 images of 1×28×28 in [0, 1] with 10 classes, quickly", () => {
+  it("loads 60,000 / 10,000 images of 1×28×28 in [0, 1] with 10 classes", () => {
     const t0 = performance.now();
     const d = loadDataset("fashion_mnist") as ClassificationDataset;
     const ms = performance.now() - t0;
@@ -134,8 +134,6 @@ describe.skipIf(!datasetAvailable("fashion_mnist"))("fashion_mnist (Debian datas
     expect(classCounts(d.test.labels.values, 10)).toEqual(new Array(10).fill(1000));
     // The published files start with an ankle boot (9) and a T-shirt (0).
     expect(Array.from(d.train.labels.values.subarray(0, 2))).toEqual([9, 0]);
-    // NOTE: generous bound for a loaded CI machine; the message above reports the real time.
-    expect(ms).toBeLessThan(6000);
   });
 
   it("the async reader gives the same test images", async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { bindBatch, compile } from "../src/compile.js";
 import type { Value } from "../src/ir/graph.js";
 import { interpret, type Tensor } from "../src/ir/interp.js";
-import { erf } from "../src/ir/ops.js";
+import { erf } from "../src/ir/ops/numerics.js";
 import { concreteShape } from "../src/ir/types.js";
 import { initialParams } from "../src/runtime/train.js";
 import { rng } from "./util/build.js";

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { generateEbnf, generateRailroadHtml, writeDocs } from "../grammar/generate-docs.js";
+import { generateCstTypes, generateEbnf, generateRailroadHtml, writeDocs } from "../grammar/generate-docs.js";
 import { parser } from "../grammar/parser.js";
 
 // NOTE: `UPDATE=1 npx vitest run test/grammar-doc.test.ts` rewrites the committed docs first.
@@ -17,6 +17,11 @@ describe("generated grammar docs", () => {
 
   it("grammar/grammar.html is the railroad diagrams generated from the parser", () => {
     expect(committed("grammar.html")).toBe(generateRailroadHtml());
+  });
+
+  it("grammar/cst.ts is the CST types generated from the parser", () => {
+    expect(committed("cst.ts")).toBe(generateCstTypes());
+    expect(generateCstTypes()).toContain("export interface NetworkDeclCstNode extends CstNode");
   });
 
   it("the EBNF defines every parser rule once", () => {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { irCommand } from "../src/cli/ir.js";
 import { bindBatch, compile } from "../src/compile.js";
-import { formatLocation } from "../src/frontend/source.js";
+import { formatLocation } from "../src/base/source.js";
 import type { Graph, Value } from "../src/ir/graph.js";
 import { interpret, type Tensor } from "../src/ir/interp.js";
 import { parseGraph } from "../src/ir/parse.js";

@@ -3,16 +3,15 @@ import { DEFAULT_CODEGEN, generateKernel, type CodegenOptions } from "../src/cod
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bindBatch, compile } from "../src/compile.js";
 import type { Graph, Value } from "../src/ir/graph.js";
-import { interpret, type Tensor } from "../src/ir/interp.js";
-import { OPS, type Builder } from "../src/ir/ops.js";
-import { fuse } from "../src/ir/passes/fuse.js";
+import type { Builder } from "../src/ir/ops/builder.js";
+import { OPS } from "../src/ir/ops/registry.js";
 import { sharedGpu, type GpuContext } from "../src/runtime/device.js";
 import { PipelineCache } from "../src/runtime/pipelines.js";
 import { WebGpuRunner } from "../src/runtime/webgpu.js";
 import { CpuRunner } from "../src/runtime/cpu.js";
 import { batches, initialParams } from "../src/runtime/train.js";
-import { concreteShape, type Dim, type DimBindings } from "../src/ir/types.js";
-import { ctx, graphWith, randomTensor, rng } from "./util/build.js";
+import type { Dim, DimBindings } from "../src/ir/types.js";
+import { differential as compareOnGpu } from "./util/gpu-differential.js";
 
 let gpu: GpuContext;
 let cache: PipelineCache;
@@ -26,12 +25,8 @@ afterAll(() => {
   expect(gpu.errors ?? []).toEqual([]);
 });
 
-/**
- * Builds a graph over inputs of `shapes`, fuses it, runs it on WebGPU and on the CPU reference
- * (f32), and compares every output within `tol` (relative to max(1, |expected|)). Symbolic dims
- * in `shapes` are bound by `dims`.
- */
-async function differential(
+/** WebGPU against the CPU reference (see test/util/gpu-differential.ts), with this file's device. */
+function differential(
   shapes: Dim[][],
   build: (b: Builder, xs: Value[]) => Value[],
   seed = 1,
@@ -40,31 +35,8 @@ async function differential(
   hi = 1,
   dims: DimBindings = {},
   codegen: CodegenOptions = DEFAULT_CODEGEN,
-) {
-  const { g, b, args } = graphWith(shapes, "input");
-  const outs = build(b, args);
-  g.outputs = outs.map((value, i) => ({ name: `o${i}`, value }));
-  const fused: Graph = fuse(g, ctx());
-  const rand = rng(seed);
-  const data = shapes.map((s) => randomTensor(concreteShape(s, dims), rand, lo, hi));
-  const batch = Object.fromEntries(data.map((t, i) => [`p${i}`, Float32Array.from(t.data)]));
-  const runner = await WebGpuRunner.create(gpu, planOf(fused, { codegen }), dims, {}, cache);
-  await runner.step(batch, false);
-  const env = interpret(
-    fused,
-    new Map<Value, Tensor>(fused.args.map((a, i) => [a, { shape: data[i]!.shape, data: Float32Array.from(data[i]!.data) }])),
-    { dims, precision: "f32" },
-  );
-  for (const o of fused.outputs) {
-    const got = await runner.readValue(o.value.id);
-    const want = env.get(o.value)!.data;
-    expect(got.length).toBe(want.length);
-    let worst = 0;
-    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / Math.max(1, Math.abs(want[i]!)));
-    expect(worst, `${o.name} worst relative error`).toBeLessThan(tol);
-  }
-  runner.dispose();
-  return fused;
+): Promise<Graph> {
+  return compareOnGpu(gpu, cache, shapes, build, { seed, tol, lo, hi, dims, codegen });
 }
 
 const SIZES = [1, 7, 33, 65];

@@ -11,6 +11,9 @@ import { EXPORT_RULES } from "../src/onnx/export-ops.js";
 import { decodeModel } from "../src/onnx/proto.js";
 import { parseGraph } from "../src/ir/parse.js";
 import { CpuRunner } from "../src/runtime/cpu.js";
+import { OP_NAMES, type OpName } from "../src/ir/ops/types.js";
+import { caseInputs, OP_CASES } from "./op-cases.js";
+import { graphWith } from "./util/build.js";
 import { testInputs, testValues } from "./util/onnx-values.js";
 
 // Every example, exported with seeded weights, runs in ONNX Runtime (its CPU provider) and gives
@@ -199,6 +202,22 @@ describe("every op with an export rule", () => {
       const runs = BATCHES.map((batch) => ({ feed: testInputs(g, bindBatch(g, batch).dims, batch), dims: bindBatch(g, batch).dims }));
       await expectSameAsNetc(`gru${variant}`, g, testValues(g, 7), runs);
     });
+
+  // Each op alone on its case of test/op-cases.ts, so a new op's case row is its export test too.
+  for (const op of OP_NAMES.filter((name) => typeof EXPORT_RULES[name] === "function")) {
+    it(`${op} alone (its op case): the same outputs as netc`, async () => {
+      const c = OP_CASES[op as OpName];
+      const { g, b, args } = graphWith(c.shapes, "input");
+      g.outputs = [{ name: "y", value: b.op(op, args, c.attrs ?? {}) }];
+      const inputs = caseInputs(c, 31);
+      const feed = Object.fromEntries(args.map((a, i) => [a.arg!.name, Float32Array.from(inputs[i]!.data)]));
+      await expectSameAsNetc(`${op} alone`, g, {}, [{ feed, dims: {} }]);
+    });
+  }
+
+  it("has a rule for every registry op", () => {
+    expect(OP_NAMES.filter((op) => EXPORT_RULES[op] === undefined)).toEqual([]);
+  });
 
   it("is exercised by these tests", () => {
     const rules = Object.entries(EXPORT_RULES).filter(([, r]) => typeof r === "function").map(([op]) => op);

@@ -1,76 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { Attrs, Value } from "../src/ir/graph.js";
 import { interpret, type Tensor } from "../src/ir/interp.js";
-import { OPS, type InferCtx } from "../src/ir/ops.js";
+import { FAMILIES, OPS } from "../src/ir/ops/registry.js";
+import { OP_NAMES, type InferCtx } from "../src/ir/ops/types.js";
 import { autodiff } from "../src/ir/passes/autodiff.js";
 import type { Dim } from "../src/ir/types.js";
+import { caseInputs, OP_CASES, type OpCase } from "./op-cases.js";
 import { ctx, graphWith, randomTensor, rng } from "./util/build.js";
-
-/** One row per registry op: input shapes, attributes, the expected result shape, and the input domain. */
-interface OpCase {
-  shapes: number[][];
-  attrs?: Attrs;
-  out: number[];
-  /** Inputs drawn from [lo, hi); positive for log/sqrt/pow. */
-  lo?: number;
-  hi?: number;
-  /** Input positions that are not differentiable (conditions). */
-  noGrad?: number[];
-  /** Ops without a gradient (comparisons, constants). */
-  nondiff?: boolean;
-  /** Fixed values for some inputs (indices), by position. */
-  data?: Record<number, number[]>;
-}
-
-/** Stride 2, asymmetric padding and dilation 2 on H; groups of 2 channels. */
-const CONV: Attrs = { strides: [2, 1], pads: [1, 0, 2, 1], dilations: [2, 1], groups: 2 };
-/** Padding and ceil mode on a max pool. */
-const MAXPOOL: Attrs = { mode: "max", kernel: [3, 2], strides: [2, 2], pads: [1, 1, 0, 1], ceil: true };
-
-const CASES: Record<keyof typeof OPS, OpCase> = {
-  const: { shapes: [], attrs: { value: 2.5 }, out: [], nondiff: true },
-  size: { shapes: [], attrs: { dims: [3, 4] }, out: [], nondiff: true },
-  neg: { shapes: [[2, 3]], out: [2, 3] },
-  abs: { shapes: [[2, 3]], out: [2, 3] },
-  exp: { shapes: [[2, 3]], out: [2, 3] },
-  log: { shapes: [[2, 3]], out: [2, 3], lo: 0.5, hi: 2 },
-  sqrt: { shapes: [[2, 3]], out: [2, 3], lo: 0.5, hi: 2 },
-  tanh: { shapes: [[2, 3]], out: [2, 3] },
-  erf: { shapes: [[2, 3]], out: [2, 3], lo: -2, hi: 2 },
-  sigmoid: { shapes: [[2, 3]], out: [2, 3] },
-  add: { shapes: [[2, 3], [3]], out: [2, 3] },
-  sub: { shapes: [[2, 1], [1, 3]], out: [2, 3] },
-  mul: { shapes: [[4, 3], [4, 1]], out: [4, 3] },
-  div: { shapes: [[2, 3], [2, 3]], out: [2, 3], lo: 0.5, hi: 2 },
-  pow: { shapes: [[2, 3], [3]], out: [2, 3], lo: 0.5, hi: 2 },
-  max: { shapes: [[3, 3], [3]], out: [3, 3] },
-  min: { shapes: [[3, 3], [3, 1]], out: [3, 3] },
-  lt: { shapes: [[2, 3], [3]], out: [2, 3], nondiff: true },
-  le: { shapes: [[2, 3], [2, 3]], out: [2, 3], nondiff: true },
-  eq: { shapes: [[2, 3], [2, 3]], out: [2, 3], nondiff: true },
-  select: { shapes: [[2, 3], [2, 3], [3]], out: [2, 3], noGrad: [0] },
-  sum: { shapes: [[2, 3, 4]], attrs: { axes: [0, 2] }, out: [3] },
-  mean: { shapes: [[2, 3, 4]], attrs: { axes: [1], keepdims: true }, out: [2, 1, 4] },
-  max_reduce: { shapes: [[3, 5]], attrs: { axes: [-1] }, out: [3] },
-  matmul: { shapes: [[3, 4], [4, 5]], out: [3, 5] },
-  reshape: { shapes: [[2, 6]], attrs: { shape: [3, 4] }, out: [3, 4] },
-  broadcast: { shapes: [[3, 1]], attrs: { shape: [2, 3, 4] }, out: [2, 3, 4] },
-  transpose: { shapes: [[2, 3, 4]], attrs: { perm: [2, 0, 1] }, out: [4, 2, 3] },
-  slice: { shapes: [[5, 7]], attrs: { starts: [0, 1], ends: [5, -1], axes: [0, 1], steps: [2, 1] }, out: [3, 5] },
-  pad: { shapes: [[2, 3]], attrs: { pads: [1, 2, 0, 1], value: 0.5 }, out: [5, 4] },
-  concat: { shapes: [[2, 3], [2, 1], [2, 4]], attrs: { axis: 1 }, out: [2, 8] },
-  // H: (7 + 1 + 0 - 5) / 2 + 1 = 2; W: (6 + 2 + 1 - 2) / 1 + 1 = 8.
-  conv: { shapes: [[2, 4, 7, 6], [4, 2, 3, 2]], attrs: CONV, out: [2, 4, 2, 8] },
-  conv_grad_input: { shapes: [[2, 4, 2, 8], [4, 2, 3, 2]], attrs: { ...CONV, input: [7, 6] }, out: [2, 4, 7, 6] },
-  conv_grad_weight: { shapes: [[2, 4, 7, 6], [2, 4, 2, 8]], attrs: { ...CONV, kernel: [3, 2] }, out: [4, 2, 3, 2] },
-  // H: ceil((5 + 2 - 3) / 2) + 1 = 3; W: ceil((6 + 1 - 2) / 2) + 1 = 4, but the last window would start past the input: 3.
-  pool: { shapes: [[2, 3, 5, 6]], attrs: MAXPOOL, out: [2, 3, 3, 3] },
-  pool_grad: { shapes: [[2, 3, 5, 6], [2, 3, 3, 3]], attrs: MAXPOOL, out: [2, 3, 5, 6], nondiff: true },
-  gather: { shapes: [[3, 5, 2], [4]], attrs: { axis: 1 }, out: [3, 4, 2], noGrad: [1], data: { 1: [4, -1, 0, 2] } },
-  gather_grad: { shapes: [[3, 4, 2], [4]], attrs: { axis: -2, size: 5 }, out: [3, 5, 2], noGrad: [1], data: { 1: [4, -1, 0, 4] } },
-  iota: { shapes: [], attrs: { shape: [2, 3], axis: -1 }, out: [2, 3], nondiff: true },
-  rand: { shapes: [[]], attrs: { shape: [2, 3], salt: 7 }, out: [2, 3], nondiff: true },
-};
 
 /** Builds loss = sum(op(params) * w) with fixed random w, returns the graph after autodiff. */
 function lossGraph(name: string, c: OpCase) {
@@ -81,23 +17,12 @@ function lossGraph(name: string, c: OpCase) {
   return { g, out, w };
 }
 
-function inputsFor(c: OpCase, seed: number): Tensor[] {
-  const rand = rng(seed);
-  return c.shapes.map((s, i) =>
-    c.data?.[i]
-      ? { shape: s, data: Float64Array.from(c.data[i]!) }
-      : c.noGrad?.includes(i)
-      ? { shape: s, data: Float64Array.from(randomTensor(s, rand).data, (x) => (x > 0 ? 1 : 0)) }
-      : randomTensor(s, rand, c.lo ?? -1, c.hi ?? 1),
-  );
-}
-
 /** Checks every differentiable input's analytic gradient of sum(op(inputs) * w) against central differences. */
 function checkGradient(name: string, c: OpCase, seed: number): void {
   const { g, w } = lossGraph(name, c);
   const dg = autodiff(g, ctx());
   const params = dg.params;
-  const xs = inputsFor(c, seed);
+  const xs = caseInputs(c, seed);
   const wT = randomTensor(w.type.shape as number[], rng(99));
   const run = (vals: Tensor[]) => {
     const env = new Map<Value, Tensor>(params.map((p, i) => [p, vals[i]!]));
@@ -120,10 +45,14 @@ function checkGradient(name: string, c: OpCase, seed: number): void {
 
 describe("op registry", () => {
   it("has a test case for every op", () => {
-    expect(Object.keys(CASES).sort()).toEqual(Object.keys(OPS).sort());
+    expect(Object.keys(OP_CASES).sort()).toEqual(Object.keys(OPS).sort());
   });
 
-  for (const [name, c] of Object.entries(CASES)) {
+  it("declares each op of OP_NAMES in exactly one family (a later spread would hide an earlier entry)", () => {
+    expect(FAMILIES.flatMap((f) => Object.keys(f)).sort()).toEqual([...OP_NAMES].sort());
+  });
+
+  for (const [name, c] of Object.entries(OP_CASES)) {
     it(`${name}: shape rule`, () => {
       const { g, b, args } = graphWith(c.shapes);
       const out = b.op(name, args, c.attrs ?? {});

@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { Expr, NumberArrayLit, Program, Stmt } from "../src/frontend/ast.js";
-import { Diagnostics } from "../src/frontend/diagnostics.js";
+import { Diagnostics } from "../src/base/diagnostics.js";
 import { netLexer } from "../grammar/tokens.js";
 import { parseProgram } from "../src/frontend/parse.js";
-import { SourceFile, type Span } from "../src/frontend/source.js";
+import { SourceFile, type Span } from "../src/base/source.js";
 
 /** Parses text, returning the program and the diagnostics. */
 function parse(text: string, path = "test.net"): { program: Program; d: Diagnostics } {

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
 import type { Attrs, Value } from "../src/ir/graph.js";
 import { interpret, type Tensor } from "../src/ir/interp.js";
-import { OPS, type InferCtx } from "../src/ir/ops.js";
-import { paddingOnlyWindow } from "../src/ir/ops-conv.js";
-import { randUniform } from "../src/ir/ops-index.js";
+import { paddingOnlyWindow } from "../src/ir/ops/pool.js";
+import { OPS } from "../src/ir/ops/registry.js";
+import { randUniform } from "../src/ir/ops/source.js";
+import type { InferCtx } from "../src/ir/ops/types.js";
 import { parseGraph } from "../src/ir/parse.js";
 import { autodiff } from "../src/ir/passes/autodiff.js";
 import { fuse } from "../src/ir/passes/fuse.js";

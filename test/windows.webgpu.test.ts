@@ -1,15 +1,15 @@
-import { planOf } from "../src/codegen/plan.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_CODEGEN, generateKernel, type CodegenOptions } from "../src/codegen/wgsl.js";
 import type { Attrs, Graph, Value } from "../src/ir/graph.js";
-import { interpret, type Tensor } from "../src/ir/interp.js";
-import { OPS, type Builder, type OpDef } from "../src/ir/ops.js";
+import type { Builder } from "../src/ir/ops/builder.js";
+import { OPS } from "../src/ir/ops/registry.js";
+import type { OpDef } from "../src/ir/ops/types.js";
 import { fuse } from "../src/ir/passes/fuse.js";
 import { releaseGpu, requireSharedGpu, type GpuContext } from "../src/runtime/device.js";
 import { PipelineCache } from "../src/runtime/pipelines.js";
-import { WebGpuRunner } from "../src/runtime/webgpu.js";
-import { concreteShape, type Dim, type DimBindings } from "../src/ir/types.js";
-import { ctx, graphWith, randomTensor, rng } from "./util/build.js";
+import type { Dim } from "../src/ir/types.js";
+import { ctx, graphWith } from "./util/build.js";
+import { differential as compareOnGpu, type DifferentialOptions } from "./util/gpu-differential.js";
 
 // Window ops (conv, pool, gather, their gradients, iota, rand) on WebGPU against the CPU reference
 // (f32), on shapes that are multiples of nothing. Sums of products accumulate in a different
@@ -35,47 +35,9 @@ const SUMS = 1e-5;
 const DIRECT: CodegenOptions = { ...DEFAULT_CODEGEN, conv: "direct" };
 const EXACT = 0;
 
-interface Options {
-  seed?: number;
-  tol?: number;
-  /** Fixed values for some inputs (indices, seeds), by position. */
-  data?: Record<number, number[]>;
-  dims?: DimBindings;
-  codegen?: CodegenOptions;
-}
-
-/**
- * Builds a graph over inputs of `shapes`, fuses it, runs it on WebGPU and on the CPU reference
- * (f32), and compares every output within `tol` (relative to max(1, |expected|)).
- */
-async function differential(shapes: Dim[][], build: (b: Builder, xs: Value[]) => Value[], opts: Options = {}): Promise<Graph> {
-  const { seed = 1, tol = SUMS, data: fixed = {}, dims = {}, codegen = DEFAULT_CODEGEN } = opts;
-  const { g, b, args } = graphWith(shapes, "input");
-  g.outputs = build(b, args).map((value, i) => ({ name: `o${i}`, value }));
-  const fused = fuse(g, ctx());
-  const rand = rng(seed);
-  const data = shapes.map((s, i) => {
-    const shape = concreteShape(s, dims);
-    return fixed[i] ? { shape, data: Float64Array.from(fixed[i]!) } : randomTensor(shape, rand);
-  });
-  const batch = Object.fromEntries(data.map((t, i) => [`p${i}`, Float32Array.from(t.data)]));
-  const runner = await WebGpuRunner.create(gpu!, planOf(fused, { codegen }), dims, {}, cache);
-  await runner.step(batch, false);
-  const env = interpret(
-    fused,
-    new Map<Value, Tensor>(fused.args.map((a, i) => [a, { shape: data[i]!.shape, data: Float32Array.from(data[i]!.data) }])),
-    { dims, precision: "f32" },
-  );
-  for (const o of fused.outputs) {
-    const got = await runner.readValue(o.value.id);
-    const want = env.get(o.value)!.data;
-    expect(got.length).toBe(want.length);
-    let worst = 0;
-    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / Math.max(1, Math.abs(want[i]!)));
-    expect(worst, `${o.name} worst relative error`).toBeLessThanOrEqual(tol);
-  }
-  runner.dispose();
-  return fused;
+/** WebGPU against the CPU reference (see test/util/gpu-differential.ts), with this file's device. */
+function differential(shapes: Dim[][], build: (b: Builder, xs: Value[]) => Value[], opts: DifferentialOptions = {}): Promise<Graph> {
+  return compareOnGpu(gpu!, cache, shapes, build, { tol: SUMS, ...opts });
 }
 
 const kinds = (f: Graph) => f.kernels!.map((k) => k.kind);

@@ -1,6 +1,6 @@
 import { writeFileSync } from "node:fs";
-import { Diagnostics } from "../frontend/diagnostics.js";
-import { SourceFile } from "../frontend/source.js";
+import { Diagnostics } from "../base/diagnostics.js";
+import { SourceFile } from "../base/source.js";
 import { graphToDot } from "../ir/dot.js";
 import { parseGraph } from "../ir/parse.js";
 import { STAGE_NAMES } from "../ir/passes/pipeline.js";

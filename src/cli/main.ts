@@ -1,4 +1,4 @@
-import { suggest } from "../frontend/diagnostics.js";
+import { suggest } from "../base/diagnostics.js";
 import { MissingPackageError } from "../optional-packages.js";
 import { checkCommand } from "./check.js";
 import { UsageError } from "./io.js";

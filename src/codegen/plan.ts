@@ -1,5 +1,5 @@
 import { NetcError } from "../base/errors.js";
-import { formatLocation, type Span } from "../frontend/source.js";
+import { formatLocation, type Span } from "../base/source.js";
 import type { Graph, Value } from "../ir/graph.js";
 import { graphToJson } from "../ir/graph-json.js";
 import { batchBindings, dimsKey, PLAN_FORMAT, type Plan, type PlanBuffer, type PlanTensor, type PlanVariant } from "../ir/plan.js";

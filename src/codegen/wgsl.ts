@@ -1,6 +1,11 @@
 import type { Kernel, Node, Value } from "../ir/graph.js";
-import { opDef, reduceAxes, wgslFloat, type ElementwiseOp, type GemmView, type ReduceOp, type View, type WindowOp, type WindowWgsl } from "../ir/ops.js";
-import { broadcastStrides, concreteShape, numel, stridesOf, type DimBindings } from "../ir/types.js";
+import { wgslFloat } from "../ir/ops/numerics.js";
+import { matmulLayout } from "../ir/ops/matmul.js";
+import { reduceAxes } from "../ir/ops/reduce.js";
+import { opDef } from "../ir/ops/registry.js";
+import type { GemmView, ReduceOp, WindowOp, WindowWgsl } from "../ir/ops/types.js";
+import { concreteShape, numel, stridesOf, type DimBindings } from "../ir/types.js";
+import { expressionBody, sourceExpr } from "./expression-body.js";
 import { implicitGemmKernel, type GemmTiling } from "./kernels/implicit-gemm.js";
 import { matmulKernel, type MatmulSpec } from "./kernels/matmul.js";
 
@@ -78,215 +83,11 @@ function bindings(inputs: Value[]): string[] {
   return lines;
 }
 
-/** WGSL for the linear index into a tensor of `shape` read at linear index `i` of `space`. */
-function indexExpr(i: string, shape: number[], space: number[]): string {
-  const st = broadcastStrides(shape, space);
-  const sp = stridesOf(space);
-  if (space.every((n, d) => n === 1 || st[d] === sp[d])) return i;
-  const terms: string[] = [];
-  for (let d = 0; d < space.length; d++) {
-    if (st[d] === 0 || space[d] === 1) continue;
-    let c = sp[d] === 1 ? i : `(${i} / ${sp[d]}u)`;
-    if (d > 0) c = `(${c} % ${space[d]}u)`;
-    terms.push(st[d] === 1 ? c : `${c} * ${st[d]}u`);
-  }
-  return terms.length ? terms.join(" + ") : "0u";
-}
-
-/**
- * The body shared by elementwise kernels, reduce prologues and matmul epilogues, built on demand
- * from the result: `ref(v)` is v at the element `i` of `space`. A node is evaluated at an index
- * into its own shape and reads each input at that index mapped into the input's shape:
- * broadcasting drops coordinates, a movement op's view remaps them (views fuse as index math).
- * One `let` per (value, index); external inputs are loaded where they are read.
- */
-function expressionBody(
-  k: Kernel,
-  nodes: Node[],
-  i: string,
-  space: number[],
-  dims: DimBindings,
-  preset: Map<Value, string> = new Map(),
-  slots: Value[] = k.inputs,
-  buffer = "in",
-): { lines: string[]; ref: (v: Value) => string } {
-  const inside = new Set(nodes.map((n) => n.out));
-  const lines: string[] = [];
-  const names = new Map<string, string>();
-  const lets = new Map<string, string>();
-  const counts = new Map<string, number>();
-  const shapeOf = (v: Value) => concreteShape(v.type.shape, dims);
-  /** A fresh name `base`, `base_1`, ... */
-  const fresh = (base: string) => {
-    const n = counts.get(base) ?? 0;
-    counts.set(base, n + 1);
-    return n ? `${base}_${n}` : base;
-  };
-  /** Names an index or mask expression once, so equal indices give equal keys. */
-  const bind = (prefix: string, expr: string): string => {
-    if (/^(\w+|\d+u)$/.test(expr)) return expr;
-    let name = lets.get(expr);
-    if (!name) {
-      name = fresh(prefix);
-      lines.push(`let ${name} = ${expr};`);
-      lets.set(expr, name);
-    }
-    return name;
-  };
-  /** True for a value computed here by an elementwise or broadcast node not yet named at `idx`. */
-  const chained = (v: Value, idx: string): boolean => {
-    const p = v.producer;
-    if (!p || !inside.has(v) || preset.has(v) || names.has(`${v.id}@${idx}`)) return false;
-    return p.op === "broadcast" || opDef(p.op).kind === "elementwise";
-  };
-  /**
-   * `at` without recursion along elementwise chains (a 10,000-term sum is a chain 10,000 deep):
-   * an explicit stack visits the operands in the order the recursion would (index binding, then
-   * the operand), so the lines come out the same; each node is then named with its operands known.
-   */
-  const at = (v: Value, idx: string): string => {
-    if (!chained(v, idx)) return atOneLevel(v, idx);
-    const stack = [{ v, idx, next: 0 }];
-    while (stack.length) {
-      const top = stack[stack.length - 1]!;
-      const n = top.v.producer!;
-      const reads = n.op === "broadcast" ? 1 : n.inputs.length;
-      if (top.next < reads) {
-        const x = n.inputs[top.next++]!;
-        const t = bind("t", indexExpr(top.idx, shapeOf(x), shapeOf(n.out)));
-        if (chained(x, t)) stack.push({ v: x, idx: t, next: 0 });
-        else atOneLevel(x, t);
-        continue;
-      }
-      stack.pop();
-      atOneLevel(top.v, top.idx);
-    }
-    return atOneLevel(v, idx);
-  };
-  const atOneLevel = (v: Value, idx: string): string => {
-    const pre = preset.get(v);
-    if (pre !== undefined) {
-      if (idx !== i) throw new Error(`internal: kernel ${k.name} reads %${v.id} at a remapped index`);
-      return pre;
-    }
-    const p = v.producer;
-    if (p && opDef(p.op).kind === "source") return sourceExpr(p, dims, idx);
-    const key = `${v.id}@${idx}`;
-    const known = names.get(key);
-    if (known) return known;
-    let line: string;
-    let name: string;
-    if (p && inside.has(v)) {
-      const expr = nodeExpr(p, idx);
-      if (/^\w+$/.test(expr)) {
-        // A view or broadcast that only moved the index: the value is its input's.
-        names.set(key, expr);
-        return expr;
-      }
-      name = fresh(`v${v.id}`);
-      line = `let ${name} = ${expr};`;
-    } else {
-      const slot = slots.indexOf(v);
-      if (slot < 0) throw new Error(`internal: kernel ${k.name} reads unbound %${v.id}`);
-      name = fresh(`x${slot}`);
-      line = `let ${name} = ${buffer}${slot}[${idx}];`;
-    }
-    lines.push(line);
-    names.set(key, name);
-    return name;
-  };
-  /** Reads `x` where a node of shape `out` reads it at `idx`, with numpy broadcasting. */
-  const broadcastRead = (x: Value, idx: string, out: number[]) => at(x, bind("t", indexExpr(idx, shapeOf(x), out)));
-  const nodeExpr = (n: Node, idx: string): string => {
-    const def = opDef(n.op);
-    const out = shapeOf(n.out);
-    if (def.kind === "elementwise") return (def as ElementwiseOp).wgsl(...n.inputs.map((x) => broadcastRead(x, idx, out)));
-    if (n.op === "broadcast") return broadcastRead(n.inputs[0]!, idx, out);
-    if (def.kind === "movement" && def.view) {
-      const ins = n.inputs.map(shapeOf);
-      return viewExpr(def.view(ins, out, n.attrs), idx, out, ins, (part, index) => at(n.inputs[part]!, bind("t", index)), bind);
-    }
-    if (def.kind === "window" && def.inline) {
-      // Straight-line code: its statements join the body, its reads are loads (or inlined sources).
-      return def.wgsl({
-        idx,
-        out,
-        ins: n.inputs.map(shapeOf),
-        attrs: n.attrs,
-        read: (input, index) => at(n.inputs[input]!, bind("t", index)),
-        emit: (line) => lines.push(line),
-        name: (base) => fresh(`w${n.out.id}_${base}`),
-      });
-    }
-    throw new Error(`internal: ${n.op} in an elementwise body`);
-  };
-  const ref = (v: Value) => at(v, i);
-  return { lines, ref };
-}
-
-/**
- * A movement op's value at the element `idx` of its output: each part reads its input at the
- * remapped index (clamped into range where the part has a region, so every read is in bounds),
- * and `select` picks the part whose region holds the element, or the fill.
- */
-function viewExpr(
-  view: View,
-  idx: string,
-  out: number[],
-  ins: number[][],
-  read: (input: number, index: string) => string,
-  bind: (prefix: string, expr: string) => string,
-): string {
-  const st = stridesOf(out);
-  const coord = (d: number): string => {
-    if (out[d] === 1) return "0u";
-    const c = st[d] === 1 ? idx : `(${idx} / ${st[d]}u)`;
-    return bind("c", d > 0 ? `(${c} % ${out[d]}u)` : c);
-  };
-  const values = view.parts.map((part) => {
-    const shape = ins[part.input]!;
-    const inSt = stridesOf(shape);
-    const clamp = new Set((part.region ?? []).map((r) => r.axis));
-    const terms: string[] = [];
-    part.axes.forEach((a, d) => {
-      if (shape[d] === 1 || inSt[d] === 0) return;
-      let c = a.step === 0 ? "" : a.step === 1 ? coord(a.from) : `${coord(a.from)} * ${a.step}u`;
-      if (!c) c = `${a.offset}u`;
-      else if (a.offset > 0) c = `(${c} + ${a.offset}u)`;
-      else if (a.offset < 0) c = `(${c} - ${-a.offset}u)`;
-      // NOTE: outside the region the u32 coordinate may wrap; min() keeps the (discarded) read in bounds.
-      if (clamp.has(a.from) && a.step !== 0) c = `min(${c}, ${shape[d]! - 1}u)`;
-      terms.push(inSt[d] === 1 ? c : `${c} * ${inSt[d]}u`);
-    });
-    const value = read(part.input, terms.length ? terms.join(" + ") : "0u");
-    const conds = (part.region ?? []).flatMap((r) => {
-      const c = coord(r.axis);
-      return [...(r.lo > 0 ? [`${c} >= ${r.lo}u`] : []), ...(r.hi < out[r.axis]! ? [`${c} < ${r.hi}u`] : [])];
-    });
-    return { value, conds };
-  });
-  let expr = view.fill === undefined ? undefined : wgslFloat(view.fill);
-  for (let p = values.length - 1; p >= 0; p--) {
-    const { value, conds } = values[p]!;
-    expr = expr === undefined || !conds.length ? value : `select(${expr}, ${value}, ${bind("m", conds.join(" && "))})`;
-  }
-  if (expr === undefined) throw new Error("internal: a view with no parts");
-  return expr;
-}
-
-/** A source's value at the flat index `idx` of its shape: a literal, or iota's index expression. */
-function sourceExpr(n: Node, dims: DimBindings, idx: string): string {
-  const def = opDef(n.op);
-  if (def.kind === "source" && def.generate) return def.generate.wgsl(idx, concreteShape(n.out.type.shape, dims), n.attrs);
-  if (n.op === "size") return wgslFloat(numel(concreteShape(n.attrs["dims"] as (string | number)[], dims)));
-  return wgslFloat(n.attrs["value"] as number);
-}
-
 function elementwiseKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): CompiledKernel {
   const space = concreteShape(k.output.type.shape, dims);
   const total = numel(space);
   const wg = opts.workgroupSize;
-  const { lines, ref } = expressionBody(k, k.nodes, "i", space, dims);
+  const { lines, ref } = expressionBody({ kernel: k, nodes: k.nodes, index: "i", dims });
   const result = ref(k.output);
   const wgsl = [
     ...bindings(k.inputs),
@@ -331,7 +132,7 @@ function reduceKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): Compi
   const base = kept.map((d, j) => `${coord("o", keptStrides, keptShape, j)} * ${sp[d]}u`).join(" + ") || "0u";
   const offset = axes.map((d, j) => `${coord("r", redStrides, redShape, j)} * ${sp[d]}u`).join(" + ") || "0u";
   const prologue = k.nodes.slice(0, -1);
-  const { lines: read, ref } = expressionBody(k, prologue, "j", space, dims);
+  const { lines: read, ref } = expressionBody({ kernel: k, nodes: prologue, index: "j", dims });
   const value = ref(src);
   const wg = opts.workgroupSize;
   // NOTE: one f32 accumulator over n values drifts by up to about n/2 units in the last place: the
@@ -378,30 +179,22 @@ function reduceKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): Compi
 function contraction(k: Kernel, dims: DimBindings, opts: CodegenOptions): CompiledKernel {
   const head = k.nodes.find((n) => opDef(n.op).kind === "contraction")!;
   const [a, b] = head.inputs as [Value, Value];
-  const ta = head.attrs["ta"] === true;
-  const tb = head.attrs["tb"] === true;
-  const as = concreteShape(a.type.shape, dims);
-  const bs = concreteShape(b.type.shape, dims);
-  const [ra, rb] = [as.length, bs.length];
-  let [m, kk] = ta ? [as[ra - 1]!, as[ra - 2]!] : [as[ra - 2]!, as[ra - 1]!];
-  const nn = tb ? bs[rb - 2]! : bs[rb - 1]!;
-  let batch = numel(concreteShape(head.out.type.shape, dims).slice(0, -2));
-  let batchStrideA = ra > 2 ? m * kk : 0;
-  const batchStrideB = rb > 2 ? kk * nn : 0;
-  if (batch > 1 && rb === 2 && !ta) {
+  const layout = matmulLayout(concreteShape(a.type.shape, dims), concreteShape(b.type.shape, dims), head.attrs);
+  const { k: kk, n: nn, ta, tb, strideB: batchStrideB } = layout;
+  let { m, batch, strideA: batchStrideA } = layout;
+  if (batch > 1 && b.type.shape.length === 2 && !ta) {
     // NOTE: a batch of row blocks times one shared matrix is one taller matmul (a dense layer on [B, T, F]).
     m *= batch;
     batch = 1;
     batchStrideA = m * kk;
   }
-  const space = concreteShape(head.out.type.shape, dims);
   const rest = k.nodes.filter((n) => n !== head);
   let epilogue: MatmulSpec["epilogue"];
   let extras: Value[] = [];
   if (rest.length) {
     const inside = new Set(k.nodes.map((n) => n.out));
     extras = k.inputs.filter((v) => !inside.has(v) && rest.some((n) => n.inputs.includes(v)));
-    const body = expressionBody(k, rest, "idx", space, dims, new Map([[head.out, "acc"]]), extras, "e");
+    const body = expressionBody({ kernel: k, nodes: rest, index: "idx", dims, preset: new Map([[head.out, "acc"]]), slots: extras, buffer: "e" });
     const result = body.ref(k.output);
     epilogue = {
       extraInputs: extras.length,
@@ -464,7 +257,7 @@ function windowKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): Compi
     },
   };
   const rest = k.nodes.filter((n) => n !== head);
-  const body = expressionBody(k, rest, "idx", space, dims, new Map([[head.out, "acc"]]));
+  const body = expressionBody({ kernel: k, nodes: rest, index: "idx", dims, preset: new Map([[head.out, "acc"]]) });
   const result = rest.length ? body.ref(k.output) : "acc";
   const gemm = opts.conv !== "direct" ? gemmOf(k, head, def, space, dims) : undefined;
   if (gemm && opts.conv !== "direct") {

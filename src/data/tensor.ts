@@ -1,3 +1,5 @@
+import { numel as sizeOf } from "../ir/types.js";
+
 /**
  * The tensors data readers return: a shape (rows along the first axis) and values in C order.
  * Features are f32; class ids and character ids are exact integers in an Int32Array.
@@ -18,12 +20,8 @@ export interface IntTensor {
 /** Either kind; pipeline functions that only move rows take both. */
 export type AnyTensor = FloatTensor | IntTensor;
 
-/** The number of values a shape holds. */
-export function sizeOf(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
+/** The number of values a shape holds (the IR's numel, under the name the data API has). */
+export { sizeOf };
 
 /** The number of rows (the first dim; a scalar counts as one row). */
 export function rowCount(t: AnyTensor): number {

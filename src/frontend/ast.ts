@@ -1,4 +1,4 @@
-import type { Span } from "./source.js";
+import type { Span } from "../base/source.js";
 
 /** The syntax tree a CST visitor builds: what the user wrote, with a span on every node. */
 

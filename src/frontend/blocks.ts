@@ -1,7 +1,7 @@
 import type { BlockDecl, CallExpr, Expr, InputDecl, OutputDecl, Stmt, TypeExpr } from "./ast.js";
-import type { Diagnostics } from "./diagnostics.js";
-import type { KwKind, KwValue } from "./functions.js";
-import type { Span } from "./source.js";
+import type { Diagnostics } from "../base/diagnostics.js";
+import type { KwKind, KwValue } from "./function-def.js";
+import type { Span } from "../base/source.js";
 
 /** The kinds a block parameter can have, as written, and how call arguments are checked for each. */
 export const BLOCK_PARAM_KINDS: Record<string, KwKind> = { int: "int", float: "number", bool: "bool", fn: "function" };

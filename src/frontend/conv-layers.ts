@@ -1,6 +1,6 @@
 import type { Attrs, Value } from "../ir/graph.js";
 import type { Dim } from "../ir/types.js";
-import type { Emit, FunctionDef, KwValue, LayerCtx } from "./functions.js";
+import type { Emit, FunctionDef, KwValue, LayerCtx } from "./function-def.js";
 
 /**
  * Convolution and pooling layers over channels-first tensors ([batch, channels, *spatial], as

@@ -1,4 +1,4 @@
-import { opDef } from "../ir/ops.js";
+import { opDef } from "../ir/ops/registry.js";
 import type { Graph, Value } from "../ir/graph.js";
 import type { Dim, TensorType } from "../ir/types.js";
 

@@ -1,68 +1,11 @@
-import type { Attrs, Init, Value } from "../ir/graph.js";
-import type { DType, Dim } from "../ir/types.js";
-import type { DiagnosticCode } from "./diagnostics.js";
+import type { Attrs, Value } from "../ir/graph.js";
+import type { Dim } from "../ir/types.js";
 import { CONV_LAYERS } from "./conv-layers.js";
 import { MODE_LAYERS } from "./mode-layers.js";
 import { RECURRENT } from "./recurrent.js";
-import type { Span } from "./source.js";
-
-/** Emits one primitive node during lowering (types come later, from infer-shapes). */
-export type Emit = (op: string, inputs: Value[], attrs?: Attrs) => Value;
-
-/** A static keyword-argument value, checked against the function's signature. */
-export type KwValue = number | boolean | number[] | string | Dim[];
-
-/**
- * What a keyword argument must be; "function" is the name of a one-argument function (`relu`),
- * "padding" is `same`, `valid`, an integer or a list of integers.
- */
-/**
- * A keyword argument's kind; `size` is a count of units, filters, heads...: a whole number from 1
- * to 2^31 - 1; `shape` is a list of dims, each a whole number or a symbolic dim's name (`[B, 16]`).
- */
-export type KwKind = "int" | "size" | "ints" | "bool" | "number" | "function" | "padding" | "shape";
-
-/** What a layer may do besides emitting nodes: declare the params of its instance. */
-export interface LayerCtx {
-  /** The instance name (`dense1`), given as `dense1: dense(...)` or numbered by the frontend. */
-  instance: string;
-  /** Declares the param `instance.name`; a symbolic dim (`dense1.in`) is fixed by infer-shapes. */
-  param(name: string, shape: Dim[], init: Init): Value;
-  /** Applies a function from the table by name (for `activation = relu`). */
-  apply(fn: string, x: Value): Value | undefined;
-  /** The shape of a value as far as it is known now (a layer that unrolls needs its length). */
-  shape(v: Value): Dim[] | undefined;
-  /** The dtype of a value as far as it is known now. */
-  dtype(v: Value): DType | undefined;
-  /** Reports a user error at the layer call. */
-  error(code: DiagnosticCode, args: Record<string, string | number>): void;
-  /** True when lowering a training step; false for inference (dropout off, batchnorm on running statistics). */
-  training: boolean;
-  /** Declares `instance.name`, state that is not trained but kept across steps and in checkpoints. */
-  state(name: string, shape: Dim[], init: Init): Value;
-  /** Writes `value` into `state` at the end of each training step. */
-  update(state: Value, value: Value): void;
-  /** The random seed of the current step (a per-step scalar), for dropout masks. */
-  seed(): Value;
-  /** A symbolic dim written in the source, as the graph names it (`r1.B` inside block instance `r1`). */
-  symbol(name: string): string;
-}
-
-/** A function users can call in a `.net` expression: primitives by their user names and composites. */
-export interface FunctionDef {
-  /** Positional tensor parameter names. */
-  params: string[];
-  /** Required static arguments (`units` of dense), positional after the tensors or by keyword. */
-  statics?: { name: string; kind: KwKind }[];
-  /** Accepted keyword arguments and their kinds. */
-  kwargs: Record<string, KwKind>;
-  /** Layers have params: each call is an instance with its own, named `instance.param`. */
-  layer?: boolean;
-  /** Takes one or more tensors positionally (`concat(a, b, c)`); `params` names the first. */
-  variadic?: boolean;
-  /** Emits the primitives; undefined when it reported a user error through `layer.error`. */
-  lower(emit: Emit, args: Value[], kw: Record<string, KwValue>, span: Span, layer: LayerCtx): Value | undefined;
-}
+import { opDef } from "../ir/ops/registry.js";
+import { OP_NAMES } from "../ir/ops/types.js";
+import type { Emit, FunctionDef, KwValue, LayerCtx } from "./function-def.js";
 
 const constant = (emit: Emit, value: number) => emit("const", [], { value });
 
@@ -117,11 +60,10 @@ export function classTargets(emit: Emit, logits: Value, target: Value, layer: Pi
   return emit("select", [emit("eq", [column, index]), constant(emit, 1), constant(emit, 0)]);
 }
 
-const primitive = (op: string, params: string[]): FunctionDef => ({
-  params,
-  kwargs: {},
-  lower: (emit, args) => emit(op, args),
-});
+/** The primitives a `.net` file calls by name (`exp(x)`, `maximum(a, b)`), as their registry entries name them. */
+const REGISTRY_CALLS: Record<string, FunctionDef> = Object.fromEntries(
+  OP_NAMES.map((op) => [op, opDef(op).call] as const).flatMap(([op, call]) => (call ? [[call.name, { params: call.params, kwargs: {}, lower: (emit, args) => emit(op, args) } satisfies FunctionDef]] : [])),
+);
 
 const reduction = (op: string): FunctionDef => ({
   params: ["x"],
@@ -145,18 +87,7 @@ export const FUNCTIONS: Record<string, FunctionDef> = {
   zeros: constructor(0),
   ones: constructor(1),
   full: constructor(),
-  exp: primitive("exp", ["x"]),
-  log: primitive("log", ["x"]),
-  sqrt: primitive("sqrt", ["x"]),
-  tanh: primitive("tanh", ["x"]),
-  sigmoid: primitive("sigmoid", ["x"]),
-  abs: primitive("abs", ["x"]),
-  neg: primitive("neg", ["x"]),
-  maximum: primitive("max", ["a", "b"]),
-  minimum: primitive("min", ["a", "b"]),
-  pow: primitive("pow", ["x", "y"]),
-  where: primitive("select", ["cond", "a", "b"]),
-  matmul: primitive("matmul", ["a", "b"]),
+  ...REGISTRY_CALLS,
   sum: reduction("sum"),
   mean: reduction("mean"),
   max: reduction("max_reduce"),
@@ -170,7 +101,6 @@ export const FUNCTIONS: Record<string, FunctionDef> = {
     kwargs: {},
     lower: (emit, [x]) => emit("mul", [x!, x!]),
   },
-  erf: primitive("erf", ["x"]),
   softmax: {
     params: ["x"],
     kwargs: { axis: "int" },

@@ -3,9 +3,10 @@ import type { DataColumn, DatasetRef, OptimizerSpec, ScheduleSpec, TrainSpec } f
 import { formatShape, type Dim, type TensorType } from "../ir/types.js";
 import type { Expr, TrainDecl } from "./ast.js";
 import { DATASET_SHAPES } from "./dataset-shapes.js";
-import { suggest, type Diagnostics } from "./diagnostics.js";
-import { classTargets, type Emit, type KwKind } from "./functions.js";
-import type { Span } from "./source.js";
+import { suggest, type Diagnostics } from "../base/diagnostics.js";
+import type { Emit, KwKind } from "./function-def.js";
+import { classTargets } from "./functions.js";
+import type { Span } from "../base/source.js";
 import { checkKwargs, staticValue } from "./statics.js";
 
 /**

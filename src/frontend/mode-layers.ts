@@ -1,6 +1,6 @@
 import type { Value } from "../ir/graph.js";
 import type { Dim } from "../ir/types.js";
-import type { Emit, FunctionDef } from "./functions.js";
+import type { Emit, FunctionDef } from "./function-def.js";
 
 /**
  * Layers that behave differently in a training step and in inference: dropout (active only in

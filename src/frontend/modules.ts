@@ -1,8 +1,8 @@
 import type { BlockDecl, ImportDecl, Program } from "./ast.js";
-import type { Diagnostics } from "./diagnostics.js";
+import type { Diagnostics } from "../base/diagnostics.js";
 import { FUNCTIONS } from "./functions.js";
 import { parseProgram } from "./parse.js";
-import { SourceFile } from "./source.js";
+import { SourceFile } from "../base/source.js";
 
 /** Reads a file by path; `undefined` when it does not exist or cannot be read. */
 export type ReadFile = (path: string) => string | undefined;

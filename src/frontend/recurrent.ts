@@ -1,6 +1,6 @@
 import type { Value } from "../ir/graph.js";
 import type { Dim } from "../ir/types.js";
-import type { Emit, FunctionDef, LayerCtx } from "./functions.js";
+import type { Emit, FunctionDef, LayerCtx } from "./function-def.js";
 
 /**
  * Recurrent layers, unrolled over time once the sequence length is known (architecture.md,

@@ -1,8 +1,9 @@
 import type { Init } from "../ir/graph.js";
 import { DTYPES, type Dim, type DType, type TensorType } from "../ir/types.js";
 import type { CallExpr, Expr, TypeExpr } from "./ast.js";
-import { suggest, type Diagnostics } from "./diagnostics.js";
-import { FUNCTIONS, type KwKind, type KwValue } from "./functions.js";
+import { suggest, suggestNearest, type Diagnostics } from "../base/diagnostics.js";
+import type { KwKind, KwValue } from "./function-def.js";
+import { FUNCTIONS } from "./functions.js";
 
 /** The largest size a layer argument may give (a tensor dim is a 32-bit count on the GPU). */
 const MAX_SIZE = 2147483647;
@@ -89,7 +90,7 @@ export function checkKwargs(e: CallExpr, name: string, kinds: Record<string, KwK
         d.error("NC2006", k.value.span, {
           arg: k.name.name,
           name,
-          expected: `a one-argument function${typeof v === "string" ? suggest(v, unary.map(([n]) => n)) : ""} (${unary.map(([n]) => n).join(", ")})`,
+          expected: `a one-argument function${suggestNearest(typeof v === "string" ? v : "", unary.map(([n]) => n))}`,
         });
         ok = false;
         continue;
@@ -186,4 +187,40 @@ export function resolveInit(e: Expr, d: Diagnostics): Init | undefined {
   const kinds = Object.fromEntries(INITS[kind].map((k) => [k, "number" as KwKind]));
   const kw = checkKwargs(e, name, kinds, d);
   return kw && { kind, options: kw as Record<string, number> };
+}
+
+/** A static parameter of a function or block: its name, kind and default (a block's may have one). */
+interface StaticParam {
+  name: string;
+  kind: KwKind;
+  default?: KwValue;
+}
+
+/**
+ * Whether a call has as many arguments as its callee takes: `nTensors` tensors, then at most one
+ * per static parameter (NC2004, listing them, when not).
+ */
+export function argCountFits(e: CallExpr, name: string, nTensors: number, tensorNames: readonly string[], statics: readonly StaticParam[], variadic: boolean, d: Diagnostics): boolean {
+  if (e.args.length >= nTensors && e.args.length <= nTensors + statics.length) return true;
+  const names = [...tensorNames, ...statics.map((s) => s.name)];
+  const expected = variadic ? `${nTensors} or more` : statics.length ? `${nTensors} to ${names.length}` : `${nTensors}`;
+  d.error("NC2004", e.span, { name, expected: `${expected} (${names.join(", ")})`, got: e.args.length });
+  return false;
+}
+
+/**
+ * A call's static arguments, given positionally after its `nTensors` tensors or by keyword, checked
+ * against their kinds (and the callee's other keyword arguments, `kwargs`).
+ */
+export function staticArgs(e: CallExpr, name: string, nTensors: number, statics: readonly StaticParam[], kwargs: Record<string, KwKind>, d: Diagnostics): Record<string, KwValue> | undefined {
+  const kinds = { ...kwargs, ...Object.fromEntries(statics.map((s) => [s.name, s.kind])) };
+  const positional = e.args.slice(nTensors).map((value, i) => ({ name: { name: statics[i]!.name, span: value.span }, value, span: value.span }));
+  return checkKwargs({ ...e, kwargs: [...positional, ...e.kwargs] }, name, kinds, d);
+}
+
+/** Whether the call gives every static parameter that has no default (NC2014 for the first it leaves out). */
+export function staticsGiven(e: CallExpr, name: string, statics: readonly StaticParam[], given: Record<string, KwValue>, d: Diagnostics): boolean {
+  const missing = statics.find((s) => !(s.name in given) && s.default === undefined);
+  if (missing) d.error("NC2014", e.span, { name, arg: missing.name });
+  return !missing;
 }

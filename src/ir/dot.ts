@@ -1,4 +1,4 @@
-import { formatLocation } from "../frontend/source.js";
+import { formatLocation } from "../base/source.js";
 import type { ArgRole, Graph, Kernel, Node, Origin, Value } from "./graph.js";
 import { formatAttrs, formatOptions, valueNames } from "./print.js";
 import { formatType } from "./types.js";

@@ -1,4 +1,4 @@
-import type { SourceFile, Span } from "../frontend/source.js";
+import type { SourceFile, Span } from "../base/source.js";
 import { Graph, Node, Value, type ArgInfo, type AttrValue, type Attrs, type Origin } from "./graph.js";
 import type { DType, Dim } from "./types.js";
 

@@ -1,4 +1,4 @@
-import type { Span } from "../frontend/source.js";
+import type { Span } from "../base/source.js";
 import type { Dim, TensorType } from "./types.js";
 
 /** An attribute value on a node. */

@@ -1,5 +1,7 @@
 import type { Graph, Node, Value } from "./graph.js";
-import { opDef, reduceAxes, type View } from "./ops.js";
+import { reduceAxes } from "./ops/reduce.js";
+import { opDef } from "./ops/registry.js";
+import type { View } from "./ops/types.js";
 import { broadcastStrides, concreteShape, numel, stridesOf, type DimBindings } from "./types.js";
 
 /** A concrete tensor on the CPU: row-major data and its shape. */
@@ -50,13 +52,12 @@ export function evalNode(n: Node, ins: Tensor[], opts: InterpOptions): Tensor {
       return elementwise(def.eval, ins, shape, opts);
     case "reduce":
       return reduce(def, ins[0]!, reduceAxes(n.attrs, ins[0]!.shape.length), shape, opts);
-    case "window": {
+    case "window":
+    case "contraction": {
       const out = alloc(shape, opts);
       def.cpu(ins, out, n.attrs);
       return out;
     }
-    case "contraction":
-      return matmul(ins[0]!, ins[1]!, n.attrs["ta"] === true, n.attrs["tb"] === true, opts);
     case "movement":
       if (n.op === "reshape") {
         if (numel(shape) !== ins[0]!.data.length) throw new Error(`internal: reshape of ${ins[0]!.shape} to ${shape}`);
@@ -140,30 +141,5 @@ function reduce(
     acc[o] = def.combine(acc[o]!, x.data[i]!);
   }
   for (let o = 0; o < acc.length; o++) out.data[o] = def.finish(acc[o]!, count);
-  return out;
-}
-
-function matmul(a: Tensor, b: Tensor, ta: boolean, tb: boolean, opts: InterpOptions): Tensor {
-  const ra = a.shape.length;
-  const rb = b.shape.length;
-  const [m, k] = ta ? [a.shape[ra - 1]!, a.shape[ra - 2]!] : [a.shape[ra - 2]!, a.shape[ra - 1]!];
-  const n = tb ? b.shape[rb - 2]! : b.shape[rb - 1]!;
-  const batchShape = ra > 2 ? a.shape.slice(0, -2) : b.shape.slice(0, -2);
-  const batch = numel(batchShape);
-  // A side without batch dims is the same matrix for every batch.
-  const strideA = ra > 2 ? m * k : 0;
-  const strideB = rb > 2 ? k * n : 0;
-  const out = alloc([...batchShape, m, n], opts);
-  for (let bi = 0; bi < batch; bi++) {
-    const oa = bi * strideA;
-    const ob = bi * strideB;
-    const oc = bi * m * n;
-    for (let i = 0; i < m; i++)
-      for (let j = 0; j < n; j++) {
-        let s = 0;
-        for (let p = 0; p < k; p++) s += a.data[oa + (ta ? p * m + i : i * k + p)]! * b.data[ob + (tb ? j * k + p : p * n + j)]!;
-        out.data[oc + i * n + j] = s;
-      }
-  }
   return out;
 }

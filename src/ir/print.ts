@@ -1,4 +1,4 @@
-import { formatLocation } from "../frontend/source.js";
+import { formatLocation } from "../base/source.js";
 import type { Attrs, AttrValue, Graph, Node, Value } from "./graph.js";
 import { formatType } from "./types.js";
 

@@ -1,4 +1,4 @@
-import type { Span } from "../frontend/source.js";
+import type { Span } from "../base/source.js";
 
 /** An optimizer as the training section names it, with every option resolved to a number. */
 export type OptimizerSpec =

@@ -1,5 +1,5 @@
 import { ValueTable, type Graph, type Kernel, type Value } from "./graph.js";
-import { opDef } from "./ops.js";
+import { opDef } from "./ops/registry.js";
 
 /**
  * Checks the graph's invariants: values defined before use, arity as registered (-1: one or

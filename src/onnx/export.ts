@@ -1,4 +1,4 @@
-import { formatLocation, type Span } from "../frontend/source.js";
+import { formatLocation, type Span } from "../base/source.js";
 import type { Graph, Node, Value } from "../ir/graph.js";
 import { formatShape, numel, type Dim, type DType } from "../ir/types.js";
 import type { InputTransform } from "../runtime/data-source.js";

@@ -1,5 +1,5 @@
 import type { Value } from "../ir/graph.js";
-import { NodeCtx, type Handler, type Term } from "./importer.js";
+import { NodeCtx, type Handler, type Term } from "./node-context.js";
 import { ONNX_OPS } from "./ops/index.js";
 import type { HostTensor } from "./tensor.js";
 

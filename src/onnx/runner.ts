@@ -3,14 +3,15 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { planOf } from "../codegen/plan.js";
 import { DEFAULT_CODEGEN, type CodegenOptions } from "../codegen/wgsl.js";
-import { Diagnostics } from "../frontend/diagnostics.js";
+import { Diagnostics } from "../base/diagnostics.js";
 import type { Graph, Value } from "../ir/graph.js";
 import { interpret, type Tensor } from "../ir/interp.js";
 import { runPipeline } from "../ir/passes/pipeline.js";
 import type { GpuContext } from "../runtime/device.js";
 import { PipelineCache } from "../runtime/pipelines.js";
 import { WebGpuRunner } from "../runtime/webgpu.js";
-import { importModel, OnnxImportError, parseModelBytes, type ImportedModel } from "./importer.js";
+import { OnnxImportError } from "./node-context.js";
+import { importModel, parseModelBytes, type ImportedModel } from "./importer.js";
 import { ONNX_OPS } from "./ops/index.js";
 import { decodeTensorProto, type ModelProto } from "./proto.js";
 import { sizeOf, tensorFromProto, TensorDecodeError, type HostTensor } from "./tensor.js";
@@ -194,6 +195,8 @@ export interface RunOptions {
   gpu?: GpuContext;
   /** Kernel template choices (default CONFORMANCE_CODEGEN). */
   codegen?: CodegenOptions;
+  /** Registered primitives to import as if absent (see ImportOptions.withoutOps). */
+  withoutOps?: ReadonlySet<string>;
 }
 
 /**
@@ -251,7 +254,7 @@ export class ConformanceRunner {
     let imported: ImportedModel;
     let fused: Graph;
     try {
-      imported = importModel(test.model, ONNX_OPS, { feeds: feedsOf(test), file: join(tc.dir, "model.onnx") });
+      imported = importModel(test.model, ONNX_OPS, { feeds: feedsOf(test), file: join(tc.dir, "model.onnx"), withoutOps: this.opts.withoutOps });
       if (imported.outputs.length !== test.outputs.length)
         return result("fail", `the model has ${imported.outputs.length} outputs, the data ${test.outputs.length}`, true);
       const d = new Diagnostics();

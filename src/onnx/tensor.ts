@@ -1,4 +1,5 @@
 import type { TensorProto } from "./proto.js";
+import { numel as sizeOf } from "../ir/types.js";
 
 /** ONNX element types by name (TensorProto.DataType), the ones this importer can name. */
 export type OnnxDType =
@@ -70,10 +71,8 @@ export interface HostTensor {
   data: Float64Array;
 }
 
-/** Number of elements of a shape. */
-export function sizeOf(dims: readonly number[]): number {
-  return dims.reduce((a, b) => a * b, 1);
-}
+/** Number of elements of a shape (the IR's numel). */
+export { sizeOf };
 
 /** IEEE half-precision bits to a number. */
 export function halfToFloat(h: number): number {

@@ -1,8 +1,8 @@
-import { Diagnostics } from "../../src/frontend/diagnostics.js";
-import { SourceFile, type Span } from "../../src/frontend/source.js";
+import { Diagnostics } from "../../src/base/diagnostics.js";
+import { SourceFile, type Span } from "../../src/base/source.js";
 import { Graph, type Attrs, type Value } from "../../src/ir/graph.js";
 import type { Tensor } from "../../src/ir/interp.js";
-import { Builder } from "../../src/ir/ops.js";
+import { Builder } from "../../src/ir/ops/builder.js";
 import type { Dim } from "../../src/ir/types.js";
 
 /** A span for graphs built by tests. */

@@ -1,6 +1,6 @@
 /**
  * A parameterised WGSL template for a window op seen as a matrix product with no matrix in memory
- * (GemmView in ir/ops.ts: conv and its gradients): out[row, col] = sum_k A[row, k] · B[k, col].
+ * (GemmView in ir/ops/types.ts: conv and its gradients): out[row, col] = sum_k A[row, k] · B[k, col].
  *
  * It is the register-blocked matmul (kernels/matmul.ts) with two changes: row, column and k are
  * boxes of coordinates, so the k loop is a nest and each thread unravels its rows and columns
@@ -14,7 +14,7 @@
  * the one-thread-per-element kernels. Arithmetic is i32 (offsets may go negative before a bound
  * discards them); the caller keeps every tensor under 2^31 elements.
  */
-import type { GemmOperand, GemmView } from "../../ir/ops.js";
+import type { GemmOperand, GemmView } from "../../ir/ops/types.js";
 import { numel } from "../../ir/types.js";
 import { dispatchGrid } from "./matmul.js";
 

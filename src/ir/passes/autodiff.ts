@@ -1,5 +1,6 @@
 import { ValueTable, type Graph, type Value } from "../graph.js";
-import { Builder, opDef } from "../ops.js";
+import { Builder } from "../ops/builder.js";
+import { opDef } from "../ops/registry.js";
 import { sameShape, type Dim } from "../types.js";
 import type { PassContext } from "./pass.js";
 

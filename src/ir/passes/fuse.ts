@@ -1,5 +1,6 @@
 import { consumersOf, Node, Value, ValueTable, type Graph, type Kernel } from "../graph.js";
-import { opDef, type InferCtx } from "../ops.js";
+import { opDef } from "../ops/registry.js";
+import type { InferCtx } from "../ops/types.js";
 import { sameShape } from "../types.js";
 import type { PassContext } from "./pass.js";
 

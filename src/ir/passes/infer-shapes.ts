@@ -1,5 +1,6 @@
 import type { Graph, Value } from "../graph.js";
-import { opDef, type InferCtx } from "../ops.js";
+import { opDef } from "../ops/registry.js";
+import type { InferCtx } from "../ops/types.js";
 import { formatShape, formatType, type Dim, type TensorType } from "../types.js";
 import type { PassContext } from "./pass.js";
 

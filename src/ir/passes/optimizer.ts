@@ -1,5 +1,5 @@
 import type { Graph, Value } from "../graph.js";
-import { Builder } from "../ops.js";
+import { Builder } from "../ops/builder.js";
 import type { PassContext } from "./pass.js";
 
 /**

@@ -1,5 +1,5 @@
-import type { Diagnostics } from "../../frontend/diagnostics.js";
-import type { Span } from "../../frontend/source.js";
+import type { Diagnostics } from "../../base/diagnostics.js";
+import type { Span } from "../../base/source.js";
 import type { Graph, Value } from "../graph.js";
 import type { TrainSpec } from "../training.js";
 import type { TensorType } from "../types.js";

@@ -1,5 +1,6 @@
 import type { Value } from "../../ir/graph.js";
-import { invalid, NodeCtx, type Term, dimsOf, dtypeOfTerm, dyn, st, unsupported } from "../importer.js";
+import { stridesOf } from "../../ir/types.js";
+import { invalid, NodeCtx, type Term, dimsOf, dtypeOfTerm, dyn, st, unsupported } from "../node-context.js";
 import { castValue, sizeOf, type HostTensor, type OnnxDType } from "../tensor.js";
 
 /** Shared helpers for the op handlers. */
@@ -81,23 +82,13 @@ export function unravel(i: number, dims: readonly number[]): number[] {
   return idx;
 }
 
-/** Row-major strides. */
-export function strides(dims: readonly number[]): number[] {
-  const s = new Array<number>(dims.length);
-  let acc = 1;
-  for (let d = dims.length - 1; d >= 0; d--) {
-    s[d] = acc;
-    acc *= dims[d]!;
-  }
-  return s;
-}
 
 /** Elementwise binary op on host tensors with numpy broadcasting. */
 export function hostBinary(n: NodeCtx, a: HostTensor, b: HostTensor, dtype: OnnxDType, f: (x: number, y: number) => number): Term {
   const dims = broadcastDims(a.dims, b.dims);
   if (!dims) invalid(`${n.where}: shapes [${a.dims}] and [${b.dims}] do not broadcast`);
   const index = (t: HostTensor) => {
-    const s = strides(t.dims);
+    const s = stridesOf(t.dims);
     const off = dims.length - t.dims.length;
     return (idx: number[]) => t.dims.reduce((acc, d, k) => acc + (d === 1 ? 0 : idx[k + off]! * s[k]!), 0);
   };

@@ -1,7 +1,8 @@
 import type { Value } from "../../ir/graph.js";
-import { FUNCTIONS, type Emit, type LayerCtx } from "../../frontend/functions.js";
-import { SourceFile, type Span } from "../../frontend/source.js";
-import { dimsOf, dtypeOfTerm, type Handler, type NodeCtx, type Term, unsupported } from "../importer.js";
+import type { Emit, LayerCtx } from "../../frontend/function-def.js";
+import { FUNCTIONS } from "../../frontend/functions.js";
+import { SourceFile, type Span } from "../../base/source.js";
+import { dimsOf, dtypeOfTerm, type Handler, type NodeCtx, type Term, unsupported } from "../node-context.js";
 import { dtypeOf, isFloat, isInteger, sizeOf, type OnnxDType } from "../tensor.js";
 import { hostBinary, normAxis, out, reshapeValue, staticOf } from "./common.js";
 

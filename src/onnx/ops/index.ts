@@ -1,4 +1,4 @@
-import type { Handler } from "../importer.js";
+import type { Handler } from "../node-context.js";
 import { ATTENTION_OPS } from "./attention.js";
 import { ELEMENTWISE } from "./elementwise.js";
 import { NN_OPS } from "./nn.js";

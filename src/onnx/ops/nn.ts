@@ -1,5 +1,5 @@
 import type { Value } from "../../ir/graph.js";
-import { dimsOf, dtypeOfTerm, type Handler, invalid, type NodeCtx, OnnxImportError, type Term, unsupported } from "../importer.js";
+import { dimsOf, dtypeOfTerm, type Handler, invalid, type NodeCtx, OnnxImportError, type Term, unsupported } from "../node-context.js";
 import { sizeOf } from "../tensor.js";
 import { broadcastDims, filled, normAxis, out, reshapeValue, staticOf, unravel } from "./common.js";
 

@@ -1,5 +1,5 @@
 import type { Value } from "../../ir/graph.js";
-import { dimsOf, dtypeOfTerm, type Handler, invalid, type NodeCtx, type Term, unsupported } from "../importer.js";
+import { dimsOf, dtypeOfTerm, type Handler, invalid, type NodeCtx, type Term, unsupported } from "../node-context.js";
 import { out, reshapeValue, staticOf } from "./common.js";
 
 /**

@@ -1,6 +1,7 @@
-import { dimsOf, dtypeOfTerm, type Handler, invalid, type NodeCtx, st, type Term, unsupported } from "../importer.js";
+import { dimsOf, dtypeOfTerm, type Handler, invalid, type NodeCtx, st, type Term, unsupported } from "../node-context.js";
 import { sizeOf, type HostTensor, type OnnxDType } from "../tensor.js";
-import { broadcastDims, empty, filled, int64, normAxis, out, reshapeTerm, strides, unravel } from "./common.js";
+import { broadcastDims, empty, filled, int64, normAxis, out, reshapeTerm, unravel } from "./common.js";
+import { stridesOf } from "../../ir/types.js";
 
 /**
  * Shape, movement and reduction ops. Shapes are static in the graphs netc imports, so
@@ -52,7 +53,7 @@ export function sliceRange(start: number, end: number, step: number, dim: number
 
 /** Gathers elements of a host tensor: out[idx] = data[src(idx)]. */
 function hostGather(t: HostTensor, dims: number[], src: (idx: number[]) => number[]): HostTensor {
-  const s = strides(t.dims);
+  const s = stridesOf(t.dims);
   const data = new Float64Array(sizeOf(dims));
   for (let i = 0; i < data.length; i++) {
     const from = src(unravel(i, dims));
@@ -118,7 +119,7 @@ function gather(n: NodeCtx): Term[] {
   const outDims = [...dims.slice(0, axis), ...idx.dims, ...dims.slice(axis + 1)];
   if (x.kind === "static") {
     const r = idx.dims.length;
-    const is = strides(idx.dims);
+    const is = stridesOf(idx.dims);
     return [
       st(
         hostGather(x.t, outDims, (o) => {

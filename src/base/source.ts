@@ -46,3 +46,8 @@ export function formatLocation(span: Span): string {
   const { line, col } = span.file.position(span.start);
   return `${span.file.path}:${line}:${col}`;
 }
+
+/** The source text a span covers. */
+export function sourceText(span: Span): string {
+  return span.file.text.slice(span.start, span.end);
+}

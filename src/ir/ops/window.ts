@@ -1,12 +1,12 @@
-import type { Attrs } from "./graph.js";
-import type { InferCtx, WindowWgsl } from "./ops.js";
-import { formatShape, stridesOf, type Dim } from "./types.js";
+import type { Attrs } from "../graph.js";
+import { formatShape, numel, stridesOf, type Dim } from "../types.js";
+import { isInt, show, strictCtx } from "./shape.js";
+import type { InferCtx, WindowWgsl } from "./types.js";
 
 /**
  * Shared pieces of the window ops (conv, pool, gather, ...): their attributes, the geometry of a
  * sliding window, a table of the taps each output position reads (for the CPU reference), and a
- * small writer for the WGSL they generate. Imports nothing at run time from ops.ts, which merges
- * the window ops into the registry.
+ * small writer for the WGSL they generate.
  */
 
 /** Per spatial axis: stride, padding before and after, dilation; and the groups of a conv. */
@@ -16,23 +16,6 @@ export interface WindowAttrs {
   after: number[];
   dilations: number[];
   groups: number;
-}
-
-/** An InferCtx for rules re-run on already-typed values (codegen, CPU): any error is a compiler bug. */
-export function strictCtx(op: string): InferCtx {
-  return {
-    op,
-    error: (code, args) => {
-      throw new Error(`internal: ${op}: ${code} ${JSON.stringify(args)}`);
-    },
-    unify: (a, b) => (a === b ? a : undefined),
-  };
-}
-
-const isInt = (x: unknown): x is number => typeof x === "number" && Number.isInteger(x);
-
-function show(v: unknown): string {
-  return Array.isArray(v) ? formatShape(v as Dim[]) : String(v);
 }
 
 /**
@@ -79,6 +62,42 @@ export function convAttrs(a: WindowAttrs): Attrs {
     dilations: [...a.dilations],
     groups: a.groups,
   };
+}
+
+/** The window attributes of a typed node (errors are compiler bugs by now). */
+export function typedWindowAttrs(op: string, attrs: Attrs, s: number): WindowAttrs {
+  return windowAttrs(op, attrs, s, strictCtx(op))!;
+}
+
+/** The spatial rank of an [N, C, *spatial] tensor (1, 2 or 3), or an NC3004 error. */
+export function spatialRank(op: string, shape: readonly Dim[], ctx: InferCtx): number | undefined {
+  const r = shape.length;
+  if (r < 3 || r > 5) {
+    ctx.error("NC3004", { op, expected: "3, 4 or 5 ([batch, channels, *spatial])", got: r });
+    return undefined;
+  }
+  return r - 2;
+}
+
+/** A second operand of the same rank as the first (the weight of a conv, a gradient), or an NC3004 error. */
+export function sameRank(op: string, shape: readonly Dim[], rank: number, what: string, ctx: InferCtx): boolean {
+  if (shape.length === rank) return true;
+  ctx.error("NC3004", { op, expected: `${rank} (${what})`, got: shape.length });
+  return false;
+}
+
+/** `count` (filters or channels) must split into `groups` equal parts. */
+export function divides(op: string, count: number, what: string, groups: number, ctx: InferCtx): boolean {
+  if (count % groups === 0) return true;
+  ctx.error("NC3017", { op, count, what, groups });
+  return false;
+}
+
+/** A gradient operand must have the spatial size the forward op gives; NC3003 otherwise. */
+export function sameOut(op: string, g: readonly Dim[], want: Dim[], ctx: InferCtx): boolean {
+  if (g.length === want.length && g.every((d, i) => ctx.unify(d, want[i]!) !== undefined)) return true;
+  ctx.error("NC3003", { op, expected: `a gradient of shape ${formatShape(want)}`, got: formatShape(g) });
+  return false;
 }
 
 /** The extent of a dilated window: dilation·(k - 1) + 1. */
@@ -143,8 +162,8 @@ export interface TapTable {
 /** Builds the tap table of a window over `input` with output `out` and kernel `kernel`. */
 export function tapTable(input: number[], out: number[], kernel: number[], a: WindowAttrs): TapTable {
   const s = input.length;
-  const outCount = out.reduce((x, y) => x * y, 1);
-  const kCount = kernel.reduce((x, y) => x * y, 1);
+  const outCount = numel(out);
+  const kCount = numel(kernel);
   const inSt = stridesOf(input);
   const start = new Int32Array(outCount + 1);
   const taps: number[] = [];
@@ -275,4 +294,34 @@ export class WgslWriter {
     const hi = this.let(`hi${base}`, `select(0i, min(${i32(count)}, ${last}), ${start} < ${i32(limit)})`);
     return { lo, hi };
   }
+}
+
+/** The lowest and highest first input position of a window on axis d (o·stride - pad over o < out). */
+export function windowStarts(d: number, out: number, a: WindowAttrs): [number, number] {
+  return [-a.before[d]!, (out - 1) * a.strides[d]! - a.before[d]!];
+}
+
+/**
+ * For each input position q (padded coordinates, i32) on an axis, the output positions whose
+ * windows can read it: o·stride <= q and q - o·stride <= dilation·(k - 1), with o < out.
+ */
+export function readersOf(wr: WgslWriter, d: number, q: string, a: WindowAttrs, k: number, out: number): { lo: string; hi: string } {
+  const s = a.strides[d]!;
+  const reach = a.dilations[d]! * (k - 1);
+  // NOTE: truncating a negative numerator toward zero still gives a value <= 0, so max() fixes it.
+  const lo = wr.let(`lo${d}`, `max(0i, ${s === 1 ? affine(q, 1, -reach) : `(${affine(q, 1, s - 1 - reach)}) / ${i32(s)}`})`);
+  const hi = wr.let(`hi${d}`, `min(${i32(out)}, ${s === 1 ? affine(q, 1, 1) : `${q} / ${i32(s)} + 1i`})`);
+  return { lo, hi };
+}
+
+/**
+ * The tap a reader o of input position q uses: (q - o·stride) / dilation, skipping readers whose
+ * window steps over q (dilation > 1). Returns the i32 tap expression.
+ */
+export function tapOf(wr: WgslWriter, d: number, q: string, o: string, a: WindowAttrs): string {
+  const r = wr.let(`r${d}`, `${q} - ${affine(o, a.strides[d]!, 0)}`);
+  const dil = a.dilations[d]!;
+  if (dil === 1) return r;
+  wr.line(`if (${r} % ${i32(dil)} != 0i) { continue; }`);
+  return wr.let(`k${d}`, `${r} / ${i32(dil)}`);
 }

@@ -173,6 +173,21 @@ export function suggest(name: string, candidates: Iterable<string>): string {
   return best && bestDist <= Math.max(2, Math.floor(name.length / 3)) ? `; did you mean \`${best}\`?` : "";
 }
 
+/**
+ * The `count` candidates nearest to `name` by edit distance (the first listed wins a tie), as a
+ * "; did you mean `a`, `b` or `c`?" hint: a list that stays short however many candidates there are.
+ */
+export function suggestNearest(name: string, candidates: readonly string[], count = 3): string {
+  const ranked = candidates
+    .map((c, i) => ({ c, i, d: editDistance(name.toLowerCase(), c.toLowerCase()) }))
+    .sort((x, y) => x.d - y.d || x.i - y.i)
+    .slice(0, count)
+    .map(({ c }) => `\`${c}\``);
+  if (ranked.length === 0) return "";
+  const last = ranked.pop()!;
+  return `; did you mean ${ranked.length ? `${ranked.join(", ")} or ${last}` : last}?`;
+}
+
 function editDistance(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
@@ -185,4 +200,20 @@ function editDistance(a: string, b: string): number {
     }
   }
   return row[b.length]!;
+}
+
+/**
+ * Drops diagnostics reported since `first` that repeat an earlier one exactly: a mistake inside a
+ * block is found again in every instance (`repeat(3, ...)` lowers its body three times).
+ */
+export function dropRepeats(d: Diagnostics, first: number): void {
+  const key = (i: Diagnostic) => `${i.code} ${i.span?.file.path}:${i.span?.start}:${i.span?.end} ${i.message}`;
+  const seen = new Set(d.items.slice(0, first).map(key));
+  const kept: Diagnostic[] = [];
+  for (const item of d.items.slice(first)) {
+    if (seen.has(key(item))) continue;
+    seen.add(key(item));
+    kept.push(item);
+  }
+  d.items.splice(first, d.items.length - first, ...kept);
 }
