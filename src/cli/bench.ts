@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { NetcError } from "../base/errors.js";
-import { suggest } from "../frontend/diagnostics.js";
+import { suggest } from "../base/diagnostics.js";
 import { openBackend, type OpenBackend } from "./backend.js";
 import { coldChild, COLD_T0, runCold } from "./bench-cold.js";
 import { COMPILE_SET, isCompileWorkload, runCompileWorkload } from "./bench-compile.js";
