@@ -13,10 +13,13 @@
 //   sum-10000   a 10,000-term `x + x + ...` output
 //   data-5mb    a small network whose training section holds a 5 MB literal `data {}` block
 // Prints one JSON line per workload, then a table. Needs `npm run build` first (bin/netc.js runs dist/).
+// `netc bench --workload compile` runs the same programs (and 50 layers compiled to WGSL) in its own format.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+// NOTE: the generators live once, in the CLI (`netc bench` runs the same programs).
+import { programFor } from "../dist/src/cli/bench-programs.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const args = process.argv.slice(2);
@@ -28,74 +31,9 @@ const timeoutS = Number(opt("timeout", "300"));
 const only = opt("only", undefined)?.split(",");
 const keep = args.includes("--keep");
 
-const TRAIN = (data) => `
-train {
-  loss = mse(y, target)
-  optimizer = adam(lr = 0.01)
-  epochs = 1
-  batch = 4
-  seed = 1
-${data}
-}
-`;
-const SMALL_DATA = `  data {
-    x = [${Array.from({ length: 4 }, (_, r) => `[${Array.from({ length: 16 }, (_, c) => ((r * 16 + c) % 7) / 7).join(", ")}]`).join(", ")}]
-    target = [${Array.from({ length: 4 }, (_, r) => `[${[0, 1, 2, 3].map((c) => (r === c ? 1 : 0)).join(", ")}]`).join(", ")}]
-  }`;
-
-/** N dense layers as separate lets; the comment pads each line to the issue's ~163 bytes per layer. */
-function denseLets(n) {
-  const lines = ["network deep {", "  input x: f32[B, 16]"];
-  let prev = "x";
-  for (let i = 1; i <= n; i++) {
-    const name = `hidden${i}`;
-    lines.push(`  ${name} = ${prev} |> layer${i}: dense(16, activation = relu, use_bias = true)   # layer ${i} of ${n}: 16 units, relu, Xavier weights, zero bias`);
-    prev = name;
-  }
-  lines.push(`  output y = ${prev} |> head: dense(4)`, "}");
-  return lines.join("\n") + "\n" + TRAIN(SMALL_DATA);
-}
-
-/** One `|>` chain of N dense layers, a layer per line. */
-function pipeChain(n) {
-  const layers = Array.from({ length: n }, () => "    |> dense(16, activation = relu)").join("\n");
-  return `network chain {\n  input x: f32[B, 16]\n  output y = x\n${layers}\n    |> dense(4)\n}\n` + TRAIN(SMALL_DATA);
-}
-
-/** A 10,000-term sum `x + x + ...`, 20 terms a line. */
-function longSum(n) {
-  const rows = [];
-  for (let i = 0; i < n; i += 20) rows.push(Array.from({ length: Math.min(20, n - i) }, () => "x").join(" + "));
-  return `network sum {\n  input x: f32[B, 4]\n  param w: f32[4] = ones\n  output y = w * (\n    ${rows.join("\n    + ")}\n  )\n}\n` + TRAIN(`  data {\n    x = [[1, 2, 3, 4], [0, 1, 0, 1], [2, 2, 2, 2], [1, 0, 0, 0]]\n    target = [[0, 0, 0, 0], [1, 1, 1, 1], [0, 1, 0, 1], [1, 0, 1, 0]]\n  }`);
-}
-
-/** A 16-8-4 network trained on a literal data block of about `bytes` bytes. */
-function bigData(bytes) {
-  const rowsX = [];
-  const rowsT = [];
-  let size = 0;
-  let r = 0;
-  while (size < bytes) {
-    const x = `[${Array.from({ length: 16 }, (_, c) => (((r * 31 + c * 17) % 1000) / 1000).toFixed(3)).join(", ")}]`;
-    const t = `[${[0, 1, 2, 3].map((c) => (r % 4 === c ? 1 : 0)).join(", ")}]`;
-    rowsX.push(x);
-    rowsT.push(t);
-    size += x.length + t.length + 14;
-    r++;
-  }
-  const data = `  data {\n    x = [\n      ${rowsX.join(",\n      ")}\n    ]\n    target = [\n      ${rowsT.join(",\n      ")}\n    ]\n  }`;
-  return `network tabular {\n  input x: f32[B, 16]\n  output y = x |> dense(8, activation = relu) |> dense(4)\n}\n` + TRAIN(data);
-}
-
-const WORKLOADS = [
-  ["dense-2000", () => denseLets(2000)],
-  ["dense-8000", () => denseLets(8000)],
-  ["dense-30000", () => denseLets(30000)],
-  ["pipe-1500", () => pipeChain(1500)],
-  ["pipe-5000", () => pipeChain(5000)],
-  ["sum-10000", () => longSum(10000)],
-  ["data-5mb", () => bigData(5 * 1000 * 1000)],
-].filter(([name]) => !only || only.includes(name));
+const WORKLOADS = ["dense-2000", "dense-8000", "dense-30000", "pipe-1500", "pipe-5000", "sum-10000", "data-5mb"]
+  .filter((name) => !only || only.includes(name))
+  .map((name) => [name, () => programFor(name)]);
 
 const dir = mkdtempSync(join(tmpdir(), "netc-bench-compile-"));
 // NOTE: the probe is preloaded into the child so its own peak RSS (getrusage of that process) is

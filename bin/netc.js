@@ -13,7 +13,7 @@ if (!process.env.XDG_RUNTIME_DIR) {
 
 const argv = process.argv.slice(2);
 /** Commands that may open a WebGPU device. */
-const GPU_COMMANDS = new Set(["train", "eval", "run", "sample", "conformance"]);
+const GPU_COMMANDS = new Set(["train", "eval", "run", "sample", "conformance", "bench"]);
 const cpuOnly = argv.some((a, i) => a === "--backend=cpu" || (a === "--backend" && argv[i + 1] === "cpu"));
 // Dawn's notices about limits it clamps (`Warning: maxDynamic...BuffersPerPipelineLayout
 // artificially reduced ...`) are written by native code straight to file descriptor 2, which

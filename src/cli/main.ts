@@ -6,6 +6,7 @@ import { irCommand } from "./ir.js";
 import { trainCommand } from "./train.js";
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  bench: (argv) => import("./bench.js").then((m) => m.benchCommand(argv)),
   build: (argv) => import("./build.js").then((m) => m.buildCommand(argv)),
   check: checkCommand,
   conformance: (argv) => import("./conformance.js").then((m) => m.conformanceCommand(argv)),
@@ -62,6 +63,14 @@ commands:
   import MODEL.onnx [--out DIR]   an ONNX model as DIR/MODEL.net (layers where a pattern maps to
          [--name NETWORK]         one, primitives otherwise) and DIR/MODEL.safetensors (weights for
                                   run/eval/export --checkpoint and train --init)
+  bench [--workload a,b] [--n N]  time netc on the peers' workloads (matmul-N, mlp-step, cnn-infer),
+        [--backend webgpu|cpu]    one training step of each example (train-EXAMPLE) and the compiler
+        [--cold] [--json]         on large programs (dense-50-wgsl, dense-N, pipe-N, sum-N,
+                                  data-Nmb; groups peers, train, compile; all by default): one JSON
+                                  line per result in the peers' format, then a table (--json: lines
+                                  only); --n: timed calls (processes for --cold and compile
+                                  workloads); --cold: fresh processes with an empty shader cache,
+                                  timed from process start to the first result
   sample FILE --checkpoint CKPT   generate text with a character-level model: --length N characters
          [--prompt TEXT]          after the prompt, drawn at --temperature T (default 0.8) with
          [--length N] [--seed N]  --seed N

@@ -48,6 +48,11 @@ export class WebGpuRunner implements StepRunner {
   readonly name: string;
   readonly kernelsPerStep: number;
   readonly readable: readonly string[];
+  /**
+   * Totals of what this runner has encoded (kernel dispatches, compute passes, queue submits),
+   * kept as three additions per step: `netc bench` reports their difference over one step.
+   */
+  readonly encoded = { dispatches: 0, passes: 0, submits: 0 };
   private buffers: GPUBuffer[] = [];
   /** Buffers this runner allocated (and destroys); shared persistent buffers belong to their owner. */
   private owned = new Set<GPUBuffer>();
@@ -156,13 +161,15 @@ export class WebGpuRunner implements StepRunner {
     const pass = enc.beginComputePass();
     // NOTE: the stats kernel would count a step: only the owner of a fresh accumulator runs it
     // (and zeroes the accumulator after); its sharers run the same pipeline, compiled by then.
-    for (const d of [...this.dispatches, ...(this.ownsStats ? this.statsDispatches : this.statsDispatches.slice(0, -1))]) {
+    const all = [...this.dispatches, ...(this.ownsStats ? this.statsDispatches : this.statsDispatches.slice(0, -1))];
+    for (const d of all) {
       pass.setPipeline(d.pipeline);
       pass.setBindGroup(0, d.bindGroup);
       pass.dispatchWorkgroups(...d.workgroups);
     }
     pass.end();
     device.queue.submit([enc.finish()]);
+    this.noteSubmit(all.length, 1);
     // NOTE: the check kernels may have set the flag from uninitialised values.
     if (this.ownsStats) this.stepStats!.reset();
     else if (this.stepStats) device.queue.writeBuffer(this.stepStats.flag, 0, new Uint32Array(1));
@@ -223,6 +230,7 @@ export class WebGpuRunner implements StepRunner {
     for (const [, s] of slots) enc.copyBufferToBuffer(s.buffer === "stats" ? this.stepStats!.stats : this.buffers[s.buffer]!, 0, this.staging, s.offset, s.bytes);
     for (const u of this.plan.updates) enc.copyBufferToBuffer(this.buffers[u.value]!, 0, this.buffers[u.param]!, 0, this.bytes(u.param));
     device.queue.submit([enc.finish()]);
+    this.noteSubmit(this.dispatches.length + this.statsDispatches.length, 1);
     const out: Record<string, Float32Array> = {};
     if (slots.length === 0) return out;
     await this.staging.mapAsync(GPUMapMode.READ);
@@ -270,6 +278,7 @@ export class WebGpuRunner implements StepRunner {
       const enc = device.createCommandEncoder();
       tensors.forEach((t, i) => enc.copyBufferToBuffer(this.buffers[t.buffer]!, 0, staging, at[i]!, this.bytes(t.buffer)));
       device.queue.submit([enc.finish()]);
+      this.noteSubmit(0, 0);
       await staging.mapAsync(GPUMapMode.READ);
       const mapped = staging.getMappedRange();
       const out: Record<string, Float32Array> = {};
@@ -286,6 +295,13 @@ export class WebGpuRunner implements StepRunner {
     const i = this.plan.buffers.findIndex((b) => b.value === id);
     if (i < 0) throw new Error(`internal: value %${id} has no buffer in ${this.plan.name}`);
     return (await readBack(this.gpu.device, this.buffers[i]!, this.bytes(i))).subarray(0, this.count(i));
+  }
+
+  /** Adds one submit, with its dispatches and compute passes, to {@link encoded}. */
+  private noteSubmit(dispatches: number, passes: number): void {
+    this.encoded.dispatches += dispatches;
+    this.encoded.passes += passes;
+    this.encoded.submits++;
   }
 
   /** Elements of a buffer under this runner's dims. */
