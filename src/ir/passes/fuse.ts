@@ -4,6 +4,209 @@ import type { InferCtx } from "../ops/types.js";
 import { sameShape } from "../types.js";
 import type { PassContext } from "./pass.js";
 
+/**
+ * fuse: groups nodes into kernels (jax-js's rule: an elementwise DAG plus at most one reduction).
+ * 1. Visit nodes from last to first. A reduce, matmul, window, elementwise or view node that is
+ *    not yet in a group starts one, rooted at itself.
+ * 2. An elementwise node joins its consumers' group when every consumer is in that one group,
+ *    its value is not materialised (outputs, loss, updates; see Graph.materialized), the group is
+ *    elementwise or a reduction (the node becomes part of its prologue), and the group would still
+ *    bind at most MAX_KERNEL_BUFFERS storage buffers.
+ * 3. A matmul or a (looping) window op (conv, pool, their gradients, gather_grad) joins its
+ *    consumers' group the same way when that group is elementwise and has the op's shape: the
+ *    group becomes one kernel headed by that op (kind "contraction" for a matmul, "window"
+ *    otherwise) with an elementwise epilogue (bias, batch-norm scale, activation, the gradient
+ *    mask of an activation). An elementwise node joins such a group only as part of the
+ *    epilogue, never as an operand of the head: the head reads its operands from buffers.
+ *    Inline window ops (rand, gather) fuse like elementwise nodes, but their operands, too, stay
+ *    outside the group.
+ * 4. Views (transpose, slice, pad, concat) fuse like elementwise nodes: codegen evaluates their
+ *    inputs at remapped coordinates, so a view of an input is an index expression, not a copy.
+ *    A node read through a view joins only if that is its one use (so each member is computed at
+ *    one index per thread, never recomputed); a matmul or window op never heads a group with a view
+ *    between it and the root (the accumulator exists at one index only), and a group rooted at a view
+ *    is a "movement" kernel.
+ *    A concat of more inputs than a kernel can bind is first split into a chain of concats.
+ * 5. Sources (constants, size, iota) are inlined where they are read and reshapes alias their
+ *    input, so neither gets a kernel.
+ * 6. Nodes are reordered so each kernel's nodes are contiguous, at its root's position.
+ * Steps 1-5 are `startGroup` and `join` (with `joinable` deciding), step 6 `emitKernels`.
+ */
+export function fuse(input: Graph, _ctx: PassContext): Graph {
+  // NOTE: fusing reorders nodes but changes none, so it shares them, unless a concat must be split.
+  const g = input.nodes.some(isWideConcat) ? input.clone() : input.derive();
+  splitWideConcats(g);
+  const s = new FuseState(g);
+  for (let i = g.nodes.length - 1; i >= 0; i--) {
+    const n = g.nodes[i]!;
+    // A constant that is itself a result (a zero gradient) still needs a kernel to fill its buffer.
+    if (isFree(n) && !(s.roots.has(n.out) && opDef(n.op).kind === "source")) continue;
+    const joining = joinable(s, n);
+    if (!joining || !join(s, n, joining)) startGroup(s, n);
+  }
+  emitKernels(s);
+  return g;
+}
+
+/** What the steps share: the graph's consumers, its materialised values, and each node's group and marks. */
+class FuseState {
+  readonly consumers: Consumers;
+  readonly roots: ValueSet;
+  // NOTE: indexed by the node's result: a table by value id, not a Map hashing a million nodes.
+  readonly groups: ValueTable<Group>;
+  /** Members whose operands must come from buffers: heads and inline window ops. */
+  readonly sealed: ValueSet;
+  /** Members evaluated at an index a view remapped (below a view on the way to the root). */
+  readonly remapped: ValueSet;
+
+  constructor(readonly g: Graph) {
+    this.consumers = new Consumers(g);
+    this.roots = new ValueSet(g.idCount);
+    for (const v of g.materialized()) this.roots.add(v);
+    this.groups = new ValueTable<Group>(g.idCount);
+    this.sealed = new ValueSet(g.idCount);
+    this.remapped = new ValueSet(g.idCount);
+  }
+
+  groupOf(n: Node): Group | undefined {
+    return this.groups.get(n.out);
+  }
+}
+
+/** How `n` may join the group all its consumers are in (steps 2-4). */
+interface Joining {
+  target: Group;
+  /** A consumer reads n through a view: n is evaluated at a remapped index. */
+  viaView: boolean;
+  /** n heads the group (a matmul or looping window op under an elementwise epilogue). */
+  asHead: boolean;
+}
+
+/**
+ * Whether `n` can join its consumers' group, and how (steps 2-4): every consumer in one group, n
+ * not materialised, n read at one index only when a view reads it, no sealed member reading it; as
+ * an elementwise member, or as the head of an elementwise group of its shape with no view between.
+ */
+function joinable(s: FuseState, n: Node): Joining | undefined {
+  const { consumers } = s;
+  // NOTE: plain loops over the consumer range, no closures or filtered copies: this runs once per node.
+  // The consumers list n once per operand slot that reads it, so their count is the uses.
+  const from = consumers.start(n.out);
+  const to = consumers.end(n.out);
+  const target = to > from ? s.groupOf(consumers.at(from)) : undefined;
+  if (!target || s.roots.has(n.out)) return undefined;
+  let viaView = false;
+  for (let k = from; k < to; k++) {
+    const u = consumers.at(k);
+    if (s.groupOf(u) !== target || s.sealed.has(u.out)) return undefined;
+    if (isView(u) || s.remapped.has(u.out)) viaView = true;
+  }
+  const oneIndex = to - from === 1 || !viaView;
+  if (oneIndex && fusesAsElementwise(n)) return { target, viaView, asHead: false };
+  if (isHead(n) && target.kind === "elementwise" && sameShape(target.root.out.type.shape, n.out.type.shape) && !viewDownstream(s, n, target))
+    return { target, viaView, asHead: true };
+  return undefined;
+}
+
+/** Whether a member of `group` that reads (through other members) what `n` computes is a view. */
+function viewDownstream(s: FuseState, n: Node, group: Group): boolean {
+  const { consumers } = s;
+  const seen = new Set<Node>();
+  const stack: Node[] = [];
+  for (let k = consumers.start(n.out); k < consumers.end(n.out); k++) stack.push(consumers.at(k));
+  while (stack.length) {
+    const m = stack.pop()!;
+    if (seen.has(m) || s.groupOf(m) !== group) continue;
+    if (isView(m)) return true;
+    seen.add(m);
+    for (let k = consumers.start(m.out); k < consumers.end(m.out); k++) stack.push(consumers.at(k));
+  }
+  return false;
+}
+
+/** Whether `v` is read from a buffer (not an inlined constant; a reshape aliases one). */
+const readsBuffer = (v: Value) => !v.producer || !isFree(v.producer) || v.producer.op === "reshape";
+
+/** Adds `n` to its consumers' group when the group still binds at most MAX_KERNEL_BUFFERS buffers (steps 2-4). */
+function join(s: FuseState, n: Node, { target, viaView, asHead }: Joining): boolean {
+  // The group's reads once n joins: without n's result, with n's own external reads.
+  const reads = target.reads;
+  let count = reads.includes(n.out) ? reads.length - 1 : reads.length;
+  for (let k = 0; k < n.inputs.length; k++) {
+    const v = n.inputs[k]!;
+    if (readsBuffer(v) && v !== n.out && !reads.includes(v) && n.inputs.indexOf(v) === k) count++;
+  }
+  if (count + 1 > MAX_KERNEL_BUFFERS) return false;
+  removeFrom(reads, n.out);
+  for (let k = 0; k < n.inputs.length; k++) {
+    const v = n.inputs[k]!;
+    if (readsBuffer(v) && !reads.includes(v)) reads.push(v);
+  }
+  target.size++;
+  if (viaView) s.remapped.add(n.out);
+  if (asHead || isInlineWindow(n)) s.sealed.add(n.out);
+  s.groups.set(n.out, target);
+  if (asHead) {
+    target.kind = opDef(n.op).kind === "contraction" ? "contraction" : "window";
+    target.head = n;
+  }
+  return true;
+}
+
+/** A new group rooted at `n` (step 1); a matmul or window op rooting its own group is its head too. */
+function startGroup(s: FuseState, n: Node): void {
+  const kind = opDef(n.op).kind;
+  const head = isHead(n);
+  const reads: Value[] = [];
+  for (let k = 0; k < n.inputs.length; k++) {
+    const v = n.inputs[k]!;
+    if (readsBuffer(v) && !reads.includes(v)) reads.push(v);
+  }
+  const groupKind: Kernel["kind"] = kind === "reduce" ? "reduce" : kind === "contraction" ? "contraction" : head ? "window" : isView(n) ? "movement" : "elementwise";
+  // NOTE: the head's operands stay outside its group.
+  s.groups.set(n.out, { root: n, head: head ? n : undefined, kind: groupKind, reads, size: 1, filled: 0 });
+  if (head || isInlineWindow(n)) s.sealed.add(n.out);
+}
+
+/**
+ * Orders the nodes with each group contiguous at its root's position, and lists the kernels (step
+ * 6). Members precede their root (they feed it), so one sweep collects each group's members in
+ * order by the time its root comes.
+ */
+function emitKernels(s: FuseState): void {
+  const { g } = s;
+  const order = new Array<Node>(g.nodes.length);
+  let placed = 0;
+  const kernels: Kernel[] = [];
+  const scratch: Value[] = [];
+  for (let i = 0; i < g.nodes.length; i++) {
+    const n = g.nodes[i]!;
+    const grp = s.groupOf(n);
+    if (!grp) {
+      order[placed++] = n;
+      continue;
+    }
+    // NOTE: arrays of the final size: a kernel's lists live as long as the compiled graph.
+    const nodes = (grp.ordered ??= new Array<Node>(grp.size));
+    nodes[grp.filled++] = n;
+    if (grp.root !== n) continue;
+    if (grp.filled !== grp.size) throw new Error(`internal: kernel of %${n.out.id} collected ${grp.filled} of its ${grp.size} members`);
+    scratch.length = 0;
+    for (let j = 0; j < nodes.length; j++) {
+      const m = nodes[j]!;
+      order[placed++] = m;
+      for (let k = 0; k < m.inputs.length; k++) {
+        const v = m.inputs[k]!;
+        if (s.groups.get(v) !== grp && !scratch.includes(v) && grp.reads.includes(v)) scratch.push(v);
+      }
+    }
+    kernels.push({ name: `k${kernels.length}`, kind: grp.kind, nodes, inputs: scratch.slice(), output: n.out });
+  }
+  if (placed !== order.length) throw new Error(`internal: fuse placed ${placed} of ${order.length} nodes`);
+  g.nodes = order;
+  g.kernels = kernels;
+}
+
 /** Most storage buffers one kernel may bind (WebGPU's default maxStorageBuffersPerShaderStage). */
 export const MAX_KERNEL_BUFFERS = 8;
 
@@ -54,183 +257,6 @@ interface Group {
   ordered?: Node[];
   /** How many of `ordered` are collected so far. */
   filled: number;
-}
-
-/**
- * fuse: groups nodes into kernels (jax-js's rule: an elementwise DAG plus at most one reduction).
- * 1. Visit nodes from last to first. A reduce, matmul, window, elementwise or view node that is
- *    not yet in a group starts one, rooted at itself.
- * 2. An elementwise node joins its consumers' group when every consumer is in that one group,
- *    its value is not materialised (outputs, loss, updates; see Graph.materialized), the group is
- *    elementwise or a reduction (the node becomes part of its prologue), and the group would still
- *    bind at most MAX_KERNEL_BUFFERS storage buffers.
- * 3. A matmul or a (looping) window op (conv, pool, their gradients, gather_grad) joins its
- *    consumers' group the same way when that group is elementwise and has the op's shape: the
- *    group becomes one kernel headed by that op (kind "contraction" for a matmul, "window"
- *    otherwise) with an elementwise epilogue (bias, batch-norm scale, activation, the gradient
- *    mask of an activation). An elementwise node joins such a group only as part of the
- *    epilogue, never as an operand of the head: the head reads its operands from buffers.
- *    Inline window ops (rand, gather) fuse like elementwise nodes, but their operands, too, stay
- *    outside the group.
- * 4. Views (transpose, slice, pad, concat) fuse like elementwise nodes: codegen evaluates their
- *    inputs at remapped coordinates, so a view of an input is an index expression, not a copy.
- *    A node read through a view joins only if that is its one use (so each member is computed at
- *    one index per thread, never recomputed); a matmul or window op never heads a group with a view
- *    between it and the root (the accumulator exists at one index only), and a group rooted at a view
- *    is a "movement" kernel.
- *    A concat of more inputs than a kernel can bind is first split into a chain of concats.
- * 5. Sources (constants, size, iota) are inlined where they are read and reshapes alias their
- *    input, so neither gets a kernel.
- * 6. Nodes are reordered so each kernel's nodes are contiguous, at its root's position.
- */
-export function fuse(input: Graph, _ctx: PassContext): Graph {
-  // NOTE: fusing reorders nodes but changes none, so it shares them, unless a concat must be split.
-  const g = input.nodes.some(isWideConcat) ? input.clone() : input.derive();
-  splitWideConcats(g);
-  const consumers = new Consumers(g);
-  const roots = new ValueSet(g.idCount);
-  for (const v of g.materialized()) roots.add(v);
-
-  // NOTE: indexed by the node's result: a table by value id, not a Map hashing a million nodes.
-  const groupTable = new ValueTable<Group>(g.idCount);
-  const groupOf = (n: Node) => groupTable.get(n.out);
-  /** Members whose operands must come from buffers: heads and inline window ops. */
-  const sealed = new ValueSet(g.idCount);
-  /** Members evaluated at an index a view remapped (below a view on the way to the root). */
-  const remapped = new ValueSet(g.idCount);
-  /** Whether a member of `group` that reads (through other members) what `n` computes is a view. */
-  const viewDownstream = (n: Node, group: Group): boolean => {
-    const seen = new Set<Node>();
-    const stack: Node[] = [];
-    for (let k = consumers.start(n.out); k < consumers.end(n.out); k++) stack.push(consumers.at(k));
-    while (stack.length) {
-      const m = stack.pop()!;
-      if (seen.has(m) || groupOf(m) !== group) continue;
-      if (isView(m)) return true;
-      seen.add(m);
-      for (let k = consumers.start(m.out); k < consumers.end(m.out); k++) stack.push(consumers.at(k));
-    }
-    return false;
-  };
-  /** Whether `v` is read from a buffer (not an inlined constant; a reshape aliases one). */
-  const readsBuffer = (v: Value) => !v.producer || !isFree(v.producer) || v.producer.op === "reshape";
-
-  // NOTE: plain loops over the consumer range, no closures or filtered copies: this runs once per node.
-  for (let i = g.nodes.length - 1; i >= 0; i--) {
-    const n = g.nodes[i]!;
-    // A constant that is itself a result (a zero gradient) still needs a kernel to fill its buffer.
-    if (isFree(n) && !(roots.has(n.out) && opDef(n.op).kind === "source")) continue;
-    // The consumers list n once per operand slot that reads it, so their count is the uses.
-    const from = consumers.start(n.out);
-    const to = consumers.end(n.out);
-    const target = to > from ? groupOf(consumers.at(from)) : undefined;
-    let intoTarget = target !== undefined && !roots.has(n.out);
-    let viaView = false;
-    let readBySealed = false;
-    for (let k = from; intoTarget && k < to; k++) {
-      const u = consumers.at(k);
-      if (groupOf(u) !== target) intoTarget = false;
-      if (isView(u) || remapped.has(u.out)) viaView = true;
-      if (sealed.has(u.out)) readBySealed = true;
-    }
-    viaView &&= intoTarget;
-    readBySealed &&= intoTarget;
-    const oneIndex = to - from === 1 || !viaView;
-    const asElementwise = intoTarget && oneIndex && fusesAsElementwise(n) && !readBySealed;
-    const asHead =
-      intoTarget &&
-      isHead(n) &&
-      !readBySealed &&
-      target!.kind === "elementwise" &&
-      sameShape(target!.root.out.type.shape, n.out.type.shape) &&
-      !viewDownstream(n, target!);
-    if (asElementwise || asHead) {
-      // The group's reads once n joins: without n's result, with n's own external reads.
-      const reads = target!.reads;
-      let count = reads.includes(n.out) ? reads.length - 1 : reads.length;
-      for (let k = 0; k < n.inputs.length; k++) {
-        const v = n.inputs[k]!;
-        if (readsBuffer(v) && v !== n.out && !reads.includes(v) && n.inputs.indexOf(v) === k) count++;
-      }
-      if (count + 1 <= MAX_KERNEL_BUFFERS) {
-        removeFrom(reads, n.out);
-        for (let k = 0; k < n.inputs.length; k++) {
-          const v = n.inputs[k]!;
-          if (readsBuffer(v) && !reads.includes(v)) reads.push(v);
-        }
-        target!.size++;
-        if (viaView) remapped.add(n.out);
-        if (asHead || isInlineWindow(n)) sealed.add(n.out);
-        groupTable.set(n.out, target!);
-        if (asHead) {
-          target!.kind = opDef(n.op).kind === "contraction" ? "contraction" : "window";
-          target!.head = n;
-        }
-        continue;
-      }
-    }
-    const kind = opDef(n.op).kind;
-    const head = isHead(n);
-    const reads: Value[] = [];
-    for (let k = 0; k < n.inputs.length; k++) {
-      const v = n.inputs[k]!;
-      if (readsBuffer(v) && !reads.includes(v)) reads.push(v);
-    }
-    const group: Group = {
-      root: n,
-      // NOTE: a matmul or window op rooting its own group is its head too, so its operands stay outside it.
-      head: head ? n : undefined,
-      kind:
-        kind === "reduce"
-          ? "reduce"
-          : kind === "contraction"
-            ? "contraction"
-            : head
-              ? "window"
-              : isView(n)
-                ? "movement"
-                : "elementwise",
-      reads,
-      size: 1,
-      filled: 0,
-    };
-    if (head || isInlineWindow(n)) sealed.add(n.out);
-    groupTable.set(n.out, group);
-  }
-
-  // Emit nodes with each group contiguous at its root's position. Members precede their root
-  // (they feed it), so one sweep collects each group's members in order by the time its root comes.
-  const order = new Array<Node>(g.nodes.length);
-  let placed = 0;
-  const kernels: Kernel[] = [];
-  const scratch: Value[] = [];
-  for (let i = 0; i < g.nodes.length; i++) {
-    const n = g.nodes[i]!;
-    const grp = groupOf(n);
-    if (!grp) {
-      order[placed++] = n;
-      continue;
-    }
-    // NOTE: arrays of the final size: a kernel's lists live as long as the compiled graph.
-    const nodes = (grp.ordered ??= new Array<Node>(grp.size));
-    nodes[grp.filled++] = n;
-    if (grp.root !== n) continue;
-    if (grp.filled !== grp.size) throw new Error(`internal: kernel of %${n.out.id} collected ${grp.filled} of its ${grp.size} members`);
-    scratch.length = 0;
-    for (let j = 0; j < nodes.length; j++) {
-      const m = nodes[j]!;
-      order[placed++] = m;
-      for (let k = 0; k < m.inputs.length; k++) {
-        const v = m.inputs[k]!;
-        if (groupTable.get(v) !== grp && !scratch.includes(v) && grp.reads.includes(v)) scratch.push(v);
-      }
-    }
-    kernels.push({ name: `k${kernels.length}`, kind: grp.kind, nodes, inputs: scratch.slice(), output: n.out });
-  }
-  if (placed !== order.length) throw new Error(`internal: fuse placed ${placed} of ${order.length} nodes`);
-  g.nodes = order;
-  g.kernels = kernels;
-  return g;
 }
 
 /** Removes `v` from `list` (where it is at most once) in place. */
