@@ -13,6 +13,7 @@ import { prepareData, type PreparedData } from "../../src/runtime/data-source.js
 import { planNeeds } from "../../src/runtime/limits.js";
 import { nonFiniteWeights } from "../../src/runtime/nan-trace.js";
 import { Trainer } from "../../src/runtime/trainer.js";
+import { caseCost } from "./cost.js";
 import { Rng } from "./rng.js";
 
 /**
@@ -56,6 +57,8 @@ export interface CaseSetup {
   data: PreparedData;
   /** Kernels per step (what the WebGPU step compiles). */
   kernels: number;
+  /** The CPU training's estimated cost (see cost.ts), known before it runs. */
+  cost: number;
 }
 
 /** The result of compiling and preparing a case. */
@@ -116,7 +119,8 @@ export async function prepareCase(text: string, path: string, opts: PrepareOptio
       if (!ce.graph) return { done: true, outcome: "crash", stage: "plan", detail: `compiles for training but not for evaluation: ${ce.diagnostics.items[0]?.message}` };
       infer = planOf(ce.graph);
     }
-    return { done: false, setup: { plan, infer, spec, data, kernels: g.kernels?.length ?? 0 } };
+    const cost = caseCost(plan, dimsFor(plan, spec.batch), infer && dimsFor(infer, spec.batch), infer);
+    return { done: false, setup: { plan, infer, spec, data, kernels: g.kernels?.length ?? 0, cost } };
   } catch (e) {
     return { done: true, outcome: isUserError(e) ? "diagnostic" : "crash", stage: "data", detail: describeError(e) };
   }
