@@ -19,7 +19,7 @@ import { compileOk } from "./util/tiny-net.js";
 
 const DIR = join(import.meta.dirname, "..", ".tmp", "nan-test");
 
-function source(body: string, lr = 0.1): string {
+function source(body: string, lr = 0.1, optimizer = "sgd"): string {
   const rows = Array.from({ length: 12 }, (_, i) => [((i * 7) % 5) / 5, ((i * 3) % 4) / 4]);
   const labels = rows.map(([a, b]) => (a! > b! ? [1, 0] : [0, 1]));
   return `network nanny {
@@ -30,7 +30,7 @@ ${body}
 }
 train {
   loss = cross_entropy(y, labels)
-  optimizer = sgd(lr = ${lr})
+  optimizer = ${optimizer}(lr = ${lr})
   epochs = 3
   batch = 4
   metrics = [accuracy]
@@ -83,6 +83,24 @@ describe("a non-finite loss", () => {
       const w = await trainer(await make(), source("  param p: f32[4] = zeros\n  z = h + sqrt(abs(p))"), { readEvery: 0 });
       await expect(w.run()).rejects.toThrow(/the updated weights hold NaN or infinite values at epoch 1, step 1: already in the run's first step, the first non-finite value comes from .* at test.net:5:\d+ \(gradient;/);
       w.dispose();
+    });
+  }
+
+  for (const [name, make] of backends) {
+    it(`${name}: Adam's moments that overflow under a finite loss and finite weights stop the run, named with the op`, async () => {
+      // Logits near 1e30: the loss is finite (about 1e30) and so is every gradient, but a gradient's
+      // square is not: v is Inf, and m / sqrt(v) = 0 leaves the weights finite and frozen.
+      const text = source("  z = h * 1e30", 0.01, "adam");
+      const t = await trainer(await make(), text, { readEvery: 0 });
+      const run = t.run();
+      await expect(run).rejects.toThrow(TrainingStopped);
+      await expect(run).rejects.toThrow(/at epoch 1, step 1: .*the first non-finite value comes from `\w+` .*\(optimizer update;/);
+      await expect(run).rejects.toThrow(/the optimizer or batchnorm state [\w.]+\.v\b.* holds NaN or infinite values under a finite loss and finite weights/);
+      const state = await t.pool.state();
+      const { graph, spec } = compileOk(text);
+      const weights = planOf(graph, { train: spec }).params.filter((p) => p.role === "param");
+      expect(weights.every((p) => state[p.name]!.every(Number.isFinite))).toBe(true);
+      t.dispose();
     });
   }
 

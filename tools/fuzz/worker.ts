@@ -50,8 +50,6 @@ export interface CaseReply {
   stepped: boolean;
   /** Kernels per step of a stepped case. */
   kernels?: number;
-  /** Optimizer or batchnorm state left non-finite by a run that ended well (weights finite). */
-  badState?: string[];
   /** Milliseconds spent checking (and preparing) and in the CPU step. */
   checkMs: number;
   stepMs: number;
@@ -84,7 +82,7 @@ async function answer(req: CaseRequest): Promise<CaseReply> {
       return { id: req.id, outcome: "clean", stage: "plan", detail: `step skipped: too large (estimated cost ${cost.toExponential(2)}, budget ${req.stepBudget.toExponential(2)})`, stepped: false, tooLarge: true, cost, ...ms() };
     port.postMessage({ id: req.id, checked: true, cost } satisfies CaseChecked);
     const r = await stepCase(backend, p.setup, checkpoint);
-    if ("trace" in r) return { id: req.id, outcome: "clean", stage: "cpu", detail: "trained", trace: r.trace, stepped: true, kernels, cost, ...(r.badState ? { badState: r.badState } : {}), ...ms() };
+    if ("trace" in r) return { id: req.id, outcome: "clean", stage: "cpu", detail: "trained", trace: r.trace, stepped: true, kernels, cost, ...ms() };
     return { id: req.id, outcome: r.outcome, stage: "cpu", detail: r.detail, stepped: true, kernels, cost, ...ms() };
   } catch (e) {
     return { id: req.id, outcome: "crash", stage: "worker", detail: e instanceof Error ? `${e.name}: ${e.message}\n${e.stack}` : String(e), stepped: false, ...ms() };
