@@ -67,3 +67,17 @@ function nodeCost(op: string, out: number, ins: number[][], sizes: number[]): nu
 export function caseCost(plan: Plan, dims: DimBindings, inferDims?: DimBindings, infer?: Plan): number {
   return RUNS_PER_CASE * graphCost(plan.graph, dims) + (infer && inferDims ? graphCost(infer.graph, inferDims) : 0);
 }
+
+/**
+ * Interpreter iterations per second of the CPU step at its slowest: on two cores shared by five
+ * busy processes, the examples' steps ran at 0.9e7 to 6e7 a second.
+ */
+export const SLOWEST_RATE = 1e7;
+
+/**
+ * The default step budget for a timeout: what the slowest rate does in it, so a step under the
+ * budget ends within the timeout even on a loaded machine, and one that does not is a hang.
+ */
+export function defaultBudget(timeoutSeconds: number): number {
+  return timeoutSeconds * SLOWEST_RATE;
+}

@@ -5,6 +5,7 @@ import { webgpuBackend, type Backend } from "../../src/runtime/backend.js";
 import { acquireGpu, releaseGpu, type GpuContext } from "../../src/runtime/device.js";
 import { prepareCase, STEP_BYTES, stepCase, type Outcome } from "./case.js";
 import { disagreement } from "./compare.js";
+import { defaultBudget } from "./cost.js";
 import { mutate } from "./mutate.js";
 import { Rng } from "./rng.js";
 import type { CaseChecked, CaseReply, CaseRequest } from "./worker.js";
@@ -88,17 +89,10 @@ function parseOptions(argv: string[]): Options {
     else if (flag === "--quiet") o.quiet = true;
     else throw new Error(`unknown option ${flag} (see tools/fuzz/main.ts)`);
   }
-  if (Number.isNaN(o.stepBudget)) o.stepBudget = (o.timeoutMs / 1000) * SLOWEST_RATE;
+  if (Number.isNaN(o.stepBudget)) o.stepBudget = defaultBudget(o.timeoutMs / 1000);
   return o;
 }
 
-/**
- * Interpreter iterations (cost.ts's unit) per second of the CPU step at its slowest: on two cores
- * shared by five busy processes, the examples' steps ran at 0.9e7 to 6e7 a second. The default
- * --step-budget is what this rate does in the timeout, so a step under it ends within the timeout
- * even on a loaded machine, and one that does not is a hang.
- */
-const SLOWEST_RATE = 1e7;
 
 // NOTE: the recurrent and attention examples unroll to thousands of nodes and compile in about a
 // second; they are picked less often so a case costs tens of milliseconds on average.
