@@ -8,6 +8,7 @@ import { prepareData } from "../src/runtime/data-source.js";
 import { requireSharedGpu } from "../src/runtime/device.js";
 import { evaluate } from "../src/runtime/evaluate.js";
 import { RunnerPool } from "../src/runtime/backend.js";
+import { traceNonFinite } from "../src/runtime/nan-trace.js";
 import { Trainer, TrainingStopped } from "../src/runtime/trainer.js";
 import { netc } from "./util/cli.js";
 import { compileOk } from "./util/tiny-net.js";
@@ -103,6 +104,18 @@ describe("a non-finite loss", () => {
       t.dispose();
     });
   }
+
+  it("a replay names non-finite optimizer state as state, not as weights", () => {
+    const { graph, spec } = compileOk(source("  z = h", 0.01, "adam"));
+    const plan = planOf(graph, { train: spec });
+    const state = Object.fromEntries(plan.params.map((p) => [p.name, new Float32Array((p.shape as number[]).reduce((a, b) => a * b, 1))]));
+    const v = plan.params.find((p) => p.role === "state" && p.name.endsWith(".v"))!;
+    state[v.name]![0] = Infinity;
+    expect(traceNonFinite(plan, state, {}, {})).toMatch(new RegExp(`^the state ${v.name.replace(/\./g, "\\.")} already holds NaN or infinite values`));
+    const w = plan.params.find((p) => p.role === "param")!;
+    state[w.name]![0] = NaN;
+    expect(traceNonFinite(plan, state, {}, {})).toMatch(/^the weights .* already hold NaN/);
+  });
 
   it("skip undoes the bad steps and goes on; ignore trains on", async () => {
     const skip = await trainer(cpuBackend(), source("  z = h", 1e30), { onNan: "skip" });
