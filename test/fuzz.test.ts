@@ -8,8 +8,9 @@ import { describe, expect, it } from "vitest";
 // first 2 of those with at most 40 kernels: new WGSL costs about a second a kernel on llvmpipe, so
 // the WebGPU share is kept small here (about a minute in all on two busy cores). The same seed
 // always makes the same cases; a failure leaves each failing case in .tmp/fuzz-ci/ with how to
-// reproduce it. A case counts as a hang after 120 s here (30 s by default): CI's two test workers
-// share two cores, and a slow CPU step there is not a hang.
+// reproduce it. The check, and then the CPU step, count as a hang after 120 s each here (30 s by
+// default): CI's two test workers share two cores, and a slow CPU step there is not a hang. (A
+// step estimated to be too large for its timeout is skipped, not run: tools/fuzz/cost.ts.)
 
 const ROOT = join(import.meta.dirname, "..");
 
@@ -30,6 +31,7 @@ interface Summary {
   counts: Record<"diagnostic" | "clean" | "crash" | "hang" | "silent", number>;
   cpuSteps: number;
   cpuTrained: number;
+  tooLarge: number;
   gpuSteps: number;
   gpuAgree: number;
   gpu: boolean;
@@ -49,6 +51,8 @@ describe("fuzzing the examples", () => {
     expect(summary.cases).toBe(1000);
     expect(summary.counts.diagnostic).toBeGreaterThan(600);
     expect(summary.cpuTrained).toBeGreaterThan(20);
+    // Every step of the slice is small (8 MiB cap): none is left out as too large for the budget.
+    expect(summary.tooLarge).toBe(0);
     expect(summary.gpu, "a WebGPU adapter (npm run setup)").toBe(true);
     expect(summary.gpuSteps).toBe(2);
     expect(summary.gpuAgree).toBe(2);

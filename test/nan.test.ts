@@ -8,6 +8,7 @@ import { prepareData } from "../src/runtime/data-source.js";
 import { requireSharedGpu } from "../src/runtime/device.js";
 import { evaluate } from "../src/runtime/evaluate.js";
 import { RunnerPool } from "../src/runtime/backend.js";
+import { traceNonFinite } from "../src/runtime/nan-trace.js";
 import { Trainer, TrainingStopped } from "../src/runtime/trainer.js";
 import { netc } from "./util/cli.js";
 import { compileOk } from "./util/tiny-net.js";
@@ -19,7 +20,7 @@ import { compileOk } from "./util/tiny-net.js";
 
 const DIR = join(import.meta.dirname, "..", ".tmp", "nan-test");
 
-function source(body: string, lr = 0.1): string {
+function source(body: string, lr = 0.1, optimizer = "sgd"): string {
   const rows = Array.from({ length: 12 }, (_, i) => [((i * 7) % 5) / 5, ((i * 3) % 4) / 4]);
   const labels = rows.map(([a, b]) => (a! > b! ? [1, 0] : [0, 1]));
   return `network nanny {
@@ -30,7 +31,7 @@ ${body}
 }
 train {
   loss = cross_entropy(y, labels)
-  optimizer = sgd(lr = ${lr})
+  optimizer = ${optimizer}(lr = ${lr})
   epochs = 3
   batch = 4
   metrics = [accuracy]
@@ -85,6 +86,36 @@ describe("a non-finite loss", () => {
       w.dispose();
     });
   }
+
+  for (const [name, make] of backends) {
+    it(`${name}: Adam's moments that overflow under a finite loss and finite weights stop the run, named with the op`, async () => {
+      // Logits near 1e30: the loss is finite (about 1e30) and so is every gradient, but a gradient's
+      // square is not: v is Inf, and m / sqrt(v) = 0 leaves the weights finite and frozen.
+      const text = source("  z = h * 1e30", 0.01, "adam");
+      const t = await trainer(await make(), text, { readEvery: 0 });
+      const run = t.run();
+      await expect(run).rejects.toThrow(TrainingStopped);
+      await expect(run).rejects.toThrow(/at epoch 1, step 1: .*the first non-finite value comes from `\w+` .*\(optimizer update;/);
+      await expect(run).rejects.toThrow(/the optimizer or batchnorm state [\w.]+\.v\b.* holds NaN or infinite values under a finite loss and finite weights/);
+      const state = await t.pool.state();
+      const { graph, spec } = compileOk(text);
+      const weights = planOf(graph, { train: spec }).params.filter((p) => p.role === "param");
+      expect(weights.every((p) => state[p.name]!.every(Number.isFinite))).toBe(true);
+      t.dispose();
+    });
+  }
+
+  it("a replay names non-finite optimizer state as state, not as weights", () => {
+    const { graph, spec } = compileOk(source("  z = h", 0.01, "adam"));
+    const plan = planOf(graph, { train: spec });
+    const state = Object.fromEntries(plan.params.map((p) => [p.name, new Float32Array((p.shape as number[]).reduce((a, b) => a * b, 1))]));
+    const v = plan.params.find((p) => p.role === "state" && p.name.endsWith(".v"))!;
+    state[v.name]![0] = Infinity;
+    expect(traceNonFinite(plan, state, {}, {})).toMatch(new RegExp(`^the state ${v.name.replace(/\./g, "\\.")} already holds NaN or infinite values`));
+    const w = plan.params.find((p) => p.role === "param")!;
+    state[w.name]![0] = NaN;
+    expect(traceNonFinite(plan, state, {}, {})).toMatch(/^the weights .* already hold NaN/);
+  });
 
   it("skip undoes the bad steps and goes on; ignore trains on", async () => {
     const skip = await trainer(cpuBackend(), source("  z = h", 1e30), { onNan: "skip" });

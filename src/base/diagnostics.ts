@@ -87,6 +87,7 @@ export const DIAGNOSTICS = {
   NC4015: "unknown metric `{name}`; expected one of: {accepted}",
   NC4017: "{what}{value} is beyond f32's range: numbers of a training section are at most 3.4e38 in size",
   NC4016: "accuracy needs a classification loss that names its prediction and target, e.g. `cross_entropy(logits, labels)`; {loss} is not one",
+  NC4018: "`{name}` feeds its targets to the network as the label `labels`, but `labels` is already {what} here; rename it",
   NC6001: "invalid IR: {message}",
 } as const;
 

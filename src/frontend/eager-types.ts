@@ -12,6 +12,9 @@ export class EagerTypes {
   private types = new Map<Value, TensorType | null>();
   /** Symbolic dims bound by unification so far. */
   private dims = new Map<string, Dim>();
+  /** The nodes before this index (of `scannedNodes`) are typed: each call types only the new ones. */
+  private scanned = 0;
+  private scannedNodes?: readonly unknown[];
 
   constructor(private readonly graph: Graph) {}
 
@@ -24,7 +27,12 @@ export class EagerTypes {
     const resolve = (t: TensorType): TensorType => ({ dtype: t.dtype, shape: t.shape.map(find) });
     if (v.arg) return resolve(v.type);
     if (!this.types.has(v)) {
-      for (const n of this.graph.nodes) {
+      // NOTE: nodes are only appended while lowering; rescanning from the first on every call
+      // made lowering quadratic (a repeat of 1,000 conv blocks: 80 s in check).
+      const nodes = this.graph.nodes;
+      if (nodes !== this.scannedNodes) (this.scannedNodes = nodes), (this.scanned = 0);
+      for (; this.scanned < nodes.length; this.scanned++) {
+        const n = nodes[this.scanned]!;
         if (this.types.has(n.out)) continue;
         const ins = n.inputs.map((i) => (i.arg ? resolve(i.type) : this.types.get(i)));
         let t: TensorType | undefined;
@@ -45,7 +53,10 @@ export class EagerTypes {
           if (!ok) t = undefined;
         }
         this.types.set(n.out, t ?? null);
-        if (n.out === v) break;
+        if (n.out === v) {
+          this.scanned++;
+          break;
+        }
       }
     }
     const t = this.types.get(v);

@@ -223,6 +223,13 @@ function bindDataset(e: Expr, net: NetworkScope): DatasetRef | undefined {
     labels = { dtype: "f32", shape: [batchDim, shape.classes!] };
   }
   if (!net.has("labels")) net.define("labels", e.span, graph.addArg({ role: "label", name: "labels" }, labels, e.span));
+  else if (net.valueOf("labels")?.arg?.role !== "label") {
+    // NOTE: the runtime feeds the dataset's targets to the label arg `labels`; a network value of
+    // that name (`output labels = ...`) would leave the targets nowhere to go.
+    const v = net.valueOf("labels");
+    d.error("NC4018", e.span, { name, what: v?.arg ? `the network's ${v.arg.role} of that name` : "a value of the network (an output or a let)" });
+    return undefined;
+  }
   return { name, limit: kw["limit"] as number | undefined, input: input.arg!.name, span: e.span };
 }
 

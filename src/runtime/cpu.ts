@@ -79,10 +79,10 @@ export class CpuRunner implements StepRunner {
     for (const u of this.graph.updates) this.store.set(u.param.arg!.name, env.get(u.value)!);
     if (this.stats) {
       const acc = this.graph.outputs.find((o) => o.name === "metric.accuracy");
-      const finite = this.graph.updates.every((u) => u.param.arg!.role !== "param" || env.get(u.value)!.data.every(Number.isFinite));
+      const finite = (state: boolean) => this.graph.updates.every((u) => (u.param.arg!.role !== "param") !== state || env.get(u.value)!.data.every(Number.isFinite));
       const input = this.graph.perStep.find((a) => a.arg!.role === "input");
       const rows = input ? concreteShape(input.type.shape, this.dims)[0] ?? 1 : 1;
-      accumulate(this.stats.values, env.get(this.graph.loss!)!.data[0]!, acc && env.get(acc.value)!.data[0], rows, finite);
+      accumulate(this.stats.values, env.get(this.graph.loss!)!.data[0]!, acc && env.get(acc.value)!.data[0], rows, finite(false), finite(true));
     }
     read.forEach((name, i) => (out[name] = values[i] ? Float32Array.from(env.get(values[i])!.data) : Float32Array.from(this.stats!.values)));
     return out;

@@ -14,7 +14,12 @@ import { graphOf } from "./cpu-backend.js";
  */
 export function traceNonFinite(plan: Plan, state: Record<string, Float32Array>, batch: Record<string, Float32Array>, dims: DimBindings): string | undefined {
   const bad = nonFiniteWeights(plan, state);
-  if (bad.length) return `the ${bad.length === 1 ? "weight" : "weights"} ${bad.slice(0, 4).join(", ")}${bad.length > 4 ? ", ..." : ""} already ${bad.length === 1 ? "holds" : "hold"} NaN or infinite values (an earlier update diverged: a smaller learning rate, or gradient clipping, may help)`;
+  if (bad.length) {
+    // NOTE: optimizer moments and batchnorm statistics are named as state, not as weights.
+    const weights = new Set(plan.params.filter((p) => p.role === "param").map((p) => p.name));
+    const what = bad.every((n) => !weights.has(n)) ? "state" : bad.length === 1 ? "weight" : "weights";
+    return `the ${what} ${bad.slice(0, 4).join(", ")}${bad.length > 4 ? ", ..." : ""} already ${bad.length === 1 ? "holds" : "hold"} NaN or infinite values (an earlier update diverged: a smaller learning rate, or gradient clipping, may help)`;
+  }
   return firstNonFinite(plan, state, batch, dims);
 }
 

@@ -9,9 +9,11 @@ import type { PipelineCache } from "./pipelines.js";
  * of an epoch cover all of its steps while the host reads back only now and then:
  *   1. after a step's kernels, a one-thread kernel adds loss × rows, accuracy × rows and rows to
  *      running sums, and counts the step;
- *   2. before it, a check kernel sets a flag when any updated param holds a NaN or ±Inf (tested on
- *      the exponent bits, so no fast-math assumption can fold it away); the stats kernel records
- *      the first step (counted since the last reset) whose loss or weights were non-finite;
+ *   2. before it, a check kernel sets a flag when any updated value holds a NaN or ±Inf (tested on
+ *      the exponent bits, so no fast-math assumption can fold it away): bit 1 for the params, bit 2
+ *      for the state (optimizer moments, batchnorm statistics: Adam's v overflows under a finite
+ *      loss and finite weights, and then stops the weights moving); the stats kernel records the
+ *      first step (counted since the last reset) whose loss, weights or state were non-finite;
  *   3. `run` reads the sums under the name {@link STEP_STATS} with the other read-backs (one map),
  *      and `resetStats` zeroes them (the start of an epoch) or puts back a saved copy (a skipped
  *      step undone). The CPU runner keeps the same figures in memory.
@@ -22,9 +24,12 @@ import type { PipelineCache } from "./pipelines.js";
 export const STEP_STATS = "step.stats";
 
 /** Slots of the statistics array (all f32; counts are exact up to 2^24). */
-export const STATS_SLOTS = { lossSum: 0, accSum: 1, rows: 2, steps: 3, firstBad: 4, badLoss: 5, badWeights: 6, firstKind: 7 } as const;
+export const STATS_SLOTS = { lossSum: 0, accSum: 1, rows: 2, steps: 3, firstBad: 4, badLoss: 5, badWeights: 6, firstKind: 7, badState: 8 } as const;
 /** Length of the statistics array. */
-export const STATS_LENGTH = 8;
+export const STATS_LENGTH = 9;
+
+/** What was not finite at a step, as bits of {@link StepStats.firstKind}. */
+export const BAD = { loss: 1, weights: 2, state: 4 } as const;
 
 /** The statistics in words. */
 export interface StepStats {
@@ -33,19 +38,20 @@ export interface StepStats {
   accSum: number;
   rows: number;
   steps: number;
-  /** The first step (1-based, counted since the reset) whose loss or updated weights were not finite; 0 for none. */
+  /** The first step (1-based, counted since the reset) whose loss, updated weights or state were not finite; 0 for none. */
   firstBad: number;
-  /** Steps with a non-finite loss, and with non-finite updated weights. */
+  /** Steps with a non-finite loss, with non-finite updated weights, and with non-finite updated state. */
   badLoss: number;
   badWeights: number;
-  /** What was not finite at the first bad step: 1 the loss, 2 the updated weights, 3 both. */
+  badState: number;
+  /** What was not finite at the first bad step: the sum of {@link BAD}'s bits. */
   firstKind: number;
 }
 
 /** Reads a statistics array. */
 export function statsOf(a: Float32Array): StepStats {
   const s = STATS_SLOTS;
-  return { lossSum: a[s.lossSum]!, accSum: a[s.accSum]!, rows: a[s.rows]!, steps: a[s.steps]!, firstBad: a[s.firstBad]!, badLoss: a[s.badLoss]!, badWeights: a[s.badWeights]!, firstKind: a[s.firstKind]! };
+  return { lossSum: a[s.lossSum]!, accSum: a[s.accSum]!, rows: a[s.rows]!, steps: a[s.steps]!, firstBad: a[s.firstBad]!, badLoss: a[s.badLoss]!, badWeights: a[s.badWeights]!, badState: a[s.badState]!, firstKind: a[s.firstKind]! };
 }
 
 /** Whether a plan's runners keep step statistics: training plans (a loss and updates). */
@@ -58,22 +64,23 @@ export function keepsStatsGraph(g: Graph): boolean {
   return g.loss !== undefined && g.updates.length > 0;
 }
 
-/** The update values of params (not optimizer moments or running statistics) the flag checks. */
-export function checkedUpdates(plan: Plan): number[] {
-  return plan.updates.filter((u) => plan.buffers[u.param]!.role === "param").map((u) => u.value);
+/** The update values the flag checks (every one), each with whether it updates state rather than a param. */
+export function checkedUpdates(plan: Plan): { value: number; state: boolean }[] {
+  return plan.updates.map((u) => ({ value: u.value, state: plan.buffers[u.param]!.role !== "param" }));
 }
 
 /** Adds one step to a statistics array in place (the CPU runner's version of the stats kernel). */
-export function accumulate(a: Float32Array, loss: number, accuracy: number | undefined, rows: number, weightsFinite: boolean): void {
+export function accumulate(a: Float32Array, loss: number, accuracy: number | undefined, rows: number, weightsFinite: boolean, stateFinite = true): void {
   const s = STATS_SLOTS;
   a[s.steps]! += 1;
   const badLoss = !Number.isFinite(loss);
-  if ((badLoss || !weightsFinite) && a[s.firstBad] === 0) {
+  if ((badLoss || !weightsFinite || !stateFinite) && a[s.firstBad] === 0) {
     a[s.firstBad] = a[s.steps]!;
-    a[s.firstKind] = (badLoss ? 1 : 0) + (weightsFinite ? 0 : 2);
+    a[s.firstKind] = (badLoss ? BAD.loss : 0) + (weightsFinite ? 0 : BAD.weights) + (stateFinite ? 0 : BAD.state);
   }
   if (badLoss) a[s.badLoss]! += 1;
   if (!weightsFinite) a[s.badWeights]! += 1;
+  if (!stateFinite) a[s.badState]! += 1;
   a[s.lossSum] = Math.fround(a[s.lossSum]! + Math.fround(loss * rows));
   if (accuracy !== undefined) a[s.accSum] = Math.fround(a[s.accSum]! + Math.fround(accuracy * rows));
   a[s.rows]! += rows;
@@ -101,14 +108,16 @@ export function statsShader(accuracy: boolean): string {
     `  let steps = stats[${s.steps}] + 1.0;`,
     `  stats[${s.steps}] = steps;`,
     `  let bad_loss = is_bad(l);`,
-    `  let bad_weights = flag[0] != 0u;`,
+    `  let bad_weights = (flag[0] & 1u) != 0u;`,
+    `  let bad_state = (flag[0] & 2u) != 0u;`,
     `  flag[0] = 0u;`,
-    `  if ((bad_loss || bad_weights) && stats[${s.firstBad}] == 0.0) {`,
+    `  if ((bad_loss || bad_weights || bad_state) && stats[${s.firstBad}] == 0.0) {`,
     `    stats[${s.firstBad}] = steps;`,
-    `    stats[${s.firstKind}] = select(0.0, 1.0, bad_loss) + select(0.0, 2.0, bad_weights);`,
+    `    stats[${s.firstKind}] = select(0.0, ${BAD.loss}.0, bad_loss) + select(0.0, ${BAD.weights}.0, bad_weights) + select(0.0, ${BAD.state}.0, bad_state);`,
     `  }`,
     `  if (bad_loss) { stats[${s.badLoss}] = stats[${s.badLoss}] + 1.0; }`,
     `  if (bad_weights) { stats[${s.badWeights}] = stats[${s.badWeights}] + 1.0; }`,
+    `  if (bad_state) { stats[${s.badState}] = stats[${s.badState}] + 1.0; }`,
     `  stats[${s.lossSum}] = stats[${s.lossSum}] + l * n;`,
     ...(accuracy ? [`  stats[${s.accSum}] = stats[${s.accSum}] + acc[0] * n;`] : []),
     `  stats[${s.rows}] = stats[${s.rows}] + n;`,
@@ -121,17 +130,24 @@ export function statsShader(accuracy: boolean): string {
 const CHECK_WG = 64;
 const CHECK_GROUPS = 1024;
 
-/** WGSL of the check kernel over `count` buffers: any NaN or ±Inf sets `flag[0]`. */
-export function checkShader(count: number): string {
-  const L = [`// the updated params are finite: a grid-stride loop over each, one atomic per thread that saw a bad value`];
+/**
+ * WGSL of the check kernel over buffers that hold params (`state[i]` false) or state (true): a
+ * NaN or ±Inf sets bit 1 (a param) or bit 2 (state) of `flag[0]`.
+ */
+export function checkShader(state: readonly boolean[]): string {
+  const count = state.length;
+  const L = [`// the updated values are finite: a grid-stride loop over each, one atomic per thread and kind that saw a bad value`];
   for (let i = 0; i < count; i++) L.push(`@group(0) @binding(${i}) var<storage, read> w${i}: array<f32>;`);
   L.push(`@group(0) @binding(${count}) var<storage, read_write> flag: array<atomic<u32>>;`);
   L.push(`@compute @workgroup_size(${CHECK_WG})`, `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`);
   // NOTE: branch-free: the least of the exponent bits' complements is 0 exactly when some value
   // has every exponent bit set (NaN or ±Inf).
-  L.push(`  let stride = nwg.x * ${CHECK_WG}u;`, `  var least = 0x7f800000u;`);
-  for (let i = 0; i < count; i++) L.push(`  for (var j = gid.x; j < arrayLength(&w${i}); j += stride) { least = min(least, ~bitcast<u32>(w${i}[j]) & 0x7f800000u); }`);
-  L.push(`  if (least == 0u) { atomicOr(&flag[0], 1u); }`, `}`, "");
+  L.push(`  let stride = nwg.x * ${CHECK_WG}u;`, `  var least_w = 0x7f800000u;`, `  var least_s = 0x7f800000u;`);
+  for (let i = 0; i < count; i++) {
+    const least = state[i] ? "least_s" : "least_w";
+    L.push(`  for (var j = gid.x; j < arrayLength(&w${i}); j += stride) { ${least} = min(${least}, ~bitcast<u32>(w${i}[j]) & 0x7f800000u); }`);
+  }
+  L.push(`  if (least_w == 0u) { atomicOr(&flag[0], 1u); }`, `  if (least_s == 0u) { atomicOr(&flag[0], 2u); }`, `}`, "");
   return L.join("\n");
 }
 
@@ -163,16 +179,16 @@ export class GpuStepStats {
     loss: GPUBuffer,
     accuracy: GPUBuffer | undefined,
     rows: GPUBuffer,
-    checked: { buffer: GPUBuffer; count: number }[],
+    checked: { buffer: GPUBuffer; count: number; state: boolean }[],
   ): Promise<{ pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; workgroups: [number, number, number] }[]> {
     const per = Math.max(1, maxBindings - 1);
-    const groups: { buffer: GPUBuffer; count: number }[][] = [];
+    const groups: { buffer: GPUBuffer; count: number; state: boolean }[][] = [];
     for (let i = 0; i < checked.length; i += per) groups.push(checked.slice(i, i + per));
     const bind = (pipeline: GPUComputePipeline, buffers: GPUBuffer[]) =>
       this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
     const checks = await Promise.all(
       groups.map(async (g) => {
-        const pipeline = await cache.get(checkShader(g.length));
+        const pipeline = await cache.get(checkShader(g.map((c) => c.state)));
         const most = Math.max(...g.map((c) => c.count));
         const workgroups: [number, number, number] = [Math.max(1, Math.min(CHECK_GROUPS, Math.ceil(most / CHECK_WG))), 1, 1];
         return { pipeline, bindGroup: bind(pipeline, [...g.map((c) => c.buffer), this.flag]), workgroups };

@@ -9,7 +9,7 @@ import { batchOf, epochBatches, type PreparedData } from "./data-source.js";
 import { evaluate } from "./evaluate.js";
 import { firstNonFinite, nonFiniteWeights, traceNonFinite } from "./nan-trace.js";
 import { checkpointValues } from "./restore.js";
-import { STATS_LENGTH, statsOf, STEP_STATS, type StepStats } from "./step-stats.js";
+import { BAD, STATS_LENGTH, statsOf, STEP_STATS, type StepStats } from "./step-stats.js";
 import { planInitialValues } from "./train.js";
 
 /**
@@ -21,7 +21,8 @@ import { planInitialValues } from "./train.js";
  *      into batches of `batch` rows with the last one smaller; each step gets the hyper values of
  *      its global step (learning rate, Adam's bias corrections, the dropout seed);
  *   3. figures: every step adds its loss and `metric.accuracy` times its rows to sums kept on the
- *      device, and flags a non-finite loss or updated weight (step-stats.ts); the sums are read
+ *      device, and flags a non-finite loss, updated weight or updated state (optimizer moments,
+ *      batchnorm statistics; step-stats.ts); the sums are read
  *      back every `readEvery` steps and at the end of every epoch (one small read-back), so an
  *      epoch's training loss and accuracy are row-weighted means over all of its steps. A step
  *      that reads nothing never waits for the device. A flag stops the run at that read (or the
@@ -381,8 +382,16 @@ export class Trainer {
     // from finite values (log of a negative number) or the updates diverged later.
     const first = nonFiniteWeights(plan, state).length && this.firstStep ? firstNonFinite(plan, this.initial, this.firstStep.batch, batchBindings(plan, this.firstStep.rows)) : undefined;
     const where = first ? `already in the run's first step, ${first}` : traceNonFinite(plan, state, batch, batchBindings(plan, rows));
+    const kind = stats.firstKind;
+    const badState = plan.params.filter((p) => p.role === "state" && state[p.name]?.some((x) => !Number.isFinite(x))).map((p) => p.name);
     const what =
-      loss !== undefined && !Number.isFinite(loss) ? `the training loss is ${loss}` : stats.firstKind === 2 ? "the updated weights hold NaN or infinite values" : "the training loss is not finite";
+      loss !== undefined && !Number.isFinite(loss)
+        ? `the training loss is ${loss}`
+        : kind & BAD.loss
+          ? "the training loss is not finite"
+          : kind & BAD.weights
+            ? "the updated weights hold NaN or infinite values"
+            : `the optimizer or batchnorm state ${badState.slice(0, 4).join(", ") || "(updated)"}${badState.length > 4 ? ", ..." : ""} holds NaN or infinite values under a finite loss and finite weights (a gradient too large to square in f32: scale the inputs or targets down, or clip gradients)`;
     return new TrainingStopped(
       `${what} at epoch ${epoch}, step ${step + 1}: ${where ?? "the CPU reference's replay of the step stays finite (a WebGPU-only problem: please report it)"}; ` +
         `training stopped${this.cfg.checkpointPath ? `, ${this.cfg.checkpointPath} not written after it` : ""} (--on-nan skip|ignore to go on)`,

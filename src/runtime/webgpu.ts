@@ -150,7 +150,7 @@ export class WebGpuRunner implements StepRunner {
     this.rowsBuffer = createStorage(device, 4, "step-rows");
     device.queue.writeBuffer(this.rowsBuffer, 0, Float32Array.of(rows));
     const acc = this.plan.outputs.find((o) => o.name === "metric.accuracy");
-    const checked = checkedUpdates(this.plan).map((b) => ({ buffer: this.buffers[b]!, count: this.count(b) }));
+    const checked = checkedUpdates(this.plan).map((u) => ({ buffer: this.buffers[u.value]!, count: this.count(u.value), state: u.state }));
     this.statsDispatches = await this.stepStats.dispatches(cache, this.gpu.limits.maxStorageBuffersPerShaderStage, this.buffers[this.plan.loss!]!, acc && this.buffers[acc.buffer], this.rowsBuffer, checked);
   }
 

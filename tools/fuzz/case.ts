@@ -13,6 +13,7 @@ import { prepareData, type PreparedData } from "../../src/runtime/data-source.js
 import { planNeeds } from "../../src/runtime/limits.js";
 import { nonFiniteWeights } from "../../src/runtime/nan-trace.js";
 import { Trainer } from "../../src/runtime/trainer.js";
+import { caseCost } from "./cost.js";
 import { Rng } from "./rng.js";
 
 /**
@@ -26,7 +27,7 @@ import { Rng } from "./rng.js";
  *   3. one epoch of two steps of two rows through the Trainer (the loop `netc train` runs), reading
  *      the loss after each step and writing a checkpoint at the end.
  * User errors anywhere (NetcError, DataError, CheckpointError) are diagnostics; anything else
- * thrown is a crash. A run that ends well with a non-finite loss or non-finite saved weights is a
+ * thrown is a crash. A run that ends well with a non-finite loss or non-finite saved weights or state is a
  * silent failure.
  */
 
@@ -56,6 +57,8 @@ export interface CaseSetup {
   data: PreparedData;
   /** Kernels per step (what the WebGPU step compiles). */
   kernels: number;
+  /** The CPU training's estimated cost (see cost.ts), known before it runs. */
+  cost: number;
 }
 
 /** The result of compiling and preparing a case. */
@@ -116,7 +119,8 @@ export async function prepareCase(text: string, path: string, opts: PrepareOptio
       if (!ce.graph) return { done: true, outcome: "crash", stage: "plan", detail: `compiles for training but not for evaluation: ${ce.diagnostics.items[0]?.message}` };
       infer = planOf(ce.graph);
     }
-    return { done: false, setup: { plan, infer, spec, data, kernels: g.kernels?.length ?? 0 } };
+    const cost = caseCost(plan, dimsFor(plan, spec.batch), infer && dimsFor(infer, spec.batch), infer);
+    return { done: false, setup: { plan, infer, spec, data, kernels: g.kernels?.length ?? 0, cost } };
   } catch (e) {
     return { done: true, outcome: isUserError(e) ? "diagnostic" : "crash", stage: "data", detail: describeError(e) };
   }
@@ -129,7 +133,7 @@ export async function stepCase(
   backend: Backend,
   setup: CaseSetup,
   checkpointPath: string,
-): Promise<{ trace: StepTrace; badState?: string[] } | { outcome: Outcome; detail: string }> {
+): Promise<{ trace: StepTrace } | { outcome: Outcome; detail: string }> {
   let trainer: Trainer | undefined;
   try {
     trainer = await Trainer.create({ backend, plan: setup.plan, infer: setup.infer, spec: setup.spec, data: setup.data, readEvery: 1, logEvery: 1, checkpointPath });
@@ -138,14 +142,11 @@ export async function stepCase(
     const state = await trainer.pool.state();
     const badLoss = losses.find((l) => !Number.isFinite(l));
     if (badLoss !== undefined) return { outcome: "silent", detail: `training ended well with the loss ${badLoss}` };
-    // NOTE: weights (role param) only, as the trainer checks them: optimizer moments can overflow
-    // under a finite, huge loss (Adam's v of a 1e30 target) while the weights stay finite; such
-    // runs are counted apart (`badState`), not as silent failures.
+    // NOTE: the trainer checks the weights and the state (optimizer moments, batchnorm
+    // statistics) every step; either left non-finite by a run that ended well went unnoticed.
     const bad = nonFiniteWeights(setup.plan, state);
-    const params = new Set(setup.plan.params.filter((p) => p.role === "param").map((p) => p.name));
-    const badWeights = bad.filter((n) => params.has(n));
-    if (badWeights.length) return { outcome: "silent", detail: `training ended well and saved non-finite weights: ${badWeights.slice(0, 4).join(", ")}` };
-    return { trace: { losses, state }, ...(bad.length ? { badState: bad.slice(0, 4) } : {}) };
+    if (bad.length) return { outcome: "silent", detail: `training ended well and saved non-finite values: ${bad.slice(0, 4).join(", ")}` };
+    return { trace: { losses, state } };
   } catch (e) {
     const msg = e instanceof Error ? e.message : "";
     // NOTE: a device error after the plan passed the limit checks is netc's, not the user's.

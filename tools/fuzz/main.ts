@@ -5,9 +5,10 @@ import { webgpuBackend, type Backend } from "../../src/runtime/backend.js";
 import { acquireGpu, releaseGpu, type GpuContext } from "../../src/runtime/device.js";
 import { prepareCase, STEP_BYTES, stepCase, type Outcome } from "./case.js";
 import { disagreement } from "./compare.js";
+import { defaultBudget } from "./cost.js";
 import { mutate } from "./mutate.js";
 import { Rng } from "./rng.js";
-import type { CaseReply, CaseRequest } from "./worker.js";
+import type { CaseChecked, CaseReply, CaseRequest } from "./worker.js";
 
 /**
  * `npm run fuzz -- --n N --seed S`: mutates the examples and runs each mutant as `netc check`
@@ -18,9 +19,14 @@ import type { CaseReply, CaseRequest } from "./worker.js";
  *   --n N             cases (default 1000)
  *   --seed S          seed (default 1)
  *   --from I          start at case I (cases I to I+N-1: a long run split over processes)
- *   --case I          run case I only (to reproduce one)
+ *   --case I[,J...]   run these cases only (to reproduce some; repeatable)
  *   --file F.net      run these files as cases instead of mutants (a failing case's file, again)
- *   --timeout SEC     per case, check and CPU step (default 30): over it is a hang
+ *   --timeout SEC     for the check (compile, plan, data) and then again for the CPU step (default
+ *                     30): over it is a hang
+ *   --step-budget G   a CPU step estimated to cost over G billion interpreter iterations (cost.ts)
+ *                     is not run, counted as "step skipped: too large" (default: what the
+ *                     slowest rate seen does in --timeout, 0.01 G a second: 0.3 G at 30 s), so
+ *                     the timeout only catches a step that hangs
  *   --step-every K    the training step only for cases whose index is a multiple of K (default 1)
  *   --step-mb M       a step whose buffers hold more than M MiB is not run (default 64)
  *   --gpu-every K     the WebGPU step for every K-th case that reached the CPU step (default 1; 0: none)
@@ -36,12 +42,13 @@ import type { CaseReply, CaseRequest } from "./worker.js";
 interface Options {
   n: number;
   seed: number;
-  only?: number;
+  only: number[];
   files: string[];
   from: number;
   timeoutMs: number;
   stepEvery: number;
   stepBytes: number;
+  stepBudget: number;
   gpuEvery: number;
   gpuMax: number;
   gpuKernels: number;
@@ -52,7 +59,7 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { n: 1000, seed: 1, files: [], from: 0, timeoutMs: 30_000, stepEvery: 1, stepBytes: STEP_BYTES, gpuEvery: 1, gpuMax: Infinity, gpuKernels: Infinity, gpuTimeoutMs: 300_000, out: ".tmp/fuzz", json: false, quiet: false };
+  const o: Options = { n: 1000, seed: 1, only: [], files: [], from: 0, timeoutMs: 30_000, stepEvery: 1, stepBytes: STEP_BYTES, stepBudget: NaN, gpuEvery: 1, gpuMax: Infinity, gpuKernels: Infinity, gpuTimeoutMs: 300_000, out: ".tmp/fuzz", json: false, quiet: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const num = () => {
@@ -62,12 +69,17 @@ function parseOptions(argv: string[]): Options {
     };
     if (flag === "--n") o.n = num();
     else if (flag === "--seed") o.seed = num();
-    else if (flag === "--case") o.only = num();
+    else if (flag === "--case") o.only.push(...argv[++i]!.split(",").map((c) => {
+      const v = Number(c);
+      if (!Number.isInteger(v) || v < 0) throw new Error(`--case needs case numbers (I or I,J,...), got ${argv[i]}`);
+      return v;
+    }));
     else if (flag === "--from") o.from = num();
     else if (flag === "--file") o.files.push(argv[++i]!);
     else if (flag === "--timeout") o.timeoutMs = num() * 1000;
     else if (flag === "--step-every") o.stepEvery = Math.max(1, num());
     else if (flag === "--step-mb") o.stepBytes = num() * 1048576;
+    else if (flag === "--step-budget") o.stepBudget = num() * 1e9;
     else if (flag === "--gpu-every") o.gpuEvery = num();
     else if (flag === "--gpu-max") o.gpuMax = num();
     else if (flag === "--gpu-kernels") o.gpuKernels = num();
@@ -77,8 +89,10 @@ function parseOptions(argv: string[]): Options {
     else if (flag === "--quiet") o.quiet = true;
     else throw new Error(`unknown option ${flag} (see tools/fuzz/main.ts)`);
   }
+  if (Number.isNaN(o.stepBudget)) o.stepBudget = defaultBudget(o.timeoutMs / 1000);
   return o;
 }
+
 
 // NOTE: the recurrent and attention examples unroll to thousands of nodes and compile in about a
 // second; they are picked less often so a case costs tens of milliseconds on average.
@@ -87,13 +101,17 @@ const SLOW = new Set(["char-lstm.net", "transformer-encoder.net", "stacked-lstm.
 /** The worker that checks cases and runs their CPU step; replaced when a case hangs or kills it. */
 class CaseWorker {
   private worker?: Worker;
-  private pending?: { resolve: (r: CaseReply | { dead: string }) => void };
+  private pending?: { resolve: (r: CaseReply | { dead: string }) => void; checked: () => void };
 
   private start(): Worker {
     const w = new Worker(new URL("./worker.js", import.meta.url), { resourceLimits: { maxOldGenerationSizeMb: 3072 }, stderr: false });
     // NOTE: a replaced worker's late events (its exit after terminate) are not the current case's.
     const mine = () => this.worker === w;
-    w.on("message", (r: CaseReply) => mine() && this.settle(r));
+    w.on("message", (r: CaseReply | CaseChecked) => {
+      if (!mine()) return;
+      if ("checked" in r) this.pending?.checked();
+      else this.settle(r);
+    });
     w.on("error", (e) => mine() && this.settle({ dead: `the worker died: ${e.name}: ${e.message}\n${e.stack ?? ""}` }));
     w.on("exit", (code) => mine() && this.settle({ dead: `the worker exited with code ${code}` }));
     return w;
@@ -106,17 +124,26 @@ class CaseWorker {
     p?.resolve(r);
   }
 
-  /** Runs a case; "hang" when it takes longer than `timeoutMs` (the worker is then replaced). */
-  run(req: CaseRequest, timeoutMs: number): Promise<CaseReply | { dead: string } | "hang"> {
+  /**
+   * Runs a case: "hang" (with where) when its check and preparation take longer than `checkMs`,
+   * or its CPU step, from the worker's {@link CaseChecked} note on, longer than `stepMs` (the
+   * worker is then replaced).
+   */
+  run(req: CaseRequest, checkMs: number, stepMs: number): Promise<CaseReply | { dead: string } | { hang: "check" | "cpu step"; ms: number }> {
     const w = (this.worker ??= this.start());
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.pending = undefined;
-        this.worker = undefined;
-        void w.terminate();
-        resolve("hang");
-      }, timeoutMs);
-      this.pending = { resolve: (r) => (clearTimeout(timer), resolve(r)) };
+      let timer: NodeJS.Timeout | undefined;
+      const arm = (phase: "check" | "cpu step", ms: number) => {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          this.pending = undefined;
+          this.worker = undefined;
+          void w.terminate();
+          resolve({ hang: phase, ms });
+        }, ms);
+      };
+      arm("check", checkMs);
+      this.pending = { resolve: (r) => (clearTimeout(timer), resolve(r)), checked: () => arm("cpu step", stepMs) };
       w.postMessage(req);
     });
   }
@@ -148,15 +175,16 @@ async function main(): Promise<number> {
   const sources = new Map(examples.map((f) => [f, readFileSync(join("examples", f), "utf8")]));
   const weights = examples.map((f) => (SLOW.has(f) ? 0.3 : 1));
   const counts: Record<Outcome, number> = { diagnostic: 0, clean: 0, crash: 0, hang: 0, silent: 0 };
-  const extra = { checkOnly: 0, capped: 0, cpuSteps: 0, cpuTrained: 0, badState: 0, gpuSteps: 0, gpuAgree: 0, checkSeconds: 0, cpuSeconds: 0, gpuSeconds: 0 };
+  const extra = { checkOnly: 0, capped: 0, tooLarge: 0, cpuSteps: 0, cpuTrained: 0, gpuSteps: 0, gpuAgree: 0, checkSeconds: 0, cpuSeconds: 0, gpuSeconds: 0, slowestStep: { index: -1, seconds: 0, cost: 0 } };
   const failures: { index: number; outcome: Outcome; file: string }[] = [];
   const worker = new CaseWorker();
   let gpu: { ctx: GpuContext; backend: Backend } | undefined | null;
   const t0 = performance.now();
   mkdirSync(o.out, { recursive: true });
-  const indices = o.files.length ? o.files.map((_, i) => i) : o.only !== undefined ? [o.only] : Array.from({ length: o.n }, (_, i) => o.from + i);
+  const indices = o.files.length ? o.files.map((_, i) => i) : o.only.length ? o.only : Array.from({ length: o.n }, (_, i) => o.from + i);
   let stepped = 0;
   let deaths = 0;
+  let ran = 0;
   for (const index of indices) {
     const rng = new Rng(o.seed, index);
     const file = o.files[index];
@@ -164,8 +192,8 @@ async function main(): Promise<number> {
     const mutant = file ? { text: readFileSync(file, "utf8"), steps: ["as written"] } : mutate(sources.get(example)!, rng);
     const path = file ?? join("examples", example);
     const rec: CaseRecord = { index, example, steps: mutant.steps, outcome: "clean", stage: "check", detail: "" };
-    const reply = await worker.run({ id: index, text: mutant.text, path, step: index % o.stepEvery === 0, stepBytes: o.stepBytes }, o.timeoutMs);
-    if (reply === "hang") Object.assign(rec, { outcome: "hang", stage: "check or cpu", detail: `no answer in ${o.timeoutMs / 1000} s` });
+    const reply = await worker.run({ id: index, text: mutant.text, path, step: index % o.stepEvery === 0, stepBytes: o.stepBytes, stepBudget: o.stepBudget }, o.timeoutMs, o.timeoutMs);
+    if ("hang" in reply) Object.assign(rec, { outcome: "hang", stage: reply.hang, detail: `no answer in ${reply.ms / 1000} s${reply.hang === "check" ? "" : " (the step's estimated cost was under the budget)"}` });
     else if ("dead" in reply) {
       Object.assign(rec, { outcome: "crash", stage: "worker", detail: reply.dead });
       // NOTE: a worker that cannot even start (its modules gone: a node_modules reinstalled under a
@@ -179,14 +207,13 @@ async function main(): Promise<number> {
       extra.checkSeconds += reply.checkMs / 1000;
       extra.cpuSeconds += reply.stepMs / 1000;
       if (reply.capped) extra.capped++;
+      else if (reply.tooLarge) extra.tooLarge++;
       else if (!reply.stepped && reply.outcome === "clean") extra.checkOnly++;
       if (reply.stepped) {
         extra.cpuSteps++;
+        if (process.env["FUZZ_COSTS"]) process.stderr.write(`cost ${index} ${reply.cost} ${reply.stepMs.toFixed(1)} ${example}\n`);
+        if (reply.stepMs / 1000 > extra.slowestStep.seconds) extra.slowestStep = { index, seconds: reply.stepMs / 1000, cost: reply.cost ?? 0 };
         if (reply.trace) extra.cpuTrained++;
-        if (reply.badState) {
-          extra.badState++;
-          if (!o.quiet) process.stderr.write(`note: case ${index} (${example}; ${mutant.steps.join("; ")}): trained to a finite loss with non-finite state ${reply.badState.join(", ")}\n`);
-        }
         const small = (reply.kernels ?? 0) <= o.gpuKernels;
         const wantGpu = small && o.gpuEvery > 0 && stepped++ % o.gpuEvery === 0 && extra.gpuSteps < o.gpuMax && (reply.outcome === "clean" || reply.outcome === "diagnostic");
         if (wantGpu && gpu === undefined) gpu = await openGpu();
@@ -208,18 +235,18 @@ async function main(): Promise<number> {
       failures.push({ index, outcome: rec.outcome, file: saved });
       process.stderr.write(`${rec.outcome}: case ${index} (${example}; ${rec.steps.join("; ")}) at ${rec.stage}: ${rec.detail.split("\n")[0]} -> ${saved}\n`);
     }
-    const done = index - indices[0]! + 1;
+    const done = ++ran;
     if (!o.quiet && done % 100 === 0)
-      process.stderr.write(`fuzz: ${done}/${indices.length} cases, ${((performance.now() - t0) / 1000).toFixed(1)} s: ${JSON.stringify({ ...counts, cpuSteps: extra.cpuSteps, cpuTrained: extra.cpuTrained, gpuSteps: extra.gpuSteps, gpuAgree: extra.gpuAgree, capped: extra.capped })}\n`);
+      process.stderr.write(`fuzz: ${done}/${indices.length} cases, ${((performance.now() - t0) / 1000).toFixed(1)} s: ${JSON.stringify({ ...counts, cpuSteps: extra.cpuSteps, cpuTrained: extra.cpuTrained, gpuSteps: extra.gpuSteps, gpuAgree: extra.gpuAgree, capped: extra.capped, tooLarge: extra.tooLarge })}\n`);
   }
   await worker.close();
   if (gpu) releaseGpu(gpu.ctx);
   const seconds = (performance.now() - t0) / 1000;
   const out = (s: string) => process.stdout.write(s + "\n");
   out(`netc fuzz: seed ${o.seed}, ${indices.length} cases${o.from ? ` from case ${o.from}` : ""} (the examples, 1-3 mutations each) in ${seconds.toFixed(1)} s`);
-  out(`  diagnostics ${counts.diagnostic}, clean ${counts.clean} (check only ${extra.checkOnly}, over the step's size cap ${extra.capped})`);
-  out(`  training steps: CPU ${extra.cpuSteps} (${extra.cpuTrained} trained; ${extra.badState} left non-finite optimizer or batchnorm state under finite weights), WebGPU ${gpu === null ? "unavailable" : `${extra.gpuSteps} (${extra.gpuAgree} agree with the CPU)`}`);
-  out(`  time: check ${extra.checkSeconds.toFixed(1)} s, CPU steps ${extra.cpuSeconds.toFixed(1)} s, WebGPU steps ${extra.gpuSeconds.toFixed(1)} s`);
+  out(`  diagnostics ${counts.diagnostic}, clean ${counts.clean} (check only ${extra.checkOnly}, over the step's size cap ${extra.capped}, step skipped: too large ${extra.tooLarge})`);
+  out(`  training steps: CPU ${extra.cpuSteps} (${extra.cpuTrained} trained), WebGPU ${gpu === null ? "unavailable" : `${extra.gpuSteps} (${extra.gpuAgree} agree with the CPU)`}`);
+  out(`  time: check ${extra.checkSeconds.toFixed(1)} s, CPU steps ${extra.cpuSeconds.toFixed(1)} s, WebGPU steps ${extra.gpuSeconds.toFixed(1)} s${extra.slowestStep.index >= 0 ? `; slowest CPU step ${extra.slowestStep.seconds.toFixed(1)} s (case ${extra.slowestStep.index}, estimated cost ${extra.slowestStep.cost.toExponential(2)})` : ""}`);
   out(`  crashes ${counts.crash}, hangs ${counts.hang}, silent failures ${counts.silent}${failures.length ? `; cases in ${o.out}/` : ""}`);
   if (o.json) out(JSON.stringify({ seed: o.seed, cases: indices.length, seconds, counts, ...extra, gpu: gpu !== null, failures }));
   return counts.crash + counts.hang + counts.silent > 0 ? 1 : 0;

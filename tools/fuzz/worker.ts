@@ -8,7 +8,8 @@ import { prepareCase, stepCase, type Outcome, type StepTrace } from "./case.js";
 /**
  * The fuzzer's worker thread: checks a case and runs its CPU step. It runs in a thread so that
  * a case that never ends (a hang) can be stopped: the main thread terminates the worker and
- * starts another.
+ * starts another. Between the two it posts a {@link CaseChecked} note, so the main thread times
+ * check and step apart; a step whose estimated cost (cost.ts) is over the budget is not run.
  */
 
 /** A case for the worker. */
@@ -20,6 +21,16 @@ export interface CaseRequest {
   step: boolean;
   /** A step's buffers over this many bytes are not run. */
   stepBytes: number;
+  /** A step estimated to cost more than this (cost.ts's units) is not run: "step skipped: too large". */
+  stepBudget: number;
+}
+
+/** The worker's note that a case is checked and prepared, and its step starts now. */
+export interface CaseChecked {
+  id: number;
+  checked: true;
+  /** The step's estimated cost. */
+  cost: number;
 }
 
 /** The worker's answer. */
@@ -29,14 +40,16 @@ export interface CaseReply {
   stage: string;
   detail: string;
   capped?: boolean;
+  /** The step was not run: its estimated cost is over the budget. */
+  tooLarge?: boolean;
+  /** The estimated cost of a case that reached the step. */
+  cost?: number;
   /** Set when the CPU step ran to its end. */
   trace?: StepTrace;
   /** Whether the case reached the training step (its CPU result is `trace`, or the outcome). */
   stepped: boolean;
   /** Kernels per step of a stepped case. */
   kernels?: number;
-  /** Optimizer or batchnorm state left non-finite by a run that ended well (weights finite). */
-  badState?: string[];
   /** Milliseconds spent checking (and preparing) and in the CPU step. */
   checkMs: number;
   stepMs: number;
@@ -64,10 +77,13 @@ async function answer(req: CaseRequest): Promise<CaseReply> {
     const p = await prepareCase(req.text, req.path, { step: req.step, stepBytes: req.stepBytes });
     t1 = performance.now();
     if (p.done) return { id: req.id, outcome: p.outcome, stage: p.stage, detail: p.detail, stepped: false, ...(p.capped ? { capped: true } : {}), ...ms() };
+    const { kernels, cost } = p.setup;
+    if (cost > req.stepBudget)
+      return { id: req.id, outcome: "clean", stage: "plan", detail: `step skipped: too large (estimated cost ${cost.toExponential(2)}, budget ${req.stepBudget.toExponential(2)})`, stepped: false, tooLarge: true, cost, ...ms() };
+    port.postMessage({ id: req.id, checked: true, cost } satisfies CaseChecked);
     const r = await stepCase(backend, p.setup, checkpoint);
-    const kernels = p.setup.kernels;
-    if ("trace" in r) return { id: req.id, outcome: "clean", stage: "cpu", detail: "trained", trace: r.trace, stepped: true, kernels, ...(r.badState ? { badState: r.badState } : {}), ...ms() };
-    return { id: req.id, outcome: r.outcome, stage: "cpu", detail: r.detail, stepped: true, kernels, ...ms() };
+    if ("trace" in r) return { id: req.id, outcome: "clean", stage: "cpu", detail: "trained", trace: r.trace, stepped: true, kernels, cost, ...ms() };
+    return { id: req.id, outcome: r.outcome, stage: "cpu", detail: r.detail, stepped: true, kernels, cost, ...ms() };
   } catch (e) {
     return { id: req.id, outcome: "crash", stage: "worker", detail: e instanceof Error ? `${e.name}: ${e.message}\n${e.stack}` : String(e), stepped: false, ...ms() };
   }
