@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { EagerTypes } from "../src/frontend/eager-types.js";
-import { SourceFile, type Span } from "../src/frontend/source.js";
+import { SourceFile, type Span } from "../src/base/source.js";
 import { Graph, type Node } from "../src/ir/graph.js";
 
 // Lowering asks for a value's type after each layer it emits (a recurrent layer unrolls over the

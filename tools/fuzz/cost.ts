@@ -1,5 +1,5 @@
 import type { GraphJson } from "../../src/ir/graph-json.js";
-import { opDef } from "../../src/ir/ops.js";
+import { opDef } from "../../src/ir/ops/registry.js";
 import type { Plan } from "../../src/ir/plan.js";
 import { concreteShape, numel, type DimBindings } from "../../src/ir/types.js";
 
