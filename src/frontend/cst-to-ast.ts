@@ -4,7 +4,7 @@ import type { NumberArrayPayload } from "../../grammar/number-array.js";
 import { parser } from "../../grammar/parser.js";
 import { isWellFormedNumber } from "../../grammar/tokens.js";
 import type { DiagnosticCode } from "../base/diagnostics.js";
-import type { SourceFile, Span } from "../base/source.js";
+import { sourceText, type SourceFile, type Span } from "../base/source.js";
 import type {
   ArrayLit,
   BlockDecl,
@@ -235,7 +235,7 @@ export class AstBuilder extends BaseVisitor {
     if (e.kind === "number") return { kind: "dim", value: e.value, span: e.span };
     if (e.kind === "name") return { kind: "dim", value: e.name, span: e.span };
     // NOTE: arithmetic is evaluated in resolveType, after a block's int params are substituted.
-    return { kind: "dim", value: e.span.file.text.slice(e.span.start, e.span.end), expr: e, span: e.span };
+    return { kind: "dim", value: sourceText(e.span), expr: e, span: e.span };
   }
 
   // --- expressions ---

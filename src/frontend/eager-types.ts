@@ -30,7 +30,10 @@ export class EagerTypes {
       // NOTE: nodes are only appended while lowering; rescanning from the first on every call
       // made lowering quadratic (a repeat of 1,000 conv blocks: 80 s in check).
       const nodes = this.graph.nodes;
-      if (nodes !== this.scannedNodes) (this.scannedNodes = nodes), (this.scanned = 0);
+      if (nodes !== this.scannedNodes) {
+        this.scannedNodes = nodes;
+        this.scanned = 0;
+      }
       for (; this.scanned < nodes.length; this.scanned++) {
         const n = nodes[this.scanned]!;
         if (this.types.has(n.out)) continue;

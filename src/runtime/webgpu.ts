@@ -161,15 +161,10 @@ export class WebGpuRunner implements StepRunner {
     const pass = enc.beginComputePass();
     // NOTE: the stats kernel would count a step: only the owner of a fresh accumulator runs it
     // (and zeroes the accumulator after); its sharers run the same pipeline, compiled by then.
-    const all = [...this.dispatches, ...(this.ownsStats ? this.statsDispatches : this.statsDispatches.slice(0, -1))];
-    for (const d of all) {
-      pass.setPipeline(d.pipeline);
-      pass.setBindGroup(0, d.bindGroup);
-      pass.dispatchWorkgroups(...d.workgroups);
-    }
+    const count = record(pass, this.dispatches, this.ownsStats ? this.statsDispatches : this.statsDispatches.slice(0, -1));
     pass.end();
     device.queue.submit([enc.finish()]);
-    this.noteSubmit(all.length, 1);
+    this.noteSubmit(count, 1);
     // NOTE: the check kernels may have set the flag from uninitialised values.
     if (this.ownsStats) this.stepStats!.reset();
     else if (this.stepStats) device.queue.writeBuffer(this.stepStats.flag, 0, new Uint32Array(1));
@@ -220,17 +215,13 @@ export class WebGpuRunner implements StepRunner {
     const device = this.gpu.device;
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
-    for (const d of [...this.dispatches, ...this.statsDispatches]) {
-      pass.setPipeline(d.pipeline);
-      pass.setBindGroup(0, d.bindGroup);
-      pass.dispatchWorkgroups(...d.workgroups);
-    }
+    const count = record(pass, this.dispatches, this.statsDispatches);
     pass.end();
     // NOTE: the reads are copied before the updates, so they see this step's forward values.
     for (const [, s] of slots) enc.copyBufferToBuffer(s.buffer === "stats" ? this.stepStats!.stats : this.buffers[s.buffer]!, 0, this.staging, s.offset, s.bytes);
     for (const u of this.plan.updates) enc.copyBufferToBuffer(this.buffers[u.value]!, 0, this.buffers[u.param]!, 0, this.bytes(u.param));
     device.queue.submit([enc.finish()]);
-    this.noteSubmit(this.dispatches.length + this.statsDispatches.length, 1);
+    this.noteSubmit(count, 1);
     const out: Record<string, Float32Array> = {};
     if (slots.length === 0) return out;
     await this.staging.mapAsync(GPUMapMode.READ);
@@ -331,4 +322,15 @@ export function variantFor(plan: Plan, dims: DimBindings): PlanVariant {
   if (plan.specialise) return plan.specialise(dims);
   const carried = plan.variants.map((v) => dimsKey(v.dims)).join("; ");
   throw new NetcError(`${plan.name}: this plan carries kernels for ${carried || "no dims"}, not for ${key}`);
+}
+
+/** Records the dispatches of `kernels`, then of `stats`, in `pass` (no list of both per step); returns how many. */
+function record(pass: GPUComputePassEncoder, kernels: readonly Dispatch[], stats: readonly Dispatch[]): number {
+  for (const list of [kernels, stats])
+    for (const d of list) {
+      pass.setPipeline(d.pipeline);
+      pass.setBindGroup(0, d.bindGroup);
+      pass.dispatchWorkgroups(...d.workgroups);
+    }
+  return kernels.length + stats.length;
 }

@@ -32,7 +32,7 @@ function activation(n: NodeCtx, name: string): (v: Value) => Value {
 }
 
 /** The handler's emitter as the shared cells take it. */
-const emit =
+const emitOf =
   (n: NodeCtx): Emit =>
   (op, inputs, attrs) =>
     n.emit(op, inputs, attrs);
@@ -109,16 +109,19 @@ function recurrent(kind: Kind): Handler {
       const p = kind === "lstm" && n.optional(7) ? reshapeValue(n, part(n, n.value(n.input(7)), 0, d, d + 1), [3 * hidden]) : undefined;
       const peep = (k: number) => (p ? part(n, p, 0, k * hidden, (k + 1) * hidden) : undefined);
 
+      // ONNX's activations per direction: RNN [g], GRU [f, g], LSTM [f, g, h].
+      const [f, g = f, hAct = g] = kind === "rnn" ? [act[0]!, act[0]!, act[0]!] : act;
+      const cell = { emit: emitOf(n), wh: r, units: hidden, transposed: true, act: { f: f!, g: g!, h: hAct! } };
       let h = initial(5, d) ?? zeros();
       let c = kind === "lstm" ? (initial(6, d) ?? zeros()) : undefined;
       const stepOut: Value[] = new Array<Value>(steps);
       for (let s = 0; s < steps; s++) {
         const t = reverse ? steps - 1 - s : s;
         const xt = reshapeValue(n, part(n, projected, 0, t, t + 1), [batch, gh]);
-        const step = { emit: emit(n), xz: xt, h, wh: r, units: hidden, transposed: true, act: { f: act[0]!, g: act[1] ?? act[0]!, h: act[2] ?? act[1] ?? act[0]! } };
+        const step = { ...cell, xz: xt, h };
         let hNew: Value;
         let cNew: Value | undefined;
-        if (kind === "rnn") hNew = rnnStep({ ...step, act: { f: act[0]!, g: act[0]!, h: act[0]! } });
+        if (kind === "rnn") hNew = rnnStep(step);
         else if (kind === "lstm") ({ h: hNew, c: cNew } = lstmStep({ ...step, c: c!, order: { i: 0, o: 1, f: 2, g: 3 }, ...(p ? { peep: { i: peep(0)!, o: peep(1)!, f: peep(2)! } } : {}) }));
         else hNew = gruStep({ ...step, order: { z: 0, r: 1, n: 2 }, resetAfter: lbr, ...(lbr && rb ? { bh: rb } : {}) });
         if (ragged) {
