@@ -127,6 +127,27 @@ describe("reduce kernels with fused prologues vs CPU reference", () => {
       expect(fused.kernels![0]!.kind).toBe("reduce");
     });
   }
+  it("a reduction's epilogue fuses into its kernel: tanh(sum(exp(x) - y, rows) * z + 1), b - 0.1 * sum(g, cols), -mean(x^2)", async () => {
+    for (const m of [7, 65]) {
+      const rows = await differential([[m, 33], [33], [m]], (b, [x, y, z]) => {
+        const s = b.op("sum", [b.sub(b.op("exp", [x!]), y!)], { axes: [1] });
+        return [b.op("tanh", [b.add(b.mul(s, z!), b.const(1))])];
+      });
+      expect(rows.kernels!.map((k) => k.kind)).toEqual(["reduce"]);
+      const update = await differential([[m, 33], [33]], (b, [g, bias]) => [b.sub(bias!, b.mul(b.const(0.1), b.op("sum", [g!], { axes: [0] })))]);
+      expect(update.kernels!.map((k) => k.kind)).toEqual(["reduce"]);
+      const loss = await differential([[m, 33]], (b, [x]) => [b.neg(b.op("mean", [b.mul(x!, x!)], {}))]);
+      expect(loss.kernels!.map((k) => k.kind)).toEqual(["reduce"]);
+    }
+  });
+  it("a value feeding both a reduction and its epilogue is its own kernel: sum(exp(x), rows) + exp(x)[:, 0]", async () => {
+    const g = await differential([[7, 5], [7, 1]], (b, [x, w]) => {
+      const e = b.op("exp", [b.mul(x!, w!)]);
+      const s = b.op("sum", [e], { axes: [1], keepdims: true });
+      return [b.add(s, b.op("slice", [e], { starts: [0], ends: [1], axes: [1] }))];
+    });
+    expect(g.kernels!.length).toBe(2);
+  });
   // NOTE: one f32 accumulator over 200,000 equal squares rounds the same way at every add and
   // drifts by tenths of a percent (found by the fuzzer: mse of a 100,000-wide output whose columns
   // were equal); chunked, it stays within 1e-5 of the CPU's f64 sum.

@@ -108,11 +108,13 @@ function elementwiseKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): 
 export const REDUCE_CHUNK = 1024;
 
 /**
- * A reduction with its elementwise prologue: one thread per output element loops over the
- * reduced elements, evaluating the prologue at each.
+ * A reduction with its elementwise prologue and epilogue: one thread per output element loops over
+ * the reduced elements, evaluating the prologue at each, then evaluates the epilogue (the nodes
+ * after the reduction: a mean's negation, a bias's SGD update) on the result at its own index.
  */
 function reduceKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): CompiledKernel {
-  const red = k.nodes.at(-1)!;
+  const red = k.nodes.find((n) => opDef(n.op).kind === "reduce")!;
+  const { prologue, epilogue } = splitAtReduction(k.nodes, red);
   const def = opDef(red.op) as ReduceOp;
   const src = red.inputs[0]!;
   const space = concreteShape(src.type.shape, dims);
@@ -131,7 +133,6 @@ function reduceKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): Compi
     j === 0 ? (strides[0] === 1 ? v : `(${v} / ${strides[0]}u)`) : `((${v} / ${strides[j]}u) % ${shape[j]}u)`;
   const base = kept.map((d, j) => `${coord("o", keptStrides, keptShape, j)} * ${sp[d]}u`).join(" + ") || "0u";
   const offset = axes.map((d, j) => `${coord("r", redStrides, redShape, j)} * ${sp[d]}u`).join(" + ") || "0u";
-  const prologue = k.nodes.slice(0, -1);
   const { lines: read, ref } = expressionBody({ kernel: k, nodes: prologue, index: "j", dims });
   const value = ref(src);
   const wg = opts.workgroupSize;
@@ -168,11 +169,32 @@ function reduceKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): Compi
     `  let base = ${base};`,
     `  var acc: f32 = ${def.wgslInit};`,
     ...loop,
-    `  out[o] = ${def.wgslFinish("acc", wgslFloat(count))};`,
+    ...epilogueLines(k, epilogue, red, def.wgslFinish("acc", wgslFloat(count)), dims),
     `}`,
     "",
   ].join("\n");
   return { name: k.name, wgsl, workgroups: grid1d(outCount, wg), inputs: k.inputs, output: k.output };
+}
+
+/**
+ * A reduce kernel's nodes that feed its reduction (the prologue, evaluated per reduced element)
+ * and the rest (the epilogue, evaluated once per output element), each in kernel order.
+ */
+function splitAtReduction(nodes: Node[], red: Node): { prologue: Node[]; epilogue: Node[] } {
+  const feeds = new Set<Value>(red.inputs);
+  for (let i = nodes.indexOf(red) - 1; i >= 0; i--) {
+    const n = nodes[i]!;
+    if (feeds.has(n.out)) for (const v of n.inputs) feeds.add(v);
+  }
+  return { prologue: nodes.filter((n) => n !== red && feeds.has(n.out)), epilogue: nodes.filter((n) => n !== red && !feeds.has(n.out)) };
+}
+
+/** The lines that store a reduce kernel's result: the reduction's value, or the epilogue's on it. */
+function epilogueLines(k: Kernel, epilogue: Node[], red: Node, value: string, dims: DimBindings): string[] {
+  if (!epilogue.length) return [`  out[o] = ${value};`];
+  const body = expressionBody({ kernel: k, nodes: epilogue, index: "o", dims, preset: new Map([[red.out, "reduced"]]) });
+  const result = body.ref(k.output);
+  return [`  let reduced = ${value};`, ...body.lines.map((l) => `  ${l}`), `  out[o] = ${result};`];
 }
 
 /** A matmul, with the elementwise nodes after it in the kernel as its epilogue. */

@@ -70,11 +70,13 @@ export const ELEMENTWISE_OPS = {
       b.mul(g, b.mul(out, b.op("log", [x!]))),
     ],
   ), "Pow", "pow", ["x", "y"]),
-  // NOTE: ties send the gradient to the first operand, so relu = max(x, 0) has gradient 1 at 0... of x
-  // only when x >= 0; the constant gets none. This is the convention the autodiff tests pin down.
-  max: named(binary(Math.max, (a, b) => `max(${a}, ${b})`, (b, g, [x, y]) => {
-    const yWins = b.op("lt", [x!, y!]);
-    return [b.op("select", [yWins, zero(b), g]), b.op("select", [yWins, g, zero(b)])];
+  // NOTE: the first operand gets the gradient where it is strictly the larger (y < out), the second
+  // where it ties or wins, so relu = max(x, 0) has gradient 0 at 0 (PyTorch's convention). The mask
+  // reads the result, not x: relu's input is then used only by relu, which fuses into the matmul
+  // before it (the backward pass reads the relu's output, which the next layer reads anyway).
+  max: named(binary(Math.max, (a, b) => `max(${a}, ${b})`, (b, g, [, y], out) => {
+    const xWins = b.op("lt", [y!, out]);
+    return [b.op("select", [xWins, g, zero(b)]), b.op("select", [xWins, zero(b), g])];
   }), "Max", "maximum", ["a", "b"]),
   min: named(binary(Math.min, (a, b) => `min(${a}, ${b})`, (b, g, [x, y]) => {
     const yWins = b.op("lt", [y!, x!]);

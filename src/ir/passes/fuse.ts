@@ -58,6 +58,8 @@ class FuseState {
   readonly sealed: ValueSet;
   /** Members evaluated at an index a view remapped (below a view on the way to the root). */
   readonly remapped: ValueSet;
+  /** Members of a reduce group that feed its reduction (its prologue), the reduction included. */
+  readonly prologue: ValueSet;
 
   constructor(readonly g: Graph) {
     this.consumers = new Consumers(g);
@@ -66,6 +68,7 @@ class FuseState {
     this.groups = new ValueTable<Group>(g.idCount);
     this.sealed = new ValueSet(g.idCount);
     this.remapped = new ValueSet(g.idCount);
+    this.prologue = new ValueSet(g.idCount);
   }
 
   groupOf(n: Node): Group | undefined {
@@ -80,6 +83,8 @@ interface Joining {
   viaView: boolean;
   /** n heads the group (a matmul or looping window op under an elementwise epilogue). */
   asHead: boolean;
+  /** n is a reduction joining an elementwise group as its epilogue's source, or feeds a reduction. */
+  asPrologue: boolean;
 }
 
 /**
@@ -96,15 +101,23 @@ function joinable(s: FuseState, n: Node): Joining | undefined {
   const target = to > from ? s.groupOf(consumers.at(from)) : undefined;
   if (!target || s.roots.has(n.out)) return undefined;
   let viaView = false;
+  // In a reduce group, n feeds either the reduction (prologue) or what follows it (epilogue), not both:
+  // the two are evaluated at different indices.
+  let prologueUses = 0;
   for (let k = from; k < to; k++) {
     const u = consumers.at(k);
     if (s.groupOf(u) !== target || s.sealed.has(u.out)) return undefined;
     if (isView(u) || s.remapped.has(u.out)) viaView = true;
+    if (s.prologue.has(u.out)) prologueUses++;
   }
+  if (prologueUses !== 0 && prologueUses !== to - from) return undefined;
+  const asPrologue = prologueUses > 0;
   const oneIndex = to - from === 1 || !viaView;
-  if (oneIndex && fusesAsElementwise(n)) return { target, viaView, asHead: false };
-  if (isHead(n) && target.kind === "elementwise" && sameShape(target.root.out.type.shape, n.out.type.shape) && !viewDownstream(s, n, target))
-    return { target, viaView, asHead: true };
+  if (oneIndex && fusesAsElementwise(n)) return { target, viaView, asHead: false, asPrologue };
+  const headable = target.kind === "elementwise" && sameShape(target.root.out.type.shape, n.out.type.shape) && !viewDownstream(s, n, target);
+  if (isHead(n) && headable) return { target, viaView, asHead: true, asPrologue: false };
+  // A reduction under an elementwise epilogue (neg of a mean, a bias's update from its gradient's sum).
+  if (opDef(n.op).kind === "reduce" && headable && !viaView) return { target, viaView, asHead: false, asPrologue: true };
   return undefined;
 }
 
@@ -128,7 +141,7 @@ function viewDownstream(s: FuseState, n: Node, group: Group): boolean {
 const readsBuffer = (v: Value) => !v.producer || !isFree(v.producer) || v.producer.op === "reshape";
 
 /** Adds `n` to its consumers' group when the group still binds at most MAX_KERNEL_BUFFERS buffers (steps 2-4). */
-function join(s: FuseState, n: Node, { target, viaView, asHead }: Joining): boolean {
+function join(s: FuseState, n: Node, { target, viaView, asHead, asPrologue }: Joining): boolean {
   // The group's reads once n joins: without n's result, with n's own external reads.
   const reads = target.reads;
   let count = reads.includes(n.out) ? reads.length - 1 : reads.length;
@@ -145,7 +158,9 @@ function join(s: FuseState, n: Node, { target, viaView, asHead }: Joining): bool
   target.size++;
   if (viaView) s.remapped.add(n.out);
   if (asHead || isInlineWindow(n)) s.sealed.add(n.out);
+  if (asPrologue) s.prologue.add(n.out);
   s.groups.set(n.out, target);
+  if (opDef(n.op).kind === "reduce") target.kind = "reduce";
   if (asHead) {
     target.kind = opDef(n.op).kind === "contraction" ? "contraction" : "window";
     target.head = n;
@@ -166,6 +181,7 @@ function startGroup(s: FuseState, n: Node): void {
   // NOTE: the head's operands stay outside its group.
   s.groups.set(n.out, { root: n, head: head ? n : undefined, kind: groupKind, reads, size: 1, filled: 0 });
   if (head || isInlineWindow(n)) s.sealed.add(n.out);
+  if (kind === "reduce") s.prologue.add(n.out);
 }
 
 /**
