@@ -1,11 +1,18 @@
 import { Consumers, copyArgInfo, copyAttrs, Graph, ValueSet, ValueTable, type Attrs, type Node, type Value } from "../graph.js";
-import { sameShape } from "../types.js";
+import { opDef } from "../ops/registry.js";
+import type { ElementwiseOp } from "../ops/types.js";
+import { sameShape, type TensorType } from "../types.js";
 import type { PassContext } from "./pass.js";
 
 /**
  * simplify: cheap rewrites that shrink the step.
  * 1. Algebraic identities whose result has the operand's shape: x·1, 1·x, x+0, 0+x, x-0, -(-x);
  *    a scalar constant reshaped to all-ones dims, when only broadcasting ops use it.
+ * 1b. Scalar arithmetic is done on scalars: an elementwise op of constants is a constant (`neg 1`
+ *    is -1); a broadcast of a scalar moves past an elementwise op whose other operand is a scalar,
+ *    a reshape and another broadcast (`reshape(broadcast(-1, [B]) / B, [B, 1])` is
+ *    `broadcast(-1 / B, [B, 1])`), so the gradient of a mean is one scalar, not a kernel over B
+ *    values, and what reads it fuses with it.
  * 2. Common subexpressions: a node with the same op, inputs and attributes as an earlier one
  *    is replaced by it (constants included, so one `const 0` serves the whole graph).
  * 3. Dead code: nodes no root (output, loss, grad, update) depends on are dropped.
@@ -28,22 +35,21 @@ export function simplify(src: Graph, _ctx: PassContext): Graph {
     for (let k = users.start(n.out); k < users.end(n.out); k++) if (!BROADCASTING.has(users.at(k).op)) return false;
     return true;
   };
+  /** A node of `out` computing `op` of `ins`: folded, or found by CSE, or added. */
+  const emit = (n: Node, op: string, ins: Value[], attrs: Attrs, type: TensorType): Value => {
+    const folded = fold(op, ins, attrs, type, (op2, ins2, attrs2, type2) => emit(n, op2, ins2, attrs2, type2));
+    if (folded) return folded;
+    const prior = cse.find(op, ins, attrs);
+    if (prior) return prior;
+    const v = out.addNode(op, ins, attrs, type, n.span, n.origin);
+    cse.add(v.producer!);
+    return v;
+  };
   for (const n of src.nodes) {
     if (!live.has(n)) continue;
     const ins = n.inputs.map(get);
     const same = identity(n, ins, onlyBroadcastingUsers);
-    if (same) {
-      map.set(n.out, same);
-      continue;
-    }
-    const prior = cse.find(n.op, ins, n.attrs);
-    if (prior) {
-      map.set(n.out, prior);
-      continue;
-    }
-    const v = out.addNode(n.op, ins, copyAttrs(n.attrs), n.out.type, n.span, n.origin);
-    cse.add(v.producer!);
-    map.set(n.out, v);
+    map.set(n.out, same ?? emit(n, n.op, ins, copyAttrs(n.attrs), n.out.type));
   }
   out.outputs = src.outputs.map((o) => ({ ...o, value: get(o.value) }));
   out.loss = src.loss && get(src.loss);
@@ -118,6 +124,36 @@ function sameValues(a: Value[], b: Value[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+type Emit = (op: string, ins: Value[], attrs: Attrs, type: TensorType) => Value;
+
+/** The scalar `v` broadcasts, when it is a scalar or a broadcast of one. */
+function scalarOf(v: Value): Value | undefined {
+  if (v.type.shape.length === 0) return v;
+  const p = v.producer;
+  return p?.op === "broadcast" && p.inputs[0]!.type.shape.length === 0 ? p.inputs[0] : undefined;
+}
+
+/** Step 1b: `op` of `ins` as scalar arithmetic (see the pass's comment), or undefined to keep it. */
+function fold(op: string, ins: Value[], attrs: Attrs, type: TensorType, emit: Emit): Value | undefined {
+  const def = opDef(op);
+  if (def.kind === "elementwise") {
+    const e = def as ElementwiseOp;
+    if (type.shape.length === 0 && ins.length > 0 && ins.every((v) => constValue(v) !== undefined)) {
+      return emit("const", [], { value: e.eval(...ins.map((v) => constValue(v)!)) }, type);
+    }
+    if (e.arity > 2) return undefined;
+    const scalars = ins.map(scalarOf);
+    if (type.shape.length === 0 || scalars.some((x) => !x) || ins.every((v) => v.type.shape.length === 0)) return undefined;
+    const inner = emit(op, scalars as Value[], attrs, { dtype: type.dtype, shape: [] });
+    return emit("broadcast", [inner], { shape: type.shape }, type);
+  }
+  if ((op === "broadcast" || op === "reshape") && ins[0]!.type.shape.length > 0) {
+    const s = scalarOf(ins[0]!);
+    return s ? emit("broadcast", [s], { shape: type.shape }, type) : undefined;
+  }
+  return undefined;
 }
 
 /** Ops whose result does not change when a [1, 1] operand is replaced by a scalar. */
