@@ -51,6 +51,8 @@ export const OP_CASES: Record<OpName, OpCase> = {
   pow: { shapes: [[3, 5], [5]], out: [3, 5], lo: 0.5, hi: 2 },
   max: { shapes: [[5, 5], [5]], out: [5, 5] },
   min: { shapes: [[5, 5], [5, 1]], out: [5, 5] },
+  // Its gradient is zero by definition, not the derivative finite differences would measure.
+  stop_gradient: { shapes: [[3, 5]], out: [3, 5], nondiff: true },
   lt: { shapes: [[3, 5], [5]], out: [3, 5], nondiff: true },
   le: { shapes: [[3, 5], [3, 5]], out: [3, 5], nondiff: true },
   // Fixed values with ties, so equality happens at all.

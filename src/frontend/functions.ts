@@ -15,8 +15,16 @@ const list = (v: KwValue | undefined): number[] | undefined => (v === undefined 
 
 /** log_softmax along one axis: z - log(sum(exp(z))) with z = x - max(x), stable for large logits. */
 function logSoftmax(emit: Emit, x: Value, axis: number): Value {
-  const z = emit("sub", [x, emit("max_reduce", [x], { axes: [axis], keepdims: true })]);
+  const z = emit("sub", [x, shiftOf(emit, x, axis)]);
   return emit("sub", [z, emit("log", [emit("sum", [emit("exp", [z])], { axes: [axis], keepdims: true })])]);
+}
+
+/**
+ * The max along `axis` that softmax and log_softmax subtract so exp never overflows: their value
+ * does not depend on it, so neither does their gradient (stop_gradient spares autodiff the terms).
+ */
+function shiftOf(emit: Emit, x: Value, axis: number): Value {
+  return emit("stop_gradient", [emit("max_reduce", [x], { axes: [axis], keepdims: true })]);
 }
 
 /** `zeros(shape)`, `ones(shape)`, `full(shape, value)`: a constant tensor (dims may be symbolic: `[B, 16]`). */
@@ -107,7 +115,7 @@ export const FUNCTIONS: Record<string, FunctionDef> = {
     // NOTE: shifted by the max along the axis, so exp never overflows.
     lower: (emit, [x], kw) => {
       const axes = [(kw["axis"] as number | undefined) ?? -1];
-      const e = emit("exp", [emit("sub", [x!, emit("max_reduce", [x!], { axes, keepdims: true })])]);
+      const e = emit("exp", [emit("sub", [x!, shiftOf(emit, x!, axes[0]!)])]);
       return emit("div", [e, emit("sum", [e], { axes, keepdims: true })]);
     },
   },

@@ -83,6 +83,13 @@ export const ELEMENTWISE_OPS = {
     return [b.op("select", [yWins, zero(b), g]), b.op("select", [yWins, g, zero(b)])];
   }), "Min", "minimum", ["a", "b"]),
 
+  /**
+   * The identity whose gradient is zero: softmax and log_softmax shift by a max that changes
+   * nothing but the rounding, so no gradient flows through it (2 kernels of every classifier's
+   * backward pass). simplify drops it once autodiff has run.
+   */
+  stop_gradient: named(unary((x) => x, (x) => x), "Identity", "stop_gradient"),
+
   lt: compare((a, b) => a < b, "<"),
   le: compare((a, b) => a <= b, "<="),
   eq: compare((a, b) => a === b, "=="),

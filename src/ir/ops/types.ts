@@ -42,6 +42,7 @@ export const OP_NAMES = [
   "le",
   "eq",
   "select",
+  "stop_gradient",
   // reductions
   "sum",
   "mean",

@@ -6,7 +6,8 @@ import type { PassContext } from "./pass.js";
 
 /**
  * simplify: cheap rewrites that shrink the step.
- * 1. Algebraic identities whose result has the operand's shape: x·1, 1·x, x+0, 0+x, x-0, -(-x);
+ * 1. Algebraic identities whose result has the operand's shape: x·1, 1·x, x+0, 0+x, x-0, -(-x),
+ *    stop_gradient(x) (autodiff has run);
  *    a scalar constant reshaped to all-ones dims, when only broadcasting ops use it.
  * 1b. Scalar arithmetic is done on scalars: an elementwise op of constants is a constant (`neg 1`
  *    is -1); a broadcast of a scalar moves past an elementwise op whose other operand is a scalar,
@@ -179,6 +180,9 @@ function identity(n: Node, [a, b]: Value[], onlyBroadcastingUsers: (n: Node) => 
       return constValue(b!) === 0 && keeps(a) ? a : undefined;
     case "neg":
       return a!.producer?.op === "neg" ? a!.producer.inputs[0] : undefined;
+    case "stop_gradient":
+      // NOTE: simplify runs after autodiff, which was the only pass it meant anything to.
+      return a;
     case "reshape":
       // A scalar constant reshaped to [1, 1, ...] broadcasts the same as the scalar itself, and
       // stays inlinable (a reshape would need a buffer to alias).
