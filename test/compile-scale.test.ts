@@ -62,8 +62,9 @@ describe("compiling at scale", () => {
     const want = step(short.graph!);
     expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
     for (const [k, v] of want) expect(got.get(k), k).toEqual(v);
-    // Each relu's result is kept for its gradient mask, so the step is thousands of kernels.
-    expect(planOf(long.graph!, { batches: [3] }).variants[0]!.kernels.length).toBeGreaterThan(3000);
+    // Relu results are kept for the gradient masks (which read them), so the step is still
+    // thousands of kernels, a plan at scale (about one per two relus since masks fuse with them).
+    expect(planOf(long.graph!, { batches: [3] }).variants[0]!.kernels.length).toBeGreaterThan(1500);
   });
 
   it("a 10,000-term sum x + x + ... computes 10,000 x, and its gradient", () => {

@@ -3,9 +3,12 @@ import { opDef } from "../ops/registry.js";
 import type { InferCtx } from "../ops/types.js";
 import { sameShape } from "../types.js";
 import type { PassContext } from "./pass.js";
+import { mayRecompute, recomputeCheapValues } from "./recompute.js";
 
 /**
  * fuse: groups nodes into kernels (jax-js's rule: an elementwise DAG plus at most one reduction).
+ * 0. Cheap elementwise values read by several elementwise or reduce nodes are recomputed by each
+ *    (recompute.ts), so they fuse into each reader's kernel instead of being kernels of their own.
  * 1. Visit nodes from last to first. A reduce, matmul, window, elementwise or view node that is
  *    not yet in a group starts one, rooted at itself.
  * 2. An elementwise node joins its consumers' group when every consumer is in that one group,
@@ -33,8 +36,18 @@ import type { PassContext } from "./pass.js";
  * Steps 1-5 are `startGroup` and `join` (with `joinable` deciding), step 6 `emitKernels`.
  */
 export function fuse(input: Graph, _ctx: PassContext): Graph {
-  // NOTE: fusing reorders nodes but changes none, so it shares them, unless a concat must be split.
-  const g = input.nodes.some(isWideConcat) ? input.clone() : input.derive();
+  // NOTE: fusing reorders nodes but changes none, so it shares them, unless a concat must be split
+  // or values recomputed (step 0, kept only when it gives fewer kernels).
+  const plain = group(input.nodes.some(isWideConcat) ? input.clone() : input.derive());
+  if (!mayRecompute(input)) return plain;
+  const g = input.clone();
+  recomputeCheapValues(g);
+  const copied = group(g);
+  return copied.kernels!.length < plain.kernels!.length ? copied : plain;
+}
+
+/** Steps 1-6 on `g` (a graph fuse may change), which it returns. */
+function group(g: Graph): Graph {
   splitWideConcats(g);
   const s = new FuseState(g);
   for (let i = g.nodes.length - 1; i >= 0; i--) {
