@@ -56,6 +56,35 @@ describe("fusion", () => {
     for (const k of kernels) expect(k.inputs.length + 1).toBeLessThanOrEqual(8);
   });
 
+  it("an MLP 784-256-256-10 SGD step with softmax cross-entropy: 17 kernels, each matmul and reduction with its epilogue", () => {
+    const source = `network mlp {
+  input x: f32[B, 784]
+  input y: f32[B, 10]
+  output logits = x |> l1: dense(256, activation = relu) |> l2: dense(256, activation = relu) |> l3: dense(10)
+}
+train {
+  loss = cross_entropy(logits, y)
+  optimizer = sgd(lr = 0.01)
+  epochs = 1
+  batch = 128
+}
+`;
+    const c = compile(source, "mlp.net");
+    expect(c.diagnostics.render()).toBe("");
+    const kernels = c.graph!.kernels!;
+    const ops = kernels.map((k) => k.nodes.filter((n) => n.op !== "broadcast").map((n) => n.op).join(" "));
+    // Forward: relu is the matmul's epilogue (its gradient mask reads its result).
+    expect(ops.slice(0, 3)).toEqual(["matmul add max", "matmul add max", "matmul add"]);
+    // Each bias's SGD update is the epilogue of its gradient's sum; each weight's, of its matmul.
+    expect(ops.filter((o) => o === "sum mul sub").length).toBe(3);
+    expect(ops.filter((o) => o === "matmul mul sub").length).toBe(3);
+    // The loss: the max, the sum of exps, each row's cross-entropy, the mean (negated in its kernel).
+    expect(ops).toContain("mean neg");
+    // Only the loss is a scalar kernel (-1/B, the mean's gradient, is computed where it is read).
+    expect(kernels.filter((k) => k.output.type.shape.length === 0).map((k) => k.output)).toEqual([c.graph!.loss]);
+    expect(kernels.length).toBe(17);
+  });
+
   it("autodiff gives one gradient and one update per param", () => {
     const g = load("examples/xor.net").graph!;
     expect(g.grads.map((x) => x.param.arg!.name)).toEqual(["w1", "b1", "w2", "b2"]);

@@ -142,7 +142,9 @@ function fold(op: string, ins: Value[], attrs: Attrs, type: TensorType, emit: Em
   if (def.kind === "elementwise") {
     const e = def as ElementwiseOp;
     if (type.shape.length === 0 && ins.length > 0 && ins.every((v) => constValue(v) !== undefined)) {
-      return emit("const", [], { value: e.eval(...ins.map((v) => constValue(v)!)) }, type);
+      // NOTE: a non-finite result stays computed: a literal cannot spell it the same in WGSL.
+      const value = e.eval(...ins.map((v) => constValue(v)!));
+      if (Number.isFinite(value)) return emit("const", [], { value }, type);
     }
     if (e.arity > 2) return undefined;
     const scalars = ins.map(scalarOf);
