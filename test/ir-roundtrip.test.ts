@@ -61,6 +61,14 @@ describe("IR text form round-trips", () => {
     expect(g.args.map((a) => a.arg)).toEqual(orig.args.map((a) => a.arg));
   });
 
+  it("a kernel's extra outputs (momentum written with its param's update) come back from the text", () => {
+    const source = readFileSync(join(ROOT, "examples", "xor.net"), "utf8").replace(/optimizer = \w+\([^)]*\)/, "optimizer = sgd(lr = 0.1, momentum = 0.9)");
+    const orig = compile(source, "xor.net", { after: "fuse" }).graph!;
+    const extras = (gr: Graph) => gr.kernels!.flatMap((k) => (k.extraOutputs ?? []).map((v) => `${k.name} %${v.id}`));
+    expect(extras(orig).length).toBe(4);
+    expect(extras(parseOk(printGraph(orig)))).toEqual(extras(orig));
+  });
+
   it("reads --debug-info output (loc suffixes are ignored)", () => {
     const c = compile(readFileSync(join(ROOT, "examples", "xor.net"), "utf8"), "xor.net", { after: "fuse" });
     const withLoc = printGraph(c.graph!, { debugInfo: true });

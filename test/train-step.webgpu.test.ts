@@ -34,6 +34,8 @@ const example = (file: string) => readFileSync(join(import.meta.dirname, "..", "
 const CASES: [string, () => string, number, Record<string, number>?][] = [
   ["mlp 784-256-256-10, sgd", () => MLP("sgd(lr = 0.01)"), 2e-3],
   ["mlp 784-256-256-10, adam", () => MLP("adam(lr = 0.001)"), 2e-3],
+  // Each velocity is written by the kernel updating its param (an extra output).
+  ["mlp 784-256-256-10, sgd with momentum", () => MLP("sgd(lr = 0.01, momentum = 0.9)"), 2e-3],
   ["examples/iris.net", () => example("iris.net"), 2e-3],
   ["examples/mnist-cnn.net", () => example("mnist-cnn.net"), 2e-3],
   // NOTE: a bias added to every key leaves each query's softmax as it was, so the keys' biases have

@@ -41,7 +41,7 @@ export function planOf(g: Graph, opts: PlanOptions = {}): Plan {
     buffers.push({ value: v.id, shape: [...v.type.shape], ...b, ...(at ? { at } : {}) });
   };
   for (const a of g.args) add(a, { label: a.arg!.name, role: a.arg!.role });
-  const kernelOf = new Map(g.kernels.map((k) => [k.output, k.name]));
+  const kernelOf = new Map(g.kernels.flatMap((k) => [k.output, ...(k.extraOutputs ?? [])].map((v) => [v, k.name] as const)));
   for (const n of g.nodes) {
     const name = kernelOf.get(n.out);
     if (name) add(n.out, { label: name });
@@ -73,7 +73,7 @@ export function planOf(g: Graph, opts: PlanOptions = {}): Plan {
         shaders.push(c.wgsl);
         shaderIndex.set(c.wgsl, shader);
       }
-      return { name: c.name, shader, entry: "main", bindings: [...c.inputs, c.output].map(bufferOf), workgroups: c.workgroups };
+      return { name: c.name, shader, entry: "main", bindings: [...c.inputs, c.output, ...(c.extraOutputs ?? [])].map(bufferOf), workgroups: c.workgroups };
     }),
   });
 

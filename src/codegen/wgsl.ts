@@ -14,9 +14,11 @@ export interface CompiledKernel {
   name: string;
   wgsl: string;
   workgroups: [number, number, number];
-  /** Values read, bound as bindings 0..n-1; the output is bound last. */
+  /** Values read, bound as bindings 0..n-1; then the output, then the extra outputs. */
   inputs: Value[];
   output: Value;
+  /** Values an elementwise kernel writes besides its output (see Kernel.extraOutputs). */
+  extraOutputs?: Value[];
 }
 
 /** Template choices that depend on the adapter (picked by measurement, see bench/). */
@@ -51,6 +53,7 @@ const LENGTH = "arrayLength(&out)";
 
 /** Emits the WGSL for one fused kernel, specialised to concrete dims. */
 export function generateKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions = DEFAULT_CODEGEN): CompiledKernel {
+  if (k.extraOutputs?.length && k.kind !== "elementwise") throw new Error(`internal: ${k.kind} kernel ${k.name} with extra outputs`);
   switch (k.kind) {
     case "contraction":
       return contraction(k, dims, opts);
@@ -77,9 +80,10 @@ export function grid1d(threads: number, wg: number, limit = MAX_WORKGROUPS): [nu
   return [Math.ceil(groups / y), y, 1];
 }
 
-function bindings(inputs: Value[]): string[] {
+function bindings(inputs: Value[], extraOutputs = 0): string[] {
   const lines = inputs.map((_, i) => `@group(0) @binding(${i}) var<storage, read> in${i}: array<f32>;`);
   lines.push(`@group(0) @binding(${inputs.length}) var<storage, read_write> out: array<f32>;`);
+  for (let j = 1; j <= extraOutputs; j++) lines.push(`@group(0) @binding(${inputs.length + j}) var<storage, read_write> out${j}: array<f32>;`);
   return lines;
 }
 
@@ -89,8 +93,11 @@ function elementwiseKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): 
   const wg = opts.workgroupSize;
   const { lines, ref } = expressionBody({ kernel: k, nodes: k.nodes, index: "i", dims });
   const result = ref(k.output);
+  const extras = k.extraOutputs ?? [];
+  // NOTE: after the result, so each extra is a value the body has named already.
+  const writes = extras.map((v, j) => `out${j + 1}[i] = ${ref(v)};`);
   const wgsl = [
-    ...bindings(k.inputs),
+    ...bindings(k.inputs, extras.length),
     "",
     `@compute @workgroup_size(${wg})`,
     `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`,
@@ -98,10 +105,11 @@ function elementwiseKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): 
     `  if (i >= ${LENGTH}) { return; }`,
     ...lines.map((l) => `  ${l}`),
     `  out[i] = ${result};`,
+    ...writes.map((l) => `  ${l}`),
     `}`,
     "",
   ].join("\n");
-  return { name: k.name, wgsl, workgroups: grid1d(total, wg), inputs: k.inputs, output: k.output };
+  return { name: k.name, wgsl, workgroups: grid1d(total, wg), inputs: k.inputs, output: k.output, ...(extras.length ? { extraOutputs: extras } : {}) };
 }
 
 /** Reductions over more values than this add them up in chunks of this many (see reduceKernel). */

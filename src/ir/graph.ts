@@ -75,6 +75,11 @@ export interface Kernel {
   /** Values read from outside the kernel, in binding order. */
   inputs: Value[];
   output: Value;
+  /**
+   * Members an elementwise kernel writes besides its output, bound after it: materialised values
+   * (an optimizer's moments) whose readers are all in the kernel.
+   */
+  extraOutputs?: Value[];
 }
 
 /** A named result of the network; `declared` is the type the user wrote, checked by infer-shapes. */

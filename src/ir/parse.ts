@@ -120,6 +120,12 @@ class IrParser {
     const g = this.graph;
     g.typed = this.typed ?? false;
     if (this.kernels.length) g.kernels = this.kernels;
+    // A materialised member before a kernel's last node is one the kernel writes too (fuse's step 2b).
+    const kept = new Set(g.materialized());
+    for (const k of this.kernels) {
+      const extras = k.nodes.slice(0, -1).filter((n) => kept.has(n.out)).map((n) => n.out);
+      if (extras.length) k.extraOutputs = extras;
+    }
     try {
       verifyGraph(g);
     } catch (e) {

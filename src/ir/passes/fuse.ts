@@ -15,6 +15,8 @@ import { mayRecompute, recomputeCheapValues } from "./recompute.js";
  *    its value is not materialised (outputs, loss, updates; see Graph.materialized), the group is
  *    elementwise or a reduction (the node becomes part of its prologue), and the group would still
  *    bind at most MAX_KERNEL_BUFFERS storage buffers.
+ *    2b. A materialised elementwise node (an optimizer's moment) joins the same way when its
+ *    group is elementwise with no head and has its shape: the kernel writes it as an extra output.
  * 3. A matmul or a (looping) window op (conv, pool, their gradients, gather_grad) joins its
  *    consumers' group the same way when that group is elementwise and has the op's shape: the
  *    group becomes one kernel headed by that op (kind "contraction" for a matmul, "window"
@@ -98,6 +100,8 @@ interface Joining {
   asHead: boolean;
   /** n is a reduction joining an elementwise group as its epilogue's source, or feeds a reduction. */
   asPrologue: boolean;
+  /** n is materialised: the kernel writes it as an extra output. */
+  asExtra?: boolean;
 }
 
 /**
@@ -112,7 +116,8 @@ function joinable(s: FuseState, n: Node): Joining | undefined {
   const from = consumers.start(n.out);
   const to = consumers.end(n.out);
   const target = to > from ? s.groupOf(consumers.at(from)) : undefined;
-  if (!target || s.roots.has(n.out)) return undefined;
+  if (!target) return undefined;
+  if (s.roots.has(n.out)) return joinableAsExtra(s, n, target);
   let viaView = false;
   // In a reduce group, n feeds either the reduction (prologue) or what follows it (epilogue), not both:
   // the two are evaluated at different indices.
@@ -127,11 +132,27 @@ function joinable(s: FuseState, n: Node): Joining | undefined {
   const asPrologue = prologueUses > 0;
   const oneIndex = to - from === 1 || !viaView;
   if (oneIndex && fusesAsElementwise(n)) return { target, viaView, asHead: false, asPrologue };
-  const headable = target.kind === "elementwise" && sameShape(target.root.out.type.shape, n.out.type.shape) && !viewDownstream(s, n, target);
+  const headable = target.kind === "elementwise" && !target.extras.length && sameShape(target.root.out.type.shape, n.out.type.shape) && !viewDownstream(s, n, target);
   if (isHead(n) && headable) return { target, viaView, asHead: true, asPrologue: false };
   // A reduction under an elementwise epilogue (neg of a mean, a bias's update from its gradient's sum).
   if (opDef(n.op).kind === "reduce" && headable && !viaView) return { target, viaView, asHead: false, asPrologue: true };
   return undefined;
+}
+
+/**
+ * Whether the materialised `n` can join its readers' group as an extra output (step 2b): an
+ * elementwise node of the group's shape in an elementwise group with no head, every reader in
+ * the group and none through a view (it is written at the element the group computes).
+ */
+function joinableAsExtra(s: FuseState, n: Node, target: Group): Joining | undefined {
+  if (opDef(n.op).kind !== "elementwise" || target.kind !== "elementwise" || target.head) return undefined;
+  if (!sameShape(target.root.out.type.shape, n.out.type.shape)) return undefined;
+  for (let k = s.consumers.start(n.out); k < s.consumers.end(n.out); k++) {
+    const u = s.consumers.at(k);
+    if (s.groupOf(u) !== target || s.sealed.has(u.out) || isView(u) || s.remapped.has(u.out)) return undefined;
+  }
+  if (viewDownstream(s, n, target)) return undefined;
+  return { target, viaView: false, asHead: false, asPrologue: false, asExtra: true };
 }
 
 /** Whether a member of `group` that reads (through other members) what `n` computes is a view. */
@@ -154,7 +175,7 @@ function viewDownstream(s: FuseState, n: Node, group: Group): boolean {
 const readsBuffer = (v: Value) => !v.producer || !isFree(v.producer) || v.producer.op === "reshape";
 
 /** Adds `n` to its consumers' group when the group still binds at most MAX_KERNEL_BUFFERS buffers (steps 2-4). */
-function join(s: FuseState, n: Node, { target, viaView, asHead, asPrologue }: Joining): boolean {
+function join(s: FuseState, n: Node, { target, viaView, asHead, asPrologue, asExtra }: Joining): boolean {
   // The group's reads once n joins: without n's result, with n's own external reads.
   const reads = target.reads;
   let count = reads.includes(n.out) ? reads.length - 1 : reads.length;
@@ -162,7 +183,9 @@ function join(s: FuseState, n: Node, { target, viaView, asHead, asPrologue }: Jo
     const v = n.inputs[k]!;
     if (readsBuffer(v) && v !== n.out && !reads.includes(v) && n.inputs.indexOf(v) === k) count++;
   }
-  if (count + 1 > MAX_KERNEL_BUFFERS) return false;
+  // The output, the extra outputs, and n's own when it is one.
+  if (count + 1 + target.extras.length + (asExtra ? 1 : 0) > MAX_KERNEL_BUFFERS) return false;
+  if (asExtra) target.extras.push(n.out);
   removeFrom(reads, n.out);
   for (let k = 0; k < n.inputs.length; k++) {
     const v = n.inputs[k]!;
@@ -192,7 +215,7 @@ function startGroup(s: FuseState, n: Node): void {
   }
   const groupKind: Kernel["kind"] = kind === "reduce" ? "reduce" : kind === "contraction" ? "contraction" : head ? "window" : isView(n) ? "movement" : "elementwise";
   // NOTE: the head's operands stay outside its group.
-  s.groups.set(n.out, { root: n, head: head ? n : undefined, kind: groupKind, reads, size: 1, filled: 0 });
+  s.groups.set(n.out, { root: n, head: head ? n : undefined, kind: groupKind, reads, extras: [], size: 1, filled: 0 });
   if (head || isInlineWindow(n)) s.sealed.add(n.out);
   if (kind === "reduce") s.prologue.add(n.out);
 }
@@ -229,7 +252,9 @@ function emitKernels(s: FuseState): void {
         if (s.groups.get(v) !== grp && !scratch.includes(v) && grp.reads.includes(v)) scratch.push(v);
       }
     }
-    kernels.push({ name: `k${kernels.length}`, kind: grp.kind, nodes, inputs: scratch.slice(), output: n.out });
+    const kernel: Kernel = { name: `k${kernels.length}`, kind: grp.kind, nodes, inputs: scratch.slice(), output: n.out };
+    if (grp.extras.length) kernel.extraOutputs = nodes.filter((m) => grp.extras.includes(m.out)).map((m) => m.out);
+    kernels.push(kernel);
   }
   if (placed !== order.length) throw new Error(`internal: fuse placed ${placed} of ${order.length} nodes`);
   g.nodes = order;
@@ -280,6 +305,8 @@ interface Group {
   kind: Kernel["kind"];
   /** Values read from outside the group (constants excluded: they are inlined). */
   reads: Value[];
+  /** Materialised members written besides the root (step 2b). */
+  extras: Value[];
   /** How many members joined (the root included). */
   size: number;
   /** Members in graph order, collected when nodes are emitted (sized to the group then). */
