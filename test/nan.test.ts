@@ -90,8 +90,9 @@ describe("a non-finite loss", () => {
   for (const [name, make] of backends) {
     it(`${name}: Adam's moments that overflow under a finite loss and finite weights stop the run, named with the op`, async () => {
       // Logits near 1e30: the loss is finite (about 1e30) and so is every gradient, but a gradient's
-      // square is not: v is Inf, and m / sqrt(v) = 0 leaves the weights finite and frozen.
-      const text = source("  z = h * 1e30", 0.01, "adam");
+      // square is not: v is Inf, and m / sqrt(v) = 0 leaves the weights finite and frozen. (h + 1:
+      // the output layer's inputs are never 0, so its gradient is large even when every relu is off.)
+      const text = source("  z = (h + 1) * 1e30", 0.01, "adam");
       const t = await trainer(await make(), text, { readEvery: 0 });
       const run = t.run();
       await expect(run).rejects.toThrow(TrainingStopped);

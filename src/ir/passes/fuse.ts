@@ -17,6 +17,8 @@ import { mayRecompute, recomputeCheapValues } from "./recompute.js";
  *    bind at most MAX_KERNEL_BUFFERS storage buffers.
  *    2b. A materialised elementwise node (an optimizer's moment) joins the same way when its
  *    group is elementwise with no head and has its shape: the kernel writes it as an extra output.
+ *    2c. Failing that, it joins a sibling: a recent elementwise group of its shape rooted at a
+ *    materialised value, with no head, that runs before n's readers (Adam's two moments).
  * 3. A matmul or a (looping) window op (conv, pool, their gradients, gather_grad) joins its
  *    consumers' group the same way when that group is elementwise and has the op's shape: the
  *    group becomes one kernel headed by that op (kind "contraction" for a matmul, "window"
@@ -57,7 +59,9 @@ function group(g: Graph): Graph {
     // A constant that is itself a result (a zero gradient) still needs a kernel to fill its buffer.
     if (isFree(n) && !(s.roots.has(n.out) && opDef(n.op).kind === "source")) continue;
     const joining = joinable(s, n);
-    if (!joining || !join(s, n, joining)) startGroup(s, n);
+    if (joining && join(s, n, joining)) continue;
+    const sibling = siblingOf(s, n);
+    if (!sibling || !join(s, n, sibling)) startGroup(s, n, i);
   }
   emitKernels(s);
   return g;
@@ -75,6 +79,8 @@ class FuseState {
   readonly remapped: ValueSet;
   /** Members of a reduce group that feed its reduction (its prologue), the reduction included. */
   readonly prologue: ValueSet;
+  /** Elementwise groups rooted at a materialised value, in the order they started (step 2c). */
+  readonly siblings: Group[] = [];
 
   constructor(readonly g: Graph) {
     this.consumers = new Consumers(g);
@@ -155,6 +161,57 @@ function joinableAsExtra(s: FuseState, n: Node, target: Group): Joining | undefi
   return { target, viaView: false, asHead: false, asPrologue: false, asExtra: true };
 }
 
+/** How many of the latest sibling groups step 2c looks at. */
+const SIBLING_WINDOW = 8;
+
+/**
+ * A group the materialised `n` can join as an extra output although none of its readers is in it
+ * (step 2c): an elementwise group of n's shape with no head, rooted at a materialised value, that
+ * runs before all of n's readers (so n is written before it is read). An optimizer's two moments
+ * are then one kernel.
+ */
+function siblingOf(s: FuseState, n: Node): Joining | undefined {
+  if (!s.roots.has(n.out) || opDef(n.op).kind !== "elementwise") return undefined;
+  // NOTE: a group with extra outputs takes no head: merging must not cost a reduction or matmul its epilogue.
+  if (mayTakeHead(s, operandsOf(s, n))) return undefined;
+  let firstReader = Infinity;
+  for (let k = s.consumers.start(n.out); k < s.consumers.end(n.out); k++) {
+    const grp = s.groupOf(s.consumers.at(k));
+    if (!grp) return undefined;
+    firstReader = Math.min(firstReader, grp.at);
+  }
+  for (let j = s.siblings.length - 1; j >= Math.max(0, s.siblings.length - SIBLING_WINDOW); j--) {
+    const target = s.siblings[j]!;
+    if (target.kind !== "elementwise" || target.head || target.at >= firstReader) continue;
+    if (!sameShape(target.root.out.type.shape, n.out.type.shape) || mayTakeHead(s, target.reads)) continue;
+    return { target, viaView: false, asHead: false, asPrologue: false, asExtra: true };
+  }
+  return undefined;
+}
+
+/** The values n's group would read: through elementwise producers read only by it (a few levels). */
+function operandsOf(s: FuseState, n: Node): Value[] {
+  const out: Value[] = [];
+  const stack: [Value, number][] = n.inputs.map((v) => [v, 0]);
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    const p = v.producer;
+    const alone = s.consumers.end(v) - s.consumers.start(v) === 1;
+    if (p && alone && depth < 4 && !s.roots.has(v) && opDef(p.op).kind === "elementwise") for (const w of p.inputs) stack.push([w, depth + 1]);
+    else if (!out.includes(v)) out.push(v);
+  }
+  return out;
+}
+
+/** Whether one of `reads` is a reduction, matmul or window op read once: it would head the group. */
+function mayTakeHead(s: FuseState, reads: Value[]): boolean {
+  return reads.some((v) => {
+    const p = v.producer;
+    if (!p || s.roots.has(v) || s.consumers.end(v) - s.consumers.start(v) !== 1) return false;
+    return isHead(p) || opDef(p.op).kind === "reduce";
+  });
+}
+
 /** Whether a member of `group` that reads (through other members) what `n` computes is a view. */
 function viewDownstream(s: FuseState, n: Node, group: Group): boolean {
   const { consumers } = s;
@@ -205,7 +262,7 @@ function join(s: FuseState, n: Node, { target, viaView, asHead, asPrologue, asEx
 }
 
 /** A new group rooted at `n` (step 1); a matmul or window op rooting its own group is its head too. */
-function startGroup(s: FuseState, n: Node): void {
+function startGroup(s: FuseState, n: Node, at: number): void {
   const kind = opDef(n.op).kind;
   const head = isHead(n);
   const reads: Value[] = [];
@@ -215,7 +272,9 @@ function startGroup(s: FuseState, n: Node): void {
   }
   const groupKind: Kernel["kind"] = kind === "reduce" ? "reduce" : kind === "contraction" ? "contraction" : head ? "window" : isView(n) ? "movement" : "elementwise";
   // NOTE: the head's operands stay outside its group.
-  s.groups.set(n.out, { root: n, head: head ? n : undefined, kind: groupKind, reads, extras: [], size: 1, filled: 0 });
+  const grp: Group = { root: n, head: head ? n : undefined, kind: groupKind, reads, extras: [], size: 1, filled: 0, at };
+  s.groups.set(n.out, grp);
+  if (groupKind === "elementwise" && s.roots.has(n.out)) s.siblings.push(grp);
   if (head || isInlineWindow(n)) s.sealed.add(n.out);
   if (kind === "reduce") s.prologue.add(n.out);
 }
@@ -313,6 +372,8 @@ interface Group {
   ordered?: Node[];
   /** How many of `ordered` are collected so far. */
   filled: number;
+  /** The root's position in the graph's nodes (the kernel runs there). */
+  at: number;
 }
 
 /** Removes `v` from `list` (where it is at most once) in place. */
