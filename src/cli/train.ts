@@ -12,14 +12,18 @@ import { asUserErrors, loadCheckpoint, metaJson, openBackend } from "./backend.j
 import { initWeights } from "./init-weights.js";
 import { checkOutputPath, compileFile, intOption, parseArgs, readSource, UsageError } from "./io.js";
 import { trainingCurvesSvg } from "./plot.js";
+import { formatProfile, type StepProfiler } from "../runtime/profiler.js";
 import { fmtLoss, fmtPercent, fmtRate, Progress, summaryTable } from "./progress.js";
 
 const fmt = (ms: number) => ms.toFixed(1);
 
+/** Full-batch steps `--profile` times (profiled steps wait for the device, so not all of a long run). */
+const PROFILE_STEPS = 50;
+
 const USAGE =
   "usage: netc train FILE [--backend auto|webgpu|cpu] [--epochs N] [--batch N] [--seed N] [--limit N]\n" +
   "                  [--checkpoint PATH] [--resume PATH] [--plot FILE.svg] [--quiet] [--log-every N] [--read-every N]\n" +
-  "                  [--on-nan stop|skip|ignore] [--init WEIGHTS [--from torch|keras] [--partial]]";
+  "                  [--on-nan stop|skip|ignore] [--init WEIGHTS [--from torch|keras] [--partial]] [--profile]";
 
 const FLAGS = {
   backend: "string",
@@ -37,6 +41,7 @@ const FLAGS = {
   init: "string",
   from: "string",
   partial: "boolean",
+  profile: "boolean",
 } as const;
 
 /**
@@ -53,6 +58,8 @@ const FLAGS = {
  *   --init WEIGHTS                    start from these weights (a netc checkpoint or `netc import`'s weights;
  *                                     with --from torch|keras, PyTorch- or Keras-named safetensors) with a
  *                                     fresh optimizer; --partial leaves the params the file lacks to their initialisers
+ *   --profile                         time each kernel of the first PROFILE_STEPS full-batch steps and print
+ *                                     where a step's time goes, by kernel and source line, and the JavaScript time
  *   --on-nan stop|skip|ignore         a NaN or infinite loss: stop (default; names the op and line it came
  *                                     from, writes no checkpoint after it), skip the batch, or train on
  */
@@ -141,6 +148,11 @@ export async function trainCommand(argv: string[]): Promise<number> {
       }),
     );
     const runner = await trainer.pool.owner();
+    let profiler: StepProfiler | undefined;
+    if (options["profile"] === true) {
+      if (!runner.startProfile) throw new UsageError("--profile times GPU kernels: it needs the webgpu backend (--backend webgpu)");
+      profiler = runner.startProfile(PROFILE_STEPS);
+    }
     const passes = Object.values(c.times.passes).reduce((a, b) => a + b, 0) + inferMs;
     const times = opened.backend.times;
     const prepare = opened.gpu
@@ -173,6 +185,10 @@ export async function trainCommand(argv: string[]): Promise<number> {
     progress.clearBar();
     if (trainer.skippedSteps) out(`netc: ${trainer.skippedSteps} step${trainer.skippedSteps === 1 ? "" : "s"} had a NaN or infinite loss and ${trainer.skippedSteps === 1 ? "was" : "were"} skipped (--on-nan skip)`);
     report(result, { out, quiet, epochs, runnerName: runner.name, text: data.text?.unigramEntropy });
+    if (profiler) {
+      if (profiler.steps === 0) out("netc: profile: no full-batch step ran, nothing to show");
+      else for (const line of formatProfile(profiler.report())) out(`netc: ${line}`);
+    }
     const plot = options["plot"] as string | undefined;
     if (plot !== undefined) {
       try {

@@ -83,6 +83,11 @@ export interface PlanBuffer {
 /** One dispatch of a variant's schedule. */
 export interface PlanKernel {
   name: string;
+  /**
+   * What the kernel computes, for profiles: its ops in order (`matmul+add+max`), marked
+   * `grad of` or `update of` when autodiff or the optimizer made it. Optional: older plans lack it.
+   */
+  ops?: string;
   /** Index into `Plan.shaders`, and the shader's entry point. */
   shader: number;
   entry: string;

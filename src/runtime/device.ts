@@ -96,7 +96,9 @@ export async function acquireGpu(): Promise<AcquireResult> {
   }
   let device: GPUDevice;
   try {
-    device = await adapter.requestDevice({ requiredLimits, label: "netc" });
+    // NOTE: timestamp queries only for the profiler (`--profile`); the feature costs nothing unused.
+    const requiredFeatures: GPUFeatureName[] = adapter.features.has("timestamp-query") ? ["timestamp-query"] : [];
+    device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: "netc" });
   } catch (e) {
     return { ok: false, reason: `requestDevice failed on ${describeAdapter(adapter)}: ${messageOf(e)}` };
   }

@@ -5,6 +5,7 @@ import type { GpuContext } from "./device.js";
 import { createStorage, readBack } from "./gpu-buffers.js";
 import { checkPlanFits } from "./limits.js";
 import { PipelineCache } from "./pipelines.js";
+import { shortLocation, StepProfiler, TimestampQueries, type KernelLabel, type ProfileMethod } from "./profiler.js";
 import { checkedUpdates, GpuStepStats, keepsStats, STATS_LENGTH, STEP_STATS } from "./step-stats.js";
 import { badPersistent, Feeder, missingWeight, unreadable, type FeedTensor, type StepRunner } from "./runner.js";
 
@@ -71,6 +72,9 @@ export class WebGpuRunner implements StepRunner {
   private fed: { tensor: PlanTensor; buffer: number }[];
   /** What each fed tensor holds now; the same (immutable) array again needs no upload. */
   private uploaded = new Map<number, Float32Array>();
+  /** Set by {@link startProfile}: the steps that follow are timed kernel by kernel. */
+  private profiler?: StepProfiler;
+  private queries?: TimestampQueries;
 
   private constructor(
     private readonly gpu: GpuContext,
@@ -205,6 +209,9 @@ export class WebGpuRunner implements StepRunner {
       if (!s) throw unreadable(this.plan.name, name, this.readable);
       return [name, s] as const;
     });
+    const prof = this.profiler && this.profiler.remaining > 0 ? this.profiler : undefined;
+    const timeKernels = prof?.kernelStep() ?? false;
+    const t0 = prof ? performance.now() : 0;
     const arrays = this.feeder.feed(batch);
     for (const { tensor, buffer } of this.fed) {
       const data = arrays.get(tensor.name)!;
@@ -213,26 +220,109 @@ export class WebGpuRunner implements StepRunner {
       this.uploaded.set(buffer, data);
     }
     const device = this.gpu.device;
+    const t1 = prof ? performance.now() : 0;
     const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    const count = record(pass, this.dispatches, this.statsDispatches);
-    pass.end();
+    let count: number;
+    let passes = 1;
+    if (timeKernels && prof!.method === "timestamps") {
+      count = this.recordTimed(enc);
+      passes = count;
+    } else {
+      const pass = enc.beginComputePass();
+      count = record(pass, this.dispatches, this.statsDispatches);
+      pass.end();
+    }
     // NOTE: the reads are copied before the updates, so they see this step's forward values.
     for (const [, s] of slots) enc.copyBufferToBuffer(s.buffer === "stats" ? this.stepStats!.stats : this.buffers[s.buffer]!, 0, this.staging, s.offset, s.bytes);
     for (const u of this.plan.updates) enc.copyBufferToBuffer(this.buffers[u.value]!, 0, this.buffers[u.param]!, 0, this.bytes(u.param));
     device.queue.submit([enc.finish()]);
-    this.noteSubmit(count, 1);
+    this.noteSubmit(count, passes);
+    const t2 = prof ? performance.now() : 0;
     const out: Record<string, Float32Array> = {};
-    if (slots.length === 0) return out;
-    await this.staging.mapAsync(GPUMapMode.READ);
-    try {
-      const mapped = this.staging.getMappedRange();
-      // NOTE: copied out of the mapped range, which unmap detaches.
-      for (const [name, s] of slots) out[name] = new Float32Array(mapped.slice(s.offset, s.offset + 4 * s.count));
-    } finally {
-      this.staging.unmap();
+    let readMs = 0;
+    if (slots.length > 0) {
+      await this.staging.mapAsync(GPUMapMode.READ);
+      const t3 = prof ? performance.now() : 0;
+      try {
+        const mapped = this.staging.getMappedRange();
+        // NOTE: copied out of the mapped range, which unmap detaches.
+        for (const [name, s] of slots) out[name] = new Float32Array(mapped.slice(s.offset, s.offset + 4 * s.count));
+      } finally {
+        this.staging.unmap();
+      }
+      if (prof) readMs = performance.now() - t3;
+    }
+    if (prof) {
+      const t4 = performance.now();
+      // NOTE: a timestamped step's host time counts a pass per kernel; only usual steps give it.
+      if (!(timeKernels && prof.method === "timestamps")) prof.addHost(t1 - t0, t2 - t1, readMs, t4 - t0);
+      if (timeKernels) prof.addKernelTimes(prof.method === "timestamps" ? await this.queries!.read() : await this.timeAlone());
+      prof.endStep();
     }
     return out;
+  }
+
+  /**
+   * Times the steps that follow kernel by kernel (all of them, or the next `steps`), with
+   * timestamp queries where the device has them, else by running each kernel alone after the
+   * step (or so when `method` is "alone"). Profiled steps wait for the device, so they are
+   * slower than others as a whole.
+   */
+  startProfile(steps = Infinity, method?: ProfileMethod): StepProfiler {
+    const timestamps = method !== "alone" && this.gpu.device.features.has("timestamp-query");
+    const labels = this.kernelLabels();
+    this.queries?.destroy();
+    this.queries = timestamps ? new TimestampQueries(this.gpu.device, labels.length) : undefined;
+    this.profiler = new StepProfiler(labels, timestamps ? "timestamps" : "alone", steps);
+    return this.profiler;
+  }
+
+  /** Each dispatch of a step named by its kernel and the `.net` location its output came from. */
+  kernelLabels(): KernelLabel[] {
+    const kernels = this.variant.kernels.map((k) => {
+      const at = this.plan.buffers[k.bindings[k.bindings.length - 1]!]?.at;
+      const name = k.ops ? `${k.name} ${k.ops}` : k.name;
+      return at ? { name, at: shortLocation(at) } : { name };
+    });
+    return [...kernels, ...this.statsDispatches.map((_, i) => ({ name: i === this.statsDispatches.length - 1 ? "step statistics" : "non-finite check" }))];
+  }
+
+  /** A step with each dispatch in its own compute pass between timestamp writes; returns the dispatch count. */
+  private recordTimed(enc: GPUCommandEncoder): number {
+    let i = 0;
+    for (const list of [this.dispatches, this.statsDispatches])
+      for (const d of list) {
+        const pass = this.queries!.pass(enc, i++);
+        pass.setPipeline(d.pipeline);
+        pass.setBindGroup(0, d.bindGroup);
+        pass.dispatchWorkgroups(...d.workgroups);
+        pass.end();
+      }
+    this.queries!.resolve(enc);
+    return i;
+  }
+
+  /**
+   * Each step kernel submitted alone, three times, timed to the queue's completion. The step's
+   * statistics kernels are left out (run again, they would count the step twice) and read 0.
+   */
+  private async timeAlone(): Promise<number[]> {
+    const device = this.gpu.device;
+    const ms: number[] = [];
+    await device.queue.onSubmittedWorkDone();
+    for (const d of this.dispatches) {
+      const t = performance.now();
+      for (let r = 0; r < 3; r++) {
+        const enc = device.createCommandEncoder();
+        const pass = enc.beginComputePass();
+        record(pass, [d], []);
+        pass.end();
+        device.queue.submit([enc.finish()]);
+      }
+      await device.queue.onSubmittedWorkDone();
+      ms.push((performance.now() - t) / 3);
+    }
+    return [...ms, ...this.statsDispatches.map(() => 0)];
   }
 
   resetStats(values?: Float32Array): void {
@@ -306,6 +396,7 @@ export class WebGpuRunner implements StepRunner {
   }
 
   dispose(): void {
+    this.queries?.destroy();
     for (const b of this.owned) b.destroy();
     this.owned.clear();
     if (this.ownsStats) this.stepStats?.destroy();
