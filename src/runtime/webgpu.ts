@@ -4,6 +4,7 @@ import { concreteShape, numel, type DimBindings } from "../ir/types.js";
 import type { GpuContext } from "./device.js";
 import { createStorage, readBack } from "./gpu-buffers.js";
 import { checkPlanFits } from "./limits.js";
+import { compileAhead, type AheadReport } from "./parallel-compile.js";
 import { PipelineCache } from "./pipelines.js";
 import { shortLocation, StepProfiler, TimestampQueries, type KernelLabel, type ProfileMethod } from "./profiler.js";
 import { checkedUpdates, GpuStepStats, keepsStats, STATS_LENGTH, STEP_STATS } from "./step-stats.js";
@@ -20,6 +21,8 @@ export interface PrepareTimes {
   /** Generating WGSL (in-process plans only: a loaded plan carries its WGSL). */
   codegen: number;
   pipelines: number;
+  /** Kernels compiled ahead in parallel (see parallel-compile.ts), when it was done. */
+  ahead?: AheadReport;
 }
 
 /** Options for {@link WebGpuRunner.create}. */
@@ -31,6 +34,12 @@ export interface WebGpuRunnerOptions {
    * the same weights with no copy. The owner must outlive this runner.
    */
   sharePersistentWith?: WebGpuRunner;
+  /**
+   * With `warm`, on a driver that compiles at the first dispatch: compile the kernels on sibling
+   * devices in parallel first (see parallel-compile.ts). Off by default: it opens devices, which
+   * a command-line run can afford and a test suite of many small runners need not pay for.
+   */
+  compileAhead?: boolean;
   /**
    * Dispatch every kernel once before returning (nothing persistent changes: kernels write only
    * their own outputs), so the drivers that compile at the first dispatch (llvmpipe) do it now
@@ -139,6 +148,10 @@ export class WebGpuRunner implements StepRunner {
       }),
     }));
     if (keepsStats(plan)) await r.addStats(cache, owner);
+    if (more.warm && more.compileAhead) {
+      const shaders = variant.kernels.map((k, i) => ({ wgsl: plan.shaders[k.shader]!, entry: k.entry, bindings: k.bindings.length, pipeline: pipelines[i]! }));
+      r.times.ahead = await compileAhead(gpu, shaders);
+    }
     if (more.warm) await r.warm();
     r.times.pipelines = performance.now() - t1;
     return r;

@@ -77,7 +77,7 @@ describe("netc bench", () => {
     expect(line!["peak_rss_mb"] as number).toBeGreaterThan(0);
   });
 
-  it("--cold: a fresh process, ready before it is set up, set up before its first result", async () => {
+  it("--cold: a fresh process, ready before it is set up, set up before its first result; then a warm one", async () => {
     const r = await netc("bench", "--workload", "matmul-16", "--n", "1", "--cold", "--json");
     expect(r.code, r.err).toBe(0);
     const [line] = results(r.out);
@@ -87,6 +87,9 @@ describe("netc bench", () => {
     expect(setup).toBeGreaterThanOrEqual(ready!);
     expect(first).toBeGreaterThanOrEqual(setup!);
     expect(line!["mesa_cache_bytes"] as number).toBeGreaterThan(0);
+    // A second child on the cache the first left: set up and done, from the same spawn-relative clock.
+    expect(line!["warm_setup_ms"] as number).toBeGreaterThan(0);
+    expect(line!["warm_ms"] as number).toBeGreaterThanOrEqual(line!["warm_setup_ms"] as number);
   });
 
   it("a bad workload name is a one-line error listing the names, exit 1", async () => {
