@@ -52,10 +52,14 @@ export async function compileAhead(gpu: GpuContext, shaders: readonly ShaderAhea
     const key = `${s.entry}\u0000${s.wgsl}`;
     if (!seen.has(key) && !fresh.has(key)) fresh.set(key, s);
   }
+  const cacheDir = shaderCacheDir();
+  if (!gpu.firstDispatchCompiles || !cacheDir) return { devices: 1, shaders: 0, ms: 0 };
+  const index = new CompiledIndex(cacheDir, gpu.adapterName);
+  for (const key of [...fresh.keys()]) if (index.has(key)) fresh.delete(key);
   const pending = [...fresh.values()];
   const cores = nodeBuiltin("node:os")?.availableParallelism() ?? 1;
   const siblings = Math.min(cores - 1, MAX_SIBLINGS, pending.length - 1);
-  if (!gpu.firstDispatchCompiles || !shaderCacheDir() || pending.length < 3 || siblings < 1) return { devices: 1, shaders: 0, ms: 0 };
+  if (pending.length < 3 || siblings < 1) return { devices: 1, shaders: 0, ms: 0 };
 
   const opened = (await Promise.all(Array.from({ length: siblings }, () => openSiblingDevice(gpu)))).filter((d): d is GPUDevice => d !== undefined);
   // NOTE: a sibling's errors are of no consequence (see dispatchOnce); kept off stderr.
@@ -65,6 +69,7 @@ export async function compileAhead(gpu: GpuContext, shaders: readonly ShaderAhea
     const shares = balance(pending, devices.length);
     await Promise.all(devices.map((device, i) => dispatchOnce(device, device === gpu.device, shares[i]!)));
     for (const key of fresh.keys()) seen.add(key);
+    index.add([...fresh.keys()]);
     return { devices: devices.length, shaders: pending.length, ms: performance.now() - t0 };
   } finally {
     // NOTE: destroying a device waits for its cache writes, so the main device finds them after.
@@ -115,5 +120,49 @@ async function dispatchOnce(device: GPUDevice, main: boolean, shaders: readonly 
   } finally {
     for (const b of buffers) b.destroy();
     if (main) await device.popErrorScope();
+  }
+}
+
+/**
+ * The shaders compiled ahead into this disk cache before, by any netc process (a line per shader:
+ * a hash of the adapter, entry point and WGSL), so a warm run opens no sibling device to load
+ * what the cache already holds. Kept inside the cache folder: removing the folder forgets both.
+ * A shader Mesa has since evicted just compiles at its first dispatch, as without this.
+ */
+class CompiledIndex {
+  private readonly file: string | undefined;
+  private readonly known = new Set<string>();
+
+  constructor(
+    dir: string,
+    private readonly adapter: string,
+  ) {
+    const fs = nodeBuiltin("node:fs");
+    const path = nodeBuiltin("node:path");
+    this.file = fs && path ? path.join(dir, "netc-compiled-ahead.txt") : undefined;
+    try {
+      if (this.file) for (const line of fs!.readFileSync(this.file, "utf8").split("\n")) if (line) this.known.add(line);
+    } catch {
+      // NOTE: no index yet (or unreadable): every shader counts as new.
+    }
+  }
+
+  has(key: string): boolean {
+    return this.known.has(this.hash(key));
+  }
+
+  add(keys: readonly string[]): void {
+    const fs = nodeBuiltin("node:fs");
+    if (!this.file || !fs) return;
+    const lines = keys.map((k) => this.hash(k)).filter((h) => !this.known.has(h));
+    try {
+      fs.appendFileSync(this.file, lines.map((h) => h + "\n").join(""));
+    } catch {
+      // NOTE: a read-only cache folder only costs the next run a parallel compile that finds everything cached.
+    }
+  }
+
+  private hash(key: string): string {
+    return nodeBuiltin("node:crypto")!.createHash("sha256").update(this.adapter).update("\u0000").update(key).digest("hex").slice(0, 32);
   }
 }
