@@ -1,5 +1,6 @@
 import { NetcError } from "../base/errors.js";
-import { dimsKey, type Plan, type PlanTensor, type PlanVariant } from "../ir/plan.js";
+import { arenaOf } from "../ir/arena.js";
+import { dimsKey, type Plan, type PlanArena, type PlanTensor, type PlanVariant } from "../ir/plan.js";
 import { concreteShape, numel, type DimBindings } from "../ir/types.js";
 import type { GpuContext } from "./device.js";
 import { createStorage, readBack } from "./gpu-buffers.js";
@@ -36,6 +37,11 @@ export interface WebGpuRunnerOptions {
    * and `times.pipelines` holds all of the shader compilation.
    */
   warm?: boolean;
+  /**
+   * Temporaries share buffers by the variant's arena (default true). Off, every value has a
+   * buffer of its own, so `readValue` can read any of them after a step (for debugging).
+   */
+  arena?: boolean;
 }
 
 /**
@@ -54,6 +60,8 @@ export class WebGpuRunner implements StepRunner {
    */
   readonly encoded = { dispatches: 0, passes: 0, submits: 0 };
   private buffers: GPUBuffer[] = [];
+  /** The arena the temporaries share, when on; values it may overwrite within a step cannot be read after it. */
+  private arena?: PlanArena;
   /** Buffers this runner allocated (and destroys); shared persistent buffers belong to their owner. */
   private owned = new Set<GPUBuffer>();
   /** Persistent buffers by name, for runners that share them. */
@@ -119,7 +127,7 @@ export class WebGpuRunner implements StepRunner {
     checkPlanFits(plan, dims, gpu.limits);
     const pipelines = await Promise.all(variant.kernels.map((k) => cache.get(plan.shaders[k.shader]!, k.entry)));
     const r = new WebGpuRunner(gpu, plan, dims, variant, { codegen: t1 - t0, pipelines: 0 });
-    r.allocate(owner);
+    r.allocate(owner, more.arena === false ? undefined : (variant.arena ?? arenaOf(plan, variant)));
     for (const p of plan.params) {
       if (owner?.persistentByName.has(p.name)) continue;
       const data = initial[p.name];
@@ -131,7 +139,8 @@ export class WebGpuRunner implements StepRunner {
       workgroups: k.workgroups,
       bindGroup: gpu.device.createBindGroup({
         layout: pipelines[i]!.getBindGroupLayout(0),
-        entries: k.bindings.map((b, binding) => ({ binding, resource: { buffer: r.buffers[b]! } })),
+        // NOTE: sized: an arena slot may be bigger than the value, and kernels bound their threads by arrayLength.
+        entries: k.bindings.map((b, binding) => ({ binding, resource: { buffer: r.buffers[b]!, size: r.bytes(b) } })),
       }),
     }));
     if (keepsStats(plan)) await r.addStats(cache, owner);
@@ -171,10 +180,19 @@ export class WebGpuRunner implements StepRunner {
     await device.queue.onSubmittedWorkDone();
   }
 
-  private allocate(owner: WebGpuRunner | undefined): void {
+  private allocate(owner: WebGpuRunner | undefined, arena: PlanArena | undefined): void {
+    // NOTE: slots are this runner's own: a runner sharing persistent buffers still has its own temporaries.
+    const slots = arena?.slots.map((bytes, s) => createStorage(this.gpu.device, bytes, `arena.${s}`)) ?? [];
+    for (const b of slots) this.owned.add(b);
+    if (arena) this.arena = arena;
     this.plan.buffers.forEach((b, i) => {
       if (b.alias !== undefined) {
         this.buffers[i] = this.buffers[b.alias]!;
+        return;
+      }
+      const slot = arena?.slotOf[i] ?? -1;
+      if (slot >= 0) {
+        this.buffers[i] = slots[slot]!;
         return;
       }
       const persistent = b.role === "param" || b.role === "state";
@@ -285,6 +303,7 @@ export class WebGpuRunner implements StepRunner {
   async readValue(id: number): Promise<Float32Array> {
     const i = this.plan.buffers.findIndex((b) => b.value === id);
     if (i < 0) throw new Error(`internal: value %${id} has no buffer in ${this.plan.name}`);
+    if (this.arena && !survivesStep(this.plan, i)) throw new Error(`internal: value %${id} of ${this.plan.name} shares arena memory; create the runner with arena: false to read it`);
     return (await readBack(this.gpu.device, this.buffers[i]!, this.bytes(i))).subarray(0, this.count(i));
   }
 
@@ -333,4 +352,13 @@ function record(pass: GPUComputePassEncoder, kernels: readonly Dispatch[], stats
       pass.dispatchWorkgroups(...d.workgroups);
     }
   return kernels.length + stats.length;
+}
+
+/** Whether plan buffer `i` holds its value after a step with the arena on: args, the loss, outputs, updated values. */
+function survivesStep(plan: Plan, i: number): boolean {
+  const root = (j: number): number => (plan.buffers[j]!.alias === undefined ? j : root(plan.buffers[j]!.alias!));
+  const r = root(i);
+  if (plan.buffers[r]!.role !== undefined) return true;
+  const kept = [...(plan.loss !== undefined ? [plan.loss] : []), ...plan.outputs.map((o) => o.buffer), ...plan.updates.map((u) => u.value)];
+  return kept.some((k) => root(k) === r);
 }
