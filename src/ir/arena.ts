@@ -12,18 +12,24 @@ import { concreteShape, numel, type DimBindings } from "./types.js";
  *      both included. Two temporaries share a slot only when their intervals are disjoint, so a
  *      kernel's inputs and output are never in one slot: WebGPU refuses a buffer bound read-only
  *      and writable in one dispatch, and an in-place kernel would read what it overwrote.
- *   4. Greedy in order of first use: free the slots whose tenants died, then take the smallest free
- *      slot big enough (best fit), else grow the largest free one, else open a slot. A slot is as
- *      big as its largest tenant (whole buffers, no offsets: nothing to align, nothing to overlap).
+ *   4. Two greedy assignments, the smaller kept: in order of first use, each into the smallest free
+ *      slot big enough (best fit), else the largest free one grown, else a new slot; and largest
+ *      first, each into the first slot none of whose tenants it meets (small graphs only). A slot is
+ *      as big as its largest tenant (whole buffers, no offsets: nothing to align, nothing to overlap).
  * Plain data in and out, so the compiler stores it in the Plan and a runtime given an older Plan
  * without one computes the same.
  */
 export function arenaOf(plan: Pick<Plan, "buffers" | "loss" | "outputs" | "updates">, variant: Pick<PlanVariant, "dims" | "kernels">): PlanArena {
   const tenants = tenantsOf(plan, variant);
-  const a = bySize(tenants, plan.buffers.length);
   const b = byStart(tenants, plan.buffers.length);
+  // NOTE: largest-first tries every slot for each tenant (tenants × slots), so big graphs skip it.
+  if (tenants.length > LARGEST_FIRST_UP_TO) return b;
+  const a = bySize(tenants, plan.buffers.length);
   return total(a) <= total(b) ? a : b;
 }
+
+/** Most temporaries for which {@link arenaOf} also tries largest-first. */
+const LARGEST_FIRST_UP_TO = 5000;
 
 /** A temporary's root buffer, bytes and live interval (kernel indices, both ends included). */
 interface Tenant {
@@ -58,15 +64,25 @@ function tenantsOf(plan: Pick<Plan, "buffers" | "loss" | "outputs" | "updates">,
 /** Largest first, each into the first slot none of whose tenants it meets (slots never grow). */
 function bySize(tenants: Tenant[], buffers: number): PlanArena {
   const slotOf = new Array<number>(buffers).fill(-1);
+  // NOTE: a slot's tenants are disjoint intervals kept in order, so ordered by both ends: the one
+  // tenant that could meet t is the first to end at or after t starts (a binary search).
   const slots: { bytes: number; tenants: Tenant[] }[] = [];
   const sorted = [...tenants].sort((a, b) => b.bytes - a.bytes || a.first - b.first || a.root - b.root);
   for (const t of sorted) {
-    let pick = slots.findIndex((s) => s.tenants.every((u) => u.last < t.first || t.last < u.first));
-    if (pick < 0) {
-      pick = slots.length;
-      slots.push({ bytes: t.bytes, tenants: [] });
+    let pick = -1;
+    let at = 0;
+    for (let i = 0; i < slots.length && pick < 0; i++) {
+      const ts = slots[i]!.tenants;
+      let [lo, hi] = [0, ts.length];
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (ts[mid]!.last < t.first) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo === ts.length || ts[lo]!.first > t.last) [pick, at] = [i, lo];
     }
-    slots[pick]!.tenants.push(t);
+    if (pick < 0) pick = slots.push({ bytes: t.bytes, tenants: [] }) - 1;
+    slots[pick]!.tenants.splice(at, 0, t);
     slotOf[t.root] = pick;
   }
   return { slots: slots.map((s) => s.bytes), slotOf };
@@ -74,30 +90,40 @@ function bySize(tenants: Tenant[], buffers: number): PlanArena {
 
 /**
  * In order of first use: free the slots whose tenants died, take the smallest free slot big
- * enough (best fit), else grow the largest free one, else open a slot.
+ * enough (best fit), else grow the largest free one, else open a slot. O(n log n) but for the
+ * free list's splices (a memmove), so it serves graphs of many thousand kernels.
  */
 function byStart(tenants: Tenant[], buffers: number): PlanArena {
   const slotOf = new Array<number>(buffers).fill(-1);
   const slots: number[] = [];
-  const active: Tenant[] = [];
-  const free = new Set<number>();
-  for (const t of [...tenants].sort((a, b) => a.first - b.first || a.root - b.root)) {
-    for (let i = active.length - 1; i >= 0; i--)
-      if (active[i]!.last < t.first) {
-        free.add(slotOf[active[i]!.root]!);
-        active.splice(i, 1);
-      }
-    let pick = -1;
-    for (const s of free) if (slots[s]! >= t.bytes && (pick < 0 || slots[s]! < slots[pick]!)) pick = s;
-    if (pick < 0) for (const s of free) if (pick < 0 || slots[s]! > slots[pick]!) pick = s;
-    if (pick < 0) {
-      pick = slots.length;
-      slots.push(0);
+  // NOTE: a tenant that died before t started also started before it, so it has a slot already:
+  // walking the tenants in order of death alongside is enough to free slots, no heap needed.
+  const byDeath = [...tenants].sort((a, b) => a.last - b.last);
+  let dead = 0;
+  /** Free slots by size, then index (the best fit is the first big enough). */
+  const free: number[] = [];
+  const firstFit = (bytes: number, index: number): number => {
+    let [lo, hi] = [0, free.length];
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const s = free[mid]!;
+      if (slots[s]! < bytes || (slots[s] === bytes && s < index)) lo = mid + 1;
+      else hi = mid;
     }
-    free.delete(pick);
+    return lo;
+  };
+  for (const t of [...tenants].sort((a, b) => a.first - b.first || a.root - b.root)) {
+    for (; dead < byDeath.length && byDeath[dead]!.last < t.first; dead++) {
+      const s = slotOf[byDeath[dead]!.root]!;
+      free.splice(firstFit(slots[s]!, s), 0, s);
+    }
+    const at = firstFit(t.bytes, -1);
+    let pick: number;
+    if (at < free.length) pick = free.splice(at, 1)[0]!;
+    else if (free.length) pick = free.pop()!;
+    else pick = slots.push(0) - 1;
     slots[pick] = Math.max(slots[pick]!, t.bytes);
     slotOf[t.root] = pick;
-    active.push(t);
   }
   return { slots, slotOf };
 }
