@@ -76,4 +76,42 @@ describe("training with the arena on WebGPU", () => {
         for (const r of runners) r.dispose();
       }
     });
+
+  for (const file of ["iris.net", "transformer-encoder.net"])
+    it(`${file}: a runner for the last partial batch borrows the owner's arena; steps of both interleaved train bit for bit as without it`, async () => {
+      const path = join(DIR, file);
+      const c = compile(readFileSync(path, "utf8"), path);
+      const plan = planOf(c.graph!, { train: c.train });
+      const { gpu, cache } = await setup;
+      const init = planInitialValues(plan, 5);
+      const losses: number[][] = [];
+      const states: Record<string, Float32Array>[] = [];
+      for (const arena of [true, false]) {
+        const owner = await WebGpuRunner.create(gpu, plan, dimsFor(plan, ROWS), init, cache, { arena });
+        const part = await WebGpuRunner.create(gpu, plan, dimsFor(plan, 2), {}, cache, { arena, sharePersistentWith: owner });
+        const got: number[] = [];
+        try {
+          if (arena) {
+            // The owner allocates what `train` prints; the borrower only its batch's inputs.
+            expect(owner.allocatedBytes).toBe(stepMemory(plan, owner.variant).total);
+            expect(part.allocatedBytes).toBe(stepMemory(plan, part.variant).data);
+          }
+          for (let step = 0; step < STEPS; step++) {
+            const full = batchFor(plan, 200 + step);
+            got.push((await owner.run(full, ["loss"]))["loss"]![0]!);
+            const half = Object.fromEntries(Object.entries(full).map(([k, v]) => [k, v.subarray(0, v.length / 2)]));
+            got.push((await part.run(half, ["loss"]))["loss"]![0]!);
+          }
+          losses.push(got);
+          states.push(await owner.state());
+        } finally {
+          part.dispose();
+          owner.dispose();
+        }
+      }
+      expect(losses[0]!.every(Number.isFinite)).toBe(true);
+      expect(losses[0]).toEqual(losses[1]);
+      for (const name of Object.keys(states[1]!)) expect(states[0]![name], name).toEqual(states[1]![name]);
+      expect(gpu.errors).toEqual([]);
+    });
 });

@@ -3,6 +3,7 @@ import { arenaOf } from "../ir/arena.js";
 import { dimsKey, type Plan, type PlanArena, type PlanTensor, type PlanVariant } from "../ir/plan.js";
 import { concreteShape, numel, type DimBindings } from "../ir/types.js";
 import type { GpuContext } from "./device.js";
+import { arenaBuffers } from "./arena-buffers.js";
 import { createStorage, readBack } from "./gpu-buffers.js";
 import { checkPlanFits } from "./limits.js";
 import { PipelineCache } from "./pipelines.js";
@@ -62,6 +63,8 @@ export class WebGpuRunner implements StepRunner {
   private buffers: GPUBuffer[] = [];
   /** The arena the temporaries share, when on; values it may overwrite within a step cannot be read after it. */
   private arena?: PlanArena;
+  /** The buffers of the arena's slots, lent to runners that share this one's persistent buffers. */
+  private arenaSlots: GPUBuffer[] = [];
   /** Buffers this runner allocated (and destroys); shared persistent buffers belong to their owner. */
   private owned = new Set<GPUBuffer>();
   /** Persistent buffers by name, for runners that share them. */
@@ -181,10 +184,10 @@ export class WebGpuRunner implements StepRunner {
   }
 
   private allocate(owner: WebGpuRunner | undefined, arena: PlanArena | undefined): void {
-    // NOTE: slots are this runner's own: a runner sharing persistent buffers still has its own temporaries.
-    const slots = arena?.slots.map((bytes, s) => createStorage(this.gpu.device, bytes, `arena.${s}`)) ?? [];
-    for (const b of slots) this.owned.add(b);
-    if (arena) this.arena = arena;
+    // NOTE: a runner sharing the owner's persistent buffers borrows its arena too: they never run at once.
+    const { slots, owned } = arena ? arenaBuffers(this.gpu.device, arena, owner?.arenaSlots) : { slots: [], owned: [] };
+    for (const b of owned) this.owned.add(b);
+    if (arena) [this.arena, this.arenaSlots] = [arena, slots];
     this.plan.buffers.forEach((b, i) => {
       if (b.alias !== undefined) {
         this.buffers[i] = this.buffers[b.alias]!;
@@ -297,6 +300,13 @@ export class WebGpuRunner implements StepRunner {
     } finally {
       staging.destroy();
     }
+  }
+
+  /** Bytes of the plan's storage buffers this runner allocated (shared and borrowed ones are their owner's). */
+  get allocatedBytes(): number {
+    let n = 0;
+    for (const b of this.owned) n += b.size;
+    return n;
   }
 
   /** Reads the buffer of IR value `id` back (tests compare these with the CPU reference). */
