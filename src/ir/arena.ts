@@ -16,6 +16,9 @@ import { concreteShape, numel, type DimBindings } from "./types.js";
  *      slot big enough (best fit), else the largest free one grown, else a new slot; and largest
  *      first, each into the first slot none of whose tenants it meets (small graphs only). A slot is
  *      as big as its largest tenant (whole buffers, no offsets: nothing to align, nothing to overlap).
+ * This relies on every kernel writing all of its output each step from its inputs alone (never
+ * accumulating into what the buffer held, never counting on a zeroed buffer): a kernel that did
+ * would need its output kept out of the arena.
  * Plain data in and out, so the compiler stores it in the Plan and a runtime given an older Plan
  * without one computes the same.
  */
