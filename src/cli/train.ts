@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { planOf } from "../codegen/plan.js";
 import { compile } from "../compile.js";
+import { describeStepMemory, stepMemory } from "../ir/arena.js";
 import type { Graph } from "../ir/graph.js";
 import type { Plan } from "../ir/plan.js";
 import { unfusedKernelCount } from "../ir/passes/fuse.js";
@@ -8,6 +9,7 @@ import type { Checkpoint } from "../runtime/checkpoint.js";
 import { checkpointValues } from "../runtime/restore.js";
 import { prepareData, type InputTransform } from "../runtime/data-source.js";
 import { batchSizes, Trainer, type TrainResult } from "../runtime/trainer.js";
+import { WebGpuRunner } from "../runtime/webgpu.js";
 import { asUserErrors, loadCheckpoint, metaJson, openBackend } from "./backend.js";
 import { initWeights } from "./init-weights.js";
 import { checkOutputPath, compileFile, intOption, parseArgs, readSource, UsageError } from "./io.js";
@@ -168,6 +170,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
       `netc: ${runner.name}: ${runner.kernelsPerStep} kernels per step (${unfusedKernelCount(g)} unfused), ` +
         `batch ${Math.min(batch, data.train.rows)}, ${steps} step${steps === 1 ? "" : "s"} per epoch${lastRows ? ` (the last of ${lastRows} rows)` : ""}`,
     );
+    // NOTE: the figure is the plan's WebGPU buffers; the CPU reference interprets the graph instead.
+    if (runner instanceof WebGpuRunner) out(`netc: memory per step on the device: ${describeStepMemory(stepMemory(trainer.pool.plan, runner.variant))}`);
     if (!quiet) {
       out(`netc: data: ${data.source}: ${data.train.rows} training rows${data.validation ? `, ${data.validation.rows} validation rows` : ""}`);
       const reads = readEvery === 1 ? "after every step" : readEvery > 0 && readEvery < steps ? `every ${readEvery} steps and at the end of each epoch` : "at the end of each epoch";

@@ -1,7 +1,9 @@
 import { NetcError } from "../base/errors.js";
-import { dimsKey, type Plan, type PlanTensor, type PlanVariant } from "../ir/plan.js";
+import { arenaOf } from "../ir/arena.js";
+import { dimsKey, type Plan, type PlanArena, type PlanTensor, type PlanVariant } from "../ir/plan.js";
 import { concreteShape, numel, type DimBindings } from "../ir/types.js";
 import type { GpuContext } from "./device.js";
+import { arenaBuffers } from "./arena-buffers.js";
 import { createStorage, readBack } from "./gpu-buffers.js";
 import { checkPlanFits } from "./limits.js";
 import { compileAhead, type AheadReport } from "./parallel-compile.js";
@@ -46,6 +48,11 @@ export interface WebGpuRunnerOptions {
    * and `times.pipelines` holds all of the shader compilation.
    */
   warm?: boolean;
+  /**
+   * Temporaries share buffers by the variant's arena (default true). Off, every value has a
+   * buffer of its own, so `readValue` can read any of them after a step (for debugging).
+   */
+  arena?: boolean;
 }
 
 /**
@@ -64,6 +71,10 @@ export class WebGpuRunner implements StepRunner {
    */
   readonly encoded = { dispatches: 0, passes: 0, submits: 0 };
   private buffers: GPUBuffer[] = [];
+  /** The arena the temporaries share, when on; values it may overwrite within a step cannot be read after it. */
+  private arena?: PlanArena;
+  /** The buffers of the arena's slots, lent to runners that share this one's persistent buffers. */
+  private arenaSlots: GPUBuffer[] = [];
   /** Buffers this runner allocated (and destroys); shared persistent buffers belong to their owner. */
   private owned = new Set<GPUBuffer>();
   /** Persistent buffers by name, for runners that share them. */
@@ -132,7 +143,7 @@ export class WebGpuRunner implements StepRunner {
     checkPlanFits(plan, dims, gpu.limits);
     const pipelines = await Promise.all(variant.kernels.map((k) => cache.get(plan.shaders[k.shader]!, k.entry)));
     const r = new WebGpuRunner(gpu, plan, dims, variant, { codegen: t1 - t0, pipelines: 0 });
-    r.allocate(owner);
+    r.allocate(owner, more.arena === false ? undefined : (variant.arena ?? arenaOf(plan, variant)));
     for (const p of plan.params) {
       if (owner?.persistentByName.has(p.name)) continue;
       const data = initial[p.name];
@@ -144,7 +155,8 @@ export class WebGpuRunner implements StepRunner {
       workgroups: k.workgroups,
       bindGroup: gpu.device.createBindGroup({
         layout: pipelines[i]!.getBindGroupLayout(0),
-        entries: k.bindings.map((b, binding) => ({ binding, resource: { buffer: r.buffers[b]! } })),
+        // NOTE: sized: an arena slot may be bigger than the value, and kernels bound their threads by arrayLength.
+        entries: k.bindings.map((b, binding) => ({ binding, resource: { buffer: r.buffers[b]!, size: r.bytes(b) } })),
       }),
     }));
     if (keepsStats(plan)) await r.addStats(cache, owner);
@@ -188,10 +200,19 @@ export class WebGpuRunner implements StepRunner {
     await device.queue.onSubmittedWorkDone();
   }
 
-  private allocate(owner: WebGpuRunner | undefined): void {
+  private allocate(owner: WebGpuRunner | undefined, arena: PlanArena | undefined): void {
+    // NOTE: a runner sharing the owner's persistent buffers borrows its arena too: they never run at once.
+    const { slots, owned } = arena ? arenaBuffers(this.gpu.device, arena, owner?.arenaSlots) : { slots: [], owned: [] };
+    for (const b of owned) this.owned.add(b);
+    if (arena) [this.arena, this.arenaSlots] = [arena, slots];
     this.plan.buffers.forEach((b, i) => {
       if (b.alias !== undefined) {
         this.buffers[i] = this.buffers[b.alias]!;
+        return;
+      }
+      const slot = arena?.slotOf[i] ?? -1;
+      if (slot >= 0) {
+        this.buffers[i] = slots[slot]!;
         return;
       }
       const persistent = b.role === "param" || b.role === "state";
@@ -384,10 +405,18 @@ export class WebGpuRunner implements StepRunner {
     }
   }
 
+  /** Bytes of the plan's storage buffers this runner allocated (shared and borrowed ones are their owner's). */
+  get allocatedBytes(): number {
+    let n = 0;
+    for (const b of this.owned) n += b.size;
+    return n;
+  }
+
   /** Reads the buffer of IR value `id` back (tests compare these with the CPU reference). */
   async readValue(id: number): Promise<Float32Array> {
     const i = this.plan.buffers.findIndex((b) => b.value === id);
     if (i < 0) throw new Error(`internal: value %${id} has no buffer in ${this.plan.name}`);
+    if (this.arena && !survivesStep(this.plan, i)) throw new Error(`internal: value %${id} of ${this.plan.name} shares arena memory; create the runner with arena: false to read it`);
     return (await readBack(this.gpu.device, this.buffers[i]!, this.bytes(i))).subarray(0, this.count(i));
   }
 
@@ -437,4 +466,13 @@ function record(pass: GPUComputePassEncoder, kernels: readonly Dispatch[], stats
       pass.dispatchWorkgroups(...d.workgroups);
     }
   return kernels.length + stats.length;
+}
+
+/** Whether plan buffer `i` holds its value after a step with the arena on: args, the loss, outputs, updated values. */
+function survivesStep(plan: Plan, i: number): boolean {
+  const root = (j: number): number => (plan.buffers[j]!.alias === undefined ? j : root(plan.buffers[j]!.alias!));
+  const r = root(i);
+  if (plan.buffers[r]!.role !== undefined) return true;
+  const kept = [...(plan.loss !== undefined ? [plan.loss] : []), ...plan.outputs.map((o) => o.buffer), ...plan.updates.map((u) => u.value)];
+  return kept.some((k) => root(k) === r);
 }
