@@ -7,10 +7,11 @@ import { openBackend, type OpenBackend } from "./backend.js";
 import { coldChild, COLD_T0, runCold } from "./bench-cold.js";
 import { COMPILE_SET, isCompileWorkload, runCompileWorkload } from "./bench-compile.js";
 import { gflops, timeCalls, type BenchLine, type BenchRecord } from "./bench-timing.js";
-import { cnnInfer, countsOfCall, exampleWorkload, matmulWorkload, mlpStep, type RuntimeWorkload } from "./bench-workloads.js";
+import { cnnInfer, countsOfCall, exampleWorkload, matmulWorkload, mlpStep, profileCalls, type RuntimeWorkload } from "./bench-workloads.js";
+import { formatProfile, type ProfileReport } from "../runtime/profiler.js";
 import { intOption, parseArgs, UsageError } from "./io.js";
 
-const USAGE = "usage: netc bench [--workload a,b] [--n N] [--backend webgpu|cpu] [--cold] [--json]";
+const USAGE = "usage: netc bench [--workload a,b] [--n N] [--backend webgpu|cpu] [--cold] [--json] [--profile]";
 
 /** The workloads the peers run too (../shared/bench-peers). */
 const PEER_SET = ["matmul-1024", "mlp-step", "cnn-infer"];
@@ -79,7 +80,7 @@ function runtimeWorkload(name: string): RuntimeWorkload | undefined {
  * large programs; prints one JSON line per result in the peers' format, then a table.
  */
 export async function benchCommand(argv: string[]): Promise<number> {
-  const { positional, options } = parseArgs(argv, { workload: "string", n: "string", backend: "string", cold: "boolean", json: "boolean" });
+  const { positional, options } = parseArgs(argv, { workload: "string", n: "string", backend: "string", cold: "boolean", json: "boolean", profile: "boolean" });
   if (positional.length) throw new UsageError(USAGE);
   const n = intOption(options, "n");
   if (n === 0) throw new UsageError("--n must be at least 1");
@@ -112,7 +113,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
             const info = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, backend: opened.gpu?.adapterName ?? "cpu", loadavg: loadavg().map((l) => Number(l.toFixed(2))) };
             process.stdout.write(JSON.stringify({ system: "netc", info }) + "\n");
           }
-          emit(await runRuntimeWorkload(w, opened, n));
+          emit(await runRuntimeWorkload(w, opened, n, options["profile"] === true));
         }
       } catch (e) {
         if (e instanceof UsageError) throw e;
@@ -126,12 +127,18 @@ export async function benchCommand(argv: string[]): Promise<number> {
   } finally {
     opened?.close();
   }
-  if (!json) process.stdout.write("\n" + table(lines) + "\n");
+  if (!json) {
+    process.stdout.write("\n" + table(lines) + "\n");
+    for (const l of lines) {
+      const profile = (l as { profile?: ProfileReport }).profile;
+      if (profile) process.stdout.write(`\n${l.workload}: ${formatProfile(profile).join("\n")}\n`);
+    }
+  }
   return lines.some((l) => "error" in l) ? 1 : 0;
 }
 
 /** Prepares a runtime workload, times it, counts one call's GPU work and frees its runner. */
-async function runRuntimeWorkload(w: RuntimeWorkload, opened: OpenBackend, n: number | undefined): Promise<BenchRecord> {
+async function runRuntimeWorkload(w: RuntimeWorkload, opened: OpenBackend, n: number | undefined, profile: boolean): Promise<BenchRecord> {
   const t0 = performance.now();
   const p = await w.prepare(opened.backend);
   const setupMs = performance.now() - t0;
@@ -139,6 +146,7 @@ async function runRuntimeWorkload(w: RuntimeWorkload, opened: OpenBackend, n: nu
     const reps = n === undefined ? w.reps : { ...w.reps, reps: n, warmup: Math.min(w.reps.warmup, n), minReps: Math.min(w.reps.minReps, n) };
     const t = await timeCalls(() => p.call(), reps);
     const counts = await countsOfCall(p);
+    const profiled = profile ? await profileCalls(p, reps.reps) : undefined;
     const errors = opened.backend.deviceErrors?.() ?? [];
     if (errors.length) return { system: "netc", workload: w.name, error: `device error: ${errors[0]}` };
     const line: BenchLine = {
@@ -151,6 +159,7 @@ async function runRuntimeWorkload(w: RuntimeWorkload, opened: OpenBackend, n: nu
       kernels: p.runner.kernelsPerStep,
       setup_ms: Math.round(setupMs),
       ...p.extra(),
+      ...(profiled ? { profile: profiled } : {}),
     };
     return line;
   } finally {
@@ -158,7 +167,8 @@ async function runRuntimeWorkload(w: RuntimeWorkload, opened: OpenBackend, n: nu
   }
 }
 
-const PEER_KEYS = new Set(["system", "workload", "median_ms", "min_ms", "n", "gflops_median", "gflops_best", "dispatches", "passes", "submits"]);
+// NOTE: `profile` is printed after the table, not as a note.
+const PEER_KEYS = new Set(["system", "workload", "median_ms", "min_ms", "n", "gflops_median", "gflops_best", "dispatches", "passes", "submits", "profile"]);
 
 /** The results as a text table (median and best ms, GFLOP/s, GPU work per call, the rest as notes). */
 function table(lines: readonly BenchRecord[]): string {
