@@ -9,8 +9,11 @@ import { COMPILE_SET, isCompileWorkload, runCompileWorkload } from "./bench-comp
 import { gflops, timeCalls, type BenchLine, type BenchRecord } from "./bench-timing.js";
 import { cnnInfer, countsOfCall, exampleWorkload, matmulWorkload, mlpStep, type RuntimeWorkload } from "./bench-workloads.js";
 import { intOption, parseArgs, UsageError } from "./io.js";
+import { MatmulTuner } from "../codegen/matmul-tune.js";
+import type { Graph } from "../ir/graph.js";
+import type { DimBindings } from "../ir/types.js";
 
-const USAGE = "usage: netc bench [--workload a,b] [--n N] [--backend webgpu|cpu] [--cold] [--json]";
+const USAGE = "usage: netc bench [--workload a,b] [--n N] [--backend webgpu|cpu] [--cold] [--no-tune] [--json]";
 
 /** The workloads the peers run too (../shared/bench-peers). */
 const PEER_SET = ["matmul-1024", "mlp-step", "cnn-infer"];
@@ -79,7 +82,7 @@ function runtimeWorkload(name: string): RuntimeWorkload | undefined {
  * large programs; prints one JSON line per result in the peers' format, then a table.
  */
 export async function benchCommand(argv: string[]): Promise<number> {
-  const { positional, options } = parseArgs(argv, { workload: "string", n: "string", backend: "string", cold: "boolean", json: "boolean" });
+  const { positional, options } = parseArgs(argv, { workload: "string", n: "string", backend: "string", cold: "boolean", json: "boolean", "no-tune": "boolean" });
   if (positional.length) throw new UsageError(USAGE);
   const n = intOption(options, "n");
   if (n === 0) throw new UsageError("--n must be at least 1");
@@ -100,6 +103,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     process.stdout.write(JSON.stringify(line) + "\n");
   };
   let opened: OpenBackend | undefined;
+  let tuner: MatmulTuner | undefined;
   try {
     for (const name of names) {
       const w = runtimeWorkload(name);
@@ -111,8 +115,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
             opened = await openBackend(backendName, "benchmarking");
             const info = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, backend: opened.gpu?.adapterName ?? "cpu", loadavg: loadavg().map((l) => Number(l.toFixed(2))) };
             process.stdout.write(JSON.stringify({ system: "netc", info }) + "\n");
+            if (opened.gpu && tuning(options)) tuner = MatmulTuner.open(opened.gpu);
           }
-          emit(await runRuntimeWorkload(w, opened, n));
+          emit(await runRuntimeWorkload(w, opened, n, tuner));
         }
       } catch (e) {
         if (e instanceof UsageError) throw e;
@@ -130,10 +135,22 @@ export async function benchCommand(argv: string[]): Promise<number> {
   return lines.some((l) => "error" in l) ? 1 : 0;
 }
 
+/**
+ * Whether matmul tilings are tuned on the adapter (on unless `--no-tune` or NETC_TUNE=0): the
+ * first run on an adapter times a few candidates per shape class (seconds on llvmpipe, included
+ * in setup_ms) and stores the choices; later runs read them.
+ */
+function tuning(options: Record<string, unknown>): boolean {
+  return options["no-tune"] !== true && process.env["NETC_TUNE"] !== "0";
+}
+
 /** Prepares a runtime workload, times it, counts one call's GPU work and frees its runner. */
-async function runRuntimeWorkload(w: RuntimeWorkload, opened: OpenBackend, n: number | undefined): Promise<BenchRecord> {
+async function runRuntimeWorkload(w: RuntimeWorkload, opened: OpenBackend, n: number | undefined, tuner: MatmulTuner | undefined): Promise<BenchRecord> {
   const t0 = performance.now();
-  const p = await w.prepare(opened.backend);
+  const tuned: string[] = [];
+  const tune = tuner && ((graph: Graph, dims: DimBindings) => tuner.codegenFor(graph, dims, (line) => tuned.push(line)));
+  const p = await w.prepare(opened.backend, tune);
+  for (const line of tuned) process.stderr.write(`netc: tuned ${line}\n`);
   const setupMs = performance.now() - t0;
   try {
     const reps = n === undefined ? w.reps : { ...w.reps, reps: n, warmup: Math.min(w.reps.warmup, n), minReps: Math.min(w.reps.minReps, n) };

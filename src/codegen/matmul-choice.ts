@@ -1,0 +1,122 @@
+/**
+ * Which matmul template parameters (tile, workgroup, vector width, k unroll, split-K) a matmul
+ * gets: shapes fall in coarse shape classes; each adapter kind has a built-in table of choices
+ * per class, and the tuner (matmul-tune.ts) can replace them by timing a few candidates on the
+ * adapter itself. Pure data and functions: no device here.
+ */
+import type { MatmulSpec } from "./kernels/matmul.js";
+
+/** The template parameters of a matmul, without its shapes. */
+export type MatmulParams = Pick<MatmulSpec, "tileM" | "tileN" | "workgroup" | "kUnroll" | "vector" | "splitK">;
+
+/** The shapes a choice depends on. */
+export type MatmulShape = Pick<MatmulSpec, "batch" | "m" | "n" | "k" | "transA" | "transB">;
+
+/** Picks parameters for a shape (deterministic: the same shape gets the same choice). */
+export type MatmulChooser = (shape: MatmulShape) => MatmulParams;
+
+/** Adapter kinds with their own built-in tables. */
+export type AdapterKind = "llvmpipe" | "gpu";
+
+/** Matmuls with fewer multiply-adds than this are never tuned: their time is launch overhead. */
+export const TUNE_MIN_MACS = 1 << 21;
+
+/**
+ * The shape class of a matmul: each of m, n, k as `s` (at most 256, a batch of rows or a hidden
+ * layer) or `l` (larger), then the transposes, e.g. `s.l.l/TN`; matmuls below
+ * {@link TUNE_MIN_MACS} are all `tiny`. Coarse on purpose: every class is tuned by compiling
+ * candidates, which costs seconds on a software adapter.
+ */
+export function shapeClass(s: MatmulShape): string {
+  if (s.batch * s.m * s.n * s.k < TUNE_MIN_MACS) return "tiny";
+  const size = (v: number) => (v <= 256 ? "s" : "l");
+  return `${size(s.m)}.${size(s.n)}.${size(s.k)}/${s.transA ? "T" : "N"}${s.transB ? "T" : "N"}`;
+}
+
+/** llvmpipe (software Vulkan through LLVM) and other software rasterisers, or a real GPU. */
+export function adapterKind(adapterName: string): AdapterKind {
+  return /llvmpipe|lavapipe|swiftshader|software|warp/i.test(adapterName) ? "llvmpipe" : "gpu";
+}
+
+const REG4X4: MatmulParams = { tileM: 4, tileN: 4, workgroup: [8, 8] };
+
+/**
+ * The built-in choices when no timing was made, by adapter kind: `default` for every class not
+ * listed. llvmpipe runs a workgroup per CPU thread, 8 invocations at a time in SIMD lanes, so what
+ * counts there is the work per invocation, not occupancy: 4x4 register blocks without workgroup
+ * memory (barriers are slow there). A real GPU needs enough threads in flight: skinny outputs
+ * split k over 4 slices of a workgroup.
+ */
+export const DEFAULT_MATMUL_TABLES: Record<AdapterKind, Record<string, MatmulParams>> = {
+  llvmpipe: {
+    default: REG4X4,
+  },
+  gpu: {
+    default: { tileM: 4, tileN: 4, workgroup: [8, 8], vector: 4 },
+    "s.s.l/NN": { tileM: 4, tileN: 4, workgroup: [8, 8], vector: 4, splitK: 4 },
+    "s.s.l/NT": { tileM: 4, tileN: 4, workgroup: [8, 8], vector: 4, splitK: 4 },
+    "s.s.l/TN": { tileM: 4, tileN: 4, workgroup: [8, 8], vector: 4, splitK: 4 },
+    "s.s.l/TT": { tileM: 4, tileN: 4, workgroup: [8, 8], vector: 4, splitK: 4 },
+  },
+};
+
+/**
+ * The 2-4 parameter sets the tuner times for a class on an adapter kind, the built-in choice
+ * first (so a tuned choice is never worse than the default, up to timing noise).
+ */
+export function matmulCandidates(kind: AdapterKind, cls: string): MatmulParams[] {
+  const base = tableChoice(DEFAULT_MATMUL_TABLES[kind], cls);
+  const skinny = cls.startsWith("s.s.l");
+  const others: MatmulParams[] =
+    kind === "llvmpipe"
+      ? // NOTE: no 8x8 blocks: their first dispatch compiles for 8-10 s on llvmpipe.
+        skinny
+        ? [
+            { tileM: 2, tileN: 4, workgroup: [8, 8], vector: 4 },
+            { tileM: 4, tileN: 4, workgroup: [8, 8], splitK: 2 },
+            { tileM: 4, tileN: 4, workgroup: [8, 8], vector: 4 },
+          ]
+        : [
+            { tileM: 4, tileN: 4, workgroup: [8, 8], vector: 4 },
+            { tileM: 8, tileN: 4, workgroup: [8, 8], vector: 4 },
+            { tileM: 2, tileN: 4, workgroup: [8, 8], vector: 4 },
+          ]
+      : [
+          { tileM: 4, tileN: 4, workgroup: [8, 8], vector: 4, splitK: 4 },
+          { tileM: 2, tileN: 2, workgroup: [16, 16] },
+          { tileM: 8, tileN: 8, workgroup: [8, 8], vector: 4 },
+        ];
+  const key = (p: MatmulParams) => JSON.stringify(normalParams(p));
+  const seen = new Set([key(base)]);
+  const out = [base];
+  for (const p of others) {
+    if (seen.has(key(p))) continue;
+    seen.add(key(p));
+    out.push(p);
+  }
+  return out.slice(0, 4);
+}
+
+/** The table's choice for a class, or its default. */
+export function tableChoice(table: Record<string, MatmulParams>, cls: string): MatmulParams {
+  const p = table[cls] ?? table["default"];
+  if (!p) throw new Error(`internal: matmul table without a default`);
+  return p;
+}
+
+/** The built-in chooser of an adapter kind. */
+export function defaultMatmulChooser(kind: AdapterKind): MatmulChooser {
+  const table = DEFAULT_MATMUL_TABLES[kind];
+  return (shape) => tableChoice(table, shapeClass(shape));
+}
+
+/** Parameters with defaults spelled out (for comparing and storing choices). */
+export function normalParams(p: MatmulParams): Required<MatmulParams> {
+  return { tileM: p.tileM, tileN: p.tileN, workgroup: [p.workgroup[0], p.workgroup[1]], kUnroll: p.kUnroll ?? 1, vector: p.vector ?? 1, splitK: p.splitK ?? 1 };
+}
+
+/** A short name for a parameter set, e.g. `4x4/8x8/v4/k2`. */
+export function paramsName(p: MatmulParams): string {
+  const q = normalParams(p);
+  return `${q.tileM}x${q.tileN}/${q.workgroup.join("x")}${q.vector > 1 ? `/v${q.vector}` : ""}${q.kUnroll > 1 ? `/u${q.kUnroll}` : ""}${q.splitK > 1 ? `/k${q.splitK}` : ""}`;
+}
