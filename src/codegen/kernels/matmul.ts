@@ -62,6 +62,9 @@ export interface MatmulVariant {
   tileM: number;
   tileN: number;
   workgroup: [number, number];
+  kUnroll?: number;
+  vector?: 1 | 4;
+  splitK?: number;
 }
 
 /** The variants the benchmark and the tests run. */
@@ -72,6 +75,15 @@ export const MATMUL_VARIANTS: MatmulVariant[] = [
   { name: "reg4x8", tileM: 4, tileN: 8, workgroup: [8, 8] },
   { name: "reg8x4", tileM: 8, tileN: 4, workgroup: [8, 8] },
   { name: "reg8x8", tileM: 8, tileN: 8, workgroup: [8, 8] },
+];
+
+/** Variants of the vec4, k-unroll and split-K parameters (the tuner's candidates are among these shapes). */
+export const MATMUL_TEMPLATE_VARIANTS: MatmulVariant[] = [
+  { name: "reg4x4v4", tileM: 4, tileN: 4, workgroup: [8, 8], vector: 4 },
+  { name: "reg2x4v4", tileM: 2, tileN: 4, workgroup: [8, 8], vector: 4 },
+  { name: "reg4x4u3", tileM: 4, tileN: 4, workgroup: [8, 8], kUnroll: 3 },
+  { name: "reg4x4k2", tileM: 4, tileN: 4, workgroup: [8, 8], splitK: 2 },
+  { name: "reg2x4v4k4", tileM: 2, tileN: 4, workgroup: [8, 4], vector: 4, splitK: 4 },
 ];
 
 /** The WebGPU default for `maxComputeWorkgroupsPerDimension`. */
