@@ -12,6 +12,7 @@ import { intOption, parseArgs, UsageError } from "./io.js";
 import { MatmulTuner } from "../codegen/matmul-tune.js";
 import type { Graph } from "../ir/graph.js";
 import type { DimBindings } from "../ir/types.js";
+import type { GpuContext } from "../runtime/device.js";
 
 const USAGE = "usage: netc bench [--workload a,b] [--n N] [--backend webgpu|cpu] [--cold] [--no-tune] [--json]";
 
@@ -89,11 +90,19 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const backendName = (options["backend"] as string | undefined) ?? "webgpu";
   if (backendName !== "webgpu" && backendName !== "cpu") throw new UsageError(`--backend must be webgpu or cpu, got ${backendName}`);
   const names = resolveWorkloads(options["workload"] as string | undefined);
+  // NOTE: cold children are other processes: they hear --no-tune through the environment.
+  if (options["no-tune"] === true) process.env["NETC_TUNE"] = "0";
 
   if (process.env[COLD_T0]) {
     const w = names.length === 1 ? runtimeWorkload(names[0]!) : undefined;
     if (!w) throw new UsageError(`a cold child runs one runtime workload, got ${names.join(", ")}`);
-    return coldChild(w, () => openBackend(backendName, "benchmarking"));
+    // NOTE: a cold child uses the matmul choices already stored for the adapter, and tunes nothing
+    // (timing candidates is a first-run cost, not a cold-start one).
+    const cached = (gpu: GpuContext) => {
+      const tuner = MatmulTuner.open(gpu);
+      return (graph: Graph, dims: DimBindings) => tuner.codegenFor(graph, dims, { tuneNew: false });
+    };
+    return coldChild(w, () => openBackend(backendName, "benchmarking"), tuning(options) ? cached : undefined);
   }
 
   const json = options["json"] === true;
@@ -148,7 +157,7 @@ function tuning(options: Record<string, unknown>): boolean {
 async function runRuntimeWorkload(w: RuntimeWorkload, opened: OpenBackend, n: number | undefined, tuner: MatmulTuner | undefined): Promise<BenchRecord> {
   const t0 = performance.now();
   const tuned: string[] = [];
-  const tune = tuner && ((graph: Graph, dims: DimBindings) => tuner.codegenFor(graph, dims, (line) => tuned.push(line)));
+  const tune = tuner && ((graph: Graph, dims: DimBindings) => tuner.codegenFor(graph, dims, { log: (line) => tuned.push(line) }));
   const p = await w.prepare(opened.backend, tune);
   for (const line of tuned) process.stderr.write(`netc: tuned ${line}\n`);
   const setupMs = performance.now() - t0;

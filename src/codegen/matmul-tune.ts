@@ -64,6 +64,16 @@ export function tuningFile(): string | undefined {
   return dir && path ? path.join(dir, FILE_NAME) : undefined;
 }
 
+/** Options of {@link MatmulTuner.codegenFor}. */
+export interface TuneOptions {
+  /** Time the classes not tuned yet (default true); false uses stored choices only. */
+  tuneNew?: boolean;
+  /** Hears one line per class tuned. */
+  log?: (line: string) => void;
+  /** The options for everything but matmuls (default DEFAULT_CODEGEN). */
+  base?: CodegenOptions;
+}
+
 export class MatmulTuner {
   readonly kind: AdapterKind;
   private readonly records: Record<string, TuningRecord>;
@@ -94,15 +104,19 @@ export class MatmulTuner {
 
   /**
    * Codegen options for `graph` at `dims` with every matmul class it uses tuned first (those not
-   * yet tuned on this adapter are timed now and stored). `log` hears one line per class tuned.
+   * yet tuned on this adapter are timed now and stored; with `tuneNew: false` they keep the
+   * built-in choice). `log` hears one line per class tuned.
    */
-  async codegenFor(graph: Graph, dims: DimBindings, log?: (line: string) => void, base: CodegenOptions = DEFAULT_CODEGEN): Promise<CodegenOptions> {
-    const shapes: MatmulShape[] = [];
-    const builtin = defaultMatmulChooser(this.kind);
-    // NOTE: a throwaway specialisation with a recording chooser finds the matmul shapes exactly
-    // as codegen sees them (after batch folding); it costs milliseconds.
-    planOf(graph, { codegen: { ...base, matmul: (s) => (shapes.push(s), builtin(s)) }, variants: [dims] });
-    await this.tune(shapes, log);
+  async codegenFor(graph: Graph, dims: DimBindings, opts: TuneOptions = {}): Promise<CodegenOptions> {
+    const base = opts.base ?? DEFAULT_CODEGEN;
+    if (opts.tuneNew !== false) {
+      const shapes: MatmulShape[] = [];
+      const builtin = defaultMatmulChooser(this.kind);
+      // NOTE: a throwaway specialisation with a recording chooser finds the matmul shapes exactly
+      // as codegen sees them (after batch folding); it costs milliseconds.
+      planOf(graph, { codegen: { ...base, matmul: (s) => (shapes.push(s), builtin(s)) }, variants: [dims] });
+      await this.tune(shapes, opts.log);
+    }
     return { ...base, matmul: this.chooser() };
   }
 

@@ -1,0 +1,59 @@
+/**
+ * The matmul tuner on the test adapter: it times every candidate of a class, keeps the fastest,
+ * stores it by adapter and class in its file, and a second tuner on that file reuses the choice
+ * without timing; the plan it leads to uses the choice.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { compile } from "../src/compile.js";
+import { matmulCandidates, normalParams, paramsName, shapeClass, type MatmulShape } from "../src/codegen/matmul-choice.js";
+import { MatmulTuner } from "../src/codegen/matmul-tune.js";
+import { planOf } from "../src/codegen/plan.js";
+import { releaseGpu, requireSharedGpu, type GpuContext } from "../src/runtime/device.js";
+
+let gpu: GpuContext | undefined;
+const dir = mkdtempSync(join(tmpdir(), "netc-tune-"));
+const file = join(dir, "matmul-tuning.json");
+beforeAll(async () => {
+  gpu = await requireSharedGpu();
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  if (!gpu) return;
+  const errors = [...gpu.errors];
+  releaseGpu(gpu);
+  expect(errors).toEqual([]);
+});
+
+describe("matmul tuner", () => {
+  // 128 x 128 x 128 is the smallest size the tuner times (2^21 multiply-adds).
+  const shape: MatmulShape = { batch: 1, m: 128, n: 128, k: 128, transA: false, transB: false };
+  const cls = shapeClass(shape);
+
+  it("times each candidate, keeps the fastest and stores it by adapter and class", async () => {
+    const tuner = MatmulTuner.open(gpu!, file);
+    const [record] = await tuner.tune([shape, { ...shape, m: 100 }]);
+    expect(record).toBeDefined();
+    const candidates = matmulCandidates(tuner.kind, cls);
+    expect(record!.candidates.map((c) => c.name)).toEqual(candidates.map(paramsName));
+    for (const c of record!.candidates) expect(c.bestMs).toBeGreaterThan(0);
+    const fastest = Math.min(...record!.candidates.map((c) => c.bestMs));
+    expect(record!.candidates.find((c) => c.name === record!.name)!.bestMs).toBe(fastest);
+    expect(tuner.chooser()(shape)).toEqual(record!.params);
+    const stored = JSON.parse(readFileSync(file, "utf8"));
+    expect(stored.adapters[gpu!.adapterName][cls].params).toEqual(normalParams(record!.params));
+  });
+
+  it("a second tuner on the same file reuses the choice without timing, and the plan uses it", async () => {
+    const tuner = MatmulTuner.open(gpu!, file);
+    expect(await tuner.tune([shape])).toEqual([]);
+    const c = compile("network mm {\n  input a: f32[128, 128]\n  input b: f32[128, 128]\n  output c = a @ b\n}\n", "mm.net", { mode: "infer" });
+    const codegen = await tuner.codegenFor(c.graph!, {});
+    const plan = planOf(c.graph!, { codegen, variants: [{}] });
+    const p = normalParams(tuner.choices[cls]!.params);
+    const wgsl = plan.shaders.find((s) => s.startsWith("// matmul"))!;
+    expect(wgsl).toContain(`${p.tileM}x${p.tileN} per thread, workgroup ${p.workgroup.join("x")}`);
+  });
+});
