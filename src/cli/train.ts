@@ -8,7 +8,7 @@ import type { Checkpoint } from "../runtime/checkpoint.js";
 import { checkpointValues } from "../runtime/restore.js";
 import { prepareData, type InputTransform } from "../runtime/data-source.js";
 import { batchSizes, Trainer, type TrainResult } from "../runtime/trainer.js";
-import { asUserErrors, loadCheckpoint, metaJson, openBackend } from "./backend.js";
+import { asUserErrors, loadCheckpoint, matmulCodegen, metaJson, openBackend } from "./backend.js";
 import { initWeights } from "./init-weights.js";
 import { checkOutputPath, compileFile, intOption, parseArgs, readSource, UsageError } from "./io.js";
 import { trainingCurvesSvg } from "./plot.js";
@@ -19,7 +19,7 @@ const fmt = (ms: number) => ms.toFixed(1);
 const USAGE =
   "usage: netc train FILE [--backend auto|webgpu|cpu] [--epochs N] [--batch N] [--seed N] [--limit N]\n" +
   "                  [--checkpoint PATH] [--resume PATH] [--plot FILE.svg] [--quiet] [--log-every N] [--read-every N]\n" +
-  "                  [--on-nan stop|skip|ignore] [--init WEIGHTS [--from torch|keras] [--partial]]";
+  "                  [--on-nan stop|skip|ignore] [--init WEIGHTS [--from torch|keras] [--partial]] [--tune]";
 
 const FLAGS = {
   backend: "string",
@@ -37,6 +37,7 @@ const FLAGS = {
   init: "string",
   from: "string",
   partial: "boolean",
+  tune: "boolean",
 } as const;
 
 /**
@@ -53,6 +54,9 @@ const FLAGS = {
  *   --init WEIGHTS                    start from these weights (a netc checkpoint or `netc import`'s weights;
  *                                     with --from torch|keras, PyTorch- or Keras-named safetensors) with a
  *                                     fresh optimizer; --partial leaves the params the file lacks to their initialisers
+ *   --tune                            time matmul tilings for this adapter now (a few seconds per shape class, once per
+ *                                     machine; stored in the netc cache folder). Without it, choices stored by an
+ *                                     earlier --tune or `netc bench` are used, and built-in ones for the rest
  *   --on-nan stop|skip|ignore         a NaN or infinite loss: stop (default; names the op and line it came
  *                                     from, writes no checkpoint after it), skip the batch, or train on
  */
@@ -120,10 +124,11 @@ export async function trainCommand(argv: string[]): Promise<number> {
   let trainer: Trainer | undefined;
   try {
     const readEvery = intOption(options, "read-every") ?? (opened.backend.kind === "cpu" ? 1 : 10);
+    const matmuls = await matmulCodegen(opened.gpu, g, plan0, batch, options["tune"] === true);
     trainer = await asUserErrors(() =>
       Trainer.create({
         backend: opened.backend,
-        plan: planOf(g, { train: spec }),
+        plan: planOf(g, { train: spec, ...matmuls }),
         spec,
         data,
         infer,
