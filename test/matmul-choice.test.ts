@@ -27,8 +27,9 @@ describe("matmul shape classes and choices", () => {
     expect(shapeClass(shape(128, 256, 784))).toBe("s.s.l/NN");
     expect(shapeClass(shape(784, 256, 128, true))).toBe("l.s.s/TN");
     expect(shapeClass(shape(1024, 1024, 1024, false, true))).toBe("l.l.l/NT");
-    expect(shapeClass(shape(128, 10, 256))).toBe("tiny");
-    expect(shapeClass(shape(128, 10, 256, false, false, 64))).toBe("s.s.s/NN");
+    expect(shapeClass(shape(128, 256, 256))).toBe("tiny");
+    expect(shapeClass(shape(128, 10, 256, false, false, 32))).toBe("tiny");
+    expect(shapeClass(shape(128, 256, 256, false, false, 2))).toBe("s.s.s/NN");
   });
 
   it("tells llvmpipe from a GPU by the adapter name", () => {

@@ -38,13 +38,13 @@ describe("matmul tuner's pick", () => {
 });
 
 describe("matmul tuner", () => {
-  // 128 x 128 x 128 is the smallest size the tuner times (2^21 multiply-adds).
-  const shape: MatmulShape = { batch: 1, m: 128, n: 128, k: 128, transA: false, transB: false };
+  // 256 x 256 x 256 is the smallest cube the tuner times (2^24 multiply-adds).
+  const shape: MatmulShape = { batch: 1, m: 256, n: 256, k: 256, transA: false, transB: false };
   const cls = shapeClass(shape);
 
   it("times each candidate, keeps the fastest and stores it by adapter and class", async () => {
     const tuner = MatmulTuner.open(gpu!, file);
-    const [record] = await tuner.tune([shape, { ...shape, m: 100 }]);
+    const [record] = await tuner.tune([shape, { ...shape, m: 200 }]);
     expect(record).toBeDefined();
     const candidates = matmulCandidates(tuner.kind, cls);
     expect(record!.candidates.map((c) => c.name)).toEqual(candidates.map(paramsName));
@@ -58,7 +58,7 @@ describe("matmul tuner", () => {
   it("a second tuner on the same file reuses the choice without timing, and the plan uses it", async () => {
     const tuner = MatmulTuner.open(gpu!, file);
     expect(await tuner.tune([shape])).toEqual([]);
-    const c = compile("network mm {\n  input a: f32[128, 128]\n  input b: f32[128, 128]\n  output c = a @ b\n}\n", "mm.net", { mode: "infer" });
+    const c = compile("network mm {\n  input a: f32[256, 256]\n  input b: f32[256, 256]\n  output c = a @ b\n}\n", "mm.net", { mode: "infer" });
     const codegen = await tuner.codegenFor(c.graph!, {});
     const plan = planOf(c.graph!, { codegen, variants: [{}] });
     const p = normalParams(tuner.choices[cls]!.params);

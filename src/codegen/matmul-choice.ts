@@ -18,8 +18,12 @@ export type MatmulChooser = (shape: MatmulShape) => MatmulParams;
 /** Adapter kinds with their own built-in tables. */
 export type AdapterKind = "llvmpipe" | "gpu";
 
-/** Matmuls with fewer multiply-adds than this are never tuned: their time is launch overhead. */
-export const TUNE_MIN_MACS = 1 << 21;
+/**
+ * Matmuls with fewer multiply-adds than this are never tuned: timing candidates costs a compile
+ * each (seconds on llvmpipe), paid back only by matmuls of several milliseconds (the MLP step's
+ * 128 x 784 x 256 ones, not its 128 x 256 x 256 ones).
+ */
+export const TUNE_MIN_MACS = 1 << 24;
 
 /**
  * The shape class of a matmul: each of m, n, k as `s` (at most 256, a batch of rows or a hidden
@@ -70,16 +74,15 @@ export function matmulCandidates(kind: AdapterKind, cls: string): MatmulParams[]
   const others: MatmulParams[] =
     kind === "llvmpipe"
       ? // NOTE: no 8x8 blocks: their first dispatch compiles for 8-10 s on llvmpipe.
+        // Three candidates, not four: each costs a compile when a class is first met.
         skinny
         ? [
             { tileM: 2, tileN: 4, workgroup: [8, 8], vector: 4 },
             { tileM: 4, tileN: 4, workgroup: [8, 8], splitK: 2 },
-            { tileM: 4, tileN: 4, workgroup: [8, 8], vector: 4 },
           ]
         : [
             { tileM: 4, tileN: 4, workgroup: [8, 8], vector: 4 },
             { tileM: 8, tileN: 4, workgroup: [8, 8], vector: 4 },
-            { tileM: 2, tileN: 4, workgroup: [8, 8], vector: 4 },
           ]
       : [
           { tileM: 4, tileN: 4, workgroup: [8, 8], vector: 4, splitK: 4 },
