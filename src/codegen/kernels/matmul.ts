@@ -13,6 +13,13 @@
  * 3. The shapes are WGSL constants (kernels are specialised per shape); every index is u32.
  * 4. Workgroups tile (columns, rows, batch) as (x, y, z). When a count exceeds the per-dimension
  *    limit, the tiles are numbered linearly and the number is folded over x, y and z.
+ * 5. `vector: 4` binds an operand as array<vec4<f32>> where its layout allows: A along k (not
+ *    transposed), Bᵀ along k, B along n (then a thread's columns come in groups of 4 adjacent ones,
+ *    with vec4 accumulators); k then steps by 4. `kUnroll` steps k by more than 1 otherwise. A
+ *    remainder loop takes the last k % step values.
+ * 6. `splitK: S` makes the workgroup (x, y, S): slice z sums its share of k, the slices' sums meet
+ *    in workgroup memory after one barrier, and slice 0 adds them up and stores. More threads per
+ *    output block for outputs too small to occupy a GPU (a batch of 128 rows); no extra kernel.
  *
  * Bindings (group 0): 0 = A, 1 = B, 2..1+extraInputs = epilogue inputs e0, e1, ..., last = out.
  */
