@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MATMUL_TEMPLATE_VARIANTS, matmulKernel, type MatmulSpec, type MatmulVariant } from "../src/codegen/kernels/matmul.js";
+import { defaultMatmulChooser } from "../src/codegen/matmul-choice.js";
 import { releaseGpu, requireSharedGpu, type GpuContext } from "../src/runtime/device.js";
 import { runKernelOnce } from "../src/runtime/gpu-buffers.js";
 import { PipelineCache } from "../src/runtime/pipelines.js";
@@ -107,6 +108,20 @@ for (const v of MATMUL_TEMPLATE_VARIANTS) {
     });
   });
 }
+
+describe("the built-in choice for large matmuls on llvmpipe", () => {
+  for (const [transA, transB] of [
+    [false, false],
+    [true, true],
+  ] as const) {
+    it(`m 300, n 264, k 270, ${label(transA, transB)} (class l.l.l, 8x8 blocks on a row of threads)`, async () => {
+      const s = { batch: 1, m: 300, n: 264, k: 270, transA, transB };
+      const params = defaultMatmulChooser("llvmpipe")(s);
+      expect(params.workgroup[1]).toBe(1);
+      await check({ name: "builtin", ...params }, s, 5);
+    });
+  }
+});
 
 describe("matmul template parameter checks", () => {
   const base: MatmulSpec = { batch: 1, m: 8, n: 8, k: 8, transA: false, transB: false, tileM: 4, tileN: 4, workgroup: [8, 8] };

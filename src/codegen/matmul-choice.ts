@@ -43,17 +43,25 @@ export function adapterKind(adapterName: string): AdapterKind {
 }
 
 const REG4X4: MatmulParams = { tileM: 4, tileN: 4, workgroup: [8, 8] };
+/** 8x8 blocks on one row of 16 threads: A's reads are uniform across the workgroup (see matmul.ts). */
+const ROW8X8: MatmulParams = { tileM: 8, tileN: 8, workgroup: [16, 1] };
 
 /**
  * The built-in choices when no timing was made, by adapter kind: `default` for every class not
  * listed. llvmpipe runs a workgroup per CPU thread, 8 invocations at a time in SIMD lanes, so what
  * counts there is the work per invocation, not occupancy: 4x4 register blocks without workgroup
- * memory (barriers are slow there). A real GPU needs enough threads in flight: skinny outputs
+ * memory (barriers are slow there), and for large matmuls 8x8 blocks on a row of threads. A real GPU needs enough threads in flight: skinny outputs
  * split k over 4 slices of a workgroup.
  */
 export const DEFAULT_MATMUL_TABLES: Record<AdapterKind, Record<string, MatmulParams>> = {
   llvmpipe: {
     default: REG4X4,
+    // NOTE: measured at 1024³, interleaved, load 9-12: median 799-845 ms against 4x4/8x8's 1616.
+    // It compiles slower (2-4 s at the first dispatch against 2-3), paid back by large matmuls only.
+    "l.l.l/NN": ROW8X8,
+    "l.l.l/NT": ROW8X8,
+    "l.l.l/TN": ROW8X8,
+    "l.l.l/TT": ROW8X8,
   },
   gpu: {
     default: { tileM: 4, tileN: 4, workgroup: [8, 8], vector: 4 },
@@ -73,17 +81,14 @@ export function matmulCandidates(kind: AdapterKind, cls: string): MatmulParams[]
   const skinny = cls.startsWith("s.s.l");
   const others: MatmulParams[] =
     kind === "llvmpipe"
-      ? // NOTE: no 8x8 blocks: their first dispatch compiles for 8-10 s on llvmpipe.
-        // Three candidates, not four: each costs a compile when a class is first met.
+      ? // NOTE: at most three candidates on llvmpipe: each costs a compile (seconds) when a class
+        // is first met. No 8x8 blocks on 8x8 workgroups: their first dispatch took 8-10 s.
         skinny
         ? [
             { tileM: 2, tileN: 4, workgroup: [8, 8], vector: 4 },
             { tileM: 4, tileN: 4, workgroup: [8, 8], splitK: 2 },
           ]
-        : [
-            { tileM: 4, tileN: 4, workgroup: [8, 8], vector: 4 },
-            { tileM: 8, tileN: 4, workgroup: [8, 8], vector: 4 },
-          ]
+        : [REG4X4, { tileM: 8, tileN: 8, workgroup: [8, 1] }, { tileM: 4, tileN: 4, workgroup: [8, 8], vector: 4 }]
       : [
           { tileM: 4, tileN: 4, workgroup: [8, 8], vector: 4, splitK: 4 },
           { tileM: 2, tileN: 2, workgroup: [16, 16] },
@@ -97,7 +102,7 @@ export function matmulCandidates(kind: AdapterKind, cls: string): MatmulParams[]
     seen.add(key(p));
     out.push(p);
   }
-  return out.slice(0, 4);
+  return out.slice(0, kind === "llvmpipe" ? 3 : 4);
 }
 
 /** The table's choice for a class, or its default. */

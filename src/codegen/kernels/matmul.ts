@@ -90,6 +90,7 @@ export const MATMUL_TEMPLATE_VARIANTS: MatmulVariant[] = [
   { name: "reg2x4v4", tileM: 2, tileN: 4, workgroup: [8, 8], vector: 4 },
   { name: "reg4x4u3", tileM: 4, tileN: 4, workgroup: [8, 8], kUnroll: 3 },
   { name: "reg4x4k2", tileM: 4, tileN: 4, workgroup: [8, 8], splitK: 2 },
+  { name: "row4x4", tileM: 4, tileN: 4, workgroup: [8, 1] },
   { name: "reg2x4v4k4", tileM: 2, tileN: 4, workgroup: [8, 4], vector: 4, splitK: 4 },
 ];
 
@@ -169,7 +170,9 @@ export function matmulKernel(spec: MatmulSpec): { wgsl: string; workgroups: [num
   // NOTE: a split workgroup meets at a barrier, which every thread must reach (uniform control
   // flow): threads past the edge compute on clamped indices and skip only the stores.
   const inRange = (cond: string) => (split > 1 ? `  let in_range = ${cond};` : `  if (!(${cond})) { return; }`);
-  lines.push(`  let row0 = tile_y * ${u(tileM * wy)} + lid.y;`);
+  // NOTE: with one row of threads, rows depend on the workgroup alone, so A's reads are uniform
+  // across the workgroup (llvmpipe then loads once for all SIMD lanes instead of gathering).
+  lines.push(`  let row0 = tile_y * ${u(tileM * wy)}${wy > 1 ? " + lid.y" : ""};`);
   // Column c of the block: strided by the workgroup width, or with vec4 B, in groups of 4
   // adjacent columns (group g starts at colg_g, a multiple of 4).
   const col = (c: number) => (bVecN ? `colg${Math.floor(c / 4)} + ${u(c % 4)}` : `col${c}`);
