@@ -179,7 +179,7 @@ function predictionOf(g: Graph, train: TrainSpec | undefined): Compiled["predict
 
 /**
  * Every tensor's count of values fits a 32-bit index (symbolic dims count as 1: a batch too big
- * for the device is found when the batch is known). One error per source location.
+ * for the device is found when the batch is known). One error per source line.
  */
 function checkTensorSizes(g: Graph, d: Diagnostics): void {
   const seen = new Set<string>();
@@ -190,7 +190,8 @@ function checkTensorSizes(g: Graph, d: Diagnostics): void {
     let count = 1;
     for (const x of v.type.shape) if (typeof x === "number") count *= x;
     if (count <= 2147483647) continue;
-    const key = `${v.span.start}:${v.span.end}`;
+    // NOTE: per line: a layer's param and the gradient made from it (the call, and its pipe stage) are one mistake.
+    const key = `${v.span.file.path}:${v.span.file.position(v.span.start).line}`;
     if (seen.has(key)) continue;
     seen.add(key);
     d.error("NC3022", v.span, { what: v.arg ? `${v.arg.role} ${v.arg.name}` : "a value of", type: formatType(v.type), count: count.toExponential(2) });

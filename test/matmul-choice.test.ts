@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { netcCacheDir } from "../src/base/cache-dir.js";
 import {
   adapterKind,
   DEFAULT_MATMUL_TABLES,
@@ -13,14 +12,6 @@ import {
 import { matmulKernel } from "../src/codegen/kernels/matmul.js";
 
 const shape = (m: number, n: number, k: number, transA = false, transB = false, batch = 1): MatmulShape => ({ batch, m, n, k, transA, transB });
-
-describe("netc cache folder", () => {
-  it("is $NETC_CACHE_DIR, else $XDG_CACHE_HOME/netc, else ~/.cache/netc", () => {
-    expect(netcCacheDir({ NETC_CACHE_DIR: "/x/y", XDG_CACHE_HOME: "/c" })).toBe("/x/y");
-    expect(netcCacheDir({ XDG_CACHE_HOME: "/c" })).toBe("/c/netc");
-    expect(netcCacheDir({ HOME: "/h" })).toMatch(/[/\\]\.cache[/\\]netc$/);
-  });
-});
 
 describe("matmul shape classes and choices", () => {
   it("classes m, n, k as small or large with the transposes; small matmuls are all tiny", () => {

@@ -1,16 +1,31 @@
 import { nodeBuiltin } from "./node-builtins.js";
 
 /**
- * The folder where netc keeps what it learns about a machine between runs (the matmul tilings
- * chosen by timing, `<cache>/matmul-tuning.json`; Mesa's shader cache, `<cache>/mesa`):
- * `$NETC_CACHE_DIR`, else `$XDG_CACHE_HOME/netc`, else `~/.cache/netc`. Undefined outside Node
- * (a page has no such folder; callers then keep their choices in memory).
+ * netc's cache folder (Node only): `$NETC_CACHE_DIR`, else `$XDG_CACHE_HOME/netc`, else
+ * `~/.cache/netc`. It holds what makes a second run start faster than the first, e.g. Mesa's
+ * shader cache in `mesa/`. Undefined outside Node.
  */
-export function netcCacheDir(env: Record<string, string | undefined> = typeof process !== "undefined" ? process.env : {}): string | undefined {
+export function cacheDir(): string | undefined {
   const path = nodeBuiltin("node:path");
   const os = nodeBuiltin("node:os");
   if (!path || !os) return undefined;
-  if (env["NETC_CACHE_DIR"]) return path.resolve(env["NETC_CACHE_DIR"]);
-  if (env["XDG_CACHE_HOME"]) return path.join(path.resolve(env["XDG_CACHE_HOME"]), "netc");
-  return path.join(os.homedir(), ".cache", "netc");
+  const own = process.env["NETC_CACHE_DIR"];
+  if (own) return path.resolve(own);
+  const xdg = process.env["XDG_CACHE_HOME"];
+  return xdg ? path.join(path.resolve(xdg), "netc") : path.join(os.homedir(), ".cache", "netc");
+}
+
+/** A sub-folder of the cache folder, made if missing; undefined outside Node or when it cannot be made. */
+export function cacheSubdir(name: string): string | undefined {
+  const root = cacheDir();
+  const fs = nodeBuiltin("node:fs");
+  const path = nodeBuiltin("node:path");
+  if (!root || !fs || !path) return undefined;
+  const dir = path.join(root, name);
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    return dir;
+  } catch {
+    return undefined;
+  }
 }

@@ -38,7 +38,9 @@ export async function openBackend(choice: string | undefined, doing: string): Pr
   const deviceMs = performance.now() - t0;
   if (got.ok) {
     const gpu = got.gpu;
-    return { backend: webgpuBackend(gpu), gpu, deviceMs, close: () => releaseGpu(gpu) };
+    // NOTE: NETC_COMPILE_AHEAD=0 turns the parallel compile off, to measure what it gives.
+    const compileAhead = process.env["NETC_COMPILE_AHEAD"] !== "0";
+    return { backend: webgpuBackend(gpu, undefined, { compileAhead }), gpu, deviceMs, close: () => releaseGpu(gpu) };
   }
   if (want === "webgpu") throw new UsageError(`no WebGPU adapter: ${got.reason}`);
   process.stderr.write(`netc: warning: no WebGPU adapter (${got.reason}); ${doing} on the CPU backend instead\n`);

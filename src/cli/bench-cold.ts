@@ -4,7 +4,9 @@
  * result, as the peers' coldstart.mjs times TF.js and jax-js. The child reads the spawn time from
  * the environment (the monotonic clock is shared by processes on one machine) and reports when
  * netc was ready (modules loaded, device open), when the workload was set up (compiled, pipelines
- * made, every kernel dispatched once) and when its first and second calls returned.
+ * made, every kernel dispatched once) and when its first and second calls returned. Each cold
+ * child is followed by a warm one on the shader cache it left, as a second run of netc finds its
+ * own cache (`<netc cache>/mesa`): `warm_ms` is that child's spawn -> first result.
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
@@ -59,10 +61,19 @@ export async function coldChild(workload: RuntimeWorkload, open: () => Promise<{
 /** In the parent: `n` cold children of `workload` in turn; the line's times are spawn -> first result. */
 export async function runCold(workload: string, n: number, backend: string): Promise<BenchRecord> {
   const recs: (ColdRecord & { cache_bytes: number })[] = [];
+  const warm: ColdRecord[] = [];
   for (let i = 0; i < n; i++) {
-    const got = await oneChild(workload, backend);
-    if ("error" in got) return { system: "netc", workload: `${workload} cold`, error: got.error };
-    recs.push(got);
+    const cache = mkdtempSync(join(tmpdir(), "netc-bench-mesa-"));
+    try {
+      const got = await oneChild(workload, backend, cache);
+      if ("error" in got) return { system: "netc", workload: `${workload} cold`, error: got.error };
+      recs.push({ ...got, cache_bytes: dirBytes(cache) });
+      const again = await oneChild(workload, backend, cache);
+      if ("error" in again) return { system: "netc", workload: `${workload} cold`, error: `warm child: ${again.error}` };
+      warm.push(again);
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
   }
   const med = (k: keyof ColdRecord | "cache_bytes") => summarise(recs.map((r) => r[k])).median_ms;
   const t = summarise(recs.map((r) => r.first_ms));
@@ -80,11 +91,13 @@ export async function runCold(workload: string, n: number, backend: string): Pro
     first_call_ms: med("first_call_ms"),
     second_call_ms: med("second_call_ms"),
     mesa_cache_bytes: med("cache_bytes"),
+    warm_ms: summarise(warm.map((r) => r.first_ms)).median_ms,
+    warm_setup_ms: summarise(warm.map((r) => r.setup_ms)).median_ms,
   };
 }
 
-function oneChild(workload: string, backend: string): Promise<(ColdRecord & { cache_bytes: number }) | { error: string }> {
-  const cache = mkdtempSync(join(tmpdir(), "netc-bench-mesa-"));
+/** One child on the shader cache in `cache` (empty: a cold start; filled by a child before: a warm one). */
+function oneChild(workload: string, backend: string, cache: string): Promise<ColdRecord | { error: string }> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     // NOTE: NETC_STDERR_FILTERED runs the command in this one process (bin/netc.js would add a
@@ -97,13 +110,11 @@ function oneChild(workload: string, backend: string): Promise<(ColdRecord & { ca
     child.stderr.setEncoding("utf8").on("data", (s: string) => (err += s));
     child.on("error", reject);
     child.on("close", (code) => {
-      const cache_bytes = dirBytes(cache);
-      rmSync(cache, { recursive: true, force: true });
       const line = /^@@cold (.*)$/m.exec(out);
       if (code !== 0 || !line) {
         const why = err.split("\n").filter((l) => l.trim() && !l.startsWith("Warning: maxDynamic")).slice(0, 3).join(" | ");
         resolve({ error: `cold child exited ${code}: ${why}` });
-      } else resolve({ ...(JSON.parse(line[1]!) as ColdRecord), cache_bytes });
+      } else resolve(JSON.parse(line[1]!) as ColdRecord);
     });
   });
 }

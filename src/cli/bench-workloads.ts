@@ -17,6 +17,7 @@ import { planInitialValues } from "../runtime/train.js";
 import { WebGpuRunner } from "../runtime/webgpu.js";
 import { UsageError } from "./io.js";
 import { cnnFlops, mlpStepFlops, randn, round, scaled, type Repetitions } from "./bench-timing.js";
+import type { ProfileReport } from "../runtime/profiler.js";
 
 /** A workload made ready to time on one backend. */
 export interface Prepared {
@@ -206,6 +207,15 @@ function synthetic(t: PlanTensor, shape: number[], seed: number, label: boolean)
 }
 
 /** Dispatches, compute passes and submits of one call, from the runner's own counter (WebGPU only). */
+/** The profile of `reps` more calls (at least 3), kernel by kernel; undefined where the backend has no kernels to time. */
+export async function profileCalls(p: Prepared, reps: number): Promise<ProfileReport | undefined> {
+  if (!p.runner.startProfile) return undefined;
+  const steps = Math.max(3, reps);
+  const profiler = p.runner.startProfile(steps);
+  for (let i = 0; i < steps; i++) await p.call();
+  return profiler.report();
+}
+
 export async function countsOfCall(p: Prepared): Promise<{ dispatches: number | null; passes: number | null; submits: number | null }> {
   if (!(p.runner instanceof WebGpuRunner)) return { dispatches: null, passes: null, submits: null };
   const before = { ...p.runner.encoded };

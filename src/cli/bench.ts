@@ -7,14 +7,15 @@ import { openBackend, type OpenBackend } from "./backend.js";
 import { coldChild, COLD_T0, runCold } from "./bench-cold.js";
 import { COMPILE_SET, isCompileWorkload, runCompileWorkload } from "./bench-compile.js";
 import { gflops, timeCalls, type BenchLine, type BenchRecord } from "./bench-timing.js";
-import { cnnInfer, countsOfCall, exampleWorkload, matmulWorkload, mlpStep, type RuntimeWorkload } from "./bench-workloads.js";
+import { cnnInfer, countsOfCall, exampleWorkload, matmulWorkload, mlpStep, profileCalls, type RuntimeWorkload } from "./bench-workloads.js";
+import { formatProfile, type ProfileReport } from "../runtime/profiler.js";
 import { intOption, parseArgs, UsageError } from "./io.js";
 import { MatmulTuner } from "../codegen/matmul-tune.js";
 import type { Graph } from "../ir/graph.js";
 import type { DimBindings } from "../ir/types.js";
 import type { GpuContext } from "../runtime/device.js";
 
-const USAGE = "usage: netc bench [--workload a,b] [--n N] [--backend webgpu|cpu] [--cold] [--no-tune] [--json]";
+const USAGE = "usage: netc bench [--workload a,b] [--n N] [--backend webgpu|cpu] [--cold] [--no-tune] [--json] [--profile]";
 
 /** The workloads the peers run too (../shared/bench-peers). */
 const PEER_SET = ["matmul-1024", "mlp-step", "cnn-infer"];
@@ -83,7 +84,7 @@ function runtimeWorkload(name: string): RuntimeWorkload | undefined {
  * large programs; prints one JSON line per result in the peers' format, then a table.
  */
 export async function benchCommand(argv: string[]): Promise<number> {
-  const { positional, options } = parseArgs(argv, { workload: "string", n: "string", backend: "string", cold: "boolean", json: "boolean", "no-tune": "boolean" });
+  const { positional, options } = parseArgs(argv, { workload: "string", n: "string", backend: "string", cold: "boolean", json: "boolean", profile: "boolean", "no-tune": "boolean" });
   if (positional.length) throw new UsageError(USAGE);
   const n = intOption(options, "n");
   if (n === 0) throw new UsageError("--n must be at least 1");
@@ -126,7 +127,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
             process.stdout.write(JSON.stringify({ system: "netc", info }) + "\n");
             if (opened.gpu && tuning(options)) tuner = MatmulTuner.open(opened.gpu);
           }
-          emit(await runRuntimeWorkload(w, opened, n, tuner));
+          emit(await runRuntimeWorkload(w, opened, n, options["profile"] === true, tuner));
         }
       } catch (e) {
         if (e instanceof UsageError) throw e;
@@ -140,7 +141,13 @@ export async function benchCommand(argv: string[]): Promise<number> {
   } finally {
     opened?.close();
   }
-  if (!json) process.stdout.write("\n" + table(lines) + "\n");
+  if (!json) {
+    process.stdout.write("\n" + table(lines) + "\n");
+    for (const l of lines) {
+      const profile = (l as { profile?: ProfileReport }).profile;
+      if (profile) process.stdout.write(`\n${l.workload}: ${formatProfile(profile).join("\n")}\n`);
+    }
+  }
   return lines.some((l) => "error" in l) ? 1 : 0;
 }
 
@@ -154,7 +161,7 @@ function tuning(options: Record<string, unknown>): boolean {
 }
 
 /** Prepares a runtime workload, times it, counts one call's GPU work and frees its runner. */
-async function runRuntimeWorkload(w: RuntimeWorkload, opened: OpenBackend, n: number | undefined, tuner: MatmulTuner | undefined): Promise<BenchRecord> {
+async function runRuntimeWorkload(w: RuntimeWorkload, opened: OpenBackend, n: number | undefined, profile: boolean, tuner: MatmulTuner | undefined): Promise<BenchRecord> {
   const t0 = performance.now();
   const tuned: string[] = [];
   const tune = tuner && ((graph: Graph, dims: DimBindings) => tuner.codegenFor(graph, dims, { log: (line) => tuned.push(line) }));
@@ -165,6 +172,7 @@ async function runRuntimeWorkload(w: RuntimeWorkload, opened: OpenBackend, n: nu
     const reps = n === undefined ? w.reps : { ...w.reps, reps: n, warmup: Math.min(w.reps.warmup, n), minReps: Math.min(w.reps.minReps, n) };
     const t = await timeCalls(() => p.call(), reps);
     const counts = await countsOfCall(p);
+    const profiled = profile ? await profileCalls(p, reps.reps) : undefined;
     const errors = opened.backend.deviceErrors?.() ?? [];
     if (errors.length) return { system: "netc", workload: w.name, error: `device error: ${errors[0]}` };
     const line: BenchLine = {
@@ -177,6 +185,7 @@ async function runRuntimeWorkload(w: RuntimeWorkload, opened: OpenBackend, n: nu
       kernels: p.runner.kernelsPerStep,
       setup_ms: Math.round(setupMs),
       ...p.extra(),
+      ...(profiled ? { profile: profiled } : {}),
     };
     return line;
   } finally {
@@ -184,7 +193,8 @@ async function runRuntimeWorkload(w: RuntimeWorkload, opened: OpenBackend, n: nu
   }
 }
 
-const PEER_KEYS = new Set(["system", "workload", "median_ms", "min_ms", "n", "gflops_median", "gflops_best", "dispatches", "passes", "submits"]);
+// NOTE: `profile` is printed after the table, not as a note.
+const PEER_KEYS = new Set(["system", "workload", "median_ms", "min_ms", "n", "gflops_median", "gflops_best", "dispatches", "passes", "submits", "profile"]);
 
 /** The results as a text table (median and best ms, GFLOP/s, GPU work per call, the rest as notes). */
 function table(lines: readonly BenchRecord[]): string {

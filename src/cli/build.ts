@@ -2,6 +2,7 @@ import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { moduleDts, moduleJs } from "../codegen/module.js";
 import { planOf } from "../codegen/plan.js";
+import { describeStepMemory, stepMemory } from "../ir/arena.js";
 import { dimsFor } from "../runtime/backend.js";
 import { checkpointValues } from "../runtime/restore.js";
 import { encodeSafetensors } from "../runtime/safetensors.js";
@@ -87,6 +88,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
       `inputs ${plan.inputs.map((t) => `${t.name}: ${t.dtype}[${t.shape.join(", ")}]`).join(", ")}; outputs ${plan.outputs.map((t) => t.name).join(", ")}` +
       (classes ? `; classes ${classes.names.join(", ")}` : ""),
   );
+  for (const v of plan.variants) out(`netc: memory at batch ${v.dims[plan.batchDims[0] ?? ""] ?? 1}: ${describeStepMemory(stepMemory(plan, v))} on WebGPU`);
   return 0;
 }
 

@@ -35,7 +35,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
   const dims = dimsFor(plan, batch);
   const needs = planNeeds(plan, dims, DEFAULT_LIMITS);
   const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
-  out(`${file}: on WebGPU at batch ${batch}: largest buffer ${needs.largest.label} ${mib(needs.largest.bytes)}${needs.largest.at ? ` (${needs.largest.at})` : ""} of at most ${mib(DEFAULT_LIMITS.maxStorageBufferBindingSize)}; a step's buffers ${mib(needs.totalBytes)}`);
+  out(`${file}: on WebGPU at batch ${batch}: largest buffer ${needs.largest.label} ${mib(needs.largest.bytes)}${needs.largest.at ? ` (${needs.largest.at})` : ""} of at most ${mib(DEFAULT_LIMITS.maxStorageBufferBindingSize)}; a step's buffers ${mib(needs.totalBytes)} (${mib(needs.unsharedBytes)} without reuse)`);
   for (const p of needs.problems) process.stderr.write(`netc: does not fit WebGPU's limits: ${p}\n`);
   return needs.problems.length ? 1 : 0;
 }

@@ -43,6 +43,8 @@ commands:
         [--on-nan stop|skip|ignore] a NaN or infinite loss stops training (default; names the
                                   op and line it came from, no checkpoint after it), skips the
                                   batch, or is ignored; a WebGPU device error always stops it
+        [--profile]               time each kernel of the first 50 full-batch steps: ms per step
+                                  by kernel and source line, and the JavaScript time per step
   eval FILE --checkpoint CKPT     loss, accuracy, per-class precision/recall/F1 and the confusion
        [--split S] [--backend B]  matrix in inference mode; S: test (default), train, validation
        [--batch N] [--json]
@@ -70,7 +72,8 @@ commands:
                                   line per result in the peers' format, then a table (--json: lines
                                   only); --n: timed calls (processes for --cold and compile
                                   workloads); --cold: fresh processes with an empty shader cache,
-                                  timed from process start to the first result
+                                  timed from process start to the first result; --profile:
+                                  each runtime workload's time by kernel and source line
   sample FILE --checkpoint CKPT   generate text with a character-level model: --length N characters
          [--prompt TEXT]          after the prompt, drawn at --temperature T (default 0.8) with
          [--length N] [--seed N]  --seed N

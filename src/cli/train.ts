@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { planOf } from "../codegen/plan.js";
 import { compile } from "../compile.js";
+import { describeStepMemory, stepMemory } from "../ir/arena.js";
 import type { Graph } from "../ir/graph.js";
 import type { Plan } from "../ir/plan.js";
 import { unfusedKernelCount } from "../ir/passes/fuse.js";
@@ -8,18 +9,23 @@ import type { Checkpoint } from "../runtime/checkpoint.js";
 import { checkpointValues } from "../runtime/restore.js";
 import { prepareData, type InputTransform } from "../runtime/data-source.js";
 import { batchSizes, Trainer, type TrainResult } from "../runtime/trainer.js";
+import { WebGpuRunner } from "../runtime/webgpu.js";
 import { asUserErrors, loadCheckpoint, matmulCodegen, metaJson, openBackend } from "./backend.js";
 import { initWeights } from "./init-weights.js";
 import { checkOutputPath, compileFile, intOption, parseArgs, readSource, UsageError } from "./io.js";
 import { trainingCurvesSvg } from "./plot.js";
+import { formatProfile, type StepProfiler } from "../runtime/profiler.js";
 import { fmtLoss, fmtPercent, fmtRate, Progress, summaryTable } from "./progress.js";
 
 const fmt = (ms: number) => ms.toFixed(1);
 
+/** Full-batch steps `--profile` times (profiled steps wait for the device, so not all of a long run). */
+const PROFILE_STEPS = 50;
+
 const USAGE =
   "usage: netc train FILE [--backend auto|webgpu|cpu] [--epochs N] [--batch N] [--seed N] [--limit N]\n" +
   "                  [--checkpoint PATH] [--resume PATH] [--plot FILE.svg] [--quiet] [--log-every N] [--read-every N]\n" +
-  "                  [--on-nan stop|skip|ignore] [--init WEIGHTS [--from torch|keras] [--partial]] [--tune]";
+  "                  [--on-nan stop|skip|ignore] [--init WEIGHTS [--from torch|keras] [--partial]] [--profile] [--tune]";
 
 const FLAGS = {
   backend: "string",
@@ -37,6 +43,7 @@ const FLAGS = {
   init: "string",
   from: "string",
   partial: "boolean",
+  profile: "boolean",
   tune: "boolean",
 } as const;
 
@@ -54,6 +61,8 @@ const FLAGS = {
  *   --init WEIGHTS                    start from these weights (a netc checkpoint or `netc import`'s weights;
  *                                     with --from torch|keras, PyTorch- or Keras-named safetensors) with a
  *                                     fresh optimizer; --partial leaves the params the file lacks to their initialisers
+ *   --profile                         time each kernel of the first PROFILE_STEPS full-batch steps and print
+ *                                     where a step's time goes, by kernel and source line, and the JavaScript time
  *   --tune                            time matmul tilings for this adapter now (a few seconds per shape class, once per
  *                                     machine; stored in the netc cache folder). Without it, choices stored by an
  *                                     earlier --tune or `netc bench` are used, and built-in ones for the rest
@@ -146,10 +155,16 @@ export async function trainCommand(argv: string[]): Promise<number> {
       }),
     );
     const runner = await trainer.pool.owner();
+    let profiler: StepProfiler | undefined;
+    if (options["profile"] === true) {
+      if (!runner.startProfile) throw new UsageError("--profile times GPU kernels: it needs the webgpu backend (--backend webgpu)");
+      profiler = runner.startProfile(PROFILE_STEPS);
+    }
     const passes = Object.values(c.times.passes).reduce((a, b) => a + b, 0) + inferMs;
     const times = opened.backend.times;
     const prepare = opened.gpu
-      ? `, device ${fmt(opened.deviceMs)}, codegen ${fmt(times.codegen)}, pipelines ${fmt(times.pipelines)} for ${runner.kernelsPerStep} kernels, each compiled and dispatched once`
+      ? `, device ${fmt(opened.deviceMs)}, codegen ${fmt(times.codegen)}, pipelines ${fmt(times.pipelines)} for ${runner.kernelsPerStep} kernels, each compiled and dispatched once` +
+        (times.ahead ? ` (${times.ahead.shaders} shaders compiled on ${times.ahead.devices} devices in parallel)` : "")
       : "";
     const tReady = performance.now();
     out(`netc: ready to train in ${fmt(tReady - t0)} ms (parse ${fmt(c.times.parse)}, lower ${fmt(c.times.lower)}, passes ${fmt(passes)}, data ${fmt(dataMs)}${prepare})`);
@@ -160,6 +175,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
       `netc: ${runner.name}: ${runner.kernelsPerStep} kernels per step (${unfusedKernelCount(g)} unfused), ` +
         `batch ${Math.min(batch, data.train.rows)}, ${steps} step${steps === 1 ? "" : "s"} per epoch${lastRows ? ` (the last of ${lastRows} rows)` : ""}`,
     );
+    // NOTE: the figure is the plan's WebGPU buffers; the CPU reference interprets the graph instead.
+    if (runner instanceof WebGpuRunner) out(`netc: memory per step on the device: ${describeStepMemory(stepMemory(trainer.pool.plan, runner.variant))}`);
     if (!quiet) {
       out(`netc: data: ${data.source}: ${data.train.rows} training rows${data.validation ? `, ${data.validation.rows} validation rows` : ""}`);
       const reads = readEvery === 1 ? "after every step" : readEvery > 0 && readEvery < steps ? `every ${readEvery} steps and at the end of each epoch` : "at the end of each epoch";
@@ -178,6 +195,10 @@ export async function trainCommand(argv: string[]): Promise<number> {
     progress.clearBar();
     if (trainer.skippedSteps) out(`netc: ${trainer.skippedSteps} step${trainer.skippedSteps === 1 ? "" : "s"} had a NaN or infinite loss and ${trainer.skippedSteps === 1 ? "was" : "were"} skipped (--on-nan skip)`);
     report(result, { out, quiet, epochs, runnerName: runner.name, text: data.text?.unigramEntropy });
+    if (profiler) {
+      if (profiler.steps === 0) out("netc: profile: no full-batch step ran, nothing to show");
+      else for (const line of formatProfile(profiler.report())) out(`netc: ${line}`);
+    }
     const plot = options["plot"] as string | undefined;
     if (plot !== undefined) {
       try {

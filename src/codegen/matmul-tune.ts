@@ -8,7 +8,7 @@
  * table. This runs in the compiler's process, where a device exists; the Plan it leads to carries
  * plain WGSL, so the runtime knows nothing of it.
  */
-import { netcCacheDir } from "../base/cache-dir.js";
+import { cacheDir } from "../base/cache-dir.js";
 import { nodeBuiltin } from "../base/node-builtins.js";
 import type { Graph } from "../ir/graph.js";
 import type { DimBindings } from "../ir/types.js";
@@ -63,7 +63,7 @@ const MIN_GAIN = 0.05;
 
 /** Where the tuned choices live: `<netc cache>/matmul-tuning.json`, or nowhere outside Node. */
 export function tuningFile(): string | undefined {
-  const dir = netcCacheDir();
+  const dir = cacheDir();
   const path = nodeBuiltin("node:path");
   return dir && path ? path.join(dir, FILE_NAME) : undefined;
 }

@@ -1,6 +1,7 @@
 import { NetcError } from "../base/errors.js";
 import { formatLocation, type Span } from "../base/source.js";
-import type { Graph, Value } from "../ir/graph.js";
+import type { Graph, Kernel, Value } from "../ir/graph.js";
+import { arenaOf } from "../ir/arena.js";
 import { graphToJson } from "../ir/graph-json.js";
 import { batchBindings, dimsKey, PLAN_FORMAT, type Plan, type PlanBuffer, type PlanTensor, type PlanVariant } from "../ir/plan.js";
 import { hyperSchedule, hyperValues, type TrainSpec } from "../ir/training.js";
@@ -27,7 +28,8 @@ export interface PlanOptions {
  *      an alias of its input (row-major data is unchanged, so a reshape costs nothing);
  *   2. the interface: inputs, labels, hypers, params and state, outputs and the loss, each with
  *      its buffer;
- *   3. variants: for each dims binding, every kernel's WGSL (shared text stored once) and grid;
+ *   3. variants: for each dims binding, every kernel's WGSL (shared text stored once) and grid,
+ *      and the arena: which temporaries share a buffer (src/ir/arena.ts);
  *   4. the graph as JSON, for the CPU reference.
  */
 export function planOf(g: Graph, opts: PlanOptions = {}): Plan {
@@ -63,19 +65,24 @@ export function planOf(g: Graph, opts: PlanOptions = {}): Plan {
   const shaders: string[] = [];
   const shaderIndex = new Map<string, number>();
   const kernels = g.kernels;
-  const specialise = (dims: DimBindings): PlanVariant => ({
-    dims: { ...dims },
-    kernels: kernels.map((k) => {
-      const c = generateKernel(k, dims, codegen);
-      let shader = shaderIndex.get(c.wgsl);
-      if (shader === undefined) {
-        shader = shaders.length;
-        shaders.push(c.wgsl);
-        shaderIndex.set(c.wgsl, shader);
-      }
-      return { name: c.name, shader, entry: "main", bindings: [...c.inputs, c.output].map(bufferOf), workgroups: c.workgroups };
-    }),
-  });
+  const specialise = (dims: DimBindings): PlanVariant => {
+    const variant: PlanVariant = {
+      dims: { ...dims },
+      kernels: kernels.map((k) => {
+        const c = generateKernel(k, dims, codegen);
+        let shader = shaderIndex.get(c.wgsl);
+        if (shader === undefined) {
+          shader = shaders.length;
+          shaders.push(c.wgsl);
+          shaderIndex.set(c.wgsl, shader);
+        }
+        return { name: c.name, ops: kernelOps(k), shader, entry: "main", bindings: [...c.inputs, c.output].map(bufferOf), workgroups: c.workgroups };
+      }),
+    };
+    // NOTE: runs only once `plan` below exists (specialise is called after it is made).
+    variant.arena = arenaOf(plan, variant);
+    return variant;
+  };
 
   const plan: Plan = {
     format: PLAN_FORMAT,
@@ -112,6 +119,19 @@ export function planOf(g: Graph, opts: PlanOptions = {}): Plan {
   for (const dims of opts.variants ?? []) plan.specialise(dims);
   for (const rows of opts.batches ?? []) plan.specialise(batchBindings(plan, rows));
   return plan;
+}
+
+/** Ops that say what a kernel does (not the broadcasts and reshapes that feed them). */
+const QUIET_OPS = new Set(["broadcast", "reshape", "const", "size"]);
+
+/** A kernel's ops in order, each once (`matmul+add+max`), after the stage that made its output. */
+function kernelOps(k: Kernel): string {
+  const ops: string[] = [];
+  for (const n of k.nodes) if (!QUIET_OPS.has(n.op) && !ops.includes(n.op)) ops.push(n.op);
+  const shown = ops.length > 5 ? [...ops.slice(0, 5), "…"] : ops;
+  const origin = k.nodes[k.nodes.length - 1]!.origin;
+  const stage = origin === "grad" ? "grad: " : origin === "update" ? "update: " : "";
+  return stage + (shown.join("+") || k.nodes[k.nodes.length - 1]!.op);
 }
 
 /** `file:line:col` of a span in real source (graphs built in memory have none). */

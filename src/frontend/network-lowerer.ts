@@ -271,7 +271,9 @@ export class Lowerer {
       if (!this.claimInstance(instance, e.instance?.name ?? instance, e)) return undefined;
     }
     const before = this.graph.args.length;
-    const emit = this.emitAt(e.span);
+    // NOTE: a pipe stage's call spans from the chain's start (`x |> a |> b`); its nodes carry the
+    // stage alone (`b`), so a profile or a shape error names the layer's own line.
+    const emit = this.emitAt(stageSpan(e));
     const out = fn.lower(emit, args as Value[], kw, e.span, this.layerCtx(instance, e.span, emit));
     if (kw["l1"] !== undefined || kw["l2"] !== undefined) {
       const penalty = { l1: (kw["l1"] as number | undefined) ?? 0, l2: (kw["l2"] as number | undefined) ?? 0 };
@@ -467,4 +469,10 @@ export class Lowerer {
       symbol: (name) => this.prefix + name,
     };
   }
+}
+
+/** A call's own text: from its instance name or callee to its end (a pipe's call starts at the chain's start). */
+function stageSpan(e: CallExpr): Span {
+  const start = (e.instance?.span ?? e.callee.span).start;
+  return start > e.span.start ? { file: e.span.file, start, end: e.span.end } : e.span;
 }

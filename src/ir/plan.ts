@@ -15,6 +15,7 @@ import type { Dim, DimBindings, DType } from "./types.js";
  *   binds (inputs first, output last) and its workgroup counts. Kernels are specialised to
  *   concrete dims because llvmpipe and real GPUs alike run constant-bound loops faster than ones
  *   bounded by a uniform; a Plan carries the batch sizes it was built for.
+ *   Each variant may carry its `arena`: the temporaries that share memory within a step.
  * - `graph`: the IR the CPU reference interprets when there is no GPU.
  */
 export interface Plan {
@@ -83,6 +84,11 @@ export interface PlanBuffer {
 /** One dispatch of a variant's schedule. */
 export interface PlanKernel {
   name: string;
+  /**
+   * What the kernel computes, for profiles: its ops in order (`matmul+add+max`), marked
+   * `grad of` or `update of` when autodiff or the optimizer made it. Optional: older plans lack it.
+   */
+  ops?: string;
   /** Index into `Plan.shaders`, and the shader's entry point. */
   shader: number;
   entry: string;
@@ -95,6 +101,22 @@ export interface PlanKernel {
 export interface PlanVariant {
   dims: DimBindings;
   kernels: PlanKernel[];
+  /**
+   * Where the temporaries live (see src/ir/arena.ts). Plans built before the arena lack it; a
+   * runner then computes it from the kernels' bindings.
+   */
+  arena?: PlanArena;
+}
+
+/**
+ * The static memory plan of a variant: temporaries that are never live at once share a storage
+ * buffer (a slot) as big as the largest of them.
+ */
+export interface PlanArena {
+  /** Bytes of each slot. */
+  slots: number[];
+  /** Per plan buffer: its slot, or -1 for a buffer of its own (args, outputs, the loss, updated values) or an alias, which follows its root. */
+  slotOf: number[];
 }
 
 /** A canonical key for a dims binding (`B=4`). */

@@ -20,8 +20,11 @@ export interface Backend {
   deviceErrors?(): readonly string[];
 }
 
-/** The WebGPU backend on an open device. */
-export function webgpuBackend(gpu: GpuContext, cache = new PipelineCache(gpu.device)): Backend {
+/**
+ * The WebGPU backend on an open device; `compileAhead` compiles each new runner's kernels on
+ * sibling devices in parallel where that helps (see parallel-compile.ts).
+ */
+export function webgpuBackend(gpu: GpuContext, cache = new PipelineCache(gpu.device), opts: { compileAhead?: boolean } = {}): Backend {
   const times: PrepareTimes = { codegen: 0, pipelines: 0 };
   return {
     kind: "webgpu",
@@ -29,9 +32,15 @@ export function webgpuBackend(gpu: GpuContext, cache = new PipelineCache(gpu.dev
     deviceErrors: () => gpu.errors,
     async create(plan, rows, initial, shareWith) {
       if (shareWith && !(shareWith instanceof WebGpuRunner)) throw new NetcError("a WebGPU runner can share weights only with a WebGPU runner (pools of one backend)");
-      const r = await WebGpuRunner.create(gpu, plan, dimsFor(plan, rows), initial, cache, { sharePersistentWith: shareWith, warm: true });
+      const r = await WebGpuRunner.create(gpu, plan, dimsFor(plan, rows), initial, cache, { sharePersistentWith: shareWith, warm: true, compileAhead: opts.compileAhead });
       times.codegen += r.times.codegen;
       times.pipelines += r.times.pipelines;
+      if (r.times.ahead && r.times.ahead.shaders > 0) {
+        const a = (times.ahead ??= { devices: 0, shaders: 0, ms: 0 });
+        a.devices = Math.max(a.devices, r.times.ahead.devices);
+        a.shaders += r.times.ahead.shaders;
+        a.ms += r.times.ahead.ms;
+      }
       return r;
     },
   };

@@ -10,6 +10,7 @@
  *    can assert that nothing went wrong behind their back.
  */
 
+import { cacheSubdir } from "../base/cache-dir.js";
 import { nodeBuiltin } from "../base/node-builtins.js";
 import { isNode, nodeModule } from "./node-modules.js";
 
@@ -29,6 +30,11 @@ export interface GpuContext {
   limits: GpuLimits;
   /** Uncaptured errors and unexpected device loss, in order; empty when all is well. */
   errors: string[];
+  /**
+   * The driver compiles a shader at its first dispatch, not when its pipeline is made (Mesa's
+   * llvmpipe): netc then compiles ahead on sibling devices in parallel (see parallel-compile.ts).
+   */
+  firstDispatchCompiles?: boolean;
 }
 
 /** The result of `acquireGpu`: a device, or the reason there is none. */
@@ -62,7 +68,7 @@ const released = new WeakSet<GpuContext>();
 // (which also keeps Node's event loop running): with a weak reference a plain `node` process
 // either exits with a mapAsync still pending or the instance is collected under a live device
 // (a segfault). Vitest's workers hid this, their RPC channel keeps the loop busy.
-const keepAlive = new Map<GPUDevice, { gpu: GPU; adapter: GPUAdapter }>();
+const keepAlive = new Map<GPUDevice, { gpu: GPU; adapter: GPUAdapter; requiredLimits: Record<string, number>; requiredFeatures: GPUFeatureName[] }>();
 
 /** Opens a WebGPU device (browser or Node), or says why there is none and how to get one. */
 export async function acquireGpu(): Promise<AcquireResult> {
@@ -95,13 +101,16 @@ export async function acquireGpu(): Promise<AcquireResult> {
     if (typeof value === "number") requiredLimits[name] = value;
   }
   let device: GPUDevice;
+  let requiredFeatures: GPUFeatureName[];
   try {
-    device = await adapter.requestDevice({ requiredLimits, label: "netc" });
+    // NOTE: timestamp queries only for the profiler (`--profile`); the feature costs nothing unused.
+    requiredFeatures = adapter.features.has("timestamp-query") ? ["timestamp-query"] : [];
+    device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: "netc" });
   } catch (e) {
     return { ok: false, reason: `requestDevice failed on ${describeAdapter(adapter)}: ${messageOf(e)}` };
   }
 
-  keepAlive.set(device, { gpu, adapter });
+  keepAlive.set(device, { gpu, adapter, requiredLimits, requiredFeatures });
   const context: GpuContext = {
     device,
     adapterName: describeAdapter(adapter),
@@ -112,6 +121,7 @@ export async function acquireGpu(): Promise<AcquireResult> {
       maxComputeInvocationsPerWorkgroup: device.limits.maxComputeInvocationsPerWorkgroup,
     },
     errors: [],
+    firstDispatchCompiles: isFirstDispatchCompiler(adapter),
   };
   device.addEventListener("uncapturederror", (event) => {
     context.errors.push(`uncaptured ${errorKind(event.error)}: ${event.error.message}`);
@@ -122,6 +132,28 @@ export async function acquireGpu(): Promise<AcquireResult> {
     context.errors.push(`device lost (${info.reason}): ${info.message}`);
   });
   return { ok: true, gpu: context };
+}
+
+/**
+ * Another device on a new adapter of the same GPU, with the same limits and features (Node's Dawn
+ * only; undefined elsewhere or when it cannot be had). Its shaders compile into the same Mesa disk
+ * cache, which is what parallel-compile.ts uses it for. The caller destroys it.
+ */
+export async function openSiblingDevice(ctx: GpuContext): Promise<GPUDevice | undefined> {
+  const made = keepAlive.get(ctx.device);
+  if (!made || !isNode()) return undefined;
+  try {
+    const adapter = await made.gpu.requestAdapter({ powerPreference: "high-performance" });
+    return (await adapter?.requestDevice({ requiredLimits: made.requiredLimits, requiredFeatures: made.requiredFeatures, label: "netc-compile" })) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Mesa's llvmpipe (and its Vulkan face, lavapipe) JIT-compiles a compute shader at its first dispatch. */
+function isFirstDispatchCompiler(adapter: GPUAdapter): boolean {
+  const info = adapter.info;
+  return /llvmpipe|lavapipe/i.test(`${info.description} ${info.architecture} ${info.device}`);
 }
 
 /** Destroys the device (idempotent). */
@@ -177,6 +209,7 @@ export function sharedGpuResult(): Promise<AcquireResult> {
 /** Loads Dawn from the `webgpu` package; the specifier is a variable so bundlers leave it alone. */
 async function nodeGpu(): Promise<{ ok: true; gpu: GPU } | { ok: false; reason: string }> {
   await ensureRuntimeDir();
+  useNetcShaderCache();
   let mod: typeof import("webgpu");
   try {
     mod = await nodeModule<typeof import("webgpu")>("webgpu");
@@ -192,6 +225,26 @@ async function nodeGpu(): Promise<{ ok: true; gpu: GPU } | { ok: false; reason: 
   } catch (e) {
     return { ok: false, reason: `Dawn could not start: ${messageOf(e)}` };
   }
+}
+
+/**
+ * Mesa's drivers (llvmpipe among them) keep compiled shaders in a disk cache; netc points it at
+ * `<netc cache>/mesa` (see cacheDir) unless the user chose a folder or turned it off, so a second
+ * run finds the shaders the first compiled and netc can say where they are. Set before Dawn opens
+ * the Vulkan driver, which reads it then.
+ */
+function useNetcShaderCache(): void {
+  if (process.env["MESA_SHADER_CACHE_DIR"] || process.env["MESA_SHADER_CACHE_DISABLE"] === "true" || process.env["MESA_SHADER_CACHE_DISABLE"] === "1") return;
+  const dir = cacheSubdir("mesa");
+  if (dir) process.env["MESA_SHADER_CACHE_DIR"] = dir;
+}
+
+/** The folder Mesa's shader cache is in for this process (Node only; undefined when it is off or unknown). */
+export function shaderCacheDir(): string | undefined {
+  if (!isNode()) return undefined;
+  const off = process.env["MESA_SHADER_CACHE_DISABLE"];
+  if (off === "true" || off === "1") return undefined;
+  return process.env["MESA_SHADER_CACHE_DIR"];
 }
 
 /**

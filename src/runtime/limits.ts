@@ -1,4 +1,5 @@
 import { NetcError } from "../base/errors.js";
+import { stepMemory } from "../ir/arena.js";
 import type { Plan } from "../ir/plan.js";
 import { concreteShape, numel, type DimBindings } from "../ir/types.js";
 import type { GpuLimits } from "./device.js";
@@ -15,8 +16,10 @@ export const DEFAULT_LIMITS: GpuLimits = {
 export interface PlanNeeds {
   /** The largest buffer, its bytes and where it comes from. */
   largest: { label: string; bytes: number; at?: string };
-  /** Bytes of all buffers (aliases counted once). */
+  /** Bytes of a step's buffers, temporaries sharing by the variant's arena (see src/ir/arena.ts). */
   totalBytes: number;
+  /** The same with a buffer per value (aliases counted once). */
+  unsharedBytes: number;
   /** Everything over the limits, one sentence each. */
   problems: string[];
 }
@@ -30,11 +33,11 @@ const mib = (n: number) => `${(n / 1048576).toFixed(n < 10 * 1048576 ? 1 : 0)} M
 export function planNeeds(plan: Plan, dims: DimBindings, limits: GpuLimits, variant = plan.variants.find((v) => Object.entries(dims).every(([k, n]) => v.dims[k] === n))): PlanNeeds {
   const problems: string[] = [];
   let largest: PlanNeeds["largest"] = { label: "", bytes: 0 };
-  let totalBytes = 0;
+  let unsharedBytes = 0;
   for (const b of plan.buffers) {
     if (b.alias !== undefined) continue;
     const bytes = Math.max(4, numel(concreteShape(b.shape, dims)) * 4);
-    totalBytes += bytes;
+    unsharedBytes += bytes;
     if (bytes > largest.bytes) largest = { label: b.label, bytes, ...(b.at ? { at: b.at } : {}) };
     if (bytes > limits.maxStorageBufferBindingSize) {
       const what = b.role === "param" || b.role === "state" || b.role === "input" ? `${b.role} ${b.label}` : `the value of ${b.label}`;
@@ -47,7 +50,9 @@ export function planNeeds(plan: Plan, dims: DimBindings, limits: GpuLimits, vari
     const over = k.workgroups.find((n) => n > limits.maxComputeWorkgroupsPerDimension);
     if (over !== undefined) problems.push(`kernel ${k.name} needs ${over} workgroups in one dimension; this device allows ${limits.maxComputeWorkgroupsPerDimension}`);
   }
-  return { largest, totalBytes, problems };
+  // NOTE: the arena's slots are as big as their largest tenant, so they add no binding over the limit.
+  const totalBytes = variant ? stepMemory(plan, variant).total : unsharedBytes;
+  return { largest, totalBytes, unsharedBytes, problems };
 }
 
 /** Throws a NetcError listing what does not fit (used before any buffer is made). */

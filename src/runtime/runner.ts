@@ -1,5 +1,6 @@
 import { NetcError } from "../base/errors.js";
 import type { Graph, Value } from "../ir/graph.js";
+import type { StepProfiler } from "./profiler.js";
 import { hyperValues, type HyperSchedule } from "../ir/training.js";
 import { concreteShape, formatShape, numel, type DimBindings, type Dim, type DType } from "../ir/types.js";
 
@@ -39,6 +40,11 @@ export interface StepRunner {
   load(values: Record<string, Float32Array>): Promise<void>;
   /** Kernels launched per step. */
   readonly kernelsPerStep: number;
+  /**
+   * Times the next `steps` steps (all when omitted) kernel by kernel; the profiler's `report()`
+   * gives the medians. Absent where the backend has no kernels to time (the CPU reference).
+   */
+  startProfile?(steps?: number): StepProfiler;
   /** Frees device resources (buffers shared from another runner stay with their owner). */
   dispose(): void;
 }

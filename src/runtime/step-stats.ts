@@ -184,14 +184,15 @@ export class GpuStepStats {
     const per = Math.max(1, maxBindings - 1);
     const groups: { buffer: GPUBuffer; count: number; state: boolean }[][] = [];
     for (let i = 0; i < checked.length; i += per) groups.push(checked.slice(i, i + per));
-    const bind = (pipeline: GPUComputePipeline, buffers: GPUBuffer[]) =>
-      this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
+    const bind = (pipeline: GPUComputePipeline, buffers: (GPUBuffer | GPUBufferBinding)[]) =>
+      this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: buffers.map((b, binding) => ({ binding, resource: "buffer" in b ? b : { buffer: b } })) });
     const checks = await Promise.all(
       groups.map(async (g) => {
         const pipeline = await cache.get(checkShader(g.map((c) => c.state)));
         const most = Math.max(...g.map((c) => c.count));
         const workgroups: [number, number, number] = [Math.max(1, Math.min(CHECK_GROUPS, Math.ceil(most / CHECK_WG))), 1, 1];
-        return { pipeline, bindGroup: bind(pipeline, [...g.map((c) => c.buffer), this.flag]), workgroups };
+        // NOTE: sized: an updated value may live in a bigger arena slot, and the check reads arrayLength of each.
+        return { pipeline, bindGroup: bind(pipeline, [...g.map((c) => ({ buffer: c.buffer, size: Math.max(4, c.count * 4) })), this.flag]), workgroups };
       }),
     );
     const pipeline = await cache.get(statsShader(accuracy !== undefined));

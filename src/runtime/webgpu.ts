@@ -1,10 +1,14 @@
 import { NetcError } from "../base/errors.js";
-import { dimsKey, type Plan, type PlanTensor, type PlanVariant } from "../ir/plan.js";
+import { arenaOf } from "../ir/arena.js";
+import { dimsKey, type Plan, type PlanArena, type PlanTensor, type PlanVariant } from "../ir/plan.js";
 import { concreteShape, numel, type DimBindings } from "../ir/types.js";
 import type { GpuContext } from "./device.js";
+import { arenaBuffers } from "./arena-buffers.js";
 import { createStorage, readBack } from "./gpu-buffers.js";
 import { checkPlanFits } from "./limits.js";
+import { compileAhead, type AheadReport } from "./parallel-compile.js";
 import { PipelineCache } from "./pipelines.js";
+import { shortLocation, StepProfiler, TimestampQueries, type KernelLabel, type ProfileMethod } from "./profiler.js";
 import { checkedUpdates, GpuStepStats, keepsStats, STATS_LENGTH, STEP_STATS } from "./step-stats.js";
 import { badPersistent, Feeder, missingWeight, unreadable, type FeedTensor, type StepRunner } from "./runner.js";
 
@@ -19,6 +23,8 @@ export interface PrepareTimes {
   /** Generating WGSL (in-process plans only: a loaded plan carries its WGSL). */
   codegen: number;
   pipelines: number;
+  /** Kernels compiled ahead in parallel (see parallel-compile.ts), when it was done. */
+  ahead?: AheadReport;
 }
 
 /** Options for {@link WebGpuRunner.create}. */
@@ -31,11 +37,22 @@ export interface WebGpuRunnerOptions {
    */
   sharePersistentWith?: WebGpuRunner;
   /**
+   * With `warm`, on a driver that compiles at the first dispatch: compile the kernels on sibling
+   * devices in parallel first (see parallel-compile.ts). Off by default: it opens devices, which
+   * a command-line run can afford and a test suite of many small runners need not pay for.
+   */
+  compileAhead?: boolean;
+  /**
    * Dispatch every kernel once before returning (nothing persistent changes: kernels write only
    * their own outputs), so the drivers that compile at the first dispatch (llvmpipe) do it now
    * and `times.pipelines` holds all of the shader compilation.
    */
   warm?: boolean;
+  /**
+   * Temporaries share buffers by the variant's arena (default true). Off, every value has a
+   * buffer of its own, so `readValue` can read any of them after a step (for debugging).
+   */
+  arena?: boolean;
 }
 
 /**
@@ -54,6 +71,10 @@ export class WebGpuRunner implements StepRunner {
    */
   readonly encoded = { dispatches: 0, passes: 0, submits: 0 };
   private buffers: GPUBuffer[] = [];
+  /** The arena the temporaries share, when on; values it may overwrite within a step cannot be read after it. */
+  private arena?: PlanArena;
+  /** The buffers of the arena's slots, lent to runners that share this one's persistent buffers. */
+  private arenaSlots: GPUBuffer[] = [];
   /** Buffers this runner allocated (and destroys); shared persistent buffers belong to their owner. */
   private owned = new Set<GPUBuffer>();
   /** Persistent buffers by name, for runners that share them. */
@@ -71,6 +92,9 @@ export class WebGpuRunner implements StepRunner {
   private fed: { tensor: PlanTensor; buffer: number }[];
   /** What each fed tensor holds now; the same (immutable) array again needs no upload. */
   private uploaded = new Map<number, Float32Array>();
+  /** Set by {@link startProfile}: the steps that follow are timed kernel by kernel. */
+  private profiler?: StepProfiler;
+  private queries?: TimestampQueries;
 
   private constructor(
     private readonly gpu: GpuContext,
@@ -119,7 +143,7 @@ export class WebGpuRunner implements StepRunner {
     checkPlanFits(plan, dims, gpu.limits);
     const pipelines = await Promise.all(variant.kernels.map((k) => cache.get(plan.shaders[k.shader]!, k.entry)));
     const r = new WebGpuRunner(gpu, plan, dims, variant, { codegen: t1 - t0, pipelines: 0 });
-    r.allocate(owner);
+    r.allocate(owner, more.arena === false ? undefined : (variant.arena ?? arenaOf(plan, variant)));
     for (const p of plan.params) {
       if (owner?.persistentByName.has(p.name)) continue;
       const data = initial[p.name];
@@ -131,10 +155,15 @@ export class WebGpuRunner implements StepRunner {
       workgroups: k.workgroups,
       bindGroup: gpu.device.createBindGroup({
         layout: pipelines[i]!.getBindGroupLayout(0),
-        entries: k.bindings.map((b, binding) => ({ binding, resource: { buffer: r.buffers[b]! } })),
+        // NOTE: sized: an arena slot may be bigger than the value, and kernels bound their threads by arrayLength.
+        entries: k.bindings.map((b, binding) => ({ binding, resource: { buffer: r.buffers[b]!, size: r.bytes(b) } })),
       }),
     }));
     if (keepsStats(plan)) await r.addStats(cache, owner);
+    if (more.warm && more.compileAhead) {
+      const shaders = variant.kernels.map((k, i) => ({ wgsl: plan.shaders[k.shader]!, entry: k.entry, bindings: k.bindings.length, pipeline: pipelines[i]! }));
+      r.times.ahead = await compileAhead(gpu, shaders);
+    }
     if (more.warm) await r.warm();
     r.times.pipelines = performance.now() - t1;
     return r;
@@ -171,10 +200,19 @@ export class WebGpuRunner implements StepRunner {
     await device.queue.onSubmittedWorkDone();
   }
 
-  private allocate(owner: WebGpuRunner | undefined): void {
+  private allocate(owner: WebGpuRunner | undefined, arena: PlanArena | undefined): void {
+    // NOTE: a runner sharing the owner's persistent buffers borrows its arena too: they never run at once.
+    const { slots, owned } = arena ? arenaBuffers(this.gpu.device, arena, owner?.arenaSlots) : { slots: [], owned: [] };
+    for (const b of owned) this.owned.add(b);
+    if (arena) [this.arena, this.arenaSlots] = [arena, slots];
     this.plan.buffers.forEach((b, i) => {
       if (b.alias !== undefined) {
         this.buffers[i] = this.buffers[b.alias]!;
+        return;
+      }
+      const slot = arena?.slotOf[i] ?? -1;
+      if (slot >= 0) {
+        this.buffers[i] = slots[slot]!;
         return;
       }
       const persistent = b.role === "param" || b.role === "state";
@@ -205,6 +243,9 @@ export class WebGpuRunner implements StepRunner {
       if (!s) throw unreadable(this.plan.name, name, this.readable);
       return [name, s] as const;
     });
+    const prof = this.profiler && this.profiler.remaining > 0 ? this.profiler : undefined;
+    const timeKernels = prof?.kernelStep() ?? false;
+    const t0 = prof ? performance.now() : 0;
     const arrays = this.feeder.feed(batch);
     for (const { tensor, buffer } of this.fed) {
       const data = arrays.get(tensor.name)!;
@@ -213,26 +254,109 @@ export class WebGpuRunner implements StepRunner {
       this.uploaded.set(buffer, data);
     }
     const device = this.gpu.device;
+    const t1 = prof ? performance.now() : 0;
     const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    const count = record(pass, this.dispatches, this.statsDispatches);
-    pass.end();
+    let count: number;
+    let passes = 1;
+    if (timeKernels && prof!.method === "timestamps") {
+      count = this.recordTimed(enc);
+      passes = count;
+    } else {
+      const pass = enc.beginComputePass();
+      count = record(pass, this.dispatches, this.statsDispatches);
+      pass.end();
+    }
     // NOTE: the reads are copied before the updates, so they see this step's forward values.
     for (const [, s] of slots) enc.copyBufferToBuffer(s.buffer === "stats" ? this.stepStats!.stats : this.buffers[s.buffer]!, 0, this.staging, s.offset, s.bytes);
     for (const u of this.plan.updates) enc.copyBufferToBuffer(this.buffers[u.value]!, 0, this.buffers[u.param]!, 0, this.bytes(u.param));
     device.queue.submit([enc.finish()]);
-    this.noteSubmit(count, 1);
+    this.noteSubmit(count, passes);
+    const t2 = prof ? performance.now() : 0;
     const out: Record<string, Float32Array> = {};
-    if (slots.length === 0) return out;
-    await this.staging.mapAsync(GPUMapMode.READ);
-    try {
-      const mapped = this.staging.getMappedRange();
-      // NOTE: copied out of the mapped range, which unmap detaches.
-      for (const [name, s] of slots) out[name] = new Float32Array(mapped.slice(s.offset, s.offset + 4 * s.count));
-    } finally {
-      this.staging.unmap();
+    let readMs = 0;
+    if (slots.length > 0) {
+      await this.staging.mapAsync(GPUMapMode.READ);
+      const t3 = prof ? performance.now() : 0;
+      try {
+        const mapped = this.staging.getMappedRange();
+        // NOTE: copied out of the mapped range, which unmap detaches.
+        for (const [name, s] of slots) out[name] = new Float32Array(mapped.slice(s.offset, s.offset + 4 * s.count));
+      } finally {
+        this.staging.unmap();
+      }
+      if (prof) readMs = performance.now() - t3;
+    }
+    if (prof) {
+      const t4 = performance.now();
+      // NOTE: a timestamped step's host time counts a pass per kernel; only usual steps give it.
+      if (!(timeKernels && prof.method === "timestamps")) prof.addHost(t1 - t0, t2 - t1, readMs, t4 - t0);
+      if (timeKernels) prof.addKernelTimes(prof.method === "timestamps" ? await this.queries!.read() : await this.timeAlone());
+      prof.endStep();
     }
     return out;
+  }
+
+  /**
+   * Times the steps that follow kernel by kernel (all of them, or the next `steps`), with
+   * timestamp queries where the device has them, else by running each kernel alone after the
+   * step (or so when `method` is "alone"). Profiled steps wait for the device, so they are
+   * slower than others as a whole.
+   */
+  startProfile(steps = Infinity, method?: ProfileMethod): StepProfiler {
+    const timestamps = method !== "alone" && this.gpu.device.features.has("timestamp-query");
+    const labels = this.kernelLabels();
+    this.queries?.destroy();
+    this.queries = timestamps ? new TimestampQueries(this.gpu.device, labels.length) : undefined;
+    this.profiler = new StepProfiler(labels, timestamps ? "timestamps" : "alone", steps);
+    return this.profiler;
+  }
+
+  /** Each dispatch of a step named by its kernel and the `.net` location its output came from. */
+  kernelLabels(): KernelLabel[] {
+    const kernels = this.variant.kernels.map((k) => {
+      const at = this.plan.buffers[k.bindings[k.bindings.length - 1]!]?.at;
+      const name = k.ops ? `${k.name} ${k.ops}` : k.name;
+      return at ? { name, at: shortLocation(at) } : { name };
+    });
+    return [...kernels, ...this.statsDispatches.map((_, i) => ({ name: i === this.statsDispatches.length - 1 ? "step statistics" : "non-finite check" }))];
+  }
+
+  /** A step with each dispatch in its own compute pass between timestamp writes; returns the dispatch count. */
+  private recordTimed(enc: GPUCommandEncoder): number {
+    let i = 0;
+    for (const list of [this.dispatches, this.statsDispatches])
+      for (const d of list) {
+        const pass = this.queries!.pass(enc, i++);
+        pass.setPipeline(d.pipeline);
+        pass.setBindGroup(0, d.bindGroup);
+        pass.dispatchWorkgroups(...d.workgroups);
+        pass.end();
+      }
+    this.queries!.resolve(enc);
+    return i;
+  }
+
+  /**
+   * Each step kernel submitted alone, three times, timed to the queue's completion. The step's
+   * statistics kernels are left out (run again, they would count the step twice) and read 0.
+   */
+  private async timeAlone(): Promise<number[]> {
+    const device = this.gpu.device;
+    const ms: number[] = [];
+    await device.queue.onSubmittedWorkDone();
+    for (const d of this.dispatches) {
+      const t = performance.now();
+      for (let r = 0; r < 3; r++) {
+        const enc = device.createCommandEncoder();
+        const pass = enc.beginComputePass();
+        record(pass, [d], []);
+        pass.end();
+        device.queue.submit([enc.finish()]);
+      }
+      await device.queue.onSubmittedWorkDone();
+      ms.push((performance.now() - t) / 3);
+    }
+    return [...ms, ...this.statsDispatches.map(() => 0)];
   }
 
   resetStats(values?: Float32Array): void {
@@ -281,10 +405,18 @@ export class WebGpuRunner implements StepRunner {
     }
   }
 
+  /** Bytes of the plan's storage buffers this runner allocated (shared and borrowed ones are their owner's). */
+  get allocatedBytes(): number {
+    let n = 0;
+    for (const b of this.owned) n += b.size;
+    return n;
+  }
+
   /** Reads the buffer of IR value `id` back (tests compare these with the CPU reference). */
   async readValue(id: number): Promise<Float32Array> {
     const i = this.plan.buffers.findIndex((b) => b.value === id);
     if (i < 0) throw new Error(`internal: value %${id} has no buffer in ${this.plan.name}`);
+    if (this.arena && !survivesStep(this.plan, i)) throw new Error(`internal: value %${id} of ${this.plan.name} shares arena memory; create the runner with arena: false to read it`);
     return (await readBack(this.gpu.device, this.buffers[i]!, this.bytes(i))).subarray(0, this.count(i));
   }
 
@@ -306,6 +438,7 @@ export class WebGpuRunner implements StepRunner {
   }
 
   dispose(): void {
+    this.queries?.destroy();
     for (const b of this.owned) b.destroy();
     this.owned.clear();
     if (this.ownsStats) this.stepStats?.destroy();
@@ -333,4 +466,13 @@ function record(pass: GPUComputePassEncoder, kernels: readonly Dispatch[], stats
       pass.dispatchWorkgroups(...d.workgroups);
     }
   return kernels.length + stats.length;
+}
+
+/** Whether plan buffer `i` holds its value after a step with the arena on: args, the loss, outputs, updated values. */
+function survivesStep(plan: Plan, i: number): boolean {
+  const root = (j: number): number => (plan.buffers[j]!.alias === undefined ? j : root(plan.buffers[j]!.alias!));
+  const r = root(i);
+  if (plan.buffers[r]!.role !== undefined) return true;
+  const kept = [...(plan.loss !== undefined ? [plan.loss] : []), ...plan.outputs.map((o) => o.buffer), ...plan.updates.map((u) => u.value)];
+  return kept.some((k) => root(k) === r);
 }

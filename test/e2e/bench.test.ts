@@ -54,6 +54,20 @@ describe("netc bench", () => {
     expect(r.out).toMatch(/^matmul-32 +[\d.]+ +[\d.]+ +1 /m);
   });
 
+  it("--profile: each kernel's time per step by ops and source line, and the JavaScript time", async () => {
+    const r = await netc("bench", "--workload", "mlp-step", "--n", "2", "--profile");
+    expect(r.code, r.err).toBe(0);
+    const line = JSON.parse(r.out.split("\n").find((l) => l.includes('"workload"'))!) as { kernels: number; profile: { steps: number; kernels: { name: string; at?: string; ms: number }[]; jsMs: number } };
+    expect(line.profile.steps).toBe(3);
+    expect(line.profile.kernels.length).toBeGreaterThanOrEqual(line.kernels);
+    expect(line.profile.jsMs).toBeGreaterThan(0);
+    // The weight update of the first layer is a matmul named after the optimizer's line of mlp-step.net.
+    expect(line.profile.kernels.some((k) => /update: matmul/.test(k.name) && /^mlp-step\.net:\d+:\d+$/.test(k.at ?? ""))).toBe(true);
+    expect(r.out).toMatch(/^mlp-step: profile: 3 steps, \d+ kernels per step; kernels: median of (2 steps, timestamp queries|3 steps, each kernel submitted alone)/m);
+    expect(r.out).toMatch(/^ +[\d.]+ +[\d.]+% +\d+ +k\d+ (grad: |update: )?matmul\S* +mlp-step\.net:\d+:\d+$/m);
+    expect(r.out).toMatch(/JavaScript [\d.]+ ms\/step/);
+  });
+
   it("a compile workload: netc check in a fresh process, with its CPU time and peak memory", async () => {
     const r = await netc("bench", "--workload", "dense-20", "--n", "1", "--json");
     expect(r.code, r.err).toBe(0);
@@ -63,7 +77,7 @@ describe("netc bench", () => {
     expect(line!["peak_rss_mb"] as number).toBeGreaterThan(0);
   });
 
-  it("--cold: a fresh process, ready before it is set up, set up before its first result", async () => {
+  it("--cold: a fresh process, ready before it is set up, set up before its first result; then a warm one", async () => {
     const r = await netc("bench", "--workload", "matmul-16", "--n", "1", "--cold", "--json");
     expect(r.code, r.err).toBe(0);
     const [line] = results(r.out);
@@ -73,6 +87,9 @@ describe("netc bench", () => {
     expect(setup).toBeGreaterThanOrEqual(ready!);
     expect(first).toBeGreaterThanOrEqual(setup!);
     expect(line!["mesa_cache_bytes"] as number).toBeGreaterThan(0);
+    // A second child on the cache the first left: set up and done, from the same spawn-relative clock.
+    expect(line!["warm_setup_ms"] as number).toBeGreaterThan(0);
+    expect(line!["warm_ms"] as number).toBeGreaterThanOrEqual(line!["warm_setup_ms"] as number);
   });
 
   it("a bad workload name is a one-line error listing the names, exit 1", async () => {

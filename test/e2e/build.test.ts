@@ -81,6 +81,7 @@ describe("netc build", () => {
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/built iris .* iris\.js .* iris\.d\.ts, iris\.safetensors/);
     expect(r.out).toMatch(/batch sizes 1, 32 .*inputs x: f32\[B, 4\]; outputs probs; classes setosa, versicolor, virginica/);
+    expect(r.out).toMatch(/^netc: memory at batch 1: [\d.]+ K?B \(params .*without reuse\) on WebGPU\nnetc: memory at batch 32: [\d.]+ K?B \(/m);
     const js = readFileSync(join(DIR, "out", "iris.js"), "utf8");
     expect(js.match(/^import .*$/gm)).toEqual(['import { loadModel } from "netc/runtime";']);
     const dts = readFileSync(join(DIR, "out", "iris.d.ts"), "utf8");

@@ -45,6 +45,7 @@ describe("Dawn's notices", () => {
     expect(r.code, r.err).toBe(0);
     expect(r.err).toBe("");
     expect(r.out).toMatch(/final loss/);
+    expect(r.out).toMatch(/^netc: memory per step on the device: [\d.]+ K?B \(params [\d.]+ B, .*activations and temporaries [\d.]+ K?B; [\d.]+ K?B without reuse\)$/m);
     const bad = await netc("eval", "examples/xor.net", "--checkpoint", "no-such.safetensors", "--backend", "webgpu");
     expect(bad.code).toBe(1);
     expect(bad.err).toMatch(/^netc: .*no-such\.safetensors/m);

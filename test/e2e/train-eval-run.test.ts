@@ -54,6 +54,18 @@ describe("netc train, then eval and run with its checkpoint", () => {
     expect(r.out).toMatch(/^final loss .* after 2 epochs/m);
   });
 
+  it("--profile on WebGPU: each kernel's time by ops and tiny.net line after the result; on the CPU a one-line error", async () => {
+    const r = await netc("train", tiny, "--backend", "webgpu", "--epochs", "2", "--quiet", "--profile");
+    expect(r.code, r.err).toBe(0);
+    // 2 epochs of 3 steps, the last of each partial: 4 full-batch steps profiled.
+    expect(r.out).toMatch(/^netc: profile: 4 steps, \d+ kernels per step; kernels: median of (2 steps, timestamp queries|4 steps, each kernel submitted alone)/m);
+    expect(r.out).toMatch(/^netc: +[\d.]+ +[\d.]+% +\d+ +k\d+ matmul\S* +tiny\.net:3:\d+$/m);
+    expect(r.out).toMatch(/^netc: +kernels [\d.]+ ms\/step; JavaScript [\d.]+ ms\/step/m);
+    const cpu = await netc("train", tiny, "--backend", "cpu", "--epochs", "1", "--profile");
+    expect(cpu.code).toBe(1);
+    expect(cpu.err.trim()).toBe("netc: --profile times GPU kernels: it needs the webgpu backend (--backend webgpu)");
+  });
+
   it("eval: loss, accuracy, per-class scores and the confusion matrix, as text and as JSON", async () => {
     const text = await netc("eval", tiny, "--checkpoint", ckpt, "--backend", "cpu");
     expect(text.code, text.err).toBe(0);
