@@ -1,5 +1,7 @@
 /**
- * Times every matmul variant on 256³ and 512³ and prints GFLOP/s side by side.
+ * Times every matmul variant (register blocks, vec4 reads, k unrolling, split-K) on 256³ and 512³
+ * and prints GFLOP/s side by side. `netc bench` tunes per adapter and shape class instead (see
+ * src/codegen/matmul-tune.ts); this is for looking at all variants at once.
  *
  *   npx vitest bench --run bench/matmul.bench.ts
  *
@@ -9,10 +11,13 @@
  * machine shared with other work).
  */
 import { afterAll, beforeAll, bench, describe } from "vitest";
-import { MATMUL_VARIANTS, matmulKernel } from "../src/codegen/kernels/matmul.js";
+import { MATMUL_TEMPLATE_VARIANTS, MATMUL_VARIANTS as PLAIN_VARIANTS, matmulKernel } from "../src/codegen/kernels/matmul.js";
 import { releaseGpu, requireSharedGpu, type GpuContext } from "../src/runtime/device.js";
 import { createStorage, upload } from "../src/runtime/gpu-buffers.js";
 import { PipelineCache } from "../src/runtime/pipelines.js";
+
+/** The plain register blocks and the vec4 / k-unroll / split-K variants. */
+const MATMUL_VARIANTS = [...PLAIN_VARIANTS, ...MATMUL_TEMPLATE_VARIANTS];
 
 /** Square sizes, and dispatches per timed submit for each. */
 const SIZES: { size: number; dispatches: number }[] = [
@@ -48,7 +53,8 @@ beforeAll(async () => {
     upload(device, b, data);
     buffers.push(a, b, out);
     for (const v of MATMUL_VARIANTS) {
-      const { wgsl, workgroups } = matmulKernel({ batch: 1, m: size, n: size, k: size, transA: false, transB: false, tileM: v.tileM, tileN: v.tileN, workgroup: v.workgroup });
+      const { name: _, ...params } = v;
+      const { wgsl, workgroups } = matmulKernel({ batch: 1, m: size, n: size, k: size, transA: false, transB: false, ...params });
       jobs.push(
         cache.get(wgsl).then((pipeline) => {
           const bindGroup = device.createBindGroup({

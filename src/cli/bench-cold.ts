@@ -14,7 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Backend } from "../runtime/backend.js";
-import type { RuntimeWorkload } from "./bench-workloads.js";
+import type { GpuContext } from "../runtime/device.js";
+import type { RuntimeWorkload, Tune } from "./bench-workloads.js";
 import { round, summarise, type BenchRecord } from "./bench-timing.js";
 
 /** The environment variable that makes `netc bench` a cold child, holding the parent's spawn time (ns). */
@@ -34,12 +35,12 @@ interface ColdRecord {
 const sinceSpawn = (t0: bigint): number => round(Number(process.hrtime.bigint() - t0) / 1e6, 3);
 
 /** In the child: opens the backend, prepares the workload, makes two calls and prints one record line. */
-export async function coldChild(workload: RuntimeWorkload, open: () => Promise<{ backend: Backend; close(): void }>): Promise<number> {
+export async function coldChild(workload: RuntimeWorkload, open: () => Promise<{ backend: Backend; close(): void }>, tune?: (gpu: GpuContext) => Tune): Promise<number> {
   const t0 = BigInt(process.env[COLD_T0]!);
-  const opened = await open();
+  const opened: { backend: Backend; gpu?: GpuContext; close(): void } = await open();
   try {
     const ready_ms = sinceSpawn(t0);
-    const p = await workload.prepare(opened.backend);
+    const p = await workload.prepare(opened.backend, opened.gpu && tune?.(opened.gpu));
     const setup_ms = sinceSpawn(t0);
     let s = process.hrtime.bigint();
     await p.call();

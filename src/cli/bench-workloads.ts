@@ -7,8 +7,10 @@
 import { readFileSync } from "node:fs";
 import { planOf } from "../codegen/plan.js";
 import { compile, type CompileOptions } from "../compile.js";
+import type { CodegenOptions } from "../codegen/wgsl.js";
+import type { Graph } from "../ir/graph.js";
 import type { Plan, PlanTensor } from "../ir/plan.js";
-import { concreteShape, numel } from "../ir/types.js";
+import { concreteShape, numel, type DimBindings } from "../ir/types.js";
 import { dimsFor, type Backend } from "../runtime/backend.js";
 import type { StepRunner } from "../runtime/runner.js";
 import { planInitialValues } from "../runtime/train.js";
@@ -28,11 +30,14 @@ export interface Prepared {
   extra(): Record<string, unknown>;
 }
 
-/** A runtime workload: its name, how many calls to time by default, and how to prepare it. */
+/** Codegen options for a graph at its dims, matmuls tuned on the adapter (see MatmulTuner.codegenFor). */
+export type Tune = (graph: Graph, dims: DimBindings) => Promise<CodegenOptions>;
+
+/** A runtime workload: its name, how many calls to time by default, and how to prepare it (with tuned matmuls when `tune` is given). */
 export interface RuntimeWorkload {
   name: string;
   reps: Repetitions;
-  prepare(backend: Backend): Promise<Prepared>;
+  prepare(backend: Backend, tune?: Tune): Promise<Prepared>;
 }
 
 // NOTE: the peers' repetitions (tfjs_bench.mjs, jax_bench.mjs): matmul 3 + 15 in 30 s, the MLP
@@ -45,11 +50,18 @@ const EXAMPLE_REPS: Repetitions = { warmup: 2, reps: 10, minReps: 3, maxMs: 1000
 const MLP = { batch: 128, sizes: [784, 256, 256, 10] } as const;
 const CNN = { batch: 64, c1: 32, c2: 64, classes: 10 } as const;
 
-/** Compiles a built-in network; a failure is a bug in the benchmark, said as such. */
-function compiled(text: string, path: string, opts: CompileOptions = {}): Plan {
+/** Compiles a built-in network for `rows` rows a batch; a failure is a bug in the benchmark, said as such. */
+async function compiled(text: string, path: string, rows: number, tune: Tune | undefined, opts: CompileOptions = {}): Promise<Plan> {
   const c = compile(text, path, opts);
   if (!c.graph) throw new Error(`internal: the benchmark's ${path} does not compile:\n${c.diagnostics.render()}`);
-  return planOf(c.graph, c.train ? { train: c.train } : {});
+  return tunedPlan(c.graph, c.train ? { train: c.train } : {}, rows, tune);
+}
+
+/** The plan of `graph`, with matmuls tuned for `rows` rows a batch when `tune` is given. */
+async function tunedPlan(graph: Graph, opts: Parameters<typeof planOf>[1], rows: number, tune: Tune | undefined): Promise<Plan> {
+  if (!tune) return planOf(graph, opts);
+  const codegen = await tune(graph, dimsFor(planOf(graph, opts), rows));
+  return planOf(graph, { ...opts, codegen });
 }
 
 /** `matmul-N`: C = A·B for N×N operands already on the device, read back to JavaScript. */
@@ -57,8 +69,8 @@ export function matmulWorkload(n: number): RuntimeWorkload {
   return {
     name: `matmul-${n}`,
     reps: MATMUL_REPS,
-    async prepare(backend) {
-      const plan = compiled(`network matmul {\n  input a: f32[${n}, ${n}]\n  input b: f32[${n}, ${n}]\n  output c = a @ b\n}\n`, `matmul-${n}.net`, { mode: "infer" });
+    async prepare(backend, tune) {
+      const plan = await compiled(`network matmul {\n  input a: f32[${n}, ${n}]\n  input b: f32[${n}, ${n}]\n  output c = a @ b\n}\n`, `matmul-${n}.net`, 1, tune, { mode: "infer" });
       const runner = await backend.create(plan, 1, {});
       // NOTE: the same arrays every call: the runner uploads them once, as the peers keep theirs on the device.
       const feed = { a: randn(n * n, 1), b: randn(n * n, 2) };
@@ -80,12 +92,14 @@ export function matmulWorkload(n: number): RuntimeWorkload {
 export const mlpStep: RuntimeWorkload = {
   name: "mlp-step",
   reps: STEP_REPS,
-  async prepare(backend) {
+  async prepare(backend, tune) {
     const [i0, h1, h2, o] = MLP.sizes;
-    const plan = compiled(
+    const plan = await compiled(
       `network mlp {\n  input x: f32[B, ${i0}]\n  input y: f32[B, ${o}]\n  output logits = x |> l1: dense(${h1}, activation = relu) |> l2: dense(${h2}, activation = relu) |> l3: dense(${o})\n}\n` +
         `train {\n  loss = cross_entropy(logits, y)\n  optimizer = sgd(lr = 0.01)\n  epochs = 1\n  batch = ${MLP.batch}\n}\n`,
       "mlp-step.net",
+      MLP.batch,
+      tune,
     );
     // NOTE: the peers' Glorot-uniform weights from seeds 11-13 and zero biases, so every system starts at loss 2.425.
     const glorot = (fi: number, fo: number, seed: number) => scaled(fi * fo, seed, Math.sqrt(6 / (fi + fo)));
@@ -109,14 +123,16 @@ export const mlpStep: RuntimeWorkload = {
 export const cnnInfer: RuntimeWorkload = {
   name: "cnn-infer",
   reps: STEP_REPS,
-  async prepare(backend) {
+  async prepare(backend, tune) {
     const { batch, c1, c2, classes } = CNN;
-    const plan = compiled(
+    const plan = await compiled(
       `network cnn {\n  input x: f32[B, 1, 28, 28]\n  output logits = x\n` +
         `    |> c1: conv2d(${c1}, 3, padding = valid, activation = relu) |> maxpool2d(2)\n` +
         `    |> c2: conv2d(${c2}, 3, padding = valid, activation = relu) |> maxpool2d(2)\n` +
         `    |> flatten |> d: dense(${classes})\n}\n`,
       "cnn-infer.net",
+      batch,
+      tune,
       { mode: "infer" },
     );
     // NOTE: jax_bench.mjs's weights, seeds 21-26, in the same [out, in, kh, kw] layout.
@@ -150,10 +166,10 @@ export function exampleWorkload(name: string, file: string): RuntimeWorkload {
   return {
     name: `train-${name}`,
     reps: EXAMPLE_REPS,
-    async prepare(backend) {
+    async prepare(backend, tune) {
       const c = compile(readFileSync(file, "utf8"), file);
       if (!c.graph || !c.train) throw new UsageError(`${file} does not compile: ${c.diagnostics.render().split("\n")[0]}`);
-      const plan = planOf(c.graph, { train: c.train });
+      const plan = await tunedPlan(c.graph, { train: c.train }, c.train.batch, tune);
       const batch = c.train.batch;
       const dims = dimsFor(plan, batch);
       const runner = await backend.create(plan, batch, planInitialValues(plan, c.train.seed));

@@ -10,8 +10,12 @@ import { gflops, timeCalls, type BenchLine, type BenchRecord } from "./bench-tim
 import { cnnInfer, countsOfCall, exampleWorkload, matmulWorkload, mlpStep, profileCalls, type RuntimeWorkload } from "./bench-workloads.js";
 import { formatProfile, type ProfileReport } from "../runtime/profiler.js";
 import { intOption, parseArgs, UsageError } from "./io.js";
+import { MatmulTuner } from "../codegen/matmul-tune.js";
+import type { Graph } from "../ir/graph.js";
+import type { DimBindings } from "../ir/types.js";
+import type { GpuContext } from "../runtime/device.js";
 
-const USAGE = "usage: netc bench [--workload a,b] [--n N] [--backend webgpu|cpu] [--cold] [--json] [--profile]";
+const USAGE = "usage: netc bench [--workload a,b] [--n N] [--backend webgpu|cpu] [--cold] [--no-tune] [--json] [--profile]";
 
 /** The workloads the peers run too (../shared/bench-peers). */
 const PEER_SET = ["matmul-1024", "mlp-step", "cnn-infer"];
@@ -80,18 +84,26 @@ function runtimeWorkload(name: string): RuntimeWorkload | undefined {
  * large programs; prints one JSON line per result in the peers' format, then a table.
  */
 export async function benchCommand(argv: string[]): Promise<number> {
-  const { positional, options } = parseArgs(argv, { workload: "string", n: "string", backend: "string", cold: "boolean", json: "boolean", profile: "boolean" });
+  const { positional, options } = parseArgs(argv, { workload: "string", n: "string", backend: "string", cold: "boolean", json: "boolean", profile: "boolean", "no-tune": "boolean" });
   if (positional.length) throw new UsageError(USAGE);
   const n = intOption(options, "n");
   if (n === 0) throw new UsageError("--n must be at least 1");
   const backendName = (options["backend"] as string | undefined) ?? "webgpu";
   if (backendName !== "webgpu" && backendName !== "cpu") throw new UsageError(`--backend must be webgpu or cpu, got ${backendName}`);
   const names = resolveWorkloads(options["workload"] as string | undefined);
+  // NOTE: cold children are other processes: they hear --no-tune through the environment.
+  if (options["no-tune"] === true) process.env["NETC_TUNE"] = "0";
 
   if (process.env[COLD_T0]) {
     const w = names.length === 1 ? runtimeWorkload(names[0]!) : undefined;
     if (!w) throw new UsageError(`a cold child runs one runtime workload, got ${names.join(", ")}`);
-    return coldChild(w, () => openBackend(backendName, "benchmarking"));
+    // NOTE: a cold child uses the matmul choices already stored for the adapter, and tunes nothing
+    // (timing candidates is a first-run cost, not a cold-start one).
+    const cached = (gpu: GpuContext) => {
+      const tuner = MatmulTuner.open(gpu);
+      return (graph: Graph, dims: DimBindings) => tuner.codegenFor(graph, dims, { tuneNew: false });
+    };
+    return coldChild(w, () => openBackend(backendName, "benchmarking"), tuning(options) ? cached : undefined);
   }
 
   const json = options["json"] === true;
@@ -101,6 +113,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     process.stdout.write(JSON.stringify(line) + "\n");
   };
   let opened: OpenBackend | undefined;
+  let tuner: MatmulTuner | undefined;
   try {
     for (const name of names) {
       const w = runtimeWorkload(name);
@@ -112,8 +125,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
             opened = await openBackend(backendName, "benchmarking");
             const info = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, backend: opened.gpu?.adapterName ?? "cpu", loadavg: loadavg().map((l) => Number(l.toFixed(2))) };
             process.stdout.write(JSON.stringify({ system: "netc", info }) + "\n");
+            if (opened.gpu && tuning(options)) tuner = MatmulTuner.open(opened.gpu);
           }
-          emit(await runRuntimeWorkload(w, opened, n, options["profile"] === true));
+          emit(await runRuntimeWorkload(w, opened, n, options["profile"] === true, tuner));
         }
       } catch (e) {
         if (e instanceof UsageError) throw e;
@@ -137,10 +151,22 @@ export async function benchCommand(argv: string[]): Promise<number> {
   return lines.some((l) => "error" in l) ? 1 : 0;
 }
 
+/**
+ * Whether matmul tilings are tuned on the adapter (on unless `--no-tune` or NETC_TUNE=0): the
+ * first run on an adapter times a few candidates per shape class (seconds on llvmpipe, included
+ * in setup_ms) and stores the choices; later runs read them.
+ */
+function tuning(options: Record<string, unknown>): boolean {
+  return options["no-tune"] !== true && process.env["NETC_TUNE"] !== "0";
+}
+
 /** Prepares a runtime workload, times it, counts one call's GPU work and frees its runner. */
-async function runRuntimeWorkload(w: RuntimeWorkload, opened: OpenBackend, n: number | undefined, profile: boolean): Promise<BenchRecord> {
+async function runRuntimeWorkload(w: RuntimeWorkload, opened: OpenBackend, n: number | undefined, profile: boolean, tuner: MatmulTuner | undefined): Promise<BenchRecord> {
   const t0 = performance.now();
-  const p = await w.prepare(opened.backend);
+  const tuned: string[] = [];
+  const tune = tuner && ((graph: Graph, dims: DimBindings) => tuner.codegenFor(graph, dims, { log: (line) => tuned.push(line) }));
+  const p = await w.prepare(opened.backend, tune);
+  for (const line of tuned) process.stderr.write(`netc: tuned ${line}\n`);
   const setupMs = performance.now() - t0;
   try {
     const reps = n === undefined ? w.reps : { ...w.reps, reps: n, warmup: Math.min(w.reps.warmup, n), minReps: Math.min(w.reps.minReps, n) };

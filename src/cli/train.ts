@@ -10,7 +10,7 @@ import { checkpointValues } from "../runtime/restore.js";
 import { prepareData, type InputTransform } from "../runtime/data-source.js";
 import { batchSizes, Trainer, type TrainResult } from "../runtime/trainer.js";
 import { WebGpuRunner } from "../runtime/webgpu.js";
-import { asUserErrors, loadCheckpoint, metaJson, openBackend } from "./backend.js";
+import { asUserErrors, loadCheckpoint, matmulCodegen, metaJson, openBackend } from "./backend.js";
 import { initWeights } from "./init-weights.js";
 import { checkOutputPath, compileFile, intOption, parseArgs, readSource, UsageError } from "./io.js";
 import { trainingCurvesSvg } from "./plot.js";
@@ -25,7 +25,7 @@ const PROFILE_STEPS = 50;
 const USAGE =
   "usage: netc train FILE [--backend auto|webgpu|cpu] [--epochs N] [--batch N] [--seed N] [--limit N]\n" +
   "                  [--checkpoint PATH] [--resume PATH] [--plot FILE.svg] [--quiet] [--log-every N] [--read-every N]\n" +
-  "                  [--on-nan stop|skip|ignore] [--init WEIGHTS [--from torch|keras] [--partial]] [--profile]";
+  "                  [--on-nan stop|skip|ignore] [--init WEIGHTS [--from torch|keras] [--partial]] [--profile] [--tune]";
 
 const FLAGS = {
   backend: "string",
@@ -44,6 +44,7 @@ const FLAGS = {
   from: "string",
   partial: "boolean",
   profile: "boolean",
+  tune: "boolean",
 } as const;
 
 /**
@@ -62,6 +63,9 @@ const FLAGS = {
  *                                     fresh optimizer; --partial leaves the params the file lacks to their initialisers
  *   --profile                         time each kernel of the first PROFILE_STEPS full-batch steps and print
  *                                     where a step's time goes, by kernel and source line, and the JavaScript time
+ *   --tune                            time matmul tilings for this adapter now (a few seconds per shape class, once per
+ *                                     machine; stored in the netc cache folder). Without it, choices stored by an
+ *                                     earlier --tune or `netc bench` are used, and built-in ones for the rest
  *   --on-nan stop|skip|ignore         a NaN or infinite loss: stop (default; names the op and line it came
  *                                     from, writes no checkpoint after it), skip the batch, or train on
  */
@@ -129,10 +133,11 @@ export async function trainCommand(argv: string[]): Promise<number> {
   let trainer: Trainer | undefined;
   try {
     const readEvery = intOption(options, "read-every") ?? (opened.backend.kind === "cpu" ? 1 : 10);
+    const matmuls = await matmulCodegen(opened.gpu, g, plan0, batch, options["tune"] === true);
     trainer = await asUserErrors(() =>
       Trainer.create({
         backend: opened.backend,
-        plan: planOf(g, { train: spec }),
+        plan: planOf(g, { train: spec, ...matmuls }),
         spec,
         data,
         infer,

@@ -8,6 +8,7 @@ import { concreteShape, numel, stridesOf, type DimBindings } from "../ir/types.j
 import { expressionBody, sourceExpr } from "./expression-body.js";
 import { implicitGemmKernel, type GemmTiling } from "./kernels/implicit-gemm.js";
 import { matmulKernel, type MatmulSpec } from "./kernels/matmul.js";
+import { defaultMatmulChooser, type MatmulChooser, type MatmulParams } from "./matmul-choice.js";
 
 /** One kernel ready to dispatch: its WGSL, the grid, and the values bound in binding order. */
 export interface CompiledKernel {
@@ -23,7 +24,8 @@ export interface CompiledKernel {
 
 /** Template choices that depend on the adapter (picked by measurement, see bench/). */
 export interface CodegenOptions {
-  matmul: Pick<MatmulSpec, "tileM" | "tileN" | "workgroup">;
+  /** One parameter set for every matmul, or a choice per shape (a built-in table, or tuned: see matmul-tune.ts). */
+  matmul: MatmulParams | MatmulChooser;
   /** Threads per workgroup for elementwise and reduce kernels. */
   workgroupSize: number;
   /**
@@ -33,9 +35,12 @@ export interface CodegenOptions {
   conv: GemmTiling | "direct";
 }
 
-/** Defaults measured on llvmpipe: register-blocked matmul without workgroup memory. */
+/**
+ * Defaults measured on llvmpipe: matmuls from llvmpipe's built-in table (register-blocked, no
+ * workgroup memory). Deterministic: tests compile with these, never with tuned choices.
+ */
 export const DEFAULT_CODEGEN: CodegenOptions = {
-  matmul: { tileM: 4, tileN: 4, workgroup: [8, 8] },
+  matmul: defaultMatmulChooser("llvmpipe"),
   workgroupSize: 64,
   conv: { tileM: 8, tileN: 4, threads: 64 },
 };
@@ -237,18 +242,9 @@ function contraction(k: Kernel, dims: DimBindings, opts: CodegenOptions): Compil
       ].join("\n"),
     };
   }
-  const { wgsl, workgroups } = matmulKernel({
-    batch: Math.max(1, batch),
-    m,
-    n: nn,
-    k: kk,
-    transA: ta,
-    transB: tb,
-    batchStrideA,
-    batchStrideB,
-    ...opts.matmul,
-    epilogue,
-  });
+  const shape = { batch: Math.max(1, batch), m, n: nn, k: kk, transA: ta, transB: tb };
+  const params = typeof opts.matmul === "function" ? opts.matmul(shape) : opts.matmul;
+  const { wgsl, workgroups } = matmulKernel({ ...shape, batchStrideA, batchStrideB, ...params, epilogue });
   return { name: k.name, wgsl, workgroups, inputs: [a, b, ...extras], output: k.output };
 }
 

@@ -13,6 +13,13 @@
  * 3. The shapes are WGSL constants (kernels are specialised per shape); every index is u32.
  * 4. Workgroups tile (columns, rows, batch) as (x, y, z). When a count exceeds the per-dimension
  *    limit, the tiles are numbered linearly and the number is folded over x, y and z.
+ * 5. `vector: 4` binds an operand as array<vec4<f32>> where its layout allows: A along k (not
+ *    transposed), Bᵀ along k, B along n (then a thread's columns come in groups of 4 adjacent ones,
+ *    with vec4 accumulators); k then steps by 4. `kUnroll` steps k by more than 1 otherwise. A
+ *    remainder loop takes the last k % step values.
+ * 6. `splitK: S` makes the workgroup (x, y, S): slice z sums its share of k, the slices' sums meet
+ *    in workgroup memory after one barrier, and slice 0 adds them up and stores. More threads per
+ *    output block for outputs too small to occupy a GPU (a batch of 128 rows); no extra kernel.
  *
  * Bindings (group 0): 0 = A, 1 = B, 2..1+extraInputs = epilogue inputs e0, e1, ..., last = out.
  */
@@ -36,6 +43,19 @@ export interface MatmulSpec {
   tileN: number;
   /** Threads per workgroup as [x (along n), y (along m)]. */
   workgroup: [number, number];
+  /** Steps of k per loop iteration (default 1; 4 whenever an operand is read as vec4 along k). */
+  kUnroll?: number;
+  /**
+   * k-slices per workgroup (default 1): the workgroup is (x, y, splitK) threads, slice z sums a
+   * 1/splitK share of k, and the slices add up their sums in workgroup memory. More threads per
+   * output block, for outputs too small to fill the adapter (a batch of 128 rows).
+   */
+  splitK?: number;
+  /**
+   * 4: read A' and B' as vec4 where their contiguous dimension (k for A, n or k for B) and batch
+   * stride divide by 4 (B along n also needs tileN divisible by 4); other operands stay scalar.
+   */
+  vector?: 1 | 4;
   /**
    * WGSL defining `fn epilogue(acc: f32, b: u32, i: u32, j: u32) -> f32`; it may read the
    * `extraInputs` bindings as `e0`, `e1`, ... (each `array<f32>`).
@@ -49,6 +69,9 @@ export interface MatmulVariant {
   tileM: number;
   tileN: number;
   workgroup: [number, number];
+  kUnroll?: number;
+  vector?: 1 | 4;
+  splitK?: number;
 }
 
 /** The variants the benchmark and the tests run. */
@@ -61,10 +84,22 @@ export const MATMUL_VARIANTS: MatmulVariant[] = [
   { name: "reg8x8", tileM: 8, tileN: 8, workgroup: [8, 8] },
 ];
 
+/** Variants of the vec4, k-unroll and split-K parameters (the tuner's candidates are among these shapes). */
+export const MATMUL_TEMPLATE_VARIANTS: MatmulVariant[] = [
+  { name: "reg4x4v4", tileM: 4, tileN: 4, workgroup: [8, 8], vector: 4 },
+  { name: "reg2x4v4", tileM: 2, tileN: 4, workgroup: [8, 8], vector: 4 },
+  { name: "reg4x4u3", tileM: 4, tileN: 4, workgroup: [8, 8], kUnroll: 3 },
+  { name: "reg4x4k2", tileM: 4, tileN: 4, workgroup: [8, 8], splitK: 2 },
+  { name: "row4x4", tileM: 4, tileN: 4, workgroup: [8, 1] },
+  { name: "reg2x4v4k4", tileM: 2, tileN: 4, workgroup: [8, 4], vector: 4, splitK: 4 },
+];
+
 /** The WebGPU default for `maxComputeWorkgroupsPerDimension`. */
 const MAX_GROUPS_PER_DIM = 65535;
 /** The WebGPU default for `maxComputeInvocationsPerWorkgroup`. */
 const MAX_INVOCATIONS = 256;
+/** The WebGPU default for `maxComputeWorkgroupStorageSize`. */
+const MAX_WORKGROUP_BYTES = 16384;
 
 /** WGSL for one matmul specialised to `spec`, and the grid to dispatch it with. */
 export function matmulKernel(spec: MatmulSpec): { wgsl: string; workgroups: [number, number, number] } {
@@ -72,6 +107,19 @@ export function matmulKernel(spec: MatmulSpec): { wgsl: string; workgroups: [num
   const { batch, m, n, k, transA, transB, tileM, tileN } = spec;
   const [wx, wy] = spec.workgroup;
   const extras = spec.epilogue?.extraInputs ?? 0;
+  const strideA = spec.batchStrideA ?? m * k;
+  const strideB = spec.batchStrideB ?? k * n;
+  const vector = spec.vector ?? 1;
+  // Which operands are read 4 floats at a time (see the header): each needs its contiguous
+  // dimension, and its batch stride, to divide by 4.
+  const aVecK = vector === 4 && !transA && k % 4 === 0 && strideA % 4 === 0;
+  const bVecN = vector === 4 && !transB && n % 4 === 0 && tileN % 4 === 0 && strideB % 4 === 0;
+  const bVecK = vector === 4 && transB && k % 4 === 0 && strideB % 4 === 0;
+  const unroll = aVecK || bVecK ? 4 : Math.max(1, spec.kUnroll ?? 1);
+  const split = spec.splitK ?? 1;
+  // Each k-slice of a split workgroup sums `chunk` steps of k (a multiple of the unroll, so vec4
+  // reads stay aligned).
+  const chunk = Math.ceil(Math.ceil(k / split) / unroll) * unroll;
 
   const tilesX = Math.ceil(n / (tileN * wx));
   const tilesY = Math.ceil(m / (tileM * wy));
@@ -81,6 +129,7 @@ export function matmulKernel(spec: MatmulSpec): { wgsl: string; workgroups: [num
   const u = (v: number) => `${v}u`;
   const rows = range(tileM);
   const cols = range(tileN);
+  const groups = range(tileN / 4);
   // Strides of A' and B' along (row or column, k) in their storage.
   const aRow = transA ? 1 : k;
   const aK = transA ? m : 1;
@@ -90,16 +139,17 @@ export function matmulKernel(spec: MatmulSpec): { wgsl: string; workgroups: [num
   const lines: string[] = [];
   lines.push(
     `// matmul: out[${batch}, ${m}, ${n}] = A${transA ? "ᵀ" : ""}[${m}, ${k}] · B${transB ? "ᵀ" : ""}[${k}, ${n}], ` +
-      `${tileM}x${tileN} per thread, workgroup ${wx}x${wy}`,
-    `@group(0) @binding(0) var<storage, read> mm_a: array<f32>;`,
-    `@group(0) @binding(1) var<storage, read> mm_b: array<f32>;`,
+      `${tileM}x${tileN} per thread, workgroup ${wx}x${wy}, k by ${unroll}${aVecK || bVecN || bVecK ? `, vec4 ${[aVecK ? "A" : "", bVecN || bVecK ? "B" : ""].join("")}` : ""}`,
+    `@group(0) @binding(0) var<storage, read> mm_a: array<${aVecK ? "vec4<f32>" : "f32"}>;`,
+    `@group(0) @binding(1) var<storage, read> mm_b: array<${bVecN || bVecK ? "vec4<f32>" : "f32"}>;`,
   );
   for (let e = 0; e < extras; e++) lines.push(`@group(0) @binding(${2 + e}) var<storage, read> e${e}: array<f32>;`);
   lines.push(`@group(0) @binding(${2 + extras}) var<storage, read_write> out: array<f32>;`, "");
   if (spec.epilogue) lines.push(spec.epilogue.fn.trimEnd(), "");
 
   lines.push(
-    `@compute @workgroup_size(${wx}, ${wy})`,
+    ...(split > 1 ? [`var<workgroup> partial: array<f32, ${split * wx * wy * tileM * tileN}>;`, ""] : []),
+    `@compute @workgroup_size(${wx}, ${wy}${split > 1 ? `, ${split}` : ""})`,
     `fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {`,
   );
   // NOTE: layout "auto" leaves out bindings the shader never uses, and the bind group would then
@@ -117,28 +167,85 @@ export function matmulKernel(spec: MatmulSpec): { wgsl: string; workgroups: [num
       `  let b = tile / ${u(tilesX * tilesY)};`,
     );
   }
-  lines.push(
-    `  let row0 = tile_y * ${u(tileM * wy)} + lid.y;`,
-    `  let col0 = tile_x * ${u(tileN * wx)} + lid.x;`,
-    `  if (row0 >= ${u(m)} || col0 >= ${u(n)}) { return; }`,
-  );
+  // NOTE: a split workgroup meets at a barrier, which every thread must reach (uniform control
+  // flow): threads past the edge compute on clamped indices and skip only the stores.
+  const inRange = (cond: string) => (split > 1 ? `  let in_range = ${cond};` : `  if (!(${cond})) { return; }`);
+  // NOTE: with one row of threads, rows depend on the workgroup alone, so A's reads are uniform
+  // across the workgroup (llvmpipe then loads once for all SIMD lanes instead of gathering).
+  lines.push(`  let row0 = tile_y * ${u(tileM * wy)}${wy > 1 ? " + lid.y" : ""};`);
+  // Column c of the block: strided by the workgroup width, or with vec4 B, in groups of 4
+  // adjacent columns (group g starts at colg_g, a multiple of 4).
+  const col = (c: number) => (bVecN ? `colg${Math.floor(c / 4)} + ${u(c % 4)}` : `col${c}`);
+  if (bVecN) {
+    lines.push(`  let colg0 = tile_x * ${u(tileN * wx)} + lid.x * 4u;`, inRange(`row0 < ${u(m)} && colg0 < ${u(n)}`));
+    for (const g of groups.slice(1)) lines.push(`  let colg${g} = colg0 + ${u(g * 4 * wx)};`);
+  } else {
+    lines.push(`  let col0 = tile_x * ${u(tileN * wx)} + lid.x;`, inRange(`row0 < ${u(m)} && col0 < ${u(n)}`));
+    for (const c of cols.slice(1)) lines.push(`  let col${c} = col0 + ${u(c * wx)};`);
+  }
   for (const r of rows.slice(1)) lines.push(`  let row${r} = row0 + ${u(r * wy)};`);
-  for (const c of cols.slice(1)) lines.push(`  let col${c} = col0 + ${u(c * wx)};`);
-  // Offsets of each row of A' and each column of B' at k = 0, clamped into the matrix.
-  lines.push(`  let a_base = b * ${u(spec.batchStrideA ?? m * k)};`, `  let b_base = b * ${u(spec.batchStrideB ?? k * n)};`);
-  for (const r of rows) lines.push(`  let a_off${r} = a_base + ${clampTimes(`row${r}`, m, aRow)};`);
-  for (const c of cols) lines.push(`  let b_off${c} = b_base + ${clampTimes(`col${c}`, n, bCol)};`);
-  for (const r of rows) for (const c of cols) lines.push(`  var acc${r}_${c} = 0.0;`);
-  lines.push(`  for (var kk = 0u; kk < ${u(k)}; kk++) {`);
-  for (const r of rows) lines.push(`    let a${r} = mm_a[a_off${r}${timesK(aK)}];`);
-  for (const c of cols) lines.push(`    let b${c} = mm_b[b_off${c}${timesK(bK)}];`);
-  for (const r of rows) for (const c of cols) lines.push(`    acc${r}_${c} += a${r} * b${c};`);
-  lines.push(`  }`, `  let o_base = b * ${u(m * n)};`);
+  // Offsets of each row of A' and each column of B' at k = 0, clamped into the matrix (in vec4s
+  // for an operand read as vec4).
+  lines.push(`  let a_base = b * ${u(aVecK ? strideA / 4 : strideA)};`, `  let b_base = b * ${u(bVecN || bVecK ? strideB / 4 : strideB)};`);
+  for (const r of rows) lines.push(`  let a_off${r} = a_base + ${clampTimes(`row${r}`, m, aVecK ? k / 4 : aRow)};`);
+  if (bVecN) for (const g of groups) lines.push(`  let b_off${g} = b_base + ${n === 4 ? "0u" : `min(colg${g}, ${u(n - 4)}) / 4u`};`);
+  else for (const c of cols) lines.push(`  let b_off${c} = b_base + ${clampTimes(`col${c}`, n, bVecK ? k / 4 : bCol)};`);
+  if (bVecN) for (const r of rows) for (const g of groups) lines.push(`  var acc${r}_${g} = vec4<f32>(0.0);`);
+  else for (const r of rows) for (const c of cols) lines.push(`  var acc${r}_${c} = 0.0;`);
+
+  /** The loop body for k = kk + 0 .. kk + steps - 1. */
+  const body = (steps: number, vec: boolean): string[] => {
+    const out: string[] = [];
+    const at = (q: number) => (q === 0 ? "kk" : `(kk + ${u(q)})`);
+    const a = (r: number, q: number) => (aVecK && vec ? `av${r}[${q}]` : `a${r}_${q}`);
+    const bv = (c: number, q: number) => (bVecK && vec ? `bv${c}[${q}]` : `b${c}_${q}`);
+    for (const r of rows) {
+      if (aVecK && vec) out.push(`let av${r} = mm_a[a_off${r} + kk / 4u];`);
+      else for (const q of range(steps)) out.push(`let a${r}_${q} = ${aVecK ? `mm_a[a_off${r} + ${at(q)} / 4u][${at(q)} % 4u]` : `mm_a[a_off${r}${timesK(at(q), aK)}]`};`);
+    }
+    if (bVecN) {
+      for (const g of groups) for (const q of range(steps)) out.push(`let bv${g}_${q} = mm_b[b_off${g} + ${at(q)} * ${u(n / 4)}];`);
+      for (const q of range(steps)) for (const r of rows) for (const g of groups) out.push(`acc${r}_${g} += ${a(r, q)} * bv${g}_${q};`);
+      return out;
+    }
+    for (const c of cols) {
+      if (bVecK && vec) out.push(`let bv${c} = mm_b[b_off${c} + kk / 4u];`);
+      else for (const q of range(steps)) out.push(`let b${c}_${q} = ${bVecK ? `mm_b[b_off${c} + ${at(q)} / 4u][${at(q)} % 4u]` : `mm_b[b_off${c}${timesK(at(q), bK)}]`};`);
+    }
+    for (const q of range(steps)) for (const r of rows) for (const c of cols) out.push(`acc${r}_${c} += ${a(r, q)} * ${bv(c, q)};`);
+    return out;
+  };
+  if (split === 1) {
+    const main = k - (k % unroll);
+    if (main > 0) {
+      lines.push(`  for (var kk = 0u; kk < ${u(main)}; kk += ${u(unroll)}) {`, ...body(unroll, true).map((l) => `    ${l}`), `  }`);
+    }
+    if (main < k) {
+      lines.push(`  for (var kk = ${u(main)}; kk < ${u(k)}; kk++) {`, ...body(1, false).map((l) => `    ${l}`), `  }`);
+    }
+  } else {
+    // k-slice lid.z sums k in [k_lo, k_hi); the slices' sums meet in workgroup memory.
+    lines.push(`  let k_lo = min(lid.z * ${u(chunk)}, ${u(k)});`, `  let k_hi = min(k_lo + ${u(chunk)}, ${u(k)});`, `  var kk = k_lo;`);
+    if (unroll > 1) lines.push(`  for (; kk + ${u(unroll - 1)} < k_hi; kk += ${u(unroll)}) {`, ...body(unroll, true).map((l) => `    ${l}`), `  }`);
+    lines.push(`  for (; kk < k_hi; kk++) {`, ...body(1, false).map((l) => `    ${l}`), `  }`);
+    const accs: string[] = [];
+    for (const r of rows) for (const c of cols) accs.push(bVecN ? `acc${r}_${Math.floor(c / 4)}[${c % 4}]` : `acc${r}_${c}`);
+    const slot = (z: string, t: number) => `(${z} * ${u(wx * wy)} + lid.y * ${u(wx)} + lid.x) * ${u(accs.length)} + ${u(t)}`;
+    accs.forEach((acc, t) => lines.push(`  partial[${slot("lid.z", t)}] = ${acc};`));
+    lines.push(`  workgroupBarrier();`, `  if (lid.z != 0u || !in_range) { return; }`);
+    lines.push(`  for (var z = 1u; z < ${u(split)}; z++) {`);
+    accs.forEach((acc, t) => lines.push(`    ${acc} += partial[${slot("z", t)}];`));
+    lines.push(`  }`);
+  }
+  lines.push(`  let o_base = b * ${u(m * n)};`);
   for (const r of rows) {
     for (const c of cols) {
-      const guard = [r > 0 ? `row${r} < ${u(m)}` : "", c > 0 ? `col${c} < ${u(n)}` : ""].filter(Boolean).join(" && ");
-      const value = spec.epilogue ? `epilogue(acc${r}_${c}, b, row${r}, col${c})` : `acc${r}_${c}`;
-      const store = `out[o_base + row${r} * ${u(n)} + col${c}] = ${value};`;
+      const guard = [r > 0 ? `row${r} < ${u(m)}` : "", bVecN ? (c >= 4 ? `colg${Math.floor(c / 4)} < ${u(n)}` : "") : c > 0 ? `col${c} < ${u(n)}` : ""]
+        .filter(Boolean)
+        .join(" && ");
+      const acc = bVecN ? `acc${r}_${Math.floor(c / 4)}[${c % 4}]` : `acc${r}_${c}`;
+      const value = spec.epilogue ? `epilogue(${acc}, b, row${r}, ${col(c)})` : acc;
+      const store = `out[o_base + row${r} * ${u(n)} + ${col(c)}] = ${value};`;
       lines.push(guard ? `  if (${guard}) { ${store} }` : `  ${store}`);
     }
   }
@@ -165,9 +272,16 @@ function check(spec: MatmulSpec): void {
   for (const [name, v] of [...Object.entries(positive), ["workgroup[0]", spec.workgroup[0]], ["workgroup[1]", spec.workgroup[1]]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new Error(`internal: matmul ${name} must be a positive integer, got ${v}`);
   }
-  if (spec.workgroup[0] * spec.workgroup[1] > MAX_INVOCATIONS) {
-    throw new Error(`internal: matmul workgroup ${spec.workgroup.join("x")} exceeds ${MAX_INVOCATIONS} invocations`);
+  const split = spec.splitK ?? 1;
+  if (!Number.isInteger(split) || split < 1) throw new Error(`internal: matmul splitK must be a positive integer, got ${split}`);
+  if (spec.workgroup[0] * spec.workgroup[1] * split > MAX_INVOCATIONS) {
+    throw new Error(`internal: matmul workgroup ${spec.workgroup.join("x")}x${split} exceeds ${MAX_INVOCATIONS} invocations`);
   }
+  if (split > 1 && split * spec.workgroup[0] * spec.workgroup[1] * spec.tileM * spec.tileN * 4 > MAX_WORKGROUP_BYTES) {
+    throw new Error(`internal: matmul split-K partial sums exceed ${MAX_WORKGROUP_BYTES} bytes of workgroup memory`);
+  }
+  const unroll = spec.kUnroll ?? 1;
+  if (!Number.isInteger(unroll) || unroll < 1) throw new Error(`internal: matmul kUnroll must be a positive integer, got ${unroll}`);
   const extras = spec.epilogue?.extraInputs ?? 0;
   if (!Number.isInteger(extras) || extras < 0) throw new Error(`internal: matmul epilogue extraInputs must be >= 0, got ${extras}`);
   const largest = Math.max(spec.batch * spec.m * spec.k, spec.batch * spec.k * spec.n, spec.batch * spec.m * spec.n);
@@ -181,9 +295,9 @@ function clampTimes(v: string, size: number, stride: number): string {
   return stride === 1 ? clamped : `${clamped} * ${stride}u`;
 }
 
-/** ` + kk * stride` as WGSL. */
-function timesK(stride: number): string {
-  return stride === 1 ? " + kk" : ` + kk * ${stride}u`;
+/** ` + k * stride` as WGSL, for the k expression `at`. */
+function timesK(at: string, stride: number): string {
+  return stride === 1 ? ` + ${at}` : ` + ${at} * ${stride}u`;
 }
 
 function range(n: number): number[] {

@@ -1,0 +1,136 @@
+/**
+ * The matmul template's vec4, k-unroll and split-K parameters against a float64 CPU matmul: sizes
+ * that divide by 4 (vec4 reads on) and that do not (the scalar fallback), k not dividing by the
+ * unroll or the split, every transpose, a batch sharing one B, and a fused epilogue.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MATMUL_TEMPLATE_VARIANTS, matmulKernel, type MatmulSpec, type MatmulVariant } from "../src/codegen/kernels/matmul.js";
+import { defaultMatmulChooser } from "../src/codegen/matmul-choice.js";
+import { releaseGpu, requireSharedGpu, type GpuContext } from "../src/runtime/device.js";
+import { runKernelOnce } from "../src/runtime/gpu-buffers.js";
+import { PipelineCache } from "../src/runtime/pipelines.js";
+
+let gpu: GpuContext | undefined;
+let cache: PipelineCache;
+beforeAll(async () => {
+  gpu = await requireSharedGpu();
+  cache = new PipelineCache(gpu.device);
+});
+afterAll(() => {
+  if (!gpu) return;
+  const errors = [...gpu.errors];
+  releaseGpu(gpu);
+  expect(errors).toEqual([]);
+});
+
+type Shape = Pick<MatmulSpec, "batch" | "m" | "n" | "k" | "transA" | "transB" | "batchStrideB">;
+
+/** Deterministic values in [-1, 1) (mulberry32). */
+function random(seed: number, count: number): Float32Array {
+  let a = seed >>> 0;
+  return Float32Array.from({ length: count }, () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (2 * ((t ^ (t >>> 14)) >>> 0)) / 4294967296 - 1;
+  });
+}
+
+/** out[b, i, j] in float64 over the stored layouts; B is shared across the batch when its stride is 0. */
+function cpuMatmul(s: Shape, a: Float32Array, b: Float32Array, bias?: Float32Array): Float64Array {
+  const { batch, m, n, k } = s;
+  const strideB = s.batchStrideB ?? k * n;
+  const out = new Float64Array(batch * m * n);
+  for (let bb = 0; bb < batch; bb++)
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < n; j++) {
+        let acc = 0;
+        for (let p = 0; p < k; p++) {
+          const av = s.transA ? a[bb * k * m + p * m + i]! : a[bb * m * k + i * k + p]!;
+          const bv = s.transB ? b[bb * strideB + j * k + p]! : b[bb * strideB + p * n + j]!;
+          acc += av * bv;
+        }
+        out[bb * m * n + i * n + j] = bias ? Math.max(acc + bias[j]!, 0) : acc;
+      }
+  return out;
+}
+
+async function check(v: MatmulVariant, s: Shape, seed: number, withBias = false): Promise<void> {
+  const a = random(seed, s.batch * s.m * s.k);
+  const b = random(seed + 1, s.batchStrideB === 0 ? s.k * s.n : s.batch * s.k * s.n);
+  const bias = withBias ? random(seed + 2, s.n) : undefined;
+  const { name: _, ...params } = v;
+  const spec: MatmulSpec = {
+    ...s,
+    ...params,
+    ...(bias ? { epilogue: { extraInputs: 1, fn: `fn epilogue(acc: f32, b: u32, i: u32, j: u32) -> f32 {\n  return max(acc + e0[j], 0.0);\n}` } } : {}),
+  };
+  const { wgsl, workgroups } = matmulKernel(spec);
+  const got = await runKernelOnce(gpu!, cache, { wgsl, workgroups, inputs: [a, b, ...(bias ? [bias] : [])], outputLength: s.batch * s.m * s.n });
+  const want = cpuMatmul(s, a, b, bias);
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / Math.max(1, Math.abs(want[i]!)));
+  expect(worst, `worst relative error\n${wgsl}`).toBeLessThan(1e-4);
+}
+
+// [batch, m, n, k]: all divide by 4 (vec4 on for every operand); n and m odd with k divisible
+// (vec4 A only when not transposed, vec4 Bᵀ along k); a batch with k odd and n divisible (vec4 B
+// along n only), k not dividing by the unroll or the split.
+const SHAPES: [number, number, number, number][] = [
+  [1, 12, 20, 36],
+  [1, 13, 21, 44],
+  [2, 7, 40, 29],
+];
+const TRANSPOSES: [boolean, boolean][] = [
+  [false, false],
+  [true, false],
+  [false, true],
+  [true, true],
+];
+const label = (ta: boolean, tb: boolean) => `${ta ? "Aᵀ" : "A"}·${tb ? "Bᵀ" : "B"}`;
+
+for (const v of MATMUL_TEMPLATE_VARIANTS) {
+  const desc = `${v.tileM}x${v.tileN}, workgroup ${v.workgroup.join("x")}, vector ${v.vector ?? 1}, k unroll ${v.kUnroll ?? 1}, split-K ${v.splitK ?? 1}`;
+  describe(`matmul ${v.name} (${desc}) vs float64 CPU`, () => {
+    for (const [batch, m, n, k] of SHAPES)
+      for (const [transA, transB] of TRANSPOSES)
+        it(`batch ${batch}, m ${m}, n ${n}, k ${k}, ${label(transA, transB)}`, async () => {
+          await check(v, { batch, m, n, k, transA, transB }, batch * 1000 + m * 100 + n * 10 + k);
+        });
+    it("a batch of 3 sharing one B (batch stride 0), m 5, n 44, k 24", async () => {
+      await check(v, { batch: 3, m: 5, n: 44, k: 24, transA: false, transB: false, batchStrideB: 0 }, 77);
+    });
+    it("epilogue max(acc + bias[j], 0), m 70, n 68, k 100 (more than one workgroup each way)", async () => {
+      await check(v, { batch: 1, m: 70, n: 68, k: 100, transA: false, transB: false }, 88, true);
+    });
+    it("epilogue max(acc + bias[j], 0), m 33, n 65, k 9, Aᵀ·B", async () => {
+      await check(v, { batch: 1, m: 33, n: 65, k: 9, transA: true, transB: false }, 99, true);
+    });
+  });
+}
+
+describe("the built-in choice for large matmuls on llvmpipe", () => {
+  for (const [transA, transB] of [
+    [false, false],
+    [true, true],
+  ] as const) {
+    it(`m 300, n 264, k 270, ${label(transA, transB)} (class l.l.l, 8x8 blocks on a row of threads)`, async () => {
+      const s = { batch: 1, m: 300, n: 264, k: 270, transA, transB };
+      const params = defaultMatmulChooser("llvmpipe")(s);
+      expect(params.workgroup[1]).toBe(1);
+      await check({ name: "builtin", ...params }, s, 5);
+    });
+  }
+});
+
+describe("matmul template parameter checks", () => {
+  const base: MatmulSpec = { batch: 1, m: 8, n: 8, k: 8, transA: false, transB: false, tileM: 4, tileN: 4, workgroup: [8, 8] };
+  it("refuses a split workgroup over 256 threads or past 16 KiB of partial sums", () => {
+    expect(() => matmulKernel({ ...base, splitK: 5 })).toThrow(/exceeds 256 invocations/);
+    expect(() => matmulKernel({ ...base, workgroup: [8, 4], tileN: 8, splitK: 8 })).toThrow(/workgroup memory/);
+  });
+  it("reads vec4 only where the layout allows it", () => {
+    expect(matmulKernel({ ...base, vector: 4 }).wgsl).toMatch(/mm_a: array<vec4<f32>>[\s\S]*mm_b: array<vec4<f32>>/);
+    expect(matmulKernel({ ...base, k: 9, n: 10, vector: 4 }).wgsl).toMatch(/mm_a: array<f32>[\s\S]*mm_b: array<f32>/);
+  });
+});
