@@ -24,6 +24,8 @@ export interface GemmTiling {
   tileN: number;
   /** Threads per workgroup; split between columns and rows by the shape (see workgroupShape). */
   threads: number;
+  /** k steps written out per loop iteration (when it divides k's size; 1 otherwise). */
+  unroll?: number;
 }
 
 export interface ImplicitGemmSpec {
@@ -88,22 +90,13 @@ export function implicitGemmKernel(spec: ImplicitGemmSpec): { wgsl: string; work
   for (const r of rows) L.push(...outerPart(`r${r}`, `row${r}`, m, view.rows, view.a));
   for (const c of cols) L.push(...outerPart(`c${c}`, `col${c}`, n, view.cols, view.b));
   for (const r of rows) for (const c of cols) L.push(`  var acc${r}_${c} = 0.0;`);
-  const ks = view.ks.map((_, i) => `k${i}`);
-  let indent = "  ";
-  view.ks.forEach((extent, i) => {
-    L.push(`${indent}for (var ${ks[i]} = 0i; ${ks[i]} < ${extent}i; ${ks[i]}++) {`);
-    indent += "  ";
-  });
-  L.push(`${indent}let ka = ${affineSum(view.a.offset.inner, ks, 0)};`, `${indent}let kb = ${affineSum(view.b.offset.inner, ks, 0)};`);
-  view.a.bounds.forEach((bd, j) => L.push(`${indent}let ka${j} = ${affineSum(bd.inner, ks, 0)};`));
-  view.b.bounds.forEach((bd, j) => L.push(`${indent}let kb${j} = ${affineSum(bd.inner, ks, 0)};`));
-  for (const r of rows) L.push(`${indent}let a${r} = ${load(spec, view.a, `r${r}`, "ka")};`);
-  for (const c of cols) L.push(`${indent}let b${c} = ${load(spec, view.b, `c${c}`, "kb")};`);
-  for (const r of rows) for (const c of cols) L.push(`${indent}acc${r}_${c} += a${r} * b${c};`);
-  for (const _ of view.ks) {
-    indent = indent.slice(2);
-    L.push(`${indent}}`);
-  }
+  L.push(...kLoop(view, tiling.unroll ?? 1, (ind) => {
+    const body: string[] = [];
+    for (const r of rows) body.push(`${ind}let a${r} = ${load(spec, view.a, `r${r}`, "ka")};`);
+    for (const c of cols) body.push(`${ind}let b${c} = ${load(spec, view.b, `c${c}`, "kb")};`);
+    for (const r of rows) for (const c of cols) body.push(`${ind}acc${r}_${c} += a${r} * b${c};`);
+    return body;
+  }));
   for (const r of rows) {
     for (const c of cols) {
       const guard = [r > 0 ? `row${r} < ${u(m)}` : "", c > 0 ? `col${c} < ${u(n)}` : ""].filter(Boolean).join(" && ");
@@ -130,6 +123,51 @@ export function implicitGemmKernel(spec: ImplicitGemmSpec): { wgsl: string; work
     out.push(`  let ${p}_off = ${affineSum(op.offset.outer, coords, op.offset.constant)};`);
     op.bounds.forEach((bd, j) => out.push(`  let ${p}_p${j} = ${affineSum(bd.outer, coords, bd.constant)};`));
     out.push(`  let ${p}_out = ${affineSum(own, coords, 0)};`);
+    return out;
+  }
+}
+
+/**
+ * The k loop, flat: one counter over every k coordinate, with the inner parts of each address
+ * (ka, kb) and bound position (ka0, kb0, ...) kept as running sums that each step moves by a
+ * constant, carrying into the next coordinate out when one wraps. A nest of constant-count loops
+ * would cost less arithmetic but llvmpipe (NIR) fully unrolls every loop of up to 32 steps, so the
+ * [c, 3, 3] nest of a conv became hundreds of copies of the block and seconds of compile at the
+ * first dispatch; a flat loop whose count NIR cannot see is not unrolled (beyond `unroll`).
+ */
+function kLoop(view: GemmView, unroll: number, body: (indent: string) => string[]): string[] {
+  const tracked = [
+    { name: "ka", coef: view.a.offset.inner },
+    { name: "kb", coef: view.b.offset.inner },
+    ...view.a.bounds.map((bd, j) => ({ name: `ka${j}`, coef: bd.inner })),
+    ...view.b.bounds.map((bd, j) => ({ name: `kb${j}`, coef: bd.inner })),
+  ];
+  // Coordinates of extent 1 never move.
+  const dims = view.ks.map((extent, d) => ({ extent, d })).filter((x) => x.extent > 1);
+  const total = numel(view.ks);
+  const u = unroll > 1 && total % unroll === 0 ? unroll : 1;
+  const L: string[] = [];
+  for (const t of tracked) L.push(`  var ${t.name} = 0i;`);
+  for (const x of dims.slice(1)) L.push(`  var k${x.d} = 0i;`);
+  // NOTE: the count goes through arrayLength (never 0: a binding holds at least one element) so
+  // NIR cannot see it and unroll a short k loop whole (a 9-step one took seconds to compile).
+  L.push(`  let k_steps = select(0u, ${total / u}u, arrayLength(&out) > 0u);`, `  for (var kf = 0u; kf < k_steps; kf++) {`);
+  for (let i = 0; i < u; i++) L.push(...body("    "), ...(dims.length ? advance(dims.length - 1, "    ") : []));
+  L.push(`  }`);
+  return L;
+
+  /** Moves the running sums one step along dims[i], carrying into dims[i - 1] when it wraps. */
+  function advance(i: number, ind: string): string[] {
+    const x = dims[i]!;
+    const inner = dims[i + 1];
+    const out: string[] = [];
+    for (const t of tracked) {
+      // NOTE: the inner coordinate has already stepped to its extent; the carry takes it back to 0.
+      const delta = (t.coef[x.d] ?? 0) - (inner ? inner.extent * (t.coef[inner.d] ?? 0) : 0);
+      if (delta !== 0) out.push(`${ind}${t.name} += ${delta}i;`);
+    }
+    if (i === 0) return out;
+    out.push(`${ind}k${x.d} += 1i;`, `${ind}if (k${x.d} == ${x.extent}i) {`, `${ind}  k${x.d} = 0i;`, ...advance(i - 1, `${ind}  `), `${ind}}`);
     return out;
   }
 }
