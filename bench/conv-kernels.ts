@@ -21,6 +21,20 @@ const VARIANTS: Record<string, CodegenOptions["conv"]> = {
   direct: "direct",
   "8x4/64": { tileM: 8, tileN: 4, threads: 64 },
   "4x4/64": { tileM: 4, tileN: 4, threads: 64 },
+  "8x4/64u3": { tileM: 8, tileN: 4, threads: 64, unroll: 3 },
+  "4x4/64u3": { tileM: 4, tileN: 4, threads: 64, unroll: 3 },
+  "4x8/64": { tileM: 4, tileN: 8, threads: 64 },
+  "8x2/64": { tileM: 8, tileN: 2, threads: 64 },
+  "2x2/64": { tileM: 2, tileN: 2, threads: 64 },
+  "4x4/16": { tileM: 4, tileN: 4, threads: 16 },
+  "U8x4/16": { tileM: 8, tileN: 4, threads: 16, uniformRows: true },
+  "U8x1/64": { tileM: 8, tileN: 1, threads: 64, uniformRows: true },
+  "U16x1/64": { tileM: 16, tileN: 1, threads: 64, uniformRows: true },
+  "U8x2/32": { tileM: 8, tileN: 2, threads: 32, uniformRows: true },
+  "U4x4/16": { tileM: 4, tileN: 4, threads: 16, uniformRows: true },
+  "U16x2/32": { tileM: 16, tileN: 2, threads: 32, uniformRows: true },
+  "U4x8/32": { tileM: 4, tileN: 8, threads: 32, uniformRows: true },
+  "U8x4/32": { tileM: 8, tileN: 4, threads: 32, uniformRows: true },
 };
 
 const LAYERS: { name: string; x: number[]; w: number[]; attrs: Attrs }[] = [
@@ -48,6 +62,8 @@ interface Case {
   run: () => Promise<number>;
   first?: number;
   times: number[];
+  /** CPU time of the process per dispatch (all llvmpipe threads): less shifted by other load than wall time. */
+  cpu: number[];
 }
 
 const gpu = await requireSharedGpu();
@@ -71,6 +87,7 @@ function caseFor(label: string, kernel: Parameters<typeof generateKernel>[0], op
     label,
     flops,
     times: [],
+    cpu: [],
     async run() {
       const t0 = performance.now();
       if (!pipeline) {
@@ -127,13 +144,19 @@ for (const li of layers) {
 }
 
 for (const c of cases) c.first = await c.run();
-for (let r = 0; r < rounds; r++) for (const c of cases) c.times.push(await c.run());
+for (let r = 0; r < rounds; r++)
+  for (const c of cases) {
+    const u0 = process.cpuUsage();
+    c.times.push(await c.run());
+    const u = process.cpuUsage(u0);
+    c.cpu.push((u.user + u.system) / 1000);
+  }
 console.log(`${gpu.adapterName}; ms per dispatch, median (best) of ${rounds} interleaved rounds; first = first dispatch incl. compile`);
-console.log(`${"layer".padEnd(22)} ${"op".padEnd(17)} ${"variant".padEnd(10)} ${"first ms".padStart(9)} ${"warm ms".padStart(15)} ${"GFLOP/s".padStart(8)}   M x N x K`);
+console.log(`${"layer".padEnd(22)} ${"op".padEnd(17)} ${"variant".padEnd(10)} ${"first ms".padStart(9)} ${"warm ms".padStart(15)} ${"GFLOP/s".padStart(8)} ${"cpu ms".padStart(8)}`);
 for (const c of cases) {
   const s = [...c.times].sort((x, y) => x - y);
   const med = s[Math.floor(s.length / 2)]!;
-  console.log(`${c.label} ${c.first!.toFixed(0).padStart(9)} ${`${med.toFixed(1)} (${s[0]!.toFixed(1)})`.padStart(15)} ${(c.flops / med / 1e6).toFixed(2).padStart(8)}`);
+  console.log(`${c.label} ${c.first!.toFixed(0).padStart(9)} ${`${med.toFixed(1)} (${s[0]!.toFixed(1)})`.padStart(15)} ${(c.flops / med / 1e6).toFixed(2).padStart(8)} ${[...c.cpu].sort((x, y) => x - y)[Math.floor(c.cpu.length / 2)]!.toFixed(0).padStart(8)}`);
 }
 if (gpu.errors.length) console.error(`GPU errors:\n${gpu.errors.join("\n")}`);
 for (const b of buffers) b.destroy();

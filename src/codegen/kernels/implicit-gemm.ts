@@ -24,6 +24,12 @@ export interface GemmTiling {
   tileN: number;
   /** Threads per workgroup; split between columns and rows by the shape (see workgroupShape). */
   threads: number;
+  /**
+   * Every thread of a workgroup on the same tileM rows (a workgroup of one row of threads): A's
+   * addresses then depend on the workgroup alone, and llvmpipe, which runs a workgroup's threads
+   * as the lanes of SIMD vectors, loads a uniform address once rather than once per lane.
+   */
+  uniformRows?: boolean;
   /** k steps written out per loop iteration (when it divides k's size; 1 otherwise). */
   unroll?: number;
 }
@@ -53,6 +59,7 @@ export function workgroupShape(rows: number, cols: number, t: GemmTiling): [numb
   const across = Math.ceil(cols / t.tileN);
   let wx = 1;
   while (wx < across && wx < t.threads) wx *= 2;
+  if (t.uniformRows) return [wx, 1];
   const wy = Math.max(1, Math.min(t.threads / wx, 2 ** Math.ceil(Math.log2(Math.ceil(rows / t.tileM)))));
   return [wx, wy];
 }
@@ -80,7 +87,8 @@ export function implicitGemmKernel(spec: ImplicitGemmSpec): { wgsl: string; work
       `  let tile_y = tile / ${u(tilesX)};`,
     );
   }
-  L.push(`  let row0 = tile_y * ${u(tileM * wy)} + lid.y;`, `  let col0 = tile_x * ${u(tileN * wx)} + lid.x;`);
+  // NOTE: with one row of threads, row0 leaves out lid.y so the compiler sees it is uniform.
+  L.push(`  let row0 = tile_y * ${u(tileM * wy)}${wy > 1 ? " + lid.y" : ""};`, `  let col0 = tile_x * ${u(tileN * wx)} + lid.x;`);
   L.push(`  if (row0 >= ${u(m)} || col0 >= ${u(n)}) { return; }`);
   const rows = range(tileM);
   const cols = range(tileN);
@@ -152,7 +160,10 @@ function kLoop(view: GemmView, unroll: number, body: (indent: string) => string[
   // NOTE: the count goes through arrayLength (never 0: a binding holds at least one element) so
   // NIR cannot see it and unroll a short k loop whole (a 9-step one took seconds to compile).
   L.push(`  let k_steps = select(0u, ${total / u}u, arrayLength(&out) > 0u);`, `  for (var kf = 0u; kf < k_steps; kf++) {`);
-  for (let i = 0; i < u; i++) L.push(...body("    "), ...(dims.length ? advance(dims.length - 1, "    ") : []));
+  const step = (ind: string) => [...body(ind), ...(dims.length ? advance(dims.length - 1, ind) : [])];
+  if (u === 1) L.push(...step("    "));
+  // Each written-out step in a block of its own, so its loads' names do not clash.
+  else for (let i = 0; i < u; i++) L.push(`    {`, ...step("      "), `    }`);
   L.push(`  }`);
   return L;
 
