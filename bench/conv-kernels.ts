@@ -21,20 +21,14 @@ const VARIANTS: Record<string, CodegenOptions["conv"]> = {
   direct: "direct",
   "8x4/64": { tileM: 8, tileN: 4, threads: 64 },
   "4x4/64": { tileM: 4, tileN: 4, threads: 64 },
+  "8x4/64 unrolled stores": { tileM: 8, tileN: 4, threads: 64, storeLoop: false },
+  "4x4/16 unrolled stores": { tileM: 4, tileN: 4, threads: 16, storeLoop: false },
   "8x4/64u3": { tileM: 8, tileN: 4, threads: 64, unroll: 3 },
   "4x4/64u3": { tileM: 4, tileN: 4, threads: 64, unroll: 3 },
   "4x8/64": { tileM: 4, tileN: 8, threads: 64 },
   "8x2/64": { tileM: 8, tileN: 2, threads: 64 },
   "2x2/64": { tileM: 2, tileN: 2, threads: 64 },
   "4x4/16": { tileM: 4, tileN: 4, threads: 16 },
-  "U8x4/16": { tileM: 8, tileN: 4, threads: 16, uniformRows: true },
-  "U8x1/64": { tileM: 8, tileN: 1, threads: 64, uniformRows: true },
-  "U16x1/64": { tileM: 16, tileN: 1, threads: 64, uniformRows: true },
-  "U8x2/32": { tileM: 8, tileN: 2, threads: 32, uniformRows: true },
-  "U4x4/16": { tileM: 4, tileN: 4, threads: 16, uniformRows: true },
-  "U16x2/32": { tileM: 16, tileN: 2, threads: 32, uniformRows: true },
-  "U4x8/32": { tileM: 4, tileN: 8, threads: 32, uniformRows: true },
-  "U8x4/32": { tileM: 8, tileN: 4, threads: 32, uniformRows: true },
 };
 
 const LAYERS: { name: string; x: number[]; w: number[]; attrs: Attrs }[] = [

@@ -24,12 +24,8 @@ export interface GemmTiling {
   tileN: number;
   /** Threads per workgroup; split between columns and rows by the shape (see workgroupShape). */
   threads: number;
-  /**
-   * Every thread of a workgroup on the same tileM rows (a workgroup of one row of threads): A's
-   * addresses then depend on the workgroup alone, and llvmpipe, which runs a workgroup's threads
-   * as the lanes of SIMD vectors, loads a uniform address once rather than once per lane.
-   */
-  uniformRows?: boolean;
+  /** Stores in a loop over the block (default) rather than written out (false): see the kernel. */
+  storeLoop?: boolean;
   /** k steps written out per loop iteration (when it divides k's size; 1 otherwise). */
   unroll?: number;
 }
@@ -59,7 +55,6 @@ export function workgroupShape(rows: number, cols: number, t: GemmTiling): [numb
   const across = Math.ceil(cols / t.tileN);
   let wx = 1;
   while (wx < across && wx < t.threads) wx *= 2;
-  if (t.uniformRows) return [wx, 1];
   const wy = Math.max(1, Math.min(t.threads / wx, 2 ** Math.ceil(Math.log2(Math.ceil(rows / t.tileM)))));
   return [wx, wy];
 }
@@ -87,8 +82,7 @@ export function implicitGemmKernel(spec: ImplicitGemmSpec): { wgsl: string; work
       `  let tile_y = tile / ${u(tilesX)};`,
     );
   }
-  // NOTE: with one row of threads, row0 leaves out lid.y so the compiler sees it is uniform.
-  L.push(`  let row0 = tile_y * ${u(tileM * wy)}${wy > 1 ? " + lid.y" : ""};`, `  let col0 = tile_x * ${u(tileN * wx)} + lid.x;`);
+  L.push(`  let row0 = tile_y * ${u(tileM * wy)} + lid.y;`, `  let col0 = tile_x * ${u(tileN * wx)} + lid.x;`);
   L.push(`  if (row0 >= ${u(m)} || col0 >= ${u(n)}) { return; }`);
   const rows = range(tileM);
   const cols = range(tileN);
@@ -105,14 +99,35 @@ export function implicitGemmKernel(spec: ImplicitGemmSpec): { wgsl: string; work
     for (const r of rows) for (const c of cols) body.push(`${ind}acc${r}_${c} += a${r} * b${c};`);
     return body;
   }));
-  for (const r of rows) {
-    for (const c of cols) {
-      const guard = [r > 0 ? `row${r} < ${u(m)}` : "", c > 0 ? `col${c} < ${u(n)}` : ""].filter(Boolean).join(" && ");
-      const idx = `u32(r${r}_out + c${c}_out)`;
-      const value = spec.epilogue ? `epilogue(acc${r}_${c}, ${idx})` : `acc${r}_${c}`;
-      const store = `out[${idx}] = ${value};`;
-      L.push(guard ? `  if (${guard}) { ${store} }` : `  ${store}`);
+  if (tiling.storeLoop === false || tileM * tileN === 1) {
+    for (const r of rows) {
+      for (const c of cols) {
+        const guard = [r > 0 ? `row${r} < ${u(m)}` : "", c > 0 ? `col${c} < ${u(n)}` : ""].filter(Boolean).join(" && ");
+        const idx = `u32(r${r}_out + c${c}_out)`;
+        const value = spec.epilogue ? `epilogue(acc${r}_${c}, ${idx})` : `acc${r}_${c}`;
+        const store = `out[${idx}] = ${value};`;
+        L.push(guard ? `  if (${guard}) { ${store} }` : `  ${store}`);
+      }
     }
+  } else {
+    // NOTE: one store (and one epilogue) in a loop rather than tileM x tileN written out: llvmpipe
+    // expands every store site into a branch per SIMD lane, and the written-out stores were most
+    // of the kernel's code, so most of its compile time. The count is hidden as in kLoop.
+    const list = (name: string, type: string, items: string[]) => `  var ${name} = array<${type}, ${items.length}>(${items.join(", ")});`;
+    L.push(
+      list("accs", "f32", rows.flatMap((r) => cols.map((c) => `acc${r}_${c}`))),
+      list("outs_r", "i32", rows.map((r) => `r${r}_out`)),
+      list("outs_c", "i32", cols.map((c) => `c${c}_out`)),
+      `  let n_out = select(0u, ${u(tileM * tileN)}, arrayLength(&out) > 0u);`,
+      `  for (var t = 0u; t < n_out; t++) {`,
+      `    let r = t / ${u(tileN)};`,
+      `    let c = t % ${u(tileN)};`,
+      `    if (row0 + r * ${u(wy)} < ${u(m)} && col0 + c * ${u(wx)} < ${u(n)}) {`,
+      `      let idx = u32(outs_r[r] + outs_c[c]);`,
+      `      out[idx] = ${spec.epilogue ? "epilogue(accs[t], idx)" : "accs[t]"};`,
+      `    }`,
+      `  }`,
+    );
   }
   L.push(`}`, "");
   return { wgsl: L.join("\n"), workgroups: grid };
