@@ -35,7 +35,7 @@ export interface CodegenOptions {
 export const DEFAULT_CODEGEN: CodegenOptions = {
   matmul: { tileM: 4, tileN: 4, workgroup: [8, 8] },
   workgroupSize: 64,
-  conv: { tileM: 8, tileN: 4, threads: 64 },
+  conv: { tileM: 8, tileN: 4, threads: 64, minWorkgroups: 4 },
 };
 
 const MAX_WORKGROUPS = 65535;

@@ -24,6 +24,8 @@ export interface GemmTiling {
   tileN: number;
   /** Threads per workgroup; split between columns and rows by the shape (see workgroupShape). */
   threads: number;
+  /** Workgroups wanted at least (so every CPU thread of a software adapter has one): see workgroupShape. */
+  minWorkgroups?: number;
   /** Stores in a loop over the block (default) rather than written out (false): see the kernel. */
   storeLoop?: boolean;
   /** k steps written out per loop iteration (when it divides k's size; 1 otherwise). */
@@ -55,9 +57,21 @@ export function workgroupShape(rows: number, cols: number, t: GemmTiling): [numb
   const across = Math.ceil(cols / t.tileN);
   let wx = 1;
   while (wx < across && wx < t.threads) wx *= 2;
-  const wy = Math.max(1, Math.min(t.threads / wx, 2 ** Math.ceil(Math.log2(Math.ceil(rows / t.tileM)))));
+  let wy = Math.max(1, Math.min(t.threads / wx, 2 ** Math.ceil(Math.log2(Math.ceil(rows / t.tileM)))));
+  // A small output (a first layer's weight gradient: 32 x 9 over a k of B·26·26) would fit in one
+  // workgroup, and llvmpipe runs a workgroup on one CPU thread: smaller workgroups, down to one
+  // SIMD vector of threads, until there are minWorkgroups of them.
+  const groups = () => Math.ceil(cols / (t.tileN * wx)) * Math.ceil(rows / (t.tileM * wy));
+  const least = t.minWorkgroups ?? 1;
+  while (groups() < least && wx * wy > MIN_THREADS) {
+    if (wy > 1) wy /= 2;
+    else wx /= 2;
+  }
   return [wx, wy];
 }
+
+/** Threads in the smallest workgroup workgroupShape makes: one 8-wide SIMD vector of llvmpipe. */
+const MIN_THREADS = 8;
 
 export function implicitGemmKernel(spec: ImplicitGemmSpec): { wgsl: string; workgroups: [number, number, number] } {
   const { view, tiling } = spec;
