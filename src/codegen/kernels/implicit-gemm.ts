@@ -3,11 +3,17 @@
  * (GemmView in ir/ops/types.ts: conv and its gradients): out[row, col] = sum_k A[row, k] · B[k, col].
  *
  * It is the register-blocked matmul (kernels/matmul.ts) with two changes: row, column and k are
- * boxes of coordinates, so the k loop is a nest and each thread unravels its rows and columns
- * once; and every address is an affine map split into an outer part (computed once per row or
- * column) and an inner part (once per k, shared by the whole block). Padding is a bound on an
+ * boxes of coordinates, so each thread unravels its rows and columns once and the k loop walks
+ * the k box as one flat loop (see kLoop); and every address is an affine map split into an outer
+ * part (computed once per row or column) and an inner part (kept as a running sum over k, shared
+ * by the whole block). Padding is a bound on an
  * affine position; a load outside it reads as 0 through select (its address is clamped so the
  * load itself stays in the buffer).
+ *
+ * On llvmpipe the first dispatch compiles the shader, in time that grows with the code: NIR
+ * writes out every loop it can count up to 32 steps, and LLVM gets a branch per SIMD lane for
+ * every load and store site. So the k loop and the store loop hide their counts, and the kernel
+ * has tileM + tileN load sites and one store site.
  *
  * Each thread owns tileM x tileN outputs strided by the workgroup (as in matmul.ts), so a k step
  * costs tileM + tileN loads for tileM · tileN multiply-adds, against two loads per multiply-add in
@@ -18,7 +24,10 @@ import type { GemmOperand, GemmView } from "../../ir/ops/types.js";
 import { numel } from "../../ir/types.js";
 import { dispatchGrid } from "./matmul.js";
 
-/** Template parameters of the implicit GEMM kernel, chosen by measurement (bench/conv.bench.ts). */
+/**
+ * Template parameters of the implicit GEMM kernel, chosen by measurement (bench/conv.bench.ts,
+ * bench/conv-kernels.ts for the first dispatch's compile time on llvmpipe).
+ */
 export interface GemmTiling {
   tileM: number;
   tileN: number;
