@@ -62,15 +62,19 @@ describe("conv and its gradients vs CPU reference", () => {
     ["3-D, stride [2,1,2], pads [1,0,0,1,1,1], groups 3", [2, 3, 5, 4, 7], [3, 1, 2, 3, 3], { strides: [2, 1, 2], pads: [1, 0, 0, 1, 1, 1], groups: 3 }],
   ];
   // Implicit GEMM tilings (conv, conv_grad_weight, and conv_grad_input at stride 1, groups 1):
-  // the default, one whose blocks overhang every edge of these small outputs, and the direct loop.
+  // the default, ones whose blocks overhang every edge of these small outputs, and the direct loop.
   const codegens: [string, CodegenOptions][] = [
     ["default codegen", DEFAULT_CODEGEN],
     ["gemm 3x2 tiles in 16 threads", { ...DEFAULT_CODEGEN, conv: { tileM: 3, tileN: 2, threads: 16 } }],
+    // Stores written out per output and k steps written out in pairs (a pair does not divide
+    // every k's size here: those fall back to one step per iteration).
+    ["gemm 2x3 tiles, stores written out, k unrolled by 2", { ...DEFAULT_CODEGEN, conv: { tileM: 2, tileN: 3, threads: 32, storeLoop: false, unroll: 2 } }],
     ["direct loops", { ...DEFAULT_CODEGEN, conv: "direct" }],
   ];
   const more: typeof cases = [
     ["2-D stride 1, pads [2,0,1,1], dilation [1,2]", [2, 3, 6, 8], [4, 3, 3, 2], { pads: [2, 0, 1, 1], dilations: [1, 2] }],
     ["2-D 'valid' 3x3 (the example CNNs' layers)", [3, 4, 7, 6], [5, 4, 3, 3], {}],
+    ["2-D batch 1, 'same' 3x3, odd channels", [1, 5, 9, 7], [7, 5, 3, 3], { pads: [1, 1, 1, 1] }],
   ];
   for (const [cg, codegen] of codegens)
     for (const [name, xs, ws, attrs] of [...cases, ...more])

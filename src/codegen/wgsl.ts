@@ -42,7 +42,7 @@ export interface CodegenOptions {
 export const DEFAULT_CODEGEN: CodegenOptions = {
   matmul: defaultMatmulChooser("llvmpipe"),
   workgroupSize: 64,
-  conv: { tileM: 8, tileN: 4, threads: 64 },
+  conv: { tileM: 8, tileN: 4, threads: 64, minWorkgroups: 4 },
 };
 
 const MAX_WORKGROUPS = 65535;

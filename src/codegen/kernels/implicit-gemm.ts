@@ -3,11 +3,17 @@
  * (GemmView in ir/ops/types.ts: conv and its gradients): out[row, col] = sum_k A[row, k] · B[k, col].
  *
  * It is the register-blocked matmul (kernels/matmul.ts) with two changes: row, column and k are
- * boxes of coordinates, so the k loop is a nest and each thread unravels its rows and columns
- * once; and every address is an affine map split into an outer part (computed once per row or
- * column) and an inner part (once per k, shared by the whole block). Padding is a bound on an
+ * boxes of coordinates, so each thread unravels its rows and columns once and the k loop walks
+ * the k box as one flat loop (see kLoop); and every address is an affine map split into an outer
+ * part (computed once per row or column) and an inner part (kept as a running sum over k, shared
+ * by the whole block). Padding is a bound on an
  * affine position; a load outside it reads as 0 through select (its address is clamped so the
  * load itself stays in the buffer).
+ *
+ * On llvmpipe the first dispatch compiles the shader, in time that grows with the code: NIR
+ * writes out every loop it can count up to 32 steps, and LLVM gets a branch per SIMD lane for
+ * every load and store site. So the k loop and the store loop hide their counts, and the kernel
+ * has tileM + tileN load sites and one store site.
  *
  * Each thread owns tileM x tileN outputs strided by the workgroup (as in matmul.ts), so a k step
  * costs tileM + tileN loads for tileM · tileN multiply-adds, against two loads per multiply-add in
@@ -18,12 +24,21 @@ import type { GemmOperand, GemmView } from "../../ir/ops/types.js";
 import { numel } from "../../ir/types.js";
 import { dispatchGrid } from "./matmul.js";
 
-/** Template parameters of the implicit GEMM kernel, chosen by measurement (bench/conv.bench.ts). */
+/**
+ * Template parameters of the implicit GEMM kernel, chosen by measurement (bench/conv.bench.ts,
+ * bench/conv-kernels.ts for the first dispatch's compile time on llvmpipe).
+ */
 export interface GemmTiling {
   tileM: number;
   tileN: number;
   /** Threads per workgroup; split between columns and rows by the shape (see workgroupShape). */
   threads: number;
+  /** Workgroups wanted at least (so every CPU thread of a software adapter has one): see workgroupShape. */
+  minWorkgroups?: number;
+  /** Stores in a loop over the block (default) rather than written out (false): see the kernel. */
+  storeLoop?: boolean;
+  /** k steps written out per loop iteration (when it divides k's size; 1 otherwise). */
+  unroll?: number;
 }
 
 export interface ImplicitGemmSpec {
@@ -51,9 +66,26 @@ export function workgroupShape(rows: number, cols: number, t: GemmTiling): [numb
   const across = Math.ceil(cols / t.tileN);
   let wx = 1;
   while (wx < across && wx < t.threads) wx *= 2;
-  const wy = Math.max(1, Math.min(t.threads / wx, 2 ** Math.ceil(Math.log2(Math.ceil(rows / t.tileM)))));
+  // Fewer columns of threads while the last block across overhangs by more than an eighth of the
+  // width: 144 columns (a weight gradient's 16·3·3) in blocks of 64 x 4 leave 112 of the last 256
+  // idle, in 8 x 4 blocks 16 of the last 32 (1.6x faster measured).
+  const waste = (w: number) => Math.ceil(across / w) * w - across;
+  while (wx > 1 && waste(wx) > across / 8) wx /= 2;
+  let wy = Math.max(1, Math.min(t.threads / wx, 2 ** Math.ceil(Math.log2(Math.ceil(rows / t.tileM)))));
+  // A small output (a first layer's weight gradient: 32 x 9 over a k of B·26·26) would fit in one
+  // workgroup, and llvmpipe runs a workgroup on one CPU thread: smaller workgroups, down to one
+  // SIMD vector of threads, until there are minWorkgroups of them.
+  const groups = () => Math.ceil(cols / (t.tileN * wx)) * Math.ceil(rows / (t.tileM * wy));
+  const least = t.minWorkgroups ?? 1;
+  while (groups() < least && wx * wy > MIN_THREADS) {
+    if (wy > 1) wy /= 2;
+    else wx /= 2;
+  }
   return [wx, wy];
 }
+
+/** Threads in the smallest workgroup workgroupShape makes: one 8-wide SIMD vector of llvmpipe. */
+const MIN_THREADS = 8;
 
 export function implicitGemmKernel(spec: ImplicitGemmSpec): { wgsl: string; workgroups: [number, number, number] } {
   const { view, tiling } = spec;
@@ -88,30 +120,42 @@ export function implicitGemmKernel(spec: ImplicitGemmSpec): { wgsl: string; work
   for (const r of rows) L.push(...outerPart(`r${r}`, `row${r}`, m, view.rows, view.a));
   for (const c of cols) L.push(...outerPart(`c${c}`, `col${c}`, n, view.cols, view.b));
   for (const r of rows) for (const c of cols) L.push(`  var acc${r}_${c} = 0.0;`);
-  const ks = view.ks.map((_, i) => `k${i}`);
-  let indent = "  ";
-  view.ks.forEach((extent, i) => {
-    L.push(`${indent}for (var ${ks[i]} = 0i; ${ks[i]} < ${extent}i; ${ks[i]}++) {`);
-    indent += "  ";
-  });
-  L.push(`${indent}let ka = ${affineSum(view.a.offset.inner, ks, 0)};`, `${indent}let kb = ${affineSum(view.b.offset.inner, ks, 0)};`);
-  view.a.bounds.forEach((bd, j) => L.push(`${indent}let ka${j} = ${affineSum(bd.inner, ks, 0)};`));
-  view.b.bounds.forEach((bd, j) => L.push(`${indent}let kb${j} = ${affineSum(bd.inner, ks, 0)};`));
-  for (const r of rows) L.push(`${indent}let a${r} = ${load(spec, view.a, `r${r}`, "ka")};`);
-  for (const c of cols) L.push(`${indent}let b${c} = ${load(spec, view.b, `c${c}`, "kb")};`);
-  for (const r of rows) for (const c of cols) L.push(`${indent}acc${r}_${c} += a${r} * b${c};`);
-  for (const _ of view.ks) {
-    indent = indent.slice(2);
-    L.push(`${indent}}`);
-  }
-  for (const r of rows) {
-    for (const c of cols) {
-      const guard = [r > 0 ? `row${r} < ${u(m)}` : "", c > 0 ? `col${c} < ${u(n)}` : ""].filter(Boolean).join(" && ");
-      const idx = `u32(r${r}_out + c${c}_out)`;
-      const value = spec.epilogue ? `epilogue(acc${r}_${c}, ${idx})` : `acc${r}_${c}`;
-      const store = `out[${idx}] = ${value};`;
-      L.push(guard ? `  if (${guard}) { ${store} }` : `  ${store}`);
+  L.push(...kLoop(view, tiling.unroll ?? 1, (ind) => {
+    const body: string[] = [];
+    for (const r of rows) body.push(`${ind}let a${r} = ${load(spec, view.a, `r${r}`, "ka")};`);
+    for (const c of cols) body.push(`${ind}let b${c} = ${load(spec, view.b, `c${c}`, "kb")};`);
+    for (const r of rows) for (const c of cols) body.push(`${ind}acc${r}_${c} += a${r} * b${c};`);
+    return body;
+  }));
+  if (tiling.storeLoop === false || tileM * tileN === 1) {
+    for (const r of rows) {
+      for (const c of cols) {
+        const guard = [r > 0 ? `row${r} < ${u(m)}` : "", c > 0 ? `col${c} < ${u(n)}` : ""].filter(Boolean).join(" && ");
+        const idx = `u32(r${r}_out + c${c}_out)`;
+        const value = spec.epilogue ? `epilogue(acc${r}_${c}, ${idx})` : `acc${r}_${c}`;
+        const store = `out[${idx}] = ${value};`;
+        L.push(guard ? `  if (${guard}) { ${store} }` : `  ${store}`);
+      }
     }
+  } else {
+    // NOTE: one store (and one epilogue) in a loop rather than tileM x tileN written out: llvmpipe
+    // expands every store site into a branch per SIMD lane, and the written-out stores were most
+    // of the kernel's code, so most of its compile time. The count is hidden as in kLoop.
+    const list = (name: string, type: string, items: string[]) => `  var ${name} = array<${type}, ${items.length}>(${items.join(", ")});`;
+    L.push(
+      list("accs", "f32", rows.flatMap((r) => cols.map((c) => `acc${r}_${c}`))),
+      list("outs_r", "i32", rows.map((r) => `r${r}_out`)),
+      list("outs_c", "i32", cols.map((c) => `c${c}_out`)),
+      `  let n_out = select(0u, ${u(tileM * tileN)}, arrayLength(&out) > 0u);`,
+      `  for (var t = 0u; t < n_out; t++) {`,
+      `    let r = t / ${u(tileN)};`,
+      `    let c = t % ${u(tileN)};`,
+      `    if (row0 + r * ${u(wy)} < ${u(m)} && col0 + c * ${u(wx)} < ${u(n)}) {`,
+      `      let idx = u32(outs_r[r] + outs_c[c]);`,
+      `      out[idx] = ${spec.epilogue ? "epilogue(accs[t], idx)" : "accs[t]"};`,
+      `    }`,
+      `  }`,
+    );
   }
   L.push(`}`, "");
   return { wgsl: L.join("\n"), workgroups: grid };
@@ -130,6 +174,54 @@ export function implicitGemmKernel(spec: ImplicitGemmSpec): { wgsl: string; work
     out.push(`  let ${p}_off = ${affineSum(op.offset.outer, coords, op.offset.constant)};`);
     op.bounds.forEach((bd, j) => out.push(`  let ${p}_p${j} = ${affineSum(bd.outer, coords, bd.constant)};`));
     out.push(`  let ${p}_out = ${affineSum(own, coords, 0)};`);
+    return out;
+  }
+}
+
+/**
+ * The k loop, flat: one counter over every k coordinate, with the inner parts of each address
+ * (ka, kb) and bound position (ka0, kb0, ...) kept as running sums that each step moves by a
+ * constant, carrying into the next coordinate out when one wraps. A nest of constant-count loops
+ * would cost less arithmetic but llvmpipe (NIR) fully unrolls every loop of up to 32 steps, so the
+ * [c, 3, 3] nest of a conv became hundreds of copies of the block and seconds of compile at the
+ * first dispatch; a flat loop whose count NIR cannot see is not unrolled (beyond `unroll`).
+ */
+function kLoop(view: GemmView, unroll: number, body: (indent: string) => string[]): string[] {
+  const tracked = [
+    { name: "ka", coef: view.a.offset.inner },
+    { name: "kb", coef: view.b.offset.inner },
+    ...view.a.bounds.map((bd, j) => ({ name: `ka${j}`, coef: bd.inner })),
+    ...view.b.bounds.map((bd, j) => ({ name: `kb${j}`, coef: bd.inner })),
+  ];
+  // Coordinates of extent 1 never move.
+  const dims = view.ks.map((extent, d) => ({ extent, d })).filter((x) => x.extent > 1);
+  const total = numel(view.ks);
+  const u = unroll > 1 && total % unroll === 0 ? unroll : 1;
+  const L: string[] = [];
+  for (const t of tracked) L.push(`  var ${t.name} = 0i;`);
+  for (const x of dims.slice(1)) L.push(`  var k${x.d} = 0i;`);
+  // NOTE: the count goes through arrayLength (never 0: a binding holds at least one element) so
+  // NIR cannot see it and unroll a short k loop whole (a 9-step one took seconds to compile).
+  L.push(`  let k_steps = select(0u, ${total / u}u, arrayLength(&out) > 0u);`, `  for (var kf = 0u; kf < k_steps; kf++) {`);
+  const step = (ind: string) => [...body(ind), ...(dims.length ? advance(dims.length - 1, ind) : [])];
+  if (u === 1) L.push(...step("    "));
+  // Each written-out step in a block of its own, so its loads' names do not clash.
+  else for (let i = 0; i < u; i++) L.push(`    {`, ...step("      "), `    }`);
+  L.push(`  }`);
+  return L;
+
+  /** Moves the running sums one step along dims[i], carrying into dims[i - 1] when it wraps. */
+  function advance(i: number, ind: string): string[] {
+    const x = dims[i]!;
+    const inner = dims[i + 1];
+    const out: string[] = [];
+    for (const t of tracked) {
+      // NOTE: the inner coordinate has already stepped to its extent; the carry takes it back to 0.
+      const delta = (t.coef[x.d] ?? 0) - (inner ? inner.extent * (t.coef[inner.d] ?? 0) : 0);
+      if (delta !== 0) out.push(`${ind}${t.name} += ${delta}i;`);
+    }
+    if (i === 0) return out;
+    out.push(`${ind}k${x.d} += 1i;`, `${ind}if (k${x.d} == ${x.extent}i) {`, `${ind}  k${x.d} = 0i;`, ...advance(i - 1, `${ind}  `), `${ind}}`);
     return out;
   }
 }
