@@ -76,7 +76,16 @@ export function planOf(g: Graph, opts: PlanOptions = {}): Plan {
           shaders.push(c.wgsl);
           shaderIndex.set(c.wgsl, shader);
         }
-        return { name: c.name, ops: kernelOps(k), shader, entry: "main", bindings: [...c.inputs, c.output, ...(c.extraOutputs ?? [])].map(bufferOf), workgroups: c.workgroups };
+        const extra = c.extraOutputs?.length ?? 0;
+        return {
+          name: c.name,
+          ops: kernelOps(k),
+          shader,
+          entry: "main",
+          bindings: [...c.inputs, c.output, ...(c.extraOutputs ?? [])].map(bufferOf),
+          ...(extra ? { outputs: 1 + extra } : {}),
+          workgroups: c.workgroups,
+        };
       }),
     };
     // NOTE: runs only once `plan` below exists (specialise is called after it is made).

@@ -89,6 +89,8 @@ export interface PlanKernel {
    * `grad of` or `update of` when autodiff or the optimizer made it. Optional: older plans lack it.
    */
   ops?: string;
+  /** How many of the last bindings are outputs, the main one first (absent: 1). */
+  outputs?: number;
   /** Index into `Plan.shaders`, and the shader's entry point. */
   shader: number;
   entry: string;

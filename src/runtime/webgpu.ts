@@ -314,7 +314,8 @@ export class WebGpuRunner implements StepRunner {
   /** Each dispatch of a step named by its kernel and the `.net` location its output came from. */
   kernelLabels(): KernelLabel[] {
     const kernels = this.variant.kernels.map((k) => {
-      const at = this.plan.buffers[k.bindings[k.bindings.length - 1]!]?.at;
+      // NOTE: named by its main output (extra outputs, such as Adam's moments, follow it).
+      const at = this.plan.buffers[k.bindings[k.bindings.length - (k.outputs ?? 1)]!]?.at;
       const name = k.ops ? `${k.name} ${k.ops}` : k.name;
       return at ? { name, at: shortLocation(at) } : { name };
     });
