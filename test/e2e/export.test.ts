@@ -96,7 +96,7 @@ describe("netc export", () => {
     const bad = await netc("export", net, "--checkpoint", dck, "--onnx", join(dir, "d.onnx"));
     expect(bad.code).toBe(1);
     expect(bad.err).toBe(
-      `netc: cannot export ${net} to ONNX: unsupported op pool (dilated average pooling needs ONNX opset 19) at ${net}:3:14 (\`output y = x |> avgpool2d(2, dilation = 2)\`)\n`,
+      `netc: cannot export ${net} to ONNX: unsupported op pool (dilated average pooling needs ONNX opset 19) at ${net}:3:19 (\`output y = x |> avgpool2d(2, dilation = 2)\`)\n`,
     );
     expect(bad.err).not.toMatch(/internal/);
   });
