@@ -215,10 +215,15 @@ export function matmulKernel(spec: MatmulSpec): { wgsl: string; workgroups: [num
     for (const q of range(steps)) for (const r of rows) for (const c of cols) out.push(`acc${r}_${c} += ${a(r, q)} * ${bv(c, q)};`);
     return out;
   };
+  // NOTE: loop counts and the store loop's count go through arrayLength (a binding is never
+  // empty, so the select always takes the count): llvmpipe's compiler writes out in full every
+  // loop whose count it can see up to 32 steps, and a short k (9, 27) or a block of 64 stores made
+  // a kernel take seconds to compile at its first dispatch.
+  const hidden = (count: number) => `select(0u, ${u(count)}, arrayLength(&out) > 0u)`;
   if (split === 1) {
     const main = k - (k % unroll);
     if (main > 0) {
-      lines.push(`  for (var kk = 0u; kk < ${u(main)}; kk += ${u(unroll)}) {`, ...body(unroll, true).map((l) => `    ${l}`), `  }`);
+      lines.push(`  let k_main = ${hidden(main)};`, `  for (var kk = 0u; kk < k_main; kk += ${u(unroll)}) {`, ...body(unroll, true).map((l) => `    ${l}`), `  }`);
     }
     if (main < k) {
       lines.push(`  for (var kk = ${u(main)}; kk < ${u(k)}; kk++) {`, ...body(1, false).map((l) => `    ${l}`), `  }`);
@@ -238,6 +243,24 @@ export function matmulKernel(spec: MatmulSpec): { wgsl: string; workgroups: [num
     lines.push(`  }`);
   }
   lines.push(`  let o_base = b * ${u(m * n)};`);
+  if (!bVecN && tileM * tileN > 1) {
+    // One store (and one epilogue) in a loop over the block rather than tileM x tileN written out
+    // (see the note on loop counts above): llvmpipe expands each store site into a branch per lane.
+    lines.push(
+      `  var accs = array<f32, ${tileM * tileN}>(${rows.flatMap((r) => cols.map((c) => `acc${r}_${c}`)).join(", ")});`,
+      `  let n_out = ${hidden(tileM * tileN)};`,
+      `  for (var t = 0u; t < n_out; t++) {`,
+      `    let row = row0 + (t / ${u(tileN)}) * ${u(wy)};`,
+      `    let col = col0 + (t % ${u(tileN)}) * ${u(wx)};`,
+      `    if (row < ${u(m)} && col < ${u(n)}) {`,
+      `      out[o_base + row * ${u(n)} + col] = ${spec.epilogue ? "epilogue(accs[t], b, row, col)" : "accs[t]"};`,
+      `    }`,
+      `  }`,
+      `}`,
+      "",
+    );
+    return { wgsl: lines.join("\n"), workgroups: grid };
+  }
   for (const r of rows) {
     for (const c of cols) {
       const guard = [r > 0 ? `row${r} < ${u(m)}` : "", bVecN ? (c >= 4 ? `colg${Math.floor(c / 4)} < ${u(n)}` : "") : c > 0 ? `col${c} < ${u(n)}` : ""]
