@@ -45,6 +45,8 @@ commands:
                                   batch, or is ignored; a WebGPU device error always stops it
         [--profile]               time each kernel of the first 50 full-batch steps: ms per step
                                   by kernel and source line, and the JavaScript time per step
+        [--tune]                  time matmul tilings for this adapter now (stored in netc's cache
+                                  folder; later runs and netc bench use the stored choices)
   eval FILE --checkpoint CKPT     loss, accuracy, per-class precision/recall/F1 and the confusion
        [--split S] [--backend B]  matrix in inference mode; S: test (default), train, validation
        [--batch N] [--json]
@@ -73,7 +75,8 @@ commands:
                                   only); --n: timed calls (processes for --cold and compile
                                   workloads); --cold: fresh processes with an empty shader cache,
                                   timed from process start to the first result; --profile:
-                                  each runtime workload's time by kernel and source line
+                                  each runtime workload's time by kernel and source line;
+                                  matmul tilings are timed per adapter unless --no-tune
   sample FILE --checkpoint CKPT   generate text with a character-level model: --length N characters
          [--prompt TEXT]          after the prompt, drawn at --temperature T (default 0.8) with
          [--length N] [--seed N]  --seed N
