@@ -9,12 +9,12 @@
  * interleaved rounds so load from other work shifts them alike; times are median (best).
  */
 import { DEFAULT_CODEGEN, generateKernel, type CodegenOptions } from "../src/codegen/wgsl.js";
-import type { Attrs } from "../src/ir/graph.js";
 import { fuse } from "../src/ir/passes/fuse.js";
 import { numel } from "../src/ir/types.js";
 import { releaseGpu, requireSharedGpu } from "../src/runtime/device.js";
 import { createStorage, upload } from "../src/runtime/gpu-buffers.js";
-import { ctx, graphWith, TEST_SPAN } from "../test/util/build.js";
+import { ctx, graphWith } from "../test/util/build.js";
+import { convAndGradients, type ConvLayer } from "./conv-graph.js";
 
 const VARIANTS: Record<string, CodegenOptions["conv"]> = {
   default: DEFAULT_CODEGEN.conv,
@@ -35,7 +35,7 @@ const VARIANTS: Record<string, CodegenOptions["conv"]> = {
   "4x4/16": { tileM: 4, tileN: 4, threads: 16 },
 };
 
-const LAYERS: { name: string; x: number[]; w: number[]; attrs: Attrs }[] = [
+const LAYERS: ConvLayer[] = [
   // mnist-cnn.net's only conv (its weight gradient is a 32 x 9 output over a k of 64·26·26).
   { name: "1->32 3x3 on 28x28", x: [64, 1, 28, 28], w: [32, 1, 3, 3], attrs: {} },
   { name: "32->64 3x3 on 13x13", x: [64, 32, 13, 13], w: [64, 32, 3, 3], attrs: {} },
@@ -108,14 +108,7 @@ function caseFor(label: string, kernel: Parameters<typeof generateKernel>[0], op
 
 for (const li of layers) {
   const layer = LAYERS[li]!;
-  const { g, b, args } = graphWith([layer.x, layer.w], "input");
-  const y = b.op("conv", args, layer.attrs);
-  const up = g.addArg({ role: "input", name: "up", init: { kind: "zeros", options: {} } }, y.type, TEST_SPAN);
-  const base = { ...layer.attrs, groups: 1 };
-  const gi = b.op("conv_grad_input", [up, args[1]!], { ...base, input: layer.x.slice(2) });
-  const gw = b.op("conv_grad_weight", [args[0]!, up], { ...base, kernel: layer.w.slice(2) });
-  g.outputs = [y, gi, gw].map((value, i) => ({ name: `o${i}`, value }));
-  const fused = fuse(g, ctx());
+  const { fused, y } = convAndGradients(layer);
   const yShape = y.type.shape as number[];
   // M, N, K of each op seen as a matrix product (rows x cols, k).
   const [nb, cin] = [layer.x[0]!, layer.x[1]!];

@@ -11,13 +11,11 @@
  */
 import { afterAll, beforeAll, bench } from "vitest";
 import { DEFAULT_CODEGEN, generateKernel, type CodegenOptions } from "../src/codegen/wgsl.js";
-import type { Attrs } from "../src/ir/graph.js";
-import { fuse } from "../src/ir/passes/fuse.js";
 import { numel } from "../src/ir/types.js";
 import { releaseGpu, requireSharedGpu, type GpuContext } from "../src/runtime/device.js";
 import { createStorage, upload } from "../src/runtime/gpu-buffers.js";
 import { PipelineCache } from "../src/runtime/pipelines.js";
-import { ctx, graphWith, TEST_SPAN } from "../test/util/build.js";
+import { convAndGradients, type ConvLayer } from "./conv-graph.js";
 
 const VARIANTS: { name: string; conv: CodegenOptions["conv"] }[] = [
   { name: "direct", conv: "direct" },
@@ -29,7 +27,7 @@ const VARIANTS: { name: string; conv: CodegenOptions["conv"] }[] = [
 ];
 
 /** The conv layers of examples/fashion-cnn2.net and mnist-cnn.net at batch 64 (valid padding). */
-const LAYERS: { name: string; x: number[]; w: number[]; attrs: Attrs }[] = [
+const LAYERS: ConvLayer[] = [
   { name: "1->16 3x3 on 28x28", x: [64, 1, 28, 28], w: [16, 1, 3, 3], attrs: {} },
   { name: "16->32 3x3 on 13x13", x: [64, 16, 13, 13], w: [32, 16, 3, 3], attrs: {} },
   { name: "16->32 3x3 'same' on 14x14", x: [64, 16, 14, 14], w: [32, 16, 3, 3], attrs: { pads: [1, 1, 1, 1] } },
@@ -57,15 +55,7 @@ beforeAll(async () => {
   const device = gpu.device;
   const cache = new PipelineCache(device);
   for (const layer of LAYERS) {
-    const { g, b, args } = graphWith([layer.x, layer.w], "input");
-    const y = b.op("conv", args, layer.attrs);
-    // The gradients of y with respect to x and w, from an upstream gradient shaped like y.
-    const up = g.addArg({ role: "input", name: "up", init: { kind: "zeros", options: {} } }, y.type, TEST_SPAN);
-    const base = { ...layer.attrs, groups: 1 };
-    const gi = b.op("conv_grad_input", [up, args[1]!], { ...base, input: layer.x.slice(2) });
-    const gw = b.op("conv_grad_weight", [args[0]!, up], { ...base, kernel: layer.w.slice(2) });
-    g.outputs = [y, gi, gw].map((value, i) => ({ name: `o${i}`, value }));
-    const fused = fuse(g, ctx());
+    const { fused } = convAndGradients(layer);
     for (const kernel of fused.kernels!) {
       const values = [...kernel.inputs, kernel.output];
       const bufs = values.map((v) => {

@@ -3,25 +3,13 @@
  * that divide by 4 (vec4 reads on) and that do not (the scalar fallback), k not dividing by the
  * unroll or the split, every transpose, a batch sharing one B, and a fused epilogue.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { MATMUL_TEMPLATE_VARIANTS, matmulKernel, type MatmulSpec, type MatmulVariant } from "../src/codegen/kernels/matmul.js";
 import { defaultMatmulChooser } from "../src/codegen/matmul-choice.js";
-import { releaseGpu, requireSharedGpu, type GpuContext } from "../src/runtime/device.js";
 import { runKernelOnce } from "../src/runtime/gpu-buffers.js";
-import { PipelineCache } from "../src/runtime/pipelines.js";
+import { gpuSuite } from "./util/gpu-suite.js";
 
-let gpu: GpuContext | undefined;
-let cache: PipelineCache;
-beforeAll(async () => {
-  gpu = await requireSharedGpu();
-  cache = new PipelineCache(gpu.device);
-});
-afterAll(() => {
-  if (!gpu) return;
-  const errors = [...gpu.errors];
-  releaseGpu(gpu);
-  expect(errors).toEqual([]);
-});
+const suite = gpuSuite();
 
 type Shape = Pick<MatmulSpec, "batch" | "m" | "n" | "k" | "transA" | "transB" | "batchStrideB">;
 
@@ -66,7 +54,7 @@ async function check(v: MatmulVariant, s: Shape, seed: number, withBias = false)
     ...(bias ? { epilogue: { extraInputs: 1, fn: `fn epilogue(acc: f32, b: u32, i: u32, j: u32) -> f32 {\n  return max(acc + e0[j], 0.0);\n}` } } : {}),
   };
   const { wgsl, workgroups } = matmulKernel(spec);
-  const got = await runKernelOnce(gpu!, cache, { wgsl, workgroups, inputs: [a, b, ...(bias ? [bias] : [])], outputLength: s.batch * s.m * s.n });
+  const got = await runKernelOnce(suite.gpu, suite.cache, { wgsl, workgroups, inputs: [a, b, ...(bias ? [bias] : [])], outputLength: s.batch * s.m * s.n });
   const want = cpuMatmul(s, a, b, bias);
   let worst = 0;
   for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / Math.max(1, Math.abs(want[i]!)));

@@ -1,22 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { dispatchGrid, MATMUL_VARIANTS, matmulKernel, type MatmulSpec } from "../src/codegen/kernels/matmul.js";
-import { releaseGpu, requireSharedGpu, type GpuContext } from "../src/runtime/device.js";
 import { runKernelOnce } from "../src/runtime/gpu-buffers.js";
-import { PipelineCache } from "../src/runtime/pipelines.js";
+import { gpuSuite } from "./util/gpu-suite.js";
 
-// NOTE: no skip when there is no adapter: beforeAll throws the reason, so every test fails with it.
-let gpu: GpuContext | undefined;
-let cache: PipelineCache;
-beforeAll(async () => {
-  gpu = await requireSharedGpu();
-  cache = new PipelineCache(gpu.device);
-});
-afterAll(() => {
-  if (!gpu) return;
-  const errors = [...gpu.errors];
-  releaseGpu(gpu);
-  expect(errors).toEqual([]);
-});
+const suite = gpuSuite();
 
 type Shape = Pick<MatmulSpec, "batch" | "m" | "n" | "k" | "transA" | "transB">;
 type Epilogue = (acc: number, b: number, i: number, j: number, extras: Float32Array[]) => number;
@@ -76,8 +63,8 @@ async function check(
     ...(epi ? { epilogue: { extraInputs: epi.extras.length, fn: epi.fn } } : {}),
   };
   const { wgsl, workgroups } = matmulKernel(spec);
-  for (const g of workgroups) expect(g).toBeLessThanOrEqual(gpu!.limits.maxComputeWorkgroupsPerDimension);
-  const got = await runKernelOnce(gpu!, cache, { wgsl, workgroups, inputs: [a, b, ...(epi?.extras ?? [])], outputLength: s.batch * s.m * s.n });
+  for (const g of workgroups) expect(g).toBeLessThanOrEqual(suite.gpu.limits.maxComputeWorkgroupsPerDimension);
+  const got = await runKernelOnce(suite.gpu, suite.cache, { wgsl, workgroups, inputs: [a, b, ...(epi?.extras ?? [])], outputLength: s.batch * s.m * s.n });
   const want = cpuMatmul(s, a, b, epi?.cpu, epi?.extras);
   expect(got.length).toBe(want.length);
   expect(worstError(got, want), `worst relative error\n${wgsl}`).toBeLessThan(1e-4);

@@ -1,12 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DEFAULT_CODEGEN, generateKernel, type CodegenOptions } from "../src/codegen/wgsl.js";
 import type { Attrs, Graph, Value } from "../src/ir/graph.js";
 import type { Builder } from "../src/ir/ops/builder.js";
 import { OPS } from "../src/ir/ops/registry.js";
 import type { OpDef } from "../src/ir/ops/types.js";
 import { fuse } from "../src/ir/passes/fuse.js";
-import { releaseGpu, requireSharedGpu, type GpuContext } from "../src/runtime/device.js";
-import { PipelineCache } from "../src/runtime/pipelines.js";
+import { gpuSuite } from "./util/gpu-suite.js";
 import type { Dim } from "../src/ir/types.js";
 import { ctx, graphWith } from "./util/build.js";
 import { differential as compareOnGpu, type DifferentialOptions } from "./util/gpu-differential.js";
@@ -16,19 +15,7 @@ import { differential as compareOnGpu, type DifferentialOptions } from "./util/g
 // order on the GPU, so those compare within 1e-5 relative to max(1, |expected|); ops that only
 // move or pick values (max pool, gather, iota, rand) must match exactly.
 
-// NOTE: no skip when there is no adapter: beforeAll throws the reason, so every test fails with it.
-let gpu: GpuContext | undefined;
-let cache: PipelineCache;
-beforeAll(async () => {
-  gpu = await requireSharedGpu();
-  cache = new PipelineCache(gpu.device);
-});
-afterAll(() => {
-  if (!gpu) return;
-  const errors = [...gpu.errors];
-  releaseGpu(gpu);
-  expect(errors).toEqual([]);
-});
+const suite = gpuSuite();
 
 const SUMS = 1e-5;
 /** The one-thread-per-element loops, for tests of their shape (conv has an implicit GEMM kernel by default). */
@@ -37,7 +24,7 @@ const EXACT = 0;
 
 /** WebGPU against the CPU reference (see test/util/gpu-differential.ts), with this file's device. */
 function differential(shapes: Dim[][], build: (b: Builder, xs: Value[]) => Value[], opts: DifferentialOptions = {}): Promise<Graph> {
-  return compareOnGpu(gpu!, cache, shapes, build, { tol: SUMS, ...opts });
+  return compareOnGpu(suite.gpu, suite.cache, shapes, build, { tol: SUMS, ...opts });
 }
 
 const kinds = (f: Graph) => f.kernels!.map((k) => k.kind);

@@ -234,17 +234,21 @@ async function nodeGpu(): Promise<{ ok: true; gpu: GPU } | { ok: false; reason: 
  * the Vulkan driver, which reads it then.
  */
 function useNetcShaderCache(): void {
-  if (process.env["MESA_SHADER_CACHE_DIR"] || process.env["MESA_SHADER_CACHE_DISABLE"] === "true" || process.env["MESA_SHADER_CACHE_DISABLE"] === "1") return;
+  if (process.env["MESA_SHADER_CACHE_DIR"] || shaderCacheOff()) return;
   const dir = cacheSubdir("mesa");
   if (dir) process.env["MESA_SHADER_CACHE_DIR"] = dir;
 }
 
 /** The folder Mesa's shader cache is in for this process (Node only; undefined when it is off or unknown). */
 export function shaderCacheDir(): string | undefined {
-  if (!isNode()) return undefined;
-  const off = process.env["MESA_SHADER_CACHE_DISABLE"];
-  if (off === "true" || off === "1") return undefined;
+  if (!isNode() || shaderCacheOff()) return undefined;
   return process.env["MESA_SHADER_CACHE_DIR"];
+}
+
+/** Whether the user turned Mesa's shader cache off. */
+function shaderCacheOff(): boolean {
+  const off = process.env["MESA_SHADER_CACHE_DISABLE"];
+  return off === "true" || off === "1";
 }
 
 /**

@@ -29,9 +29,6 @@ export interface AheadReport {
   ms: number;
 }
 
-/** Shaders already compiled ahead, per main device: a second runner of the same plan skips them. */
-const done = new WeakMap<GPUDevice, Set<string>>();
-
 /** At most this many sibling devices (each is a queue thread and some memory). */
 const MAX_SIBLINGS = 3;
 /** Bytes of each stand-in buffer: more than any fixed-size part of a netc kernel's bindings. */
@@ -45,17 +42,14 @@ const STAND_IN_BYTES = 1024;
  */
 export async function compileAhead(gpu: GpuContext, shaders: readonly ShaderAhead[]): Promise<AheadReport> {
   const t0 = performance.now();
-  const seen = done.get(gpu.device) ?? new Set<string>();
-  done.set(gpu.device, seen);
+  const cacheDir = shaderCacheDir();
+  if (!gpu.firstDispatchCompiles || !cacheDir) return { devices: 1, shaders: 0, ms: 0 };
+  const index = CompiledIndex.of(cacheDir, gpu.adapterName);
   const fresh = new Map<string, ShaderAhead>();
   for (const s of shaders) {
     const key = `${s.entry}\u0000${s.wgsl}`;
-    if (!seen.has(key) && !fresh.has(key)) fresh.set(key, s);
+    if (!index.has(key) && !fresh.has(key)) fresh.set(key, s);
   }
-  const cacheDir = shaderCacheDir();
-  if (!gpu.firstDispatchCompiles || !cacheDir) return { devices: 1, shaders: 0, ms: 0 };
-  const index = new CompiledIndex(cacheDir, gpu.adapterName);
-  for (const key of [...fresh.keys()]) if (index.has(key)) fresh.delete(key);
   const pending = [...fresh.values()];
   const cores = nodeBuiltin("node:os")?.availableParallelism() ?? 1;
   const siblings = Math.min(cores - 1, MAX_SIBLINGS, pending.length - 1);
@@ -68,7 +62,6 @@ export async function compileAhead(gpu: GpuContext, shaders: readonly ShaderAhea
     const devices = [gpu.device, ...opened];
     const shares = balance(pending, devices.length);
     await Promise.all(devices.map((device, i) => dispatchOnce(device, device === gpu.device, shares[i]!)));
-    for (const key of fresh.keys()) seen.add(key);
     index.add([...fresh.keys()]);
     return { devices: devices.length, shaders: pending.length, ms: performance.now() - t0 };
   } finally {
@@ -124,16 +117,25 @@ async function dispatchOnce(device: GPUDevice, main: boolean, shaders: readonly 
 }
 
 /**
- * The shaders compiled ahead into this disk cache before, by any netc process (a line per shader:
+ * The shaders compiled ahead into this disk cache, by this or any earlier netc process (a line per shader:
  * a hash of the adapter, entry point and WGSL), so a warm run opens no sibling device to load
  * what the cache already holds. Kept inside the cache folder: removing the folder forgets both.
  * A shader Mesa has since evicted just compiles at its first dispatch, as without this.
  */
 class CompiledIndex {
+  /** One per cache folder and adapter in a process, read once: later runners of a plan ask it again. */
+  private static readonly open = new Map<string, CompiledIndex>();
   private readonly file: string | undefined;
   private readonly known = new Set<string>();
 
-  constructor(
+  static of(dir: string, adapter: string): CompiledIndex {
+    const key = `${dir}\u0000${adapter}`;
+    let index = CompiledIndex.open.get(key);
+    if (!index) CompiledIndex.open.set(key, (index = new CompiledIndex(dir, adapter)));
+    return index;
+  }
+
+  private constructor(
     dir: string,
     private readonly adapter: string,
   ) {
@@ -155,6 +157,7 @@ class CompiledIndex {
     const fs = nodeBuiltin("node:fs");
     if (!this.file || !fs) return;
     const lines = keys.map((k) => this.hash(k)).filter((h) => !this.known.has(h));
+    for (const h of lines) this.known.add(h);
     try {
       fs.appendFileSync(this.file, lines.map((h) => h + "\n").join(""));
     } catch {
