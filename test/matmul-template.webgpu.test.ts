@@ -8,45 +8,17 @@ import { MATMUL_TEMPLATE_VARIANTS, matmulKernel, type MatmulSpec, type MatmulVar
 import { defaultMatmulChooser } from "../src/codegen/matmul-choice.js";
 import { runKernelOnce } from "../src/runtime/gpu-buffers.js";
 import { gpuSuite } from "./util/gpu-suite.js";
+import { cpuMatmul, random, worstError, type Epilogue, type MatmulShape } from "./util/matmul-reference.js";
 
 const suite = gpuSuite();
 
-type Shape = Pick<MatmulSpec, "batch" | "m" | "n" | "k" | "transA" | "transB" | "batchStrideB">;
+/** The fused epilogue the template is checked with: bias then relu. */
+const biasRelu: Epilogue = (acc, _b, _i, j, [bias]) => Math.max(acc + bias![j]!, 0);
 
-/** Deterministic values in [-1, 1) (mulberry32). */
-function random(seed: number, count: number): Float32Array {
-  let a = seed >>> 0;
-  return Float32Array.from({ length: count }, () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (2 * ((t ^ (t >>> 14)) >>> 0)) / 4294967296 - 1;
-  });
-}
-
-/** out[b, i, j] in float64 over the stored layouts; B is shared across the batch when its stride is 0. */
-function cpuMatmul(s: Shape, a: Float32Array, b: Float32Array, bias?: Float32Array): Float64Array {
-  const { batch, m, n, k } = s;
-  const strideB = s.batchStrideB ?? k * n;
-  const out = new Float64Array(batch * m * n);
-  for (let bb = 0; bb < batch; bb++)
-    for (let i = 0; i < m; i++)
-      for (let j = 0; j < n; j++) {
-        let acc = 0;
-        for (let p = 0; p < k; p++) {
-          const av = s.transA ? a[bb * k * m + p * m + i]! : a[bb * m * k + i * k + p]!;
-          const bv = s.transB ? b[bb * strideB + j * k + p]! : b[bb * strideB + p * n + j]!;
-          acc += av * bv;
-        }
-        out[bb * m * n + i * n + j] = bias ? Math.max(acc + bias[j]!, 0) : acc;
-      }
-  return out;
-}
-
-async function check(v: MatmulVariant, s: Shape, seed: number, withBias = false): Promise<void> {
-  const a = random(seed, s.batch * s.m * s.k);
-  const b = random(seed + 1, s.batchStrideB === 0 ? s.k * s.n : s.batch * s.k * s.n);
-  const bias = withBias ? random(seed + 2, s.n) : undefined;
+async function check(v: MatmulVariant, s: MatmulShape, seed: number, withBias = false): Promise<void> {
+  const a = random(seed)(s.batch * s.m * s.k);
+  const b = random(seed + 1)(s.batchStrideB === 0 ? s.k * s.n : s.batch * s.k * s.n);
+  const bias = withBias ? random(seed + 2)(s.n) : undefined;
   const { name: _, ...params } = v;
   const spec: MatmulSpec = {
     ...s,
@@ -55,10 +27,8 @@ async function check(v: MatmulVariant, s: Shape, seed: number, withBias = false)
   };
   const { wgsl, workgroups } = matmulKernel(spec);
   const got = await runKernelOnce(suite.gpu, suite.cache, { wgsl, workgroups, inputs: [a, b, ...(bias ? [bias] : [])], outputLength: s.batch * s.m * s.n });
-  const want = cpuMatmul(s, a, b, bias);
-  let worst = 0;
-  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / Math.max(1, Math.abs(want[i]!)));
-  expect(worst, `worst relative error\n${wgsl}`).toBeLessThan(1e-4);
+  const want = bias ? cpuMatmul(s, a, b, biasRelu, [bias]) : cpuMatmul(s, a, b);
+  expect(worstError(got, want), `worst relative error\n${wgsl}`).toBeLessThan(1e-4);
 }
 
 // [batch, m, n, k]: all divide by 4 (vec4 on for every operand); n and m odd with k divisible
