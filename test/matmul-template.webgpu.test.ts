@@ -8,7 +8,7 @@ import { MATMUL_TEMPLATE_VARIANTS, matmulKernel, type MatmulSpec, type MatmulVar
 import { defaultMatmulChooser } from "../src/codegen/matmul-choice.js";
 import { runKernelOnce } from "../src/runtime/gpu-buffers.js";
 import { gpuSuite } from "./util/gpu-suite.js";
-import { cpuMatmul, random, worstError, type Epilogue, type MatmulShape } from "./util/matmul-reference.js";
+import { cpuMatmul, label, random, TRANSPOSES, worstError, type Epilogue, type MatmulShape } from "./util/matmul-reference.js";
 
 const suite = gpuSuite();
 
@@ -39,13 +39,6 @@ const SHAPES: [number, number, number, number][] = [
   [1, 13, 21, 44],
   [2, 7, 40, 29],
 ];
-const TRANSPOSES: [boolean, boolean][] = [
-  [false, false],
-  [true, false],
-  [false, true],
-  [true, true],
-];
-const label = (ta: boolean, tb: boolean) => `${ta ? "Aᵀ" : "A"}·${tb ? "Bᵀ" : "B"}`;
 
 for (const v of MATMUL_TEMPLATE_VARIANTS) {
   const desc = `${v.tileM}x${v.tileN}, workgroup ${v.workgroup.join("x")}, vector ${v.vector ?? 1}, k unroll ${v.kUnroll ?? 1}, split-K ${v.splitK ?? 1}`;

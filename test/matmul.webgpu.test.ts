@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { dispatchGrid, MATMUL_VARIANTS, matmulKernel, type MatmulSpec } from "../src/codegen/kernels/matmul.js";
 import { runKernelOnce } from "../src/runtime/gpu-buffers.js";
 import { gpuSuite } from "./util/gpu-suite.js";
-import { cpuMatmul, random, worstError, type Epilogue, type MatmulShape } from "./util/matmul-reference.js";
+import { cpuMatmul, label, random, TRANSPOSES, worstError, type Epilogue, type MatmulShape } from "./util/matmul-reference.js";
 
 const suite = gpuSuite();
 
@@ -40,13 +40,6 @@ const SHAPES: [batch: number, m: number, n: number, k: number][] = [
   [1, 64, 64, 64],
   [3, 7, 33, 65],
 ];
-const TRANSPOSES: [boolean, boolean][] = [
-  [false, false],
-  [true, false],
-  [false, true],
-  [true, true],
-];
-const label = (ta: boolean, tb: boolean) => `${ta ? "Aᵀ" : "A"}·${tb ? "Bᵀ" : "B"}`;
 
 const BIAS_RELU = `fn epilogue(acc: f32, b: u32, i: u32, j: u32) -> f32 {
   return max(acc + e0[j], 0.0);

@@ -5,6 +5,15 @@ export type MatmulShape = Pick<MatmulSpec, "batch" | "m" | "n" | "k" | "transA" 
 /** An epilogue's CPU side: the value stored for acc at [b, i, j], given the extra inputs. */
 export type Epilogue = (acc: number, b: number, i: number, j: number, extras: Float32Array[]) => number;
 
+/** Every combination of transposed operands, and its name in a test title. */
+export const TRANSPOSES: [boolean, boolean][] = [
+  [false, false],
+  [true, false],
+  [false, true],
+  [true, true],
+];
+export const label = (ta: boolean, tb: boolean): string => `${ta ? "Aᵀ" : "A"}·${tb ? "Bᵀ" : "B"}`;
+
 /** A deterministic generator of values in [-1, 1) (mulberry32). */
 export function random(seed: number): (count: number) => Float32Array {
   let a = seed >>> 0;
