@@ -6,6 +6,7 @@ import { graphToJson } from "../ir/graph-json.js";
 import { batchBindings, dimsKey, PLAN_FORMAT, type Plan, type PlanBuffer, type PlanTensor, type PlanVariant } from "../ir/plan.js";
 import { hyperSchedule, hyperValues, type TrainSpec } from "../ir/training.js";
 import type { DimBindings } from "../ir/types.js";
+import { MatmulTemplates } from "./kernels/matmul.js";
 import { DEFAULT_CODEGEN, generateKernel, type CodegenOptions } from "./wgsl.js";
 
 /** Options for {@link planOf}. */
@@ -65,11 +66,13 @@ export function planOf(g: Graph, opts: PlanOptions = {}): Plan {
   const shaders: string[] = [];
   const shaderIndex = new Map<string, number>();
   const kernels = g.kernels;
+  // NOTE: the plan's matmuls share their templates (most of a matmul's WGSL is its shape's).
+  const matmuls = new MatmulTemplates();
   const specialise = (dims: DimBindings): PlanVariant => {
     const variant: PlanVariant = {
       dims: { ...dims },
       kernels: kernels.map((k) => {
-        const c = generateKernel(k, dims, codegen);
+        const c = generateKernel(k, dims, codegen, matmuls);
         let shader = shaderIndex.get(c.wgsl);
         if (shader === undefined) {
           shader = shaders.length;

@@ -7,7 +7,7 @@ import type { GemmView, ReduceOp, WindowOp, WindowWgsl } from "../ir/ops/types.j
 import { concreteShape, numel, stridesOf, type DimBindings } from "../ir/types.js";
 import { expressionBody, sourceExpr } from "./expression-body.js";
 import { implicitGemmKernel, type GemmTiling } from "./kernels/implicit-gemm.js";
-import { matmulKernel, type MatmulSpec } from "./kernels/matmul.js";
+import { MatmulTemplates, type MatmulSpec } from "./kernels/matmul.js";
 import { defaultMatmulChooser, type MatmulChooser, type MatmulParams } from "./matmul-choice.js";
 
 /** One kernel ready to dispatch: its WGSL, the grid, and the values bound in binding order. */
@@ -56,12 +56,15 @@ const MAX_WORKGROUPS = 65535;
  */
 const LENGTH = "arrayLength(&out)";
 
-/** Emits the WGSL for one fused kernel, specialised to concrete dims. */
-export function generateKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions = DEFAULT_CODEGEN): CompiledKernel {
+/**
+ * Emits the WGSL for one fused kernel, specialised to concrete dims. `matmuls`: templates shared
+ * by the kernels of one plan (a fresh set by default).
+ */
+export function generateKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions = DEFAULT_CODEGEN, matmuls = new MatmulTemplates()): CompiledKernel {
   if (k.extraOutputs?.length && k.kind !== "elementwise") throw new Error(`internal: ${k.kind} kernel ${k.name} with extra outputs`);
   switch (k.kind) {
     case "contraction":
-      return contraction(k, dims, opts);
+      return contraction(k, dims, opts, matmuls);
     case "window":
       return windowKernel(k, dims, opts);
     case "reduce":
@@ -211,7 +214,7 @@ function epilogueLines(k: Kernel, epilogue: Node[], red: Node, value: string, di
 }
 
 /** A matmul, with the elementwise nodes after it in the kernel as its epilogue. */
-function contraction(k: Kernel, dims: DimBindings, opts: CodegenOptions): CompiledKernel {
+function contraction(k: Kernel, dims: DimBindings, opts: CodegenOptions, matmuls: MatmulTemplates): CompiledKernel {
   const head = k.nodes.find((n) => opDef(n.op).kind === "contraction")!;
   const [a, b] = head.inputs as [Value, Value];
   const layout = matmulLayout(concreteShape(a.type.shape, dims), concreteShape(b.type.shape, dims), head.attrs);
@@ -244,7 +247,7 @@ function contraction(k: Kernel, dims: DimBindings, opts: CodegenOptions): Compil
   }
   const shape = { batch: Math.max(1, batch), m, n: nn, k: kk, transA: ta, transB: tb };
   const params = typeof opts.matmul === "function" ? opts.matmul(shape) : opts.matmul;
-  const { wgsl, workgroups } = matmulKernel({ ...shape, batchStrideA, batchStrideB, ...params, epilogue });
+  const { wgsl, workgroups } = matmuls.kernel({ ...shape, batchStrideA, batchStrideB, ...params, epilogue });
   return { name: k.name, wgsl, workgroups, inputs: [a, b, ...extras], output: k.output };
 }
 

@@ -105,6 +105,69 @@ const MAX_WORKGROUP_BYTES = 16384;
 
 /** WGSL for one matmul specialised to `spec`, and the grid to dispatch it with. */
 export function matmulKernel(spec: MatmulSpec): { wgsl: string; workgroups: [number, number, number] } {
+  return withEpilogue(matmulTemplate(spec), spec.epilogue);
+}
+
+/**
+ * A matmul's WGSL around the place of its epilogue function: everything `matmulKernel` writes
+ * depends on the spec's numbers and on whether there is an epilogue (and how many inputs it
+ * reads), not on the epilogue's text, so matmuls of one shape share it (see MatmulTemplates).
+ */
+interface MatmulTemplate {
+  /** The text before the epilogue function: the comment and bindings, then an empty line. */
+  head: string;
+  /** The text after it: the workgroup memory, the entry point. */
+  tail: string;
+  workgroups: [number, number, number];
+}
+
+/** A template's WGSL with the epilogue function (if any) in its place. */
+function withEpilogue(t: MatmulTemplate, epilogue: MatmulSpec["epilogue"]): { wgsl: string; workgroups: [number, number, number] } {
+  // NOTE: the same text as one join of the template's lines with `fn` and an empty line between.
+  const wgsl = epilogue ? `${t.head}${epilogue.fn.trimEnd()}\n\n${t.tail}` : t.head + t.tail;
+  return { wgsl, workgroups: t.workgroups };
+}
+
+/**
+ * Matmul templates made so far, by every number of the spec: a planned training step has a few
+ * matmul shapes and many matmuls (a 50-layer network: 152 matmuls, 6 shapes), which then differ
+ * only in their epilogues. Keyed by the whole spec but the epilogue's text, so a template is only
+ * ever reused for a spec that would write the same; hold one per plan, not across programs.
+ */
+export class MatmulTemplates {
+  private readonly made = new Map<string, MatmulTemplate>();
+
+  /** The same as `matmulKernel(spec)`. */
+  kernel(spec: MatmulSpec): { wgsl: string; workgroups: [number, number, number] } {
+    const key = [
+      spec.batch,
+      spec.m,
+      spec.n,
+      spec.k,
+      spec.batchStrideA,
+      spec.batchStrideB,
+      spec.transA,
+      spec.transB,
+      spec.tileM,
+      spec.tileN,
+      spec.workgroup[0],
+      spec.workgroup[1],
+      spec.kUnroll,
+      spec.splitK,
+      spec.vector,
+      spec.epilogue ? spec.epilogue.extraInputs : -1,
+    ].join();
+    let t = this.made.get(key);
+    if (!t) {
+      t = matmulTemplate(spec);
+      this.made.set(key, t);
+    }
+    return withEpilogue(t, spec.epilogue);
+  }
+}
+
+/** The template of `spec` (its epilogue's text is not read). */
+function matmulTemplate(spec: MatmulSpec): MatmulTemplate {
   check(spec);
   const { batch, m, n, k, transA, transB, tileM, tileN } = spec;
   const [wx, wy] = spec.workgroup;
@@ -147,8 +210,9 @@ export function matmulKernel(spec: MatmulSpec): { wgsl: string; workgroups: [num
   );
   for (let e = 0; e < extras; e++) lines.push(`@group(0) @binding(${2 + e}) var<storage, read> e${e}: array<f32>;`);
   lines.push(`@group(0) @binding(${2 + extras}) var<storage, read_write> out: array<f32>;`, "");
-  if (spec.epilogue) lines.push(spec.epilogue.fn.trimEnd(), "");
-
+  const head = lines.join("\n") + "\n";
+  // The epilogue function goes between head and the lines from here on (see withEpilogue).
+  lines.length = 0;
   lines.push(
     ...(split > 1 ? [`var<workgroup> partial: array<f32, ${split * wx * wy * tileM * tileN}>;`, ""] : []),
     `@compute @workgroup_size(${wx}, ${wy}${split > 1 ? `, ${split}` : ""})`,
@@ -264,7 +328,7 @@ export function matmulKernel(spec: MatmulSpec): { wgsl: string; workgroups: [num
       `}`,
       "",
     );
-    return { wgsl: lines.join("\n"), workgroups: grid };
+    return { head, tail: lines.join("\n"), workgroups: grid };
   }
   for (const r of rows) {
     for (const c of cols) {
@@ -278,7 +342,7 @@ export function matmulKernel(spec: MatmulSpec): { wgsl: string; workgroups: [num
     }
   }
   lines.push(`}`, "");
-  return { wgsl: lines.join("\n"), workgroups: grid };
+  return { head, tail: lines.join("\n"), workgroups: grid };
 }
 
 /**
