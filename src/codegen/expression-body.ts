@@ -31,6 +31,8 @@ export interface ExpressionBody {
 
 /** WGSL for the linear index into a tensor of `shape` read at linear index `i` of `space`. */
 function indexExpr(i: string, shape: number[], space: number[]): string {
+  // NOTE: the common case (an operand of the node's own shape) without the strides' arrays.
+  if (shape === space || sameDims(shape, space)) return i;
   const st = broadcastStrides(shape, space);
   const sp = stridesOf(space);
   if (space.every((n, d) => n === 1 || st[d] === sp[d])) return i;
@@ -44,6 +46,23 @@ function indexExpr(i: string, shape: number[], space: number[]): string {
   return terms.length ? terms.join(" + ") : "0u";
 }
 
+function sameDims(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let d = 0; d < a.length; d++) if (a[d] !== b[d]) return false;
+  return true;
+}
+
+/** Whether `s` is one WGSL word (a name or a literal such as `3u`): `/^\w+$/` without a regex. */
+function isWord(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let k = 0; k < s.length; k++) {
+    const c = s.charCodeAt(k);
+    const word = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+    if (!word) return false;
+  }
+  return true;
+}
+
 /**
  * The body shared by elementwise kernels, reduce prologues and matmul epilogues, built on demand
  * from the result: `ref(v)` is v at the element `index` of the last node. A node is evaluated at an index
@@ -55,10 +74,26 @@ export function expressionBody(options: BodyOptions): ExpressionBody {
   const { kernel: k, nodes, index: i, dims, preset = new Map<Value, string>(), slots = k.inputs, buffer = "in" } = options;
   const inside = new Set(nodes.map((n) => n.out));
   const lines: string[] = [];
-  const names = new Map<string, string>();
+  // NOTE: each value's WGSL name by index expression, then value (few indices per body): no key
+  // string built and hashed per lookup.
+  const names = new Map<string, Map<Value, string>>();
+  const nameAt = (v: Value, idx: string): string | undefined => names.get(idx)?.get(v);
+  const setName = (v: Value, idx: string, name: string): void => {
+    let atIdx = names.get(idx);
+    if (!atIdx) {
+      atIdx = new Map<Value, string>();
+      names.set(idx, atIdx);
+    }
+    atIdx.set(v, name);
+  };
   const lets = new Map<string, string>();
   const counts = new Map<string, number>();
-  const shapeOf = (v: Value) => concreteShape(v.type.shape, dims);
+  // NOTE: a shape of numbers is its own concrete shape (the body only reads shapes): no copy.
+  const shapeOf = (v: Value): number[] => {
+    const shape = v.type.shape;
+    for (let d = 0; d < shape.length; d++) if (typeof shape[d] !== "number") return concreteShape(shape, dims);
+    return shape as number[];
+  };
   /** A fresh name `base`, `base_1`, ... */
   const fresh = (base: string) => {
     const n = counts.get(base) ?? 0;
@@ -67,7 +102,7 @@ export function expressionBody(options: BodyOptions): ExpressionBody {
   };
   /** Names an index or mask expression once, so equal indices give equal keys. */
   const bind = (prefix: string, expr: string): string => {
-    if (/^(\w+|\d+u)$/.test(expr)) return expr;
+    if (isWord(expr)) return expr;
     let name = lets.get(expr);
     if (!name) {
       name = fresh(prefix);
@@ -79,7 +114,7 @@ export function expressionBody(options: BodyOptions): ExpressionBody {
   /** True for a value computed here by an elementwise or broadcast node not yet named at `idx`. */
   const chained = (v: Value, idx: string): boolean => {
     const p = v.producer;
-    if (!p || !inside.has(v) || preset.has(v) || names.has(`${v.id}@${idx}`)) return false;
+    if (!p || !inside.has(v) || preset.has(v) || nameAt(v, idx) !== undefined) return false;
     return p.op === "broadcast" || opDef(p.op).kind === "elementwise";
   };
   /**
@@ -114,16 +149,15 @@ export function expressionBody(options: BodyOptions): ExpressionBody {
     }
     const p = v.producer;
     if (p && opDef(p.op).kind === "source") return sourceExpr(p, dims, idx);
-    const key = `${v.id}@${idx}`;
-    const known = names.get(key);
+    const known = nameAt(v, idx);
     if (known) return known;
     let line: string;
     let name: string;
     if (p && inside.has(v)) {
       const expr = nodeExpr(p, idx);
-      if (/^\w+$/.test(expr)) {
+      if (isWord(expr)) {
         // A view or broadcast that only moved the index: the value is its input's.
-        names.set(key, expr);
+        setName(v, idx, expr);
         return expr;
       }
       name = fresh(`v${v.id}`);
@@ -135,7 +169,7 @@ export function expressionBody(options: BodyOptions): ExpressionBody {
       line = `let ${name} = ${buffer}${slot}[${idx}];`;
     }
     lines.push(line);
-    names.set(key, name);
+    setName(v, idx, name);
     return name;
   };
   /** Reads `x` where a node of shape `out` reads it at `idx`, with numpy broadcasting. */
