@@ -38,9 +38,17 @@ export function planOf(g: Graph, opts: PlanOptions = {}): Plan {
   const codegen = opts.codegen ?? DEFAULT_CODEGEN;
   const buffers: PlanBuffer[] = [];
   const index = new Map<Value, number>();
+  // NOTE: values share few spans (a layer's, the optimizer's), so each span is located once.
+  const located = new Map<Span, string | undefined>();
+  const locate = (span: Span): string | undefined => {
+    if (located.has(span)) return located.get(span);
+    const where = locationOf(span);
+    located.set(span, where);
+    return where;
+  };
   const add = (v: Value, b: Omit<PlanBuffer, "value" | "shape">) => {
     index.set(v, buffers.length);
-    const at = locationOf(v.span);
+    const at = locate(v.span);
     buffers.push({ value: v.id, shape: [...v.type.shape], ...b, ...(at ? { at } : {}) });
   };
   for (const a of g.args) add(a, { label: a.arg!.name, role: a.arg!.role });
@@ -115,7 +123,7 @@ export function planOf(g: Graph, opts: PlanOptions = {}): Plan {
     buffers,
     shaders,
     variants: [],
-    graph: graphToJson(g, locationOf),
+    graph: graphToJson(g, locate),
   };
   const made = new Map<string, PlanVariant>();
   plan.specialise = (dims) => {

@@ -1,5 +1,5 @@
 import type { SourceFile, Span } from "../base/source.js";
-import { Graph, Node, Value, type ArgInfo, type AttrValue, type Attrs, type Origin } from "./graph.js";
+import { Graph, NO_ATTRS, Node, Value, type ArgInfo, type AttrValue, type Attrs, type Origin } from "./graph.js";
 import type { DType, Dim } from "./types.js";
 
 /**
@@ -21,15 +21,25 @@ export type JsonAttr = AttrValue | { number: string };
 
 /** The JSON form of a typed graph; `at` gives a node's location (omitted when it gives nothing). */
 export function graphToJson(g: Graph, at?: (span: Span) => string | undefined): GraphJson {
+  // NOTE: nodes share few spans (a layer's forward, gradient and update nodes carry its span), so
+  // each span is located once.
+  const located = new Map<Span, string | undefined>();
+  const locate = (span: Span): string | undefined => {
+    if (!at) return undefined;
+    if (located.has(span)) return located.get(span);
+    const where = at(span);
+    located.set(span, where);
+    return where;
+  };
   return {
     name: g.name,
     args: g.args.map((a) => ({ id: a.id, dtype: a.type.dtype, shape: [...a.type.shape], arg: a.arg! })),
     nodes: g.nodes.map((n) => {
-      const where = at?.(n.span);
+      const where = locate(n.span);
       return {
         op: n.op,
         inputs: n.inputs.map((v) => v.id),
-        attrs: Object.fromEntries(Object.entries(n.attrs).map(([k, v]) => [k, attrToJson(v)])),
+        attrs: n.attrs === NO_ATTRS ? {} : Object.fromEntries(Object.entries(n.attrs).map(([k, v]) => [k, attrToJson(v)])),
         id: n.out.id,
         dtype: n.out.type.dtype,
         shape: [...n.out.type.shape],

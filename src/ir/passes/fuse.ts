@@ -42,18 +42,24 @@ import { mayRecompute, recomputeCheapValues } from "./recompute.js";
 export function fuse(input: Graph, _ctx: PassContext): Graph {
   // NOTE: fusing reorders nodes but changes none, so it shares them, unless a concat must be split
   // or values recomputed (step 0, kept only when it gives fewer kernels).
-  const plain = group(input.nodes.some(isWideConcat) ? input.clone() : input.derive());
-  if (!mayRecompute(input)) return plain;
-  const g = input.clone();
-  recomputeCheapValues(g);
-  const copied = group(g);
-  return copied.kernels!.length < plain.kernels!.length ? copied : plain;
+  // NOTE: a derived graph has the input's nodes, so the input's consumers are its own.
+  const wide = input.nodes.some(isWideConcat);
+  const consumers = new Consumers(input);
+  const plain = group(wide ? input.clone() : input.derive(), wide ? undefined : consumers);
+  if (mayRecompute(input, consumers)) {
+    const g = input.clone();
+    recomputeCheapValues(g);
+    const copied = group(g);
+    // NOTE: each group is one kernel, so only the grouping kept is emitted.
+    if (copied.groupCount < plain.groupCount) return emitKernels(copied);
+  }
+  return emitKernels(plain);
 }
 
-/** Steps 1-6 on `g` (a graph fuse may change), which it returns. */
-function group(g: Graph): Graph {
+/** Steps 1-5 on `g` (a graph fuse may change); `consumers`: g's, when known. */
+function group(g: Graph, consumers?: Consumers): FuseState {
   splitWideConcats(g);
-  const s = new FuseState(g);
+  const s = new FuseState(g, consumers ?? new Consumers(g));
   for (let i = g.nodes.length - 1; i >= 0; i--) {
     const n = g.nodes[i]!;
     // A constant that is itself a result (a zero gradient) still needs a kernel to fill its buffer.
@@ -63,13 +69,11 @@ function group(g: Graph): Graph {
     const sibling = siblingOf(s, n);
     if (!sibling || !join(s, n, sibling)) startGroup(s, n, i);
   }
-  emitKernels(s);
-  return g;
+  return s;
 }
 
 /** What the steps share: the graph's consumers, its materialised values, and each node's group and marks. */
 class FuseState {
-  readonly consumers: Consumers;
   readonly roots: ValueSet;
   // NOTE: indexed by the node's result: a table by value id, not a Map hashing a million nodes.
   readonly groups: ValueTable<Group>;
@@ -81,9 +85,13 @@ class FuseState {
   readonly prologue: ValueSet;
   /** Elementwise groups rooted at a materialised value, in the order they started (step 2c). */
   readonly siblings: Group[] = [];
+  /** Groups started: the kernels the graph will have. */
+  groupCount = 0;
 
-  constructor(readonly g: Graph) {
-    this.consumers = new Consumers(g);
+  constructor(
+    readonly g: Graph,
+    readonly consumers: Consumers,
+  ) {
     this.roots = new ValueSet(g.idCount);
     for (const v of g.materialized()) this.roots.add(v);
     this.groups = new ValueTable<Group>(g.idCount);
@@ -274,6 +282,7 @@ function startGroup(s: FuseState, n: Node, at: number): void {
   // NOTE: the head's operands stay outside its group.
   const grp: Group = { root: n, head: head ? n : undefined, kind: groupKind, reads, extras: [], size: 1, filled: 0, at };
   s.groups.set(n.out, grp);
+  s.groupCount++;
   if (groupKind === "elementwise" && s.roots.has(n.out)) s.siblings.push(grp);
   if (head || isInlineWindow(n)) s.sealed.add(n.out);
   if (kind === "reduce") s.prologue.add(n.out);
@@ -281,10 +290,10 @@ function startGroup(s: FuseState, n: Node, at: number): void {
 
 /**
  * Orders the nodes with each group contiguous at its root's position, and lists the kernels (step
- * 6). Members precede their root (they feed it), so one sweep collects each group's members in
- * order by the time its root comes.
+ * 6), in the graph, which it returns. Members precede their root (they feed it), so one sweep
+ * collects each group's members in order by the time its root comes.
  */
-function emitKernels(s: FuseState): void {
+function emitKernels(s: FuseState): Graph {
   const { g } = s;
   const order = new Array<Node>(g.nodes.length);
   let placed = 0;
@@ -316,8 +325,10 @@ function emitKernels(s: FuseState): void {
     kernels.push(kernel);
   }
   if (placed !== order.length) throw new Error(`internal: fuse placed ${placed} of ${order.length} nodes`);
+  if (kernels.length !== s.groupCount) throw new Error(`internal: fuse emitted ${kernels.length} of its ${s.groupCount} groups`);
   g.nodes = order;
   g.kernels = kernels;
+  return g;
 }
 
 /** Most storage buffers one kernel may bind (WebGPU's default maxStorageBuffersPerShaderStage). */

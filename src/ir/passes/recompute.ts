@@ -88,9 +88,8 @@ function takesCopy(u: Node): boolean {
   return kind === "elementwise" || kind === "reduce" || u.op === "broadcast";
 }
 
-/** Whether recomputeCheapValues would change `g`, so fuse must work on a copy of it. */
-export function mayRecompute(g: Graph): boolean {
-  const consumers = new Consumers(g);
+/** Whether recomputeCheapValues would change `g` (whose consumers are given), so fuse must work on a copy of it. */
+export function mayRecompute(g: Graph, consumers: Consumers): boolean {
   const roots = new ValueSet(g.idCount);
   for (const v of g.materialized()) roots.add(v);
   return g.nodes.some((n) => consumers.end(n.out) - consumers.start(n.out) > 1 && isCandidate(n, roots));
