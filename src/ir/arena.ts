@@ -76,13 +76,18 @@ function bySize(tenants: Tenant[], buffers: number): PlanArena {
     let at = 0;
     for (let i = 0; i < slots.length && pick < 0; i++) {
       const ts = slots[i]!.tenants;
-      let [lo, hi] = [0, ts.length];
+      // NOTE: plain lets, not `[lo, hi] = [0, n]`: unoptimised code builds an array and iterates it.
+      let lo = 0;
+      let hi = ts.length;
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
         if (ts[mid]!.last < t.first) lo = mid + 1;
         else hi = mid;
       }
-      if (lo === ts.length || ts[lo]!.first > t.last) [pick, at] = [i, lo];
+      if (lo === ts.length || ts[lo]!.first > t.last) {
+        pick = i;
+        at = lo;
+      }
     }
     if (pick < 0) pick = slots.push({ bytes: t.bytes, tenants: [] }) - 1;
     slots[pick]!.tenants.splice(at, 0, t);
@@ -106,7 +111,8 @@ function byStart(tenants: Tenant[], buffers: number): PlanArena {
   /** Free slots by size, then index (the best fit is the first big enough). */
   const free: number[] = [];
   const firstFit = (bytes: number, index: number): number => {
-    let [lo, hi] = [0, free.length];
+    let lo = 0;
+    let hi = free.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       const s = free[mid]!;

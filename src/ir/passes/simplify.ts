@@ -167,7 +167,10 @@ function constValue(v: Value): number | undefined {
   return p?.op === "const" ? (p.attrs["value"] as number) : undefined;
 }
 
-function identity(n: Node, [a, b]: Value[], onlyBroadcastingUsers: (n: Node) => boolean): Value | undefined {
+function identity(n: Node, ins: Value[], onlyBroadcastingUsers: (n: Node) => boolean): Value | undefined {
+  // NOTE: indexed, not a destructured parameter: unoptimised code iterates the array for that, on every node.
+  const a = ins[0];
+  const b = ins[1];
   const keeps = (x: Value | undefined) => x && sameShape(x.type.shape, n.out.type.shape) && x.type.dtype === n.out.type.dtype;
   switch (n.op) {
     case "mul":
@@ -204,7 +207,8 @@ function liveNodes(g: Graph): { has(n: Node): boolean; size: number } {
     if (!v.producer || live.has(v)) continue;
     live.add(v);
     size++;
-    for (const w of v.producer.inputs) if (w.producer && !live.has(w)) stack.push(w);
+    const ins = v.producer.inputs;
+    for (let k = 0; k < ins.length; k++) if (ins[k]!.producer && !live.has(ins[k]!)) stack.push(ins[k]!);
   }
   return { has: (n) => live.has(n.out), size };
 }
