@@ -53,7 +53,9 @@ export function planOf(g: Graph, opts: PlanOptions = {}): Plan {
   };
   for (const a of g.args) add(a, { label: a.arg!.name, role: a.arg!.role });
   const kernelOf = new Map(g.kernels.flatMap((k) => [k.output, ...(k.extraOutputs ?? [])].map((v) => [v, k.name] as const)));
-  for (const n of g.nodes) {
+  // NOTE: an indexed loop: planOf runs once per compile, mostly before it is optimised.
+  for (let i = 0; i < g.nodes.length; i++) {
+    const n = g.nodes[i]!;
     const name = kernelOf.get(n.out);
     if (name) add(n.out, { label: name });
     else if (n.op === "reshape" && index.has(n.inputs[0]!)) add(n.out, { label: `reshape.${n.out.id}`, alias: rootOf(buffers, index.get(n.inputs[0]!)!) });

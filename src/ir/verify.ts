@@ -27,18 +27,24 @@ export function verifyGraph(g: Graph): void {
     if (n.out.producer !== n) throw new Error(`internal: %${n.out.id} has the wrong producer`);
     define(n.out);
   }
-  for (const v of g.roots()) if (!defined.has(v)) throw new Error(`internal: root %${v.id} is not defined`);
+  const roots = g.roots();
+  for (let i = 0; i < roots.length; i++) if (!defined.has(roots[i]!)) throw new Error(`internal: root %${roots[i]!.id} is not defined`);
   if (g.kernels) {
     const kernelOf = new ValueTable<Kernel>(g.idCount);
-    for (const k of g.kernels) {
-      for (const n of k.nodes) {
+    for (let j = 0; j < g.kernels.length; j++) {
+      const k = g.kernels[j]!;
+      for (let i = 0; i < k.nodes.length; i++) {
+        const n = k.nodes[i]!;
         if (kernelOf.has(n.out)) throw new Error(`internal: node %${n.out.id} is in two kernels`);
         kernelOf.set(n.out, k);
       }
-      for (const n of k.nodes) {
-        for (const v of n.inputs)
+      for (let i = 0; i < k.nodes.length; i++) {
+        const ins = k.nodes[i]!.inputs;
+        for (let m = 0; m < ins.length; m++) {
+          const v = ins[m]!;
           if (kernelOf.get(v) !== k && !k.inputs.includes(v) && !(v.producer && opDef(v.producer.op).kind === "source"))
-          throw new Error(`internal: kernel ${k.name} reads %${v.id} without binding it`);
+            throw new Error(`internal: kernel ${k.name} reads %${v.id} without binding it`);
+        }
       }
       if (k.output !== k.nodes.at(-1)!.out) throw new Error(`internal: kernel ${k.name} output is not its last node`);
     }
