@@ -76,6 +76,15 @@ function bySize(tenants: Tenant[], buffers: number): PlanArena {
     let at = 0;
     for (let i = 0; i < slots.length && pick < 0; i++) {
       const ts = slots[i]!.tenants;
+      // NOTE: the slot's last tenant settles most cases without the search (in a training step most
+      // slots hold a value kept to the end): t comes after it, or meets it (then t meets the slot).
+      const final = ts[ts.length - 1]!;
+      if (final.last < t.first) {
+        pick = i;
+        at = ts.length;
+        break;
+      }
+      if (final.first <= t.last) continue;
       // NOTE: plain lets, not `[lo, hi] = [0, n]`: unoptimised code builds an array and iterates it.
       let lo = 0;
       let hi = ts.length;
