@@ -38,7 +38,8 @@ export function planOf(g: Graph, opts: PlanOptions = {}): Plan {
   const codegen = opts.codegen ?? DEFAULT_CODEGEN;
   const buffers: PlanBuffer[] = [];
   const index = new Map<Value, number>();
-  // NOTE: values share few spans (a layer's, the optimizer's), so each span is located once.
+  // NOTE: values and nodes share few spans (a layer's forward, gradient and update nodes carry its
+  // span; 53 spans for a 50-layer step's 1848 nodes), so each span is located once.
   const located = new Map<Span, string | undefined>();
   const locate = (span: Span): string | undefined => {
     if (located.has(span)) return located.get(span);

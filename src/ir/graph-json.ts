@@ -19,23 +19,16 @@ export interface GraphJson {
 /** An attribute as JSON: non-finite numbers (pool padding's -Infinity) are spelled out. */
 export type JsonAttr = AttrValue | { number: string };
 
-/** The JSON form of a typed graph; `at` gives a node's location (omitted when it gives nothing). */
+/**
+ * The JSON form of a typed graph; `at` gives a node's location (omitted when it gives nothing),
+ * asked once per node: planOf's remembers each span's.
+ */
 export function graphToJson(g: Graph, at?: (span: Span) => string | undefined): GraphJson {
-  // NOTE: nodes share few spans (a layer's forward, gradient and update nodes carry its span), so
-  // each span is located once.
-  const located = new Map<Span, string | undefined>();
-  const locate = (span: Span): string | undefined => {
-    if (!at) return undefined;
-    if (located.has(span)) return located.get(span);
-    const where = at(span);
-    located.set(span, where);
-    return where;
-  };
   return {
     name: g.name,
     args: g.args.map((a) => ({ id: a.id, dtype: a.type.dtype, shape: [...a.type.shape], arg: a.arg! })),
     nodes: g.nodes.map((n) => {
-      const where = locate(n.span);
+      const where = at?.(n.span);
       return {
         op: n.op,
         inputs: n.inputs.map((v) => v.id),
