@@ -129,7 +129,7 @@ function withEpilogue(t: MatmulTemplate, epilogue: MatmulSpec["epilogue"]): { wg
 }
 
 /**
- * Matmul templates made so far, by every number of the spec: a planned training step has a few
+ * Matmul templates made so far, by every field of the spec: a planned training step has a few
  * matmul shapes and many matmuls (a 50-layer network: 152 matmuls, 6 shapes), which then differ
  * only in their epilogues. Keyed by the whole spec but the epilogue's text, so a template is only
  * ever reused for a spec that would write the same; hold one per plan, not across programs.
@@ -139,24 +139,10 @@ export class MatmulTemplates {
 
   /** The same as `matmulKernel(spec)`. */
   kernel(spec: MatmulSpec): { wgsl: string; workgroups: [number, number, number] } {
-    const key = [
-      spec.batch,
-      spec.m,
-      spec.n,
-      spec.k,
-      spec.batchStrideA,
-      spec.batchStrideB,
-      spec.transA,
-      spec.transB,
-      spec.tileM,
-      spec.tileN,
-      spec.workgroup[0],
-      spec.workgroup[1],
-      spec.kUnroll,
-      spec.splitK,
-      spec.vector,
-      spec.epilogue ? spec.epilogue.extraInputs : -1,
-    ].join();
+    // NOTE: every field but the epilogue's text, whatever fields the spec grows (a spec written
+    // with its fields in another order only misses a template, it never gets a wrong one).
+    const { epilogue, ...fields } = spec;
+    const key = `${JSON.stringify(fields)} ${epilogue ? epilogue.extraInputs : "none"}`;
     let t = this.made.get(key);
     if (!t) {
       t = matmulTemplate(spec);
