@@ -78,6 +78,14 @@ export interface TuneOptions {
   base?: CodegenOptions;
 }
 
+/**
+ * Codegen options with the built-in matmul choices for `gpu`: its adapter kind's table, with
+ * subgroup kernels where the device takes them. What runs when nothing is tuned (NETC_TUNE=0).
+ */
+export function builtinCodegen(gpu: GpuContext, base: CodegenOptions = DEFAULT_CODEGEN): CodegenOptions {
+  return { ...base, matmul: defaultMatmulChooser(adapterKind(gpu.adapterName), gpu.subgroups === true) };
+}
+
 export class MatmulTuner {
   readonly kind: AdapterKind;
   private readonly records: Record<string, TuningRecord>;
@@ -88,6 +96,19 @@ export class MatmulTuner {
   ) {
     this.kind = adapterKind(gpu.adapterName);
     this.records = readRecords(file)[gpu.adapterName] ?? {};
+  }
+
+  /** Whether the device takes subgroup kernels (GpuContext.subgroups). */
+  private get subgroups(): boolean {
+    return this.gpu.subgroups === true;
+  }
+
+  /**
+   * The stored record's key for a class: `+sg` marks a choice among subgroup kernels, so a device
+   * without them (or a netc from before them) keeps its own record beside it.
+   */
+  private key(cls: string): string {
+    return this.subgroups ? `${cls}+sg` : cls;
   }
 
   /** A tuner for `gpu`'s adapter with the choices already stored in `file` (none: in memory only). */
@@ -102,8 +123,8 @@ export class MatmulTuner {
 
   /** The tuned choice of a shape's class, else the adapter kind's built-in one. */
   chooser(): MatmulChooser {
-    const builtin = defaultMatmulChooser(this.kind);
-    return (shape) => this.records[shapeClass(shape)]?.params ?? builtin(shape);
+    const builtin = defaultMatmulChooser(this.kind, this.subgroups);
+    return (shape) => this.records[this.key(shapeClass(shape))]?.params ?? builtin(shape);
   }
 
   /**
@@ -115,7 +136,7 @@ export class MatmulTuner {
     const base = opts.base ?? DEFAULT_CODEGEN;
     if (opts.tuneNew !== false) {
       const shapes: MatmulShape[] = [];
-      const builtin = defaultMatmulChooser(this.kind);
+      const builtin = defaultMatmulChooser(this.kind, this.subgroups);
       // NOTE: a throwaway specialisation with a recording chooser finds the matmul shapes exactly
       // as codegen sees them (after batch folding); it costs milliseconds.
       planOf(graph, { codegen: { ...base, matmul: (s) => (shapes.push(s), builtin(s)) }, variants: [dims] });
@@ -129,15 +150,15 @@ export class MatmulTuner {
     const todo = new Map<string, MatmulShape>();
     for (const s of shapes) {
       const cls = shapeClass(s);
-      if (cls !== "tiny" && !this.records[cls] && !todo.has(cls)) todo.set(cls, s);
+      if (cls !== "tiny" && !this.records[this.key(cls)] && !todo.has(cls)) todo.set(cls, s);
     }
     const made: TuningRecord[] = [];
     for (const [cls, shape] of todo) {
-      const candidates = matmulCandidates(this.kind, cls);
+      const candidates = matmulCandidates(this.kind, cls, this.subgroups);
       const timings = await timeCandidates(this.gpu, shape, candidates);
       const best = pickCandidate(timings);
       const record: TuningRecord = { params: normalParams(candidates[best]!), name: timings[best]!.name, shape: { ...shape }, candidates: timings, at: new Date().toISOString() };
-      this.records[cls] = record;
+      this.records[this.key(cls)] = record;
       made.push(record);
       log?.(`matmul ${cls} (${shape.m}x${shape.n}x${shape.k}): ${timings.map((t) => `${t.name} ${t.bestMs.toFixed(1)} ms (first ${t.firstMs.toFixed(0)})`).join(", ")} -> ${record.name}`);
     }

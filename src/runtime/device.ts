@@ -35,6 +35,11 @@ export interface GpuContext {
    * llvmpipe): netc then compiles ahead on sibling devices in parallel (see parallel-compile.ts).
    */
   firstDispatchCompiles?: boolean;
+  /**
+   * The device has WGSL subgroup operations with subgroups of at least 8 invocations: matmul
+   * kernels may then broadcast values across a subgroup (see kernels/matmul.ts).
+   */
+  subgroups?: boolean;
 }
 
 /** The result of `acquireGpu`: a device, or the reason there is none. */
@@ -103,8 +108,9 @@ export async function acquireGpu(): Promise<AcquireResult> {
   let device: GPUDevice;
   let requiredFeatures: GPUFeatureName[];
   try {
-    // NOTE: timestamp queries only for the profiler (`--profile`); the feature costs nothing unused.
-    requiredFeatures = adapter.features.has("timestamp-query") ? ["timestamp-query"] : [];
+    // NOTE: timestamp queries only for the profiler (`--profile`); subgroups for matmul kernels
+    // (see GpuContext.subgroups). A feature costs nothing unused.
+    requiredFeatures = (["timestamp-query", "subgroups"] as GPUFeatureName[]).filter((f) => adapter.features.has(f));
     device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: "netc" });
   } catch (e) {
     return { ok: false, reason: `requestDevice failed on ${describeAdapter(adapter)}: ${messageOf(e)}` };
@@ -122,6 +128,7 @@ export async function acquireGpu(): Promise<AcquireResult> {
     },
     errors: [],
     firstDispatchCompiles: isFirstDispatchCompiler(adapter),
+    subgroups: device.features.has("subgroups") && subgroupMinSize(adapter) >= 8,
   };
   device.addEventListener("uncapturederror", (event) => {
     context.errors.push(`uncaptured ${errorKind(event.error)}: ${event.error.message}`);
@@ -132,6 +139,12 @@ export async function acquireGpu(): Promise<AcquireResult> {
     context.errors.push(`device lost (${info.reason}): ${info.message}`);
   });
   return { ok: true, gpu: context };
+}
+
+/** The adapter's smallest subgroup size, or 0 when it does not say. */
+function subgroupMinSize(adapter: GPUAdapter): number {
+  const size = (adapter.info as unknown as { subgroupMinSize?: number }).subgroupMinSize;
+  return typeof size === "number" ? size : 0;
 }
 
 /**
