@@ -110,7 +110,9 @@ export async function acquireGpu(): Promise<AcquireResult> {
   try {
     // NOTE: timestamp queries only for the profiler (`--profile`); subgroups for matmul kernels
     // (see GpuContext.subgroups). A feature costs nothing unused.
-    requiredFeatures = (["timestamp-query", "subgroups"] as GPUFeatureName[]).filter((f) => adapter.features.has(f));
+    // NOTE: NETC_SUBGROUPS=0 leaves subgroups off, to measure what they give.
+    const wanted: GPUFeatureName[] = isNode() && process.env["NETC_SUBGROUPS"] === "0" ? ["timestamp-query"] : ["timestamp-query", "subgroups"];
+    requiredFeatures = wanted.filter((f) => adapter.features.has(f));
     device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: "netc" });
   } catch (e) {
     return { ok: false, reason: `requestDevice failed on ${describeAdapter(adapter)}: ${messageOf(e)}` };
