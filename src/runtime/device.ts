@@ -35,6 +35,8 @@ export interface GpuContext {
    * llvmpipe): netc then compiles ahead on sibling devices in parallel (see parallel-compile.ts).
    */
   firstDispatchCompiles?: boolean;
+  /** Waiting for the device spins the JavaScript thread (Dawn for Node): waits go through quiet-wait.ts. */
+  spinsWhileWaiting?: boolean;
 }
 
 /** The result of `acquireGpu`: a device, or the reason there is none. */
@@ -122,6 +124,8 @@ export async function acquireGpu(): Promise<AcquireResult> {
     },
     errors: [],
     firstDispatchCompiles: isFirstDispatchCompiler(adapter),
+    // NOTE: NETC_QUIET_WAIT=0 waits as Dawn does by itself, to measure what the quiet wait gives.
+    spinsWhileWaiting: !browserGpu && isNode() && process.env["NETC_QUIET_WAIT"] !== "0",
   };
   device.addEventListener("uncapturederror", (event) => {
     context.errors.push(`uncaptured ${errorKind(event.error)}: ${event.error.message}`);
