@@ -91,7 +91,7 @@ async function dispatchOnce(device: GPUDevice, main: boolean, shaders: readonly 
   try {
     const pipelines = main
       ? shaders.map((s) => s.pipeline)
-      : await Promise.all(shaders.map((s) => device.createComputePipelineAsync({ layout: "auto", compute: { module: device.createShaderModule({ code: s.wgsl }), entryPoint: s.entry } }).catch(() => undefined)));
+      : await quietWait(spins, Promise.all(shaders.map((s) => device.createComputePipelineAsync({ layout: "auto", compute: { module: device.createShaderModule({ code: s.wgsl }), entryPoint: s.entry } }).catch(() => undefined))));
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
     shaders.forEach((s, i) => {
