@@ -20,7 +20,9 @@ const POLL_MS = 1;
 let waiting = 0;
 let original: Immediate | undefined;
 
-const spaced = ((callback: (...args: unknown[]) => void, ...args: unknown[]) => setTimeout(callback, POLL_MS, ...args)) as unknown as Immediate;
+// NOTE: the timer as it was when netc loaded: a test's fake timers installed later would never fire the polls.
+const timer = globalThis.setTimeout;
+const spaced = ((callback: (...args: unknown[]) => void, ...args: unknown[]) => timer(callback, POLL_MS, ...args)) as unknown as Immediate;
 
 /** Awaits `wait` (a promise of the device's) with Dawn's polls spaced by a timer when `spins` (see GpuContext.spinsWhileWaiting). */
 export async function quietWait<T>(spins: boolean | undefined, wait: Promise<T>): Promise<T> {
