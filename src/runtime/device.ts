@@ -40,6 +40,8 @@ export interface GpuContext {
    * kernels may then broadcast values across a subgroup (see kernels/matmul.ts).
    */
   subgroups?: boolean;
+  /** Waiting for the device spins the JavaScript thread (Dawn for Node): waits go through quiet-wait.ts. */
+  spinsWhileWaiting?: boolean;
 }
 
 /** The result of `acquireGpu`: a device, or the reason there is none. */
@@ -131,6 +133,8 @@ export async function acquireGpu(): Promise<AcquireResult> {
     errors: [],
     firstDispatchCompiles: isFirstDispatchCompiler(adapter),
     subgroups: device.features.has("subgroups") && subgroupMinSize(adapter) >= 8,
+    // NOTE: NETC_QUIET_WAIT=0 waits as Dawn does by itself, to measure what the quiet wait gives.
+    spinsWhileWaiting: !browserGpu && isNode() && process.env["NETC_QUIET_WAIT"] !== "0",
   };
   device.addEventListener("uncapturederror", (event) => {
     context.errors.push(`uncaptured ${errorKind(event.error)}: ${event.error.message}`);
