@@ -93,21 +93,25 @@ export const SUBGROUP_MATMUL_TABLES: Record<AdapterKind, Record<string, MatmulPa
     // 8-11 (bench/mlp-matmuls.ts): 1.4-3.8 CPU-ms against 4.0-7.3 for 4x4 on 8x8 threads; first
     // dispatch 150-240 CPU-ms against 260-290.
     default: SG16X2,
-    // NOTE: 128x256x784 (first layer forward): 4.0-5.2 CPU-ms against 12-19 for 4x4 on 8x8 threads
+    // NOTE: 128x256x784 (first layer forward): 4.0-6.7 CPU-ms against 12-19 for 4x4 on 8x8 threads
     // and 7-13 for 8x8 on 8x1; first dispatch 310-400 CPU-ms against 250-430 and 670-900.
-    "s.s.l/NN": SG16X4,
-    "s.s.l/NT": SG16X4,
-    "s.s.l/TN": SG16X4,
-    "s.s.l/TT": SG16X4,
-    // NOTE: 784x256x128 (first layer weight gradient): 6.2-7.1 CPU-ms against 10-13 for 8x8 on
-    // 8x1 (the choice without subgroups).
-    "l.s.s/NN": SG16X4,
-    "l.s.s/NT": SG16X4,
-    "l.s.s/TN": SG16X4,
-    "l.s.s/TT": SG16X4,
+    // 784x256x128 (first layer weight gradient): 6.2-8.2 CPU-ms against 10-13 for 8x8 on 8x1.
+    // The other classes with a large side take the same block (fewer reads per multiply-add than
+    // 16x2), not timed one by one.
+    ...eachClass(["s.s.l", "s.l.s", "s.l.l", "l.s.s", "l.s.l", "l.l.s"], SG16X4),
+    // NOTE: 1024³ at load 8-9: 233 CPU-ms against 413 for 8x8 on 16x1 (the choice without
+    // subgroups) and 310 for 16x4; first dispatch 910 CPU-ms against 1134.
+    ...eachClass(["l.l.l"], { tileM: 32, tileN: 4, workgroup: [8, 1], subgroups: true }),
   },
   gpu: {},
 };
+
+/** The same choice for each size class with each pair of transposes. */
+function eachClass(sizes: string[], p: MatmulParams): Record<string, MatmulParams> {
+  const out: Record<string, MatmulParams> = {};
+  for (const size of sizes) for (const t of ["NN", "NT", "TN", "TT"]) out[`${size}/${t}`] = p;
+  return out;
+}
 
 /**
  * The 2-4 parameter sets the tuner times for a class on an adapter kind, the built-in choice
