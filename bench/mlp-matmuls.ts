@@ -3,12 +3,16 @@
  * `netc bench`) each alone, with the epilogue the step fuses into it, for a list of template
  * parameter sets: the first dispatch (the shader compile on llvmpipe) and the warm time.
  *
- *   npx vite-node bench/mlp-matmuls.ts [-- --rounds 7 --only fwd1,wgrad1 --params 'JSON list']
+ *   npx vite-node bench/mlp-matmuls.ts [-- --rounds 7 --reps 3 --only fwd1,wgrad1 --params 'JSON list']
+ *   MESA_SHADER_CACHE_DISABLE=true npx vite-node bench/mlp-matmuls.ts   (first dispatch = a compile)
  *
- * Without --params, each shape is timed with its built-in llvmpipe choice and the candidates listed
- * below. Rounds alternate the parameter sets (the machine is shared, so neighbours see the same
- * load); each round submits --reps dispatches and waits. Prints median (best) ms per dispatch and
- * GFLOP/s, and the first dispatch's ms.
+ * Without --params, each shape is timed with its built-in llvmpipe choices (with subgroups when
+ * the device has them, and without) and the candidates listed below. Rounds alternate the
+ * parameter sets (the machine is shared, so neighbours see the same load); each round submits
+ * --reps dispatches and waits. Prints median (best) ms per dispatch and GFLOP/s; the CPU time of
+ * llvmpipe's worker threads per dispatch (steadier than wall time on a loaded machine: another
+ * process's work delays a dispatch but does not add to it); and the first dispatch's wall and
+ * process CPU ms.
  */
 import { matmulKernel, type MatmulSpec } from "../src/codegen/kernels/matmul.js";
 import { defaultMatmulChooser, paramsName, type MatmulParams, type MatmulShape } from "../src/codegen/matmul-choice.js";
@@ -58,11 +62,11 @@ const STEP: StepMatmul[] = [
   { name: "k8plain", shape: { batch: 1, m: 128, n: 256, k: 8, transA: false, transB: false }, epilogue: "", extras: [] },
 ];
 
-/** Candidates timed beside the built-in choice when --params is not given. */
+/** Candidates timed beside the built-in choices when --params is not given. */
 const CANDIDATES: MatmulParams[] = [
   { tileM: 4, tileN: 4, workgroup: [8, 8] },
   { tileM: 8, tileN: 8, workgroup: [8, 1] },
-  { tileM: 4, tileN: 8, workgroup: [8, 1] },
+  { tileM: 32, tileN: 4, workgroup: [8, 1], subgroups: true },
 ];
 
 function arg(name: string): string | undefined {
@@ -86,10 +90,12 @@ async function main(): Promise<void> {
     return b;
   };
   const builtin = defaultMatmulChooser("llvmpipe");
+  const sgBuiltin = defaultMatmulChooser("llvmpipe", true);
   for (const mm of STEP.filter((s) => !only || only.includes(s.name))) {
     const { m, n, k } = mm.shape;
     const flops = 2 * m * n * k;
-    const paramSets: MatmulParams[] = given ? (JSON.parse(given) as MatmulParams[]) : [builtin(mm.shape), ...CANDIDATES];
+    const withSubgroups = gpu.subgroups ? [sgBuiltin(mm.shape)] : [];
+    const paramSets = (given ? (JSON.parse(given) as MatmulParams[]) : [...withSubgroups, builtin(mm.shape), ...CANDIDATES]).filter((p) => !p.subgroups || gpu.subgroups);
     const seen = new Set<string>();
     const cases: { name: string; pipeline: GPUComputePipeline; bind: GPUBindGroup; grid: [number, number, number]; first: number; firstCpu: number; times: number[] }[] = [];
     const ins = [storage(m * k), storage(k * n), ...mm.extras.map(storage), storage(m * n)];
@@ -102,7 +108,7 @@ async function main(): Promise<void> {
       const pipeline = await cache.get(wgsl);
       const bind = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: ins.map((buffer, binding) => ({ binding, resource: { buffer } })) });
       const c = { name, pipeline, bind, grid: workgroups, first: 0, firstCpu: 0, times: [] as number[] };
-      const u0 = process.cpuUsage();
+          const u0 = process.cpuUsage();
       c.first = await dispatch(device, c, 1);
       const u = process.cpuUsage(u0);
       c.firstCpu = (u.user + u.system) / 1000;
@@ -120,7 +126,6 @@ async function main(): Promise<void> {
       const sorted = [...c.times].sort((x, y) => x - y);
       const med = sorted[Math.floor(sorted.length / 2)]!;
       const best = sorted[0]!;
-      const cpu = [...(cpuTimes.get(c) ?? [])].slice(1).sort((x, y) => x - y);
       console.log(
         `  ${c.name.padEnd(18)} grid ${c.grid.join("x").padEnd(8)} ${med.toFixed(2).padStart(7)} (${best.toFixed(2).padStart(6)}) ms  ${(flops / med / 1e6).toFixed(2).padStart(5)} (${(flops / best / 1e6).toFixed(2)}) GFLOP/s  workers ${((ticks.get(c)! * 10) / (rounds * reps)).toFixed(1)} cpu-ms  first ${c.first.toFixed(0)} ms (cpu ${c.firstCpu.toFixed(0)})`,
       );
@@ -130,12 +135,8 @@ async function main(): Promise<void> {
   releaseGpu(gpu);
 }
 
-/** CPU milliseconds of the whole process (llvmpipe's threads included) per timed submit, beside the wall times. */
-const cpuTimes = new Map<object, number[]>();
-
 async function dispatch(device: GPUDevice, c: { pipeline: GPUComputePipeline; bind: GPUBindGroup; grid: [number, number, number] }, count: number): Promise<number> {
   const t0 = performance.now();
-  const u0 = process.cpuUsage();
   const enc = device.createCommandEncoder();
   const pass = enc.beginComputePass();
   pass.setPipeline(c.pipeline);
@@ -144,10 +145,6 @@ async function dispatch(device: GPUDevice, c: { pipeline: GPUComputePipeline; bi
   pass.end();
   device.queue.submit([enc.finish()]);
   await device.queue.onSubmittedWorkDone();
-  const u = process.cpuUsage(u0);
-  const list = cpuTimes.get(c) ?? [];
-  list.push((u.user + u.system) / 1000 / count);
-  cpuTimes.set(c, list);
   return performance.now() - t0;
 }
 
