@@ -55,6 +55,10 @@ const STEP: StepMatmul[] = [
   { name: "dgrad2", shape: { batch: 1, m: 128, n: 256, k: 256, transA: false, transB: true }, epilogue: RELU_MASK(256), extras: [128 * 256] },
   { name: "wgrad2", shape: { batch: 1, m: 256, n: 256, k: 128, transA: true, transB: false }, epilogue: SGD(256), extras: [1, 256 * 256] },
   { name: "fwd2", shape: { batch: 1, m: 128, n: 256, k: 256, transA: false, transB: false }, epilogue: BIAS_RELU, extras: [256] },
+  // The step's three small matmuls (the 10-wide last layer): compile time matters more than run time.
+  { name: "fwd3", shape: { batch: 1, m: 128, n: 10, k: 256, transA: false, transB: false }, epilogue: BIAS_RELU, extras: [10] },
+  { name: "dgrad3", shape: { batch: 1, m: 128, n: 256, k: 10, transA: false, transB: true }, epilogue: RELU_MASK(256), extras: [128 * 256] },
+  { name: "wgrad3", shape: { batch: 1, m: 256, n: 10, k: 128, transA: true, transB: false }, epilogue: SGD(10), extras: [1, 256 * 10] },
   // A square one, for the l.l.l class (netc bench's matmul-1024).
   { name: "sq1024", shape: { batch: 1, m: 1024, n: 1024, k: 1024, transA: false, transB: false }, epilogue: "", extras: [] },
   // Probes of the cost outside the k loop: a k of 8, with and without the epilogue.

@@ -14,12 +14,13 @@ import { matmulKernel } from "../src/codegen/kernels/matmul.js";
 const shape = (m: number, n: number, k: number, transA = false, transB = false, batch = 1): MatmulShape => ({ batch, m, n, k, transA, transB });
 
 describe("matmul shape classes and choices", () => {
-  it("classes m, n, k as small or large with the transposes; small matmuls are all tiny", () => {
+  it("classes m, n, k as small or large with the transposes; small matmuls are all tiny, the smallest micro", () => {
     expect(shapeClass(shape(128, 256, 784))).toBe("s.s.l/NN");
     expect(shapeClass(shape(784, 256, 128, true))).toBe("l.s.s/TN");
     expect(shapeClass(shape(1024, 1024, 1024, false, true))).toBe("l.l.l/NT");
     expect(shapeClass(shape(128, 256, 256))).toBe("tiny");
     expect(shapeClass(shape(128, 10, 256, false, false, 32))).toBe("tiny");
+    expect(shapeClass(shape(128, 10, 256))).toBe("micro");
     expect(shapeClass(shape(128, 256, 256, false, false, 2))).toBe("s.s.s/NN");
   });
 

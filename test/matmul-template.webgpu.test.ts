@@ -84,13 +84,15 @@ describe("the built-in choice for large matmuls on llvmpipe", () => {
 });
 
 describe("the built-in choices with subgroups on llvmpipe", () => {
-  // The MLP step's four distinct large matmuls (784-256-256-10, batch 128), a batch of 3 sharing
-  // one B with rows and columns that do not fill a block, and a large class (32x4 blocks).
+  // The MLP step's four distinct large matmuls (784-256-256-10, batch 128) and a micro one (8x2
+  // blocks), a batch of 3 sharing one B with rows and columns that do not fill a block, and a
+  // large class (32x4 blocks).
   const shapes: MatmulShape[] = [
     { batch: 1, m: 128, n: 256, k: 784, transA: false, transB: false },
     { batch: 1, m: 784, n: 256, k: 128, transA: true, transB: false },
     { batch: 1, m: 128, n: 256, k: 256, transA: false, transB: true },
     { batch: 1, m: 256, n: 256, k: 128, transA: true, transB: false },
+    { batch: 1, m: 256, n: 10, k: 128, transA: true, transB: false },
     { batch: 3, m: 21, n: 10, k: 37, transA: false, transB: false, batchStrideB: 0 },
     { batch: 1, m: 300, n: 264, k: 270, transA: true, transB: true },
   ];

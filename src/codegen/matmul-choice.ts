@@ -26,13 +26,26 @@ export type AdapterKind = "llvmpipe" | "gpu";
 export const TUNE_MIN_MACS = 1 << 24;
 
 /**
+ * Matmuls with fewer multiply-adds than this (class `micro`) run in a fraction of a millisecond:
+ * what counts for them is how fast their kernel compiles (the first step waits for it).
+ */
+export const MICRO_MACS = 1 << 20;
+
+/** Whether a class is ever tuned (those below {@link TUNE_MIN_MACS} are not). */
+export function tunedClass(cls: string): boolean {
+  return cls !== "tiny" && cls !== "micro";
+}
+
+/**
  * The shape class of a matmul: each of m, n, k as `s` (at most 256, a batch of rows or a hidden
  * layer) or `l` (larger), then the transposes, e.g. `s.l.l/TN`; matmuls below
- * {@link TUNE_MIN_MACS} are all `tiny`. Coarse on purpose: every class is tuned by compiling
+ * {@link TUNE_MIN_MACS} are all `tiny`, and those below {@link MICRO_MACS} `micro`. Coarse on purpose: every class is tuned by compiling
  * candidates, which costs seconds on a software adapter.
  */
 export function shapeClass(s: MatmulShape): string {
-  if (s.batch * s.m * s.n * s.k < TUNE_MIN_MACS) return "tiny";
+  const macs = s.batch * s.m * s.n * s.k;
+  if (macs < MICRO_MACS) return "micro";
+  if (macs < TUNE_MIN_MACS) return "tiny";
   const size = (v: number) => (v <= 256 ? "s" : "l");
   return `${size(s.m)}.${size(s.n)}.${size(s.k)}/${s.transA ? "T" : "N"}${s.transB ? "T" : "N"}`;
 }
@@ -93,6 +106,10 @@ export const SUBGROUP_MATMUL_TABLES: Record<AdapterKind, Record<string, MatmulPa
     // 8-11 (bench/mlp-matmuls.ts): 1.4-3.8 CPU-ms against 4.0-7.3 for 4x4 on 8x8 threads; first
     // dispatch 150-240 CPU-ms against 260-290.
     default: SG16X2,
+    // NOTE: the MLP step's 10-wide last layer (128x10x256 and its gradients): first dispatch
+    // 190-210 CPU-ms against 235-330 for 16x2 and 270-330 for 4x4 on 8x8 threads, run times alike
+    // (0.2-0.5 ms).
+    micro: { tileM: 8, tileN: 2, workgroup: [8, 1], subgroups: true },
     // NOTE: 128x256x784 (first layer forward): 4.0-6.7 CPU-ms against 12-19 for 4x4 on 8x8 threads
     // and 7-13 for 8x8 on 8x1; first dispatch 310-400 CPU-ms against 250-430 and 670-900.
     // 784x256x128 (first layer weight gradient): 6.2-8.2 CPU-ms against 10-13 for 8x8 on 8x1.

@@ -23,6 +23,7 @@ import {
   normalParams,
   paramsName,
   shapeClass,
+  tunedClass,
   type AdapterKind,
   type MatmulChooser,
   type MatmulParams,
@@ -151,7 +152,7 @@ export class MatmulTuner {
     const todo = new Map<string, MatmulShape>();
     for (const s of shapes) {
       const cls = shapeClass(s);
-      if (cls !== "tiny" && !this.records[this.key(cls)] && !todo.has(cls)) todo.set(cls, s);
+      if (tunedClass(cls) && !this.records[this.key(cls)] && !todo.has(cls)) todo.set(cls, s);
     }
     const made: TuningRecord[] = [];
     for (const [cls, shape] of todo) {
