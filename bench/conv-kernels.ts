@@ -33,6 +33,20 @@ const VARIANTS: Record<string, CodegenOptions["conv"]> = {
   "8x2/64": { tileM: 8, tileN: 2, threads: 64 },
   "2x2/64": { tileM: 2, tileN: 2, threads: 64 },
   "4x4/16": { tileM: 4, tileN: 4, threads: 16 },
+  "8x8/16": { tileM: 8, tileN: 8, threads: 16 },
+  "8x8/32": { tileM: 8, tileN: 8, threads: 32 },
+  "4x8/32": { tileM: 4, tileN: 8, threads: 32 },
+  "16x4/32": { tileM: 16, tileN: 4, threads: 32 },
+  "4x16/64": { tileM: 4, tileN: 16, threads: 64 },
+  "8x4/64 sg8": { tileM: 8, tileN: 4, threads: 64, minWorkgroups: 4, subgroup: 8 },
+  "8x8/64 sg8": { tileM: 8, tileN: 8, threads: 64, minWorkgroups: 4, subgroup: 8 },
+  "16x4/64 sg8": { tileM: 16, tileN: 4, threads: 64, minWorkgroups: 4, subgroup: 8 },
+  "8x2/64 sg8": { tileM: 8, tileN: 2, threads: 64, minWorkgroups: 4, subgroup: 8 },
+  "16x8/16": { tileM: 16, tileN: 8, threads: 16 },
+  "8x16/16": { tileM: 8, tileN: 16, threads: 16 },
+  "16x16/16": { tileM: 16, tileN: 16, threads: 16 },
+  "16x16/8": { tileM: 16, tileN: 16, threads: 8 },
+  "12x12/16": { tileM: 12, tileN: 12, threads: 16 },
 };
 
 const LAYERS: ConvLayer[] = [

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { GemmTiling } from "../src/codegen/kernels/implicit-gemm.js";
 import { DEFAULT_CODEGEN, generateKernel, type CodegenOptions } from "../src/codegen/wgsl.js";
 import type { Attrs, Graph, Value } from "../src/ir/graph.js";
 import type { Builder } from "../src/ir/ops/builder.js";
@@ -87,6 +88,31 @@ describe("conv and its gradients vs CPU reference", () => {
     expect(heads([2, 3, 7, 9], [5, 3, 3, 3], { strides: [2, 2] }).sort()).toEqual(["direct", "gemm", "gemm"]);
     expect(heads([2, 4, 7, 9], [6, 2, 3, 3], { groups: 2 })).toEqual(["direct", "direct", "direct"]);
   });
+});
+
+describe("implicit GEMM with A's loads shared across a subgroup (subgroupBroadcast) vs CPU reference", () => {
+  // Sharing needs the workgroup's width a multiple of the subgroup size: outputs 8 or 16 columns
+  // wide (filters, channels, channels x taps) with narrow blocks; rows overhang every block.
+  const layers: [string, number[], number[], Attrs][] = [
+    ["8->16 3x3, pads [1,0,2,1]", [2, 8, 7, 9], [16, 8, 3, 3], { pads: [1, 0, 2, 1] }],
+    ["8->8 2x3, dilation [2,1], pads [0,1,1,0]", [3, 8, 6, 5], [8, 8, 2, 3], { pads: [0, 1, 1, 0], dilations: [2, 1] }],
+    ["8->16 3x3 stride 2 (strided input gradient: direct loop)", [2, 8, 9, 7], [16, 8, 3, 3], { strides: [2, 2] }],
+  ];
+  const tilings: [string, Omit<GemmTiling, "subgroup">][] = [
+    ["8x1 tiles in 64 threads", { tileM: 8, tileN: 1, threads: 64 }],
+    ["16x2 tiles in 32 threads", { tileM: 16, tileN: 2, threads: 32 }],
+    ["8x1 tiles, stores written out, k unrolled by 2", { tileM: 8, tileN: 1, threads: 64, storeLoop: false, unroll: 2 }],
+  ];
+  for (const [tname, tiling] of tilings)
+    for (const [name, xs, ws, attrs] of layers)
+      it(`${name}, ${tname}: conv, conv_grad_input, conv_grad_weight`, async (t) => {
+        const size = suite.gpu.subgroupSize;
+        if (!size) return t.skip();
+        const codegen: CodegenOptions = { ...DEFAULT_CODEGEN, conv: { ...tiling, subgroup: size } };
+        const fused = await differential([xs, ws], (b, [x, w]) => withGrads(b, "conv", [x!, w!], attrs), { codegen });
+        const shared = fused.kernels!.filter((k) => generateKernel(k, {}, codegen).wgsl.includes("rows shared by subgroups"));
+        expect(shared.length).toBeGreaterThanOrEqual(1);
+      });
 });
 
 describe("pool and pool_grad vs CPU reference", () => {

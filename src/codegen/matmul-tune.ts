@@ -28,7 +28,7 @@ import {
   type MatmulShape,
 } from "./matmul-choice.js";
 import { planOf } from "./plan.js";
-import { DEFAULT_CODEGEN, type CodegenOptions } from "./wgsl.js";
+import { DEFAULT_CODEGEN, forAdapter, type CodegenOptions } from "./wgsl.js";
 
 /** One candidate's timing: its first dispatch (the driver's compile on llvmpipe) and its best run. */
 export interface CandidateTiming {
@@ -121,7 +121,7 @@ export class MatmulTuner {
       planOf(graph, { codegen: { ...base, matmul: (s) => (shapes.push(s), builtin(s)) }, variants: [dims] });
       await this.tune(shapes, opts.log);
     }
-    return { ...base, matmul: this.chooser() };
+    return { ...forAdapter(base, this.gpu.subgroupSize), matmul: this.chooser() };
   }
 
   /** Times the candidates of each class among `shapes` not tuned yet on this adapter, and stores the choices. */

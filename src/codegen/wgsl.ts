@@ -45,6 +45,19 @@ export const DEFAULT_CODEGEN: CodegenOptions = {
   conv: { tileM: 8, tileN: 4, threads: 64, minWorkgroups: 4 },
 };
 
+/**
+ * `base` with what the adapter allows beyond the portable defaults: implicit GEMMs share their
+ * A loads across subgroups of `subgroupSize` (the device's, when fixed; see GemmTiling.subgroup).
+ * Measured on llvmpipe (8 lanes), bench/conv-kernels.ts: the 32->64 3x3 conv of the CNNs 2.3x
+ * less CPU per dispatch, its weight gradient 2.3x, its input gradient 1.9x, with no slower
+ * first dispatch. Plans made with it run only on devices with subgroups, so the defaults (and
+ * `netc build`'s modules) keep without.
+ */
+export function forAdapter(base: CodegenOptions, subgroupSize: number | undefined): CodegenOptions {
+  if (!subgroupSize || base.conv === "direct" || base.conv.subgroup !== undefined) return base;
+  return { ...base, conv: { ...base.conv, subgroup: subgroupSize } };
+}
+
 const MAX_WORKGROUPS = 65535;
 
 /**
