@@ -14,6 +14,7 @@ import type { Graph } from "../ir/graph.js";
 import type { DimBindings } from "../ir/types.js";
 import type { GpuContext } from "../runtime/device.js";
 import { createStorage, upload } from "../runtime/gpu-buffers.js";
+import { quietWait } from "../runtime/quiet-wait.js";
 import { matmulKernel } from "./kernels/matmul.js";
 import {
   adapterKind,
@@ -226,7 +227,7 @@ export async function timeCandidates(gpu: GpuContext, shape: MatmulShape, candid
           pass.dispatchWorkgroups(...workgroups);
           pass.end();
           device.queue.submit([enc.finish()]);
-          await device.queue.onSubmittedWorkDone();
+          await quietWait(gpu.spinsWhileWaiting, device.queue.onSubmittedWorkDone());
           return performance.now() - t0;
         };
         timing.firstMs = await run();

@@ -40,6 +40,8 @@ export interface GpuContext {
    * one size (llvmpipe: its SIMD width, 8 with AVX2); kernels may then share loads across a subgroup.
    */
   subgroupSize?: number;
+  /** Waiting for the device spins the JavaScript thread (Dawn for Node): waits go through quiet-wait.ts. */
+  spinsWhileWaiting?: boolean;
 }
 
 /** The result of `acquireGpu`: a device, or the reason there is none. */
@@ -129,6 +131,8 @@ export async function acquireGpu(): Promise<AcquireResult> {
     errors: [],
     firstDispatchCompiles: isFirstDispatchCompiler(adapter),
     ...fixedSubgroupSize(adapter, device),
+    // NOTE: NETC_QUIET_WAIT=0 waits as Dawn does by itself, to measure what the quiet wait gives.
+    spinsWhileWaiting: !browserGpu && isNode() && process.env["NETC_QUIET_WAIT"] !== "0",
   };
   device.addEventListener("uncapturederror", (event) => {
     context.errors.push(`uncaptured ${errorKind(event.error)}: ${event.error.message}`);
