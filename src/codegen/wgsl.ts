@@ -333,7 +333,7 @@ function windowKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): Compi
       `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`,
       ...k.inputs.map((_, i) => `  _ = &in${i};`),
       `  let idx = gid.x + gid.y * nwg.x * ${wg}u;`,
-      `  if (idx >= ${blocks.threads}u) { return; }`,
+      `  if (idx >= ${LENGTH} / ${blocks.per.outputs}u * ${blocks.per.threads}u) { return; }`,
       ...lines.map((l) => `  ${l}`),
       // NOTE: one store site in a loop whose count the shader compiler cannot see (as the implicit
       // GEMM's store loop): llvmpipe writes out short counted loops and expands every store site

@@ -118,11 +118,11 @@ export function implicitGemmKernel(spec: ImplicitGemmSpec): { wgsl: string; work
   const grid = dispatchGrid(tilesX, tilesY, 1);
   const natural = grid[0] === tilesX && grid[1] === tilesY;
   const u = (v: number) => `${v}u`;
-  const shared = sharedRows(tiling, wx);
-  const L: string[] = [...(shared ? ["enable subgroups;"] : []), `// ${spec.comment}`];
-  L.push(`// implicit GEMM [${m} x ${n}], k ${view.ks.join("x")}, ${tileM}x${tileN} per thread, workgroup ${wx}x${wy}${shared ? `, rows shared by subgroups of ${shared}` : ""}`);
+  const sg = sharedRows(tiling, wx);
+  const L: string[] = [...(sg ? ["enable subgroups;"] : []), `// ${spec.comment}`];
+  L.push(`// implicit GEMM [${m} x ${n}], k ${view.ks.join("x")}, ${tileM}x${tileN} per thread, workgroup ${wx}x${wy}${sg ? `, rows shared by subgroups of ${sg}` : ""}`);
   L.push(...spec.header, "", `@compute @workgroup_size(${wx}, ${wy})`);
-  const sid = shared ? ", @builtin(subgroup_invocation_id) sid: u32" : "";
+  const sid = sg ? ", @builtin(subgroup_invocation_id) sid: u32" : "";
   L.push(`fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${sid}) {`);
   L.push(...spec.prologue.map((l) => `  ${l}`));
   if (natural) L.push(`  let tile_x = wid.x;`, `  let tile_y = wid.y;`);
@@ -134,7 +134,6 @@ export function implicitGemmKernel(spec: ImplicitGemmSpec): { wgsl: string; work
       `  let tile_y = tile / ${u(tilesX)};`,
     );
   }
-  const sg = sharedRows(tiling, wx);
   L.push(`  let row0 = tile_y * ${u(tileM * wy)} + lid.y;`, `  let col0 = tile_x * ${u(tileN * wx)} + lid.x;`);
   // NOTE: with shared rows every thread of a subgroup must reach the broadcasts: threads past the
   // output compute on clamped rows and columns and only their stores are skipped.

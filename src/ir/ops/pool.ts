@@ -186,6 +186,7 @@ function disjointPoolGradBlocks(w: WindowWgsl, geo: PoolGeometry): WindowBlocks 
   const extent = geo.kernel.map((k, d) => k + rem[d]!);
   return {
     threads: w.out[0]! * w.out[1]! * oSize,
+    per: { outputs: inSize, threads: oSize },
     count: numel(extent),
     element(t) {
       const cs = wr.unravel("e", t, extent);

@@ -204,7 +204,13 @@ export interface WindowOp extends OpBase {
  * emits inside the loop.
  */
 export interface WindowBlocks {
+  /** Threads in all (for the grid). */
   threads: number;
+  /**
+   * Threads per `outputs` elements of the output: the kernel bounds its threads by the output
+   * buffer's length through these, so its text does not depend on the batch size.
+   */
+  per: { outputs: number; threads: number };
   count: number;
   element(t: string): { index: string; valid: string; value: string };
 }
