@@ -97,8 +97,11 @@ describe("implicit GEMM with A's loads shared across a subgroup (subgroupBroadca
     ["8->16 3x3, pads [1,0,2,1]", [2, 8, 7, 9], [16, 8, 3, 3], { pads: [1, 0, 2, 1] }],
     ["8->8 2x3, dilation [2,1], pads [0,1,1,0]", [3, 8, 6, 5], [8, 8, 2, 3], { pads: [0, 1, 1, 0], dilations: [2, 1] }],
     ["8->16 3x3 stride 2 (strided input gradient: direct loop)", [2, 8, 9, 7], [16, 8, 3, 3], { strides: [2, 2] }],
+    // A weight gradient 9 columns wide: too narrow for a subgroup of blocks, so columns of one.
+    ["1->16 3x3 (a 16 x 9 weight gradient)", [2, 1, 7, 9], [16, 1, 3, 3], {}],
   ];
   const tilings: [string, Omit<GemmTiling, "subgroup">][] = [
+    ["the default tiling", DEFAULT_CODEGEN.conv as GemmTiling],
     ["8x1 tiles in 64 threads", { tileM: 8, tileN: 1, threads: 64 }],
     ["16x2 tiles in 32 threads", { tileM: 16, tileN: 2, threads: 32 }],
     ["8x1 tiles, stores written out, k unrolled by 2", { tileM: 8, tileN: 1, threads: 64, storeLoop: false, unroll: 2 }],

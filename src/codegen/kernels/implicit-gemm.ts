@@ -108,11 +108,28 @@ function sharedRows(t: GemmTiling, wx: number): number | undefined {
 /** Threads in the smallest workgroup workgroupShape makes: one 8-wide SIMD vector of llvmpipe. */
 const MIN_THREADS = 8;
 
+/**
+ * The tiling and workgroup shape of an [m x n] output. With subgroups, an output too narrow for a
+ * subgroup-wide row of threads (a first layer's weight gradient: 32 x 9 over a k of B·26·26, 12
+ * threads of 8x4 blocks) gets columns of one output each, a subgroup wide, the last block's
+ * overhang accepted: more threads, and rows shared (2 loads per k step against 12).
+ */
+export function gemmShape(m: number, n: number, t: GemmTiling): { tiling: GemmTiling; wx: number; wy: number } {
+  const [wx, wy] = workgroupShape(m, n, t);
+  const sg = t.subgroup;
+  if (!sg || t.tileM % sg !== 0 || wx % sg === 0 || n <= sg / 2 || t.threads < sg) return { tiling: t, wx, wy };
+  const narrow = { ...t, tileN: 1 };
+  let y = Math.max(1, Math.min(t.threads / sg, 2 ** Math.ceil(Math.log2(Math.ceil(m / t.tileM)))));
+  const groups = () => Math.ceil(n / sg) * Math.ceil(m / (t.tileM * y));
+  while (groups() < (t.minWorkgroups ?? 1) && y > 1) y /= 2;
+  return { tiling: narrow, wx: sg, wy: y };
+}
+
 export function implicitGemmKernel(spec: ImplicitGemmSpec): { wgsl: string; workgroups: [number, number, number] } {
-  const { view, tiling } = spec;
-  const { tileM, tileN } = tiling;
+  const { view } = spec;
   const [m, n] = [numel(view.rows), numel(view.cols)];
-  const [wx, wy] = workgroupShape(m, n, tiling);
+  const { tiling, wx, wy } = gemmShape(m, n, spec.tiling);
+  const { tileM, tileN } = tiling;
   const tilesX = Math.ceil(n / (tileN * wx));
   const tilesY = Math.ceil(m / (tileM * wy));
   const grid = dispatchGrid(tilesX, tilesY, 1);
