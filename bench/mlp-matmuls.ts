@@ -16,6 +16,7 @@
  */
 import { matmulKernel, type MatmulSpec } from "../src/codegen/kernels/matmul.js";
 import { defaultMatmulChooser, paramsName, type MatmulParams, type MatmulShape } from "../src/codegen/matmul-choice.js";
+import { takesSubgroupMatmuls } from "../src/codegen/matmul-tune.js";
 import { releaseGpu, requireSharedGpu } from "../src/runtime/device.js";
 import { createStorage, upload } from "../src/runtime/gpu-buffers.js";
 import { PipelineCache } from "../src/runtime/pipelines.js";
@@ -98,8 +99,8 @@ async function main(): Promise<void> {
   for (const mm of STEP.filter((s) => !only || only.includes(s.name))) {
     const { m, n, k } = mm.shape;
     const flops = 2 * m * n * k;
-    const withSubgroups = gpu.subgroups ? [sgBuiltin(mm.shape)] : [];
-    const paramSets = (given ? (JSON.parse(given) as MatmulParams[]) : [...withSubgroups, builtin(mm.shape), ...CANDIDATES]).filter((p) => !p.subgroups || gpu.subgroups);
+    const withSubgroups = takesSubgroupMatmuls(gpu) ? [sgBuiltin(mm.shape)] : [];
+    const paramSets = (given ? (JSON.parse(given) as MatmulParams[]) : [...withSubgroups, builtin(mm.shape), ...CANDIDATES]).filter((p) => !p.subgroups || takesSubgroupMatmuls(gpu));
     const seen = new Set<string>();
     const cases: { name: string; pipeline: GPUComputePipeline; bind: GPUBindGroup; grid: [number, number, number]; first: number; firstCpu: number; times: number[] }[] = [];
     const ins = [storage(m * k), storage(k * n), ...mm.extras.map(storage), storage(m * n)];

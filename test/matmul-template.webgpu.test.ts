@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { MATMUL_SUBGROUP_VARIANTS, MATMUL_TEMPLATE_VARIANTS, matmulKernel, type MatmulSpec, type MatmulVariant } from "../src/codegen/kernels/matmul.js";
 import { defaultMatmulChooser } from "../src/codegen/matmul-choice.js";
+import { takesSubgroupMatmuls } from "../src/codegen/matmul-tune.js";
 import { runKernelOnce } from "../src/runtime/gpu-buffers.js";
 import { gpuSuite } from "./util/gpu-suite.js";
 import { cpuMatmul, label, random, TRANSPOSES, worstError, type Epilogue, type MatmulShape } from "./util/matmul-reference.js";
@@ -33,7 +34,7 @@ async function check(v: MatmulVariant, s: MatmulShape, seed: number, withBias = 
 
 /** Skips a subgroup variant's test on a device without subgroups of 8 or more (it would not compile there). */
 function needs(ctx: { skip: () => void }, v: MatmulVariant): void {
-  if (v.subgroups && !suite.gpu.subgroups) ctx.skip();
+  if (v.subgroups && !takesSubgroupMatmuls(suite.gpu)) ctx.skip();
 }
 
 // [batch, m, n, k]: all divide by 4 (vec4 on for every operand); n and m odd with k divisible
@@ -98,7 +99,7 @@ describe("the built-in choices with subgroups on llvmpipe", () => {
   ];
   for (const s of shapes)
     it(`m ${s.m}, n ${s.n}, k ${s.k}, ${label(s.transA, s.transB)}${s.batch > 1 ? `, batch ${s.batch}` : ""} with bias and relu`, async (ctx) => {
-      if (!suite.gpu.subgroups) ctx.skip();
+      if (!takesSubgroupMatmuls(suite.gpu)) ctx.skip();
       const params = defaultMatmulChooser("llvmpipe", true)(s);
       expect(params.subgroups).toBe(true);
       await check({ name: "builtin-sg", ...params }, s, s.m + s.k, true);

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compile } from "../src/compile.js";
 import { matmulCandidates, normalParams, paramsName, shapeClass, type MatmulShape } from "../src/codegen/matmul-choice.js";
-import { MatmulTuner, pickCandidate } from "../src/codegen/matmul-tune.js";
+import { MatmulTuner, pickCandidate, takesSubgroupMatmuls } from "../src/codegen/matmul-tune.js";
 import { planOf } from "../src/codegen/plan.js";
 import { releaseGpu, requireSharedGpu, type GpuContext } from "../src/runtime/device.js";
 
@@ -42,13 +42,13 @@ describe("matmul tuner", () => {
   const shape: MatmulShape = { batch: 1, m: 256, n: 256, k: 256, transA: false, transB: false };
   const cls = shapeClass(shape);
   // NOTE: on a device with subgroup kernels the tuner picks among those and stores them apart.
-  const key = () => (gpu!.subgroups ? `${cls}+sg` : cls);
+  const key = () => (takesSubgroupMatmuls(gpu!) ? `${cls}+sg` : cls);
 
   it("times each candidate, keeps the fastest and stores it by adapter and class", async () => {
     const tuner = MatmulTuner.open(gpu!, file);
     const [record] = await tuner.tune([shape, { ...shape, m: 200 }]);
     expect(record).toBeDefined();
-    const candidates = matmulCandidates(tuner.kind, cls, gpu!.subgroups === true);
+    const candidates = matmulCandidates(tuner.kind, cls, takesSubgroupMatmuls(gpu!));
     expect(record!.candidates.map((c) => c.name)).toEqual(candidates.map(paramsName));
     for (const c of record!.candidates) expect(c.bestMs).toBeGreaterThan(0);
     expect(record!.name).toBe(record!.candidates[pickCandidate(record!.candidates)]!.name);

@@ -94,7 +94,7 @@ const SG16X2: MatmulParams = { tileM: 16, tileN: 2, workgroup: [8, 1], subgroups
 const SG16X4: MatmulParams = { tileM: 16, tileN: 4, workgroup: [8, 1], subgroups: true };
 
 /**
- * The built-in choices on a device with subgroups of at least 8 invocations (GpuContext.subgroups),
+ * The built-in choices on a device with subgroups of at least 8 invocations (takesSubgroupMatmuls in matmul-tune.ts),
  * by adapter kind, where they differ from DEFAULT_MATMUL_TABLES. On llvmpipe (Mesa 25.0) every
  * storage read at a non-constant index is a loop over the 8 SIMD lanes with a bounds check and a
  * branch per lane, so reads bound a matmul: broadcasting A's rows from one read per subgroup cuts a
@@ -181,7 +181,7 @@ export function builtinChoice(kind: AdapterKind, cls: string, subgroups = false)
 
 /**
  * The built-in chooser of an adapter kind; `subgroups` only for a device whose subgroups have at
- * least 8 invocations (GpuContext.subgroups): its kernels do not compile elsewhere.
+ * least 8 invocations (takesSubgroupMatmuls in matmul-tune.ts): its kernels do not compile elsewhere.
  */
 export function defaultMatmulChooser(kind: AdapterKind, subgroups = false): MatmulChooser {
   return (shape) => builtinChoice(kind, shapeClass(shape), subgroups);

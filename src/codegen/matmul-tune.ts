@@ -30,7 +30,7 @@ import {
   type MatmulShape,
 } from "./matmul-choice.js";
 import { planOf } from "./plan.js";
-import { DEFAULT_CODEGEN, type CodegenOptions } from "./wgsl.js";
+import { DEFAULT_CODEGEN, forAdapter, type CodegenOptions } from "./wgsl.js";
 
 /** One candidate's timing: its first dispatch (the driver's compile on llvmpipe) and its best run. */
 export interface CandidateTiming {
@@ -85,7 +85,15 @@ export interface TuneOptions {
  * subgroup kernels where the device takes them. What runs when nothing is tuned (NETC_TUNE=0).
  */
 export function builtinCodegen(gpu: GpuContext, base: CodegenOptions = DEFAULT_CODEGEN): CodegenOptions {
-  return { ...base, matmul: defaultMatmulChooser(adapterKind(gpu.adapterName), gpu.subgroups === true) };
+  return { ...forAdapter(base, gpu.subgroupSize), matmul: defaultMatmulChooser(adapterKind(gpu.adapterName), takesSubgroupMatmuls(gpu)) };
+}
+
+/**
+ * Whether `gpu` takes the matmul kernels that broadcast A across a subgroup: subgroups of one
+ * fixed size, at least 8 invocations (kernels/matmul.ts reads 8 rows per subgroup).
+ */
+export function takesSubgroupMatmuls(gpu: GpuContext): boolean {
+  return (gpu.subgroupSize ?? 0) >= 8;
 }
 
 export class MatmulTuner {
@@ -100,9 +108,9 @@ export class MatmulTuner {
     this.records = readRecords(file)[gpu.adapterName] ?? {};
   }
 
-  /** Whether the device takes subgroup kernels (GpuContext.subgroups). */
+  /** Whether the device takes subgroup matmul kernels (see takesSubgroupMatmuls). */
   private get subgroups(): boolean {
-    return this.gpu.subgroups === true;
+    return takesSubgroupMatmuls(this.gpu);
   }
 
   /**
@@ -144,7 +152,7 @@ export class MatmulTuner {
       planOf(graph, { codegen: { ...base, matmul: (s) => (shapes.push(s), builtin(s)) }, variants: [dims] });
       await this.tune(shapes, opts.log);
     }
-    return { ...base, matmul: this.chooser() };
+    return { ...forAdapter(base, this.gpu.subgroupSize), matmul: this.chooser() };
   }
 
   /** Times the candidates of each class among `shapes` not tuned yet on this adapter, and stores the choices. */

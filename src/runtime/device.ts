@@ -36,10 +36,10 @@ export interface GpuContext {
    */
   firstDispatchCompiles?: boolean;
   /**
-   * The device has WGSL subgroup operations with subgroups of at least 8 invocations: matmul
-   * kernels may then broadcast values across a subgroup (see kernels/matmul.ts).
+   * The subgroup size when the device has WGSL subgroups and the adapter runs every subgroup at
+   * one size (llvmpipe: its SIMD width, 8 with AVX2); kernels may then share loads across a subgroup.
    */
-  subgroups?: boolean;
+  subgroupSize?: number;
   /** Waiting for the device spins the JavaScript thread (Dawn for Node): waits go through quiet-wait.ts. */
   spinsWhileWaiting?: boolean;
 }
@@ -110,9 +110,9 @@ export async function acquireGpu(): Promise<AcquireResult> {
   let device: GPUDevice;
   let requiredFeatures: GPUFeatureName[];
   try {
-    // NOTE: timestamp queries only for the profiler (`--profile`); subgroups for matmul kernels
-    // (see GpuContext.subgroups). A feature costs nothing unused.
-    // NOTE: NETC_SUBGROUPS=0 leaves subgroups off, to measure what they give.
+    // NOTE: timestamp queries only for the profiler (`--profile`), subgroups for kernels that ask
+    // for them (see subgroupSize); the features cost nothing unused. NETC_SUBGROUPS=0 leaves
+    // subgroups off, to measure what they give.
     const wanted: GPUFeatureName[] = isNode() && process.env["NETC_SUBGROUPS"] === "0" ? ["timestamp-query"] : ["timestamp-query", "subgroups"];
     requiredFeatures = wanted.filter((f) => adapter.features.has(f));
     device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: "netc" });
@@ -132,7 +132,7 @@ export async function acquireGpu(): Promise<AcquireResult> {
     },
     errors: [],
     firstDispatchCompiles: isFirstDispatchCompiler(adapter),
-    subgroups: device.features.has("subgroups") && subgroupMinSize(adapter) >= 8,
+    ...fixedSubgroupSize(adapter, device),
     // NOTE: NETC_QUIET_WAIT=0 waits as Dawn does by itself, to measure what the quiet wait gives.
     spinsWhileWaiting: !browserGpu && isNode() && process.env["NETC_QUIET_WAIT"] !== "0",
   };
@@ -145,12 +145,6 @@ export async function acquireGpu(): Promise<AcquireResult> {
     context.errors.push(`device lost (${info.reason}): ${info.message}`);
   });
   return { ok: true, gpu: context };
-}
-
-/** The adapter's smallest subgroup size, or 0 when it does not say. */
-function subgroupMinSize(adapter: GPUAdapter): number {
-  const size = (adapter.info as unknown as { subgroupMinSize?: number }).subgroupMinSize;
-  return typeof size === "number" ? size : 0;
 }
 
 /**
@@ -350,4 +344,12 @@ function errorKind(e: GPUError): string {
 
 function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/** `{ subgroupSize }` when `device` has subgroups and the adapter reports one size for them all, else nothing. */
+function fixedSubgroupSize(adapter: GPUAdapter, device: GPUDevice): { subgroupSize?: number } {
+  if (!device.features.has("subgroups")) return {};
+  const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const [lo, hi] = [info.subgroupMinSize, info.subgroupMaxSize];
+  return typeof lo === "number" && lo > 1 && lo === hi ? { subgroupSize: lo } : {};
 }
