@@ -1,0 +1,429 @@
+import { Consumers, ValueTable, type Graph, type Kernel, type Node, type Value } from "../graph.js";
+import { reduceAxes } from "../ops/reduce.js";
+import { opDef } from "../ops/registry.js";
+import { sameShape, type Dim } from "../types.js";
+
+/**
+ * fuse, after grouping: merges whole kernels, so a step launches fewer of them.
+ * 1. Row kernels: reduce kernels over the same space and axes, and the elementwise kernels that
+ *    read their results at the same rows, become one kernel where one thread owns a row (the kept
+ *    index) and loops over it once per reduction, then once more to write element-wise results.
+ *    A softmax cross-entropy (max, sum of exp, the picked log-probability, their gradient) or a
+ *    layer norm (mean, variance, the normalised rows) is then one kernel instead of 3 to 6.
+ * 2. Multi kernels: independent reduce and elementwise kernels (no path between them through
+ *    other kernels) run as segments of one dispatch's threads (a loss's mean beside the bias
+ *    gradients of the layers).
+ * Both look a few kernels ahead (WINDOW) and keep every kernel within MAX_KERNEL_BUFFERS bindings.
+ * A merge is legal when no kernel outside it lies on a path between two of its members; the
+ * kernels are then put back in an order that respects every read (step 3).
+ * 3. Kernels are put back in order by their first node's place, a merged kernel as soon as what
+ *    it reads is computed (its later members move up; those between that read an earlier member
+ *    move after it), so values a merge moves live no longer than they did. Nodes follow.
+ */
+export function mergeKernels(g: Graph, maxBuffers: number): void {
+  const kernels = g.kernels;
+  if (!kernels || kernels.length < 2) return;
+  const m = new Merger(g, kernels, maxBuffers);
+  let merged = false;
+  for (let i = 0; i < m.units.length; i++) merged = m.tryRows(i) || merged;
+  for (let i = 0; i < m.units.length; i++) merged = m.tryMulti(i) || merged;
+  if (merged) m.emit();
+}
+
+/** How many kernels after a merge's first member it looks at. */
+const WINDOW = 12;
+
+/** Longest row (elements per reduced row) a row kernel writes element-wise results for: each row is one thread's loop. */
+export const ROW_ELEMENTS_MAX = 1024;
+
+/** The space of a row kernel: the reductions' input shape and axes, and the row shape kept (with and without the reduced dims). */
+interface RowSpace {
+  shape: Dim[];
+  axes: number[];
+  /** The shape with the reduced dims set to 1 (what keepdims gives, and what broadcasts back by row). */
+  rowShape: Dim[];
+  /** Elements per row, when every reduced dim is a number. */
+  count?: number;
+}
+
+/** A kernel being merged: its members' kernels in schedule order (one, until merged). */
+interface Unit {
+  kernels: Kernel[];
+  kind: Kernel["kind"];
+  /** Merged into another unit. */
+  gone?: boolean;
+  space?: RowSpace;
+}
+
+class Merger {
+  readonly units: Unit[];
+  private readonly consumers: Consumers;
+  private readonly materialized: Set<Value>;
+  /** The unit index of each kernel member's result. */
+  private readonly unitOf: ValueTable<number>;
+
+  constructor(
+    private readonly g: Graph,
+    kernels: Kernel[],
+    private readonly maxBuffers: number,
+  ) {
+    this.units = kernels.map((k) => ({ kernels: [k], kind: k.kind, ...(k.kind === "reduce" ? { space: rowSpaceOf(k) } : {}) }));
+    this.consumers = new Consumers(g);
+    this.materialized = new Set(g.materialized());
+    this.unitOf = new ValueTable<number>(g.idCount);
+    kernels.forEach((k, i) => {
+      for (const n of k.nodes) this.unitOf.set(n.out, i);
+    });
+  }
+
+  /** The unit whose kernel computes `v` (seen through reshapes, which alias), if any. */
+  private producerUnit(v: Value): number | undefined {
+    let at = v;
+    while (at.producer?.op === "reshape") at = at.producer.inputs[0]!;
+    const u = this.unitOf.get(at);
+    return u === undefined ? undefined : this.find(u);
+  }
+
+  /** Follows merges to the unit that now holds unit `u`. */
+  private find(u: number): number {
+    let at = u;
+    while (this.units[at]!.gone) at = this.forward.get(at)!;
+    return at;
+  }
+
+  private readonly forward = new Map<number, number>();
+
+  /** Units unit `u`'s kernels read from. */
+  private readsOf(u: number): Set<number> {
+    const out = new Set<number>();
+    for (const k of this.units[u]!.kernels)
+      for (const n of k.nodes)
+        for (const v of n.inputs) {
+          const p = this.producerUnit(v);
+          if (p !== undefined && p !== u) out.add(p);
+        }
+    return out;
+  }
+
+  /**
+   * Grows a group from unit `first` over the next WINDOW units: `accept(j)` says whether unit j
+   * may join (given the group so far); units that read the group, or read such a unit, are
+   * tainted and can never join (they must run after it). Returns the members.
+   */
+  private grow(first: number, accept: (j: number, members: number[]) => boolean): number[] {
+    const members = [first];
+    const tainted = new Set<number>();
+    for (let j = first + 1; j < this.units.length && j <= first + WINDOW; j++) {
+      if (this.units[j]!.gone) continue;
+      const reads = this.readsOf(j);
+      const readsTainted = [...reads].some((r) => tainted.has(r));
+      if (!readsTainted && accept(j, members)) members.push(j);
+      else if (readsTainted || members.some((mm) => reads.has(mm))) tainted.add(j);
+    }
+    return members;
+  }
+
+  /** Merges `members` (unit indices, ascending) into the last one. */
+  private join(members: number[], kind: Kernel["kind"], space?: RowSpace): void {
+    const last = members.at(-1)!;
+    const kernels = members.flatMap((u) => this.units[u]!.kernels);
+    for (const u of members.slice(0, -1)) {
+      this.units[u]!.gone = true;
+      this.forward.set(u, last);
+    }
+    this.units[last] = { kernels, kind, ...(space ? { space } : {}) };
+  }
+
+  /** Step 1 from unit `i`: a reduce kernel gathers later reductions over its rows and the elementwise kernels that read them. */
+  tryRows(i: number): boolean {
+    const start = this.units[i]!;
+    if (start.gone || start.kind !== "reduce" || !start.space) return false;
+    const space = start.space;
+    const members = this.grow(i, (j, so) => {
+      const u = this.units[j]!;
+      if (u.kernels.length !== 1) return false;
+      const k = u.kernels[0]!;
+      if (k.kind === "reduce") {
+        if (!u.space || !sameSpace(u.space, space)) return false;
+      } else if (k.kind === "elementwise") {
+        // An elementwise kernel joins as rows only when it reads the rows' results.
+        if (!so.some((mm) => this.readsOf(j).has(mm))) return false;
+      } else return false;
+      return this.rowKernelOf([...so, j].flatMap((mm) => this.units[mm]!.kernels), space) !== undefined;
+    });
+    if (members.length < 2) return false;
+    this.join(members, "row", space);
+    return true;
+  }
+
+  /** Step 2 from unit `i`: independent reduce and elementwise kernels as segments of one dispatch. */
+  tryMulti(i: number): boolean {
+    const start = this.units[i]!;
+    if (start.gone || !isSegment(start)) return false;
+    const members = this.grow(i, (j, so) => {
+      const u = this.units[j]!;
+      if (!isSegment(u)) return false;
+      if (so.some((mm) => this.readsOf(j).has(mm))) return false;
+      return this.bindings([...so, j].flatMap((mm) => this.units[mm]!.kernels)) <= this.maxBuffers;
+    });
+    if (members.length < 2) return false;
+    this.join(members, "multi");
+    return true;
+  }
+
+  /** The merged kernel of `kernels` (schedule order), with the reshapes between them pulled in, as rows over `space`; undefined when some member does not fit the rows. */
+  private rowKernelOf(kernels: Kernel[], space: RowSpace): Kernel | undefined {
+    const k = this.mergedKernel(kernels, "row");
+    if (this.bindings(kernels) > this.maxBuffers) return undefined;
+    return rowsFit(k, space) ? k : undefined;
+  }
+
+  /** Storage buffers the merged `kernels` would bind: what they read from outside, and what they write. */
+  private bindings(kernels: Kernel[]): number {
+    const k = this.mergedKernel(kernels, "multi");
+    return k.inputs.length + 1 + (k.extraOutputs?.length ?? 0);
+  }
+
+  /** One kernel of `kernels`' nodes (reshapes of their results that they read pulled in), its reads and its results read elsewhere. */
+  mergedKernel(kernels: Kernel[], kind: Kernel["kind"]): Kernel {
+    const nodes: Node[] = [];
+    const inside = new Set<Value>();
+    const add = (n: Node) => {
+      if (inside.has(n.out)) return;
+      // A reshape of a member's result, read here, is an alias inside the kernel.
+      for (const v of n.inputs) if (v.producer?.op === "reshape" && !inside.has(v) && isAliasOf(v, inside)) add(v.producer);
+      nodes.push(n);
+      inside.add(n.out);
+    };
+    for (const k of kernels) for (const n of k.nodes) add(n);
+    const inputs: Value[] = [];
+    for (const n of nodes)
+      for (const v of n.inputs) if (!inside.has(v) && !inputs.includes(v) && !(v.producer && opDef(v.producer.op).kind === "source")) inputs.push(v);
+    const last = nodes.at(-1)!;
+    // NOTE: in node order, a reshape read elsewhere standing for its input (it aliases that
+    // buffer), as parsing the text form infers them (src/ir/parse.ts).
+    const extras: Value[] = [];
+    for (const n of nodes) {
+      if (n === last) continue;
+      const out = n.op === "reshape" ? n.inputs[0]! : n.out;
+      if ((this.materialized.has(n.out) || this.readOutside(n.out, inside)) && out !== last.out && !extras.includes(out)) extras.push(out);
+    }
+    return { name: kernels[0]!.name, kind, nodes, inputs, output: last.out, ...(extras.length ? { extraOutputs: extras } : {}) };
+  }
+
+  /** Whether a node outside `inside` reads `v` (or a reshape of it). */
+  private readOutside(v: Value, inside: Set<Value>): boolean {
+    for (let k = this.consumers.start(v); k < this.consumers.end(v); k++) {
+      const u = this.consumers.at(k);
+      if (!inside.has(u.out)) return true;
+    }
+    return false;
+  }
+
+  /** Step 3: the kernels, merged ones as one, in an order that respects every read; the nodes to match. */
+  emit(): void {
+    const g = this.g;
+    const live = this.units.map((u, i) => ({ u, i })).filter((x) => !x.u.gone);
+    const merged = new Map<number, Kernel>();
+    for (const { u, i } of live) merged.set(i, u.kernels.length === 1 ? u.kernels[0]! : this.mergedKernel(u.kernels, u.kind));
+    // Reshapes pulled into a kernel leave the free nodes.
+    const pulled = new Set<Node>();
+    for (const k of merged.values()) for (const n of k.nodes) if (n.op === "reshape") pulled.add(n);
+    // Items of the schedule: each kernel, and each node outside kernels, at the place of its first node.
+    type Item = { key: number; kernel?: Kernel; node?: Node; deps: Set<Item>; users: Item[]; waiting: number };
+    const items: Item[] = [];
+    const itemOf = new Map<Value, Item>();
+    const kernelAt = new Map<Node, number>();
+    this.units.forEach((u, i) => {
+      for (const k of u.kernels) for (const n of k.nodes) kernelAt.set(n, this.find(i));
+    });
+    const made = new Map<number, Item>();
+    g.nodes.forEach((n, pos) => {
+      const ui = kernelAt.get(n);
+      if (ui === undefined) {
+        if (pulled.has(n)) return;
+        const it: Item = { key: pos, node: n, deps: new Set(), users: [], waiting: 0 };
+        items.push(it);
+        itemOf.set(n.out, it);
+        return;
+      }
+      if (made.has(ui)) return;
+      const k = merged.get(ui)!;
+      const it: Item = { key: pos, kernel: k, deps: new Set(), users: [], waiting: 0 };
+      made.set(ui, it);
+      items.push(it);
+      for (const m of k.nodes) itemOf.set(m.out, it);
+    });
+    for (const it of items) {
+      const nodes = it.kernel ? it.kernel.nodes : [it.node!];
+      for (const n of nodes)
+        for (const v of n.inputs) {
+          const d = itemOf.get(v);
+          if (d && d !== it && !it.deps.has(d)) {
+            it.deps.add(d);
+            d.users.push(it);
+          }
+        }
+      it.waiting = it.deps.size;
+    }
+    // Kahn's algorithm, always taking the ready item with the smallest place.
+    const ready = new MinHeap<Item>((a, b) => a.key < b.key);
+    for (const it of items) if (it.waiting === 0) ready.push(it);
+    const order: Node[] = [];
+    const kernels: Kernel[] = [];
+    while (ready.size) {
+      const it = ready.pop()!;
+      if (it.kernel) {
+        it.kernel.name = `k${kernels.length}`;
+        kernels.push(it.kernel);
+        order.push(...it.kernel.nodes);
+      } else order.push(it.node!);
+      for (const u of it.users) if (--u.waiting === 0) ready.push(u);
+    }
+    if (order.length !== g.nodes.length) throw new Error(`internal: merging kernels placed ${order.length} of ${g.nodes.length} nodes`);
+    g.nodes = order;
+    g.kernels = kernels;
+  }
+}
+
+/** Whether `v` is a reshape (of a reshape...) of a value in `inside`. */
+function isAliasOf(v: Value, inside: Set<Value>): boolean {
+  let at = v;
+  while (at.producer?.op === "reshape") {
+    at = at.producer.inputs[0]!;
+    if (inside.has(at)) return true;
+  }
+  return false;
+}
+
+/** Most elements a segment of a multi kernel writes: merging saves a dispatch, which matters for small kernels only. */
+const SEGMENT_MAX = 1 << 16;
+
+/** A kernel that can be a segment of a multi kernel: a small reduce or elementwise kernel, its results of fixed shapes. */
+function isSegment(u: Unit): boolean {
+  if (u.kernels.length !== 1 || (u.kind !== "reduce" && u.kind !== "elementwise")) return false;
+  const k = u.kernels[0]!;
+  return [k.output, ...(k.extraOutputs ?? [])].every((v) => v.type.shape.every((d) => typeof d === "number") && (v.type.shape as number[]).reduce((a, b) => a * b, 1) <= SEGMENT_MAX);
+}
+
+/** The row space of a reduce kernel (its one reduction's input shape and axes). */
+function rowSpaceOf(k: Kernel): RowSpace | undefined {
+  const reds = k.nodes.filter((n) => opDef(n.op).kind === "reduce");
+  if (reds.length !== 1) return undefined;
+  const red = reds[0]!;
+  const shape = red.inputs[0]!.type.shape;
+  const axes = reduceAxes(red.attrs, shape.length);
+  const rowShape = shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  let count: number | undefined = 1;
+  for (const a of axes) {
+    const d = shape[a]!;
+    count = typeof d === "number" && count !== undefined ? count * d : undefined;
+  }
+  // NOTE: a row of one element is no reduction worth a loop, and its values could not tell rows from elements.
+  if (count === 1) return undefined;
+  return { shape, axes, rowShape, ...(count !== undefined ? { count } : {}) };
+}
+
+function sameSpace(a: RowSpace, b: RowSpace): boolean {
+  return sameShape(a.shape, b.shape) && a.axes.length === b.axes.length && a.axes.every((x, i) => x === b.axes[i]);
+}
+
+/** Whether a value of `shape` holds one value per row of `space`, broadcasting back by row (right-aligned onto the row shape). */
+export function isRowShape(shape: readonly Dim[], space: RowSpace): boolean {
+  const r = space.rowShape;
+  if (shape.length > r.length) return false;
+  const pad = r.length - shape.length;
+  return r.every((d, i) => (i < pad ? d === 1 : shape[i - pad] === d));
+}
+
+/** Whether a value of `shape` holds one value per row, in row order (the kept dims with or without the reduced ones). */
+function isRowValue(shape: readonly Dim[], space: RowSpace): boolean {
+  if (isRowShape(shape, space)) return true;
+  const kept = space.shape.filter((_, i) => !space.axes.includes(i));
+  return sameShape(shape, kept);
+}
+
+/**
+ * Whether the merged kernel `k` can run as rows of `space`: every reduction over `space`; every
+ * value computed from a reduction is either a row value (one per row) or an element of the space
+ * computed by elementwise ops (never through a view, which would read another row); its results
+ * are rows or elements; and element-wise results only for short, fixed rows.
+ */
+function rowsFit(k: Kernel, space: RowSpace): boolean {
+  const dependent = new Set<Value>();
+  for (const n of k.nodes) {
+    const def = opDef(n.op);
+    if (def.kind === "reduce") {
+      const axes = reduceAxes(n.attrs, n.inputs[0]!.type.shape.length);
+      if (!sameShape(n.inputs[0]!.type.shape, space.shape) || axes.length !== space.axes.length || axes.some((a, i) => a !== space.axes[i])) return false;
+      dependent.add(n.out);
+      continue;
+    }
+    if (!n.inputs.some((v) => dependent.has(v))) {
+      // NOTE: a reshape is an alias of a row value only: codegen names it as its input.
+      if (n.op === "reshape") return false;
+      continue;
+    }
+    dependent.add(n.out);
+    if (n.op === "reshape") {
+      if (!isRowValue(n.out.type.shape, space)) return false;
+      continue;
+    }
+    if (def.kind !== "elementwise" && n.op !== "broadcast") return false;
+    if (sameShape(n.out.type.shape, space.shape)) {
+      // An element reads a row value by broadcasting: only a row-shaped one lands on its own row.
+      if (n.inputs.some((v) => dependent.has(v) && !sameShape(v.type.shape, space.shape) && !isRowShape(v.type.shape, space))) return false;
+      continue;
+    }
+    if (!isRowValue(n.out.type.shape, space)) return false;
+  }
+  for (const v of [k.output, ...(k.extraOutputs ?? [])]) {
+    if (sameShape(v.type.shape, space.shape)) {
+      if (space.count === undefined || space.count > ROW_ELEMENTS_MAX) return false;
+    } else if (!isRowValue(v.type.shape, space)) return false;
+  }
+  return true;
+}
+
+/** A binary heap: `pop` gives the least item by `less`. */
+class MinHeap<T> {
+  private readonly a: T[] = [];
+  constructor(private readonly less: (x: T, y: T) => boolean) {}
+
+  get size(): number {
+    return this.a.length;
+  }
+
+  push(x: T): void {
+    const a = this.a;
+    a.push(x);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(a[i]!, a[p]!)) break;
+      [a[i], a[p]] = [a[p]!, a[i]!];
+      i = p;
+    }
+  }
+
+  pop(): T | undefined {
+    const a = this.a;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length && last !== undefined) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && this.less(a[l]!, a[m]!)) m = l;
+        if (r < a.length && this.less(a[r]!, a[m]!)) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m]!, a[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
