@@ -20,10 +20,10 @@ import { sameShape, type Dim } from "../types.js";
  *    it reads is computed (its later members move up; those between that read an earlier member
  *    move after it), so values a merge moves live no longer than they did. Nodes follow.
  */
-export function mergeKernels(g: Graph, maxBuffers: number): void {
+export function mergeKernels(g: Graph, maxBuffers: number, consumers = new Consumers(g)): void {
   const kernels = g.kernels;
   if (!kernels || kernels.length < 2) return;
-  const m = new Merger(g, kernels, maxBuffers);
+  const m = new Merger(g, kernels, maxBuffers, consumers);
   let merged = false;
   for (let i = 0; i < m.units.length; i++) merged = m.tryRows(i) || merged;
   for (let i = 0; i < m.units.length; i++) merged = m.tryMulti(i) || merged;
@@ -52,12 +52,13 @@ interface Unit {
   kind: Kernel["kind"];
   /** Merged into another unit. */
   gone?: boolean;
+  /** Whether it may be a segment of a multi kernel (see isSegment), once known. */
+  segment?: boolean;
   space?: RowSpace;
 }
 
 class Merger {
   readonly units: Unit[];
-  private readonly consumers: Consumers;
   private readonly materialized: Set<Value>;
   /** The unit index of each kernel member's result. */
   private readonly unitOf: ValueTable<number>;
@@ -66,22 +67,15 @@ class Merger {
     private readonly g: Graph,
     kernels: Kernel[],
     private readonly maxBuffers: number,
+    private readonly consumers: Consumers,
   ) {
     this.units = kernels.map((k) => ({ kernels: [k], kind: k.kind, ...(k.kind === "reduce" ? { space: rowSpaceOf(k) } : {}) }));
-    this.consumers = new Consumers(g);
+    this.tainted = new Int32Array(kernels.length);
     this.materialized = new Set(g.materialized());
     this.unitOf = new ValueTable<number>(g.idCount);
     kernels.forEach((k, i) => {
       for (const n of k.nodes) this.unitOf.set(n.out, i);
     });
-  }
-
-  /** The unit whose kernel computes `v` (seen through reshapes, which alias), if any. */
-  private producerUnit(v: Value): number | undefined {
-    let at = v;
-    while (at.producer?.op === "reshape") at = at.producer.inputs[0]!;
-    const u = this.unitOf.get(at);
-    return u === undefined ? undefined : this.find(u);
   }
 
   /** Follows merges to the unit that now holds unit `u`. */
@@ -93,35 +87,54 @@ class Merger {
 
   private readonly forward = new Map<number, number>();
 
-  /** Units unit `u`'s kernels read from. */
+  /** Units unit `u`'s kernels read from (through their inputs: a kernel's reads from outside it). */
   private readsOf(u: number): Set<number> {
     const out = new Set<number>();
-    for (const k of this.units[u]!.kernels)
-      for (const n of k.nodes)
-        for (const v of n.inputs) {
-          const p = this.producerUnit(v);
-          if (p !== undefined && p !== u) out.add(p);
-        }
+    for (const r of (this.rawReads[u] ??= this.unitReads(u))) {
+      const p = this.find(r);
+      if (p !== u) out.add(p);
+    }
     return out;
   }
+
+  /** The units (before merging) whose results unit `u`'s kernels read. */
+  private unitReads(u: number): number[] {
+    const out: number[] = [];
+    for (const k of this.units[u]!.kernels)
+      for (const v of k.inputs) {
+        let at = v;
+        while (at.producer?.op === "reshape") at = at.producer.inputs[0]!;
+        const p = this.unitOf.get(at);
+        if (p !== undefined && !out.includes(p)) out.push(p);
+      }
+    return out;
+  }
+
+  /** Reads of each unit, made on first use (a merged unit's are its members', joined in `join`). */
+  private readonly rawReads: (number[] | undefined)[] = [];
 
   /**
    * Grows a group from unit `first` over the next WINDOW units: `accept(j)` says whether unit j
    * may join (given the group so far); units that read the group, or read such a unit, are
    * tainted and can never join (they must run after it). Returns the members.
    */
-  private grow(first: number, accept: (j: number, members: number[]) => boolean): number[] {
+  private grow(first: number, accept: (j: number, members: number[], reads: Set<number>) => boolean, full = () => false): number[] {
     const members = [first];
-    const tainted = new Set<number>();
-    for (let j = first + 1; j < this.units.length && j <= first + WINDOW; j++) {
+    // NOTE: a stamp per unit (this grow's number) marks the tainted ones: no set allocated per grow.
+    const stamp = ++this.grows;
+    for (let j = first + 1; j < this.units.length && j <= first + WINDOW && !full(); j++) {
       if (this.units[j]!.gone) continue;
       const reads = this.readsOf(j);
-      const readsTainted = [...reads].some((r) => tainted.has(r));
-      if (!readsTainted && accept(j, members)) members.push(j);
-      else if (readsTainted || members.some((mm) => reads.has(mm))) tainted.add(j);
+      let readsTainted = false;
+      for (const r of reads) if (this.tainted[r] === stamp) readsTainted = true;
+      if (!readsTainted && accept(j, members, reads)) members.push(j);
+      else if (readsTainted || members.some((mm) => reads.has(mm))) this.tainted[j] = stamp;
     }
     return members;
   }
+
+  private grows = 0;
+  private readonly tainted: Int32Array;
 
   /** Merges `members` (unit indices, ascending) into the last one. */
   private join(members: number[], kind: Kernel["kind"], space?: RowSpace): void {
@@ -131,6 +144,7 @@ class Merger {
       this.units[u]!.gone = true;
       this.forward.set(u, last);
     }
+    this.rawReads[last] = members.flatMap((u) => (this.rawReads[u] ??= this.unitReads(u)));
     this.units[last] = { kernels, kind, ...(space ? { space } : {}) };
   }
 
@@ -139,7 +153,7 @@ class Merger {
     const start = this.units[i]!;
     if (start.gone || start.kind !== "reduce" || !start.space) return false;
     const space = start.space;
-    const members = this.grow(i, (j, so) => {
+    const members = this.grow(i, (j, so, reads) => {
       const u = this.units[j]!;
       if (u.kernels.length !== 1) return false;
       const k = u.kernels[0]!;
@@ -147,7 +161,7 @@ class Merger {
         if (!u.space || !sameSpace(u.space, space)) return false;
       } else if (k.kind === "elementwise") {
         // An elementwise kernel joins as rows only when it reads the rows' results.
-        if (!so.some((mm) => this.readsOf(j).has(mm))) return false;
+        if (!so.some((mm) => reads.has(mm))) return false;
       } else return false;
       return this.rowKernelOf([...so, j].flatMap((mm) => this.units[mm]!.kernels), space) !== undefined;
     });
@@ -160,12 +174,29 @@ class Merger {
   tryMulti(i: number): boolean {
     const start = this.units[i]!;
     if (start.gone || !isSegment(start)) return false;
-    const members = this.grow(i, (j, so) => {
+    // NOTE: the members read none of each other's results, so the kernel reads all they read and
+    // writes all they write; counted as members join.
+    const k0 = start.kernels[0]!;
+    const bound = new Set<Value>(k0.inputs);
+    let writes = 1 + (k0.extraOutputs?.length ?? 0);
+    // A kernel that joins writes at least one more buffer.
+    const full = () => bound.size + writes + 1 > this.maxBuffers;
+    if (full()) return false;
+    let next = i + 1;
+    while (next < this.units.length && next <= i + WINDOW && !isSegment(this.units[next]!)) next++;
+    if (next > i + WINDOW || next >= this.units.length) return false;
+    const members = this.grow(i, (j, so, reads) => {
       const u = this.units[j]!;
-      if (!isSegment(u)) return false;
-      if (so.some((mm) => this.readsOf(j).has(mm))) return false;
-      return this.bindings([...so, j].flatMap((mm) => this.units[mm]!.kernels)) <= this.maxBuffers;
-    });
+      if (!isSegment(u) || so.some((mm) => reads.has(mm))) return false;
+      const k = u.kernels[0]!;
+      let fresh = 0;
+      for (const v of k.inputs) if (!bound.has(v)) fresh++;
+      const w = 1 + (k.extraOutputs?.length ?? 0);
+      if (bound.size + fresh + writes + w > this.maxBuffers) return false;
+      for (const v of k.inputs) bound.add(v);
+      writes += w;
+      return true;
+    }, full);
     if (members.length < 2) return false;
     this.join(members, "multi");
     return true;
@@ -174,14 +205,8 @@ class Merger {
   /** The merged kernel of `kernels` (schedule order), with the reshapes between them pulled in, as rows over `space`; undefined when some member does not fit the rows. */
   private rowKernelOf(kernels: Kernel[], space: RowSpace): Kernel | undefined {
     const k = this.mergedKernel(kernels, "row");
-    if (this.bindings(kernels) > this.maxBuffers) return undefined;
+    if (k.inputs.length + 1 + (k.extraOutputs?.length ?? 0) > this.maxBuffers) return undefined;
     return rowsFit(k, space) ? k : undefined;
-  }
-
-  /** Storage buffers the merged `kernels` would bind: what they read from outside, and what they write. */
-  private bindings(kernels: Kernel[]): number {
-    const k = this.mergedKernel(kernels, "multi");
-    return k.inputs.length + 1 + (k.extraOutputs?.length ?? 0);
   }
 
   /** One kernel of `kernels`' nodes (reshapes of their results that they read pulled in), its reads and its results read elsewhere. */
@@ -196,9 +221,8 @@ class Merger {
       inside.add(n.out);
     };
     for (const k of kernels) for (const n of k.nodes) add(n);
-    const inputs: Value[] = [];
-    for (const n of nodes)
-      for (const v of n.inputs) if (!inside.has(v) && !inputs.includes(v) && !(v.producer && opDef(v.producer.op).kind === "source")) inputs.push(v);
+    const inputs = new Set<Value>();
+    for (const n of nodes) for (const v of n.inputs) if (!inside.has(v) && !(v.producer && opDef(v.producer.op).kind === "source")) inputs.add(v);
     const last = nodes.at(-1)!;
     // NOTE: in node order, a reshape read elsewhere standing for its input (it aliases that
     // buffer), as parsing the text form infers them (src/ir/parse.ts).
@@ -208,7 +232,7 @@ class Merger {
       const out = n.op === "reshape" ? n.inputs[0]! : n.out;
       if ((this.materialized.has(n.out) || this.readOutside(n.out, inside)) && out !== last.out && !extras.includes(out)) extras.push(out);
     }
-    return { name: kernels[0]!.name, kind, nodes, inputs, output: last.out, ...(extras.length ? { extraOutputs: extras } : {}) };
+    return { name: kernels[0]!.name, kind, nodes, inputs: [...inputs], output: last.out, ...(extras.length ? { extraOutputs: extras } : {}) };
   }
 
   /** Whether a node outside `inside` reads `v` (or a reshape of it). */
@@ -220,70 +244,123 @@ class Merger {
     return false;
   }
 
-  /** Step 3: the kernels, merged ones as one, in an order that respects every read; the nodes to match. */
+  /**
+   * Step 3: the kernels, merged ones as one, in an order that respects every read; the nodes to
+   * match. Only the stretches of the schedule between a merged kernel's first and last member
+   * are reordered (nothing outside them reads a member before the stretch ends).
+   */
   emit(): void {
     const g = this.g;
-    const live = this.units.map((u, i) => ({ u, i })).filter((x) => !x.u.gone);
-    const merged = new Map<number, Kernel>();
-    for (const { u, i } of live) merged.set(i, u.kernels.length === 1 ? u.kernels[0]! : this.mergedKernel(u.kernels, u.kind));
-    // Reshapes pulled into a kernel leave the free nodes.
-    const pulled = new Set<Node>();
-    for (const k of merged.values()) for (const n of k.nodes) if (n.op === "reshape") pulled.add(n);
-    // Items of the schedule: each kernel, and each node outside kernels, at the place of its first node.
-    type Item = { key: number; kernel?: Kernel; node?: Node; deps: Set<Item>; users: Item[]; waiting: number };
+    const nodes = g.nodes;
+    // NOTE: tables by value id and plain arrays: this runs over every node of the graph.
+    const merged: (Kernel | undefined)[] = this.units.map((u) => (u.gone ? undefined : u.kernels.length === 1 ? u.kernels[0]! : this.mergedKernel(u.kernels, u.kind)));
+    const pulled = new ValueTable<true>(g.idCount);
+    for (const k of merged) if (k) for (const n of k.nodes) if (n.op === "reshape") pulled.set(n.out, true);
+    const unitAt = new ValueTable<number>(g.idCount);
+    this.units.forEach((u, i) => {
+      const at = this.find(i);
+      for (const k of u.kernels) for (const n of k.nodes) unitAt.set(n.out, at);
+    });
+    // The stretch of each merged unit, from its first node's place to its last's, overlapping ones joined.
+    const first = new Int32Array(this.units.length).fill(-1);
+    const last = new Int32Array(this.units.length);
+    for (let p = 0; p < nodes.length; p++) {
+      const u = unitAt.get(nodes[p]!.out);
+      if (u === undefined) continue;
+      if (first[u] === -1) first[u] = p;
+      last[u] = p;
+    }
+    const stretches: [number, number][] = [];
+    this.units.forEach((u, i) => {
+      if (!u.gone && u.kernels.length > 1) stretches.push([first[i]!, last[i]!]);
+    });
+    stretches.sort((a, b) => a[0] - b[0]);
+    const joined: [number, number][] = [];
+    for (const st of stretches) {
+      const top = joined.at(-1);
+      if (top && st[0] <= top[1]) top[1] = Math.max(top[1], st[1]);
+      else joined.push([st[0], st[1]]);
+    }
+    const order: Node[] = [];
+    let p = 0;
+    for (const [a, b] of joined) {
+      while (p < a) order.push(nodes[p++]!);
+      this.reorder(nodes.slice(a, b + 1), unitAt, merged, pulled, order);
+      p = b + 1;
+    }
+    while (p < nodes.length) order.push(nodes[p++]!);
+    if (order.length !== nodes.length) throw new Error(`internal: merging kernels placed ${order.length} of ${nodes.length} nodes`);
+    // The kernels in the order their nodes now come.
+    const kernels: Kernel[] = [];
+    const seen = new Set<number>();
+    for (const n of order) {
+      const u = unitAt.get(n.out);
+      if (u === undefined || seen.has(u)) continue;
+      seen.add(u);
+      const k = merged[u]!;
+      k.name = `k${kernels.length}`;
+      kernels.push(k);
+    }
+    g.nodes = order;
+    g.kernels = kernels;
+  }
+
+  /**
+   * Appends the nodes of one stretch to `order`: each kernel (a merged one whole) and each node
+   * outside kernels as an item, by Kahn's algorithm taking the ready item that came first.
+   */
+  private reorder(stretch: Node[], unitAt: ValueTable<number>, merged: (Kernel | undefined)[], pulled: ValueTable<true>, order: Node[]): void {
     const items: Item[] = [];
     const itemOf = new Map<Value, Item>();
-    const kernelAt = new Map<Node, number>();
-    this.units.forEach((u, i) => {
-      for (const k of u.kernels) for (const n of k.nodes) kernelAt.set(n, this.find(i));
-    });
     const made = new Map<number, Item>();
-    g.nodes.forEach((n, pos) => {
-      const ui = kernelAt.get(n);
+    stretch.forEach((n, pos) => {
+      const ui = unitAt.get(n.out);
       if (ui === undefined) {
-        if (pulled.has(n)) return;
-        const it: Item = { key: pos, node: n, deps: new Set(), users: [], waiting: 0 };
+        if (pulled.has(n.out)) return;
+        const it: Item = { key: pos, node: n, users: [], waiting: 0, stamp: -1 };
         items.push(it);
         itemOf.set(n.out, it);
         return;
       }
       if (made.has(ui)) return;
-      const k = merged.get(ui)!;
-      const it: Item = { key: pos, kernel: k, deps: new Set(), users: [], waiting: 0 };
+      const k = merged[ui]!;
+      const it: Item = { key: pos, kernel: k, users: [], waiting: 0, stamp: -1 };
       made.set(ui, it);
       items.push(it);
       for (const m of k.nodes) itemOf.set(m.out, it);
     });
-    for (const it of items) {
-      const nodes = it.kernel ? it.kernel.nodes : [it.node!];
-      for (const n of nodes)
+    items.forEach((it, at) => {
+      for (const n of it.kernel ? it.kernel.nodes : [it.node!])
         for (const v of n.inputs) {
           const d = itemOf.get(v);
-          if (d && d !== it && !it.deps.has(d)) {
-            it.deps.add(d);
-            d.users.push(it);
-          }
+          if (!d || d === it || d.stamp === at) continue;
+          d.stamp = at;
+          d.users.push(it);
+          it.waiting++;
         }
-      it.waiting = it.deps.size;
-    }
-    // Kahn's algorithm, always taking the ready item with the smallest place.
+    });
     const ready = new MinHeap<Item>((a, b) => a.key < b.key);
     for (const it of items) if (it.waiting === 0) ready.push(it);
-    const order: Node[] = [];
-    const kernels: Kernel[] = [];
     while (ready.size) {
       const it = ready.pop()!;
-      if (it.kernel) {
-        it.kernel.name = `k${kernels.length}`;
-        kernels.push(it.kernel);
-        order.push(...it.kernel.nodes);
-      } else order.push(it.node!);
+      if (it.kernel) for (const n of it.kernel.nodes) order.push(n);
+      else order.push(it.node!);
       for (const u of it.users) if (--u.waiting === 0) ready.push(u);
     }
-    if (order.length !== g.nodes.length) throw new Error(`internal: merging kernels placed ${order.length} of ${g.nodes.length} nodes`);
-    g.nodes = order;
-    g.kernels = kernels;
   }
+}
+
+/** A kernel or a node outside kernels, to be scheduled (see Merger.emit). */
+interface Item {
+  /** Its first node's place in the graph before merging. */
+  key: number;
+  kernel?: Kernel;
+  node?: Node;
+  /** Items that read it, and how many items it still waits for. */
+  users: Item[];
+  waiting: number;
+  /** The last item that counted it as a dependency (so it counts once per reader). */
+  stamp: number;
 }
 
 /** Whether `v` is a reshape (of a reshape...) of a value in `inside`. */
@@ -301,9 +378,25 @@ const SEGMENT_MAX = 1 << 16;
 
 /** A kernel that can be a segment of a multi kernel: a small reduce or elementwise kernel, its results of fixed shapes. */
 function isSegment(u: Unit): boolean {
+  return (u.segment ??= segmentable(u));
+}
+
+function segmentable(u: Unit): boolean {
   if (u.kernels.length !== 1 || (u.kind !== "reduce" && u.kind !== "elementwise")) return false;
   const k = u.kernels[0]!;
-  return [k.output, ...(k.extraOutputs ?? [])].every((v) => v.type.shape.every((d) => typeof d === "number") && (v.type.shape as number[]).reduce((a, b) => a * b, 1) <= SEGMENT_MAX);
+  if (!small(k.output)) return false;
+  for (const v of k.extraOutputs ?? []) if (!small(v)) return false;
+  return true;
+}
+
+/** Whether `v` has a fixed shape of at most SEGMENT_MAX elements. */
+function small(v: Value): boolean {
+  let n = 1;
+  for (const d of v.type.shape) {
+    if (typeof d !== "number") return false;
+    n *= d;
+  }
+  return n <= SEGMENT_MAX;
 }
 
 /** The row space of a reduce kernel (its one reduction's input shape and axes). */

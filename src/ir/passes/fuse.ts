@@ -67,7 +67,8 @@ function group(g: Graph): Graph {
     if (!sibling || !join(s, n, sibling)) startGroup(s, n, i);
   }
   emitKernels(s);
-  mergeKernels(g, MAX_KERNEL_BUFFERS);
+  // NOTE: the consumers of each value are the same after reordering: the lists are shared.
+  mergeKernels(g, MAX_KERNEL_BUFFERS, s.consumers);
   return g;
 }
 
