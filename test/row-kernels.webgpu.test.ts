@@ -77,6 +77,15 @@ describe("row kernels vs CPU reference", () => {
     expect(kinds(g)).toContain("row");
   });
 
+  it("a per-row operand read inside the loops and once at the row (names in both scopes)", async () => {
+    const g = await differential([[7, 5], [7, 1]], (b, [x, w]) => {
+      const m = b.op("max_reduce", [b.mul(x!, w!)], { axes: [1], keepdims: true });
+      const s = b.op("sum", [b.op("exp", [b.sub(b.mul(x!, w!), m)])], { axes: [1], keepdims: true });
+      return [b.mul(b.add(b.op("log", [s]), m), w!), b.div(b.op("exp", [b.sub(b.mul(x!, w!), m)]), b.mul(s, w!))];
+    });
+    expect(kinds(g)).toEqual(["row"]);
+  });
+
   it("a square softmax read transposed: a row value is never read at another row's element", async () => {
     const g = await differential([[7, 7]], (b, [x]) => [b.op("transpose", [softmax(b, x!, 1)], { perm: [1, 0] })]);
     // NOTE: the transpose reads the softmax at other rows: it stays a kernel of its own.
