@@ -14,6 +14,7 @@ import type { Graph } from "../ir/graph.js";
 import type { DimBindings } from "../ir/types.js";
 import type { GpuContext } from "../runtime/device.js";
 import { createStorage, upload } from "../runtime/gpu-buffers.js";
+import { quietWait } from "../runtime/quiet-wait.js";
 import { matmulKernel } from "./kernels/matmul.js";
 import {
   adapterKind,
@@ -28,7 +29,7 @@ import {
   type MatmulShape,
 } from "./matmul-choice.js";
 import { planOf } from "./plan.js";
-import { DEFAULT_CODEGEN, type CodegenOptions } from "./wgsl.js";
+import { DEFAULT_CODEGEN, forAdapter, type CodegenOptions } from "./wgsl.js";
 
 /** One candidate's timing: its first dispatch (the driver's compile on llvmpipe) and its best run. */
 export interface CandidateTiming {
@@ -121,7 +122,7 @@ export class MatmulTuner {
       planOf(graph, { codegen: { ...base, matmul: (s) => (shapes.push(s), builtin(s)) }, variants: [dims] });
       await this.tune(shapes, opts.log);
     }
-    return { ...base, matmul: this.chooser() };
+    return { ...forAdapter(base, this.gpu.subgroupSize), matmul: this.chooser() };
   }
 
   /** Times the candidates of each class among `shapes` not tuned yet on this adapter, and stores the choices. */
@@ -226,7 +227,7 @@ export async function timeCandidates(gpu: GpuContext, shape: MatmulShape, candid
           pass.dispatchWorkgroups(...workgroups);
           pass.end();
           device.queue.submit([enc.finish()]);
-          await device.queue.onSubmittedWorkDone();
+          await quietWait(gpu.spinsWhileWaiting, device.queue.onSubmittedWorkDone());
           return performance.now() - t0;
         };
         timing.firstMs = await run();
