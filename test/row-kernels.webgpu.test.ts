@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Graph, Value } from "../src/ir/graph.js";
 import type { Builder } from "../src/ir/ops/builder.js";
-import { ROW_ELEMENTS_MAX } from "../src/ir/passes/fuse-merge.js";
+import { ROW_ELEMENTS_MAX } from "../src/ir/passes/row-space.js";
 import { sharedGpu, type GpuContext } from "../src/runtime/device.js";
 import { PipelineCache } from "../src/runtime/pipelines.js";
 import type { Dim, DimBindings } from "../src/ir/types.js";
