@@ -256,8 +256,9 @@ describe("gather, gather_grad, iota and rand vs CPU reference", () => {
       { data: { 0: [1234567] }, tol: EXACT },
     );
     // rand fused into every output's kernel (read through the transpose at remapped indices); two
-    // outputs of the same shape share one kernel with an extra output.
-    expect(kinds(fused)).toEqual(["elementwise", "elementwise"]);
+    // outputs of the same shape share one kernel with an extra output; that and the transposed
+    // one, independent and small, are segments of one multi kernel.
+    expect(kinds(fused)).toEqual(["multi"]);
     // In a reduction's prologue, inside its loop (the sum itself rounds differently: f32 vs f64).
     const summed = await differential([[]], (b, [seed]) => [b.op("sum", [b.op("rand", [seed!], { shape: [5, 33], salt: 4 })], { axes: [1] })], {
       data: { 0: [99] },

@@ -17,6 +17,11 @@ export interface BodyOptions {
   dims: DimBindings;
   /** Values the caller has computed already, by WGSL name (a matmul's accumulator). */
   preset?: Map<Value, string>;
+  /**
+   * Values with one WGSL name at every index the body reads them (a row kernel's per-row values,
+   * read by each element of the row).
+   */
+  uniform?: Map<Value, string>;
   /** The values bound as buffers, in binding order (default: the kernel's inputs). */
   slots?: Value[];
   /** The buffers' name prefix (`in0`, `in1`, ...). */
@@ -52,7 +57,7 @@ function indexExpr(i: string, shape: number[], space: number[]): string {
  * One `let` per (value, index); external inputs are loaded where they are read.
  */
 export function expressionBody(options: BodyOptions): ExpressionBody {
-  const { kernel: k, nodes, index: i, dims, preset = new Map<Value, string>(), slots = k.inputs, buffer = "in" } = options;
+  const { kernel: k, nodes, index: i, dims, preset = new Map<Value, string>(), uniform, slots = k.inputs, buffer = "in" } = options;
   const inside = new Set(nodes.map((n) => n.out));
   const lines: string[] = [];
   const names = new Map<string, string>();
@@ -79,7 +84,7 @@ export function expressionBody(options: BodyOptions): ExpressionBody {
   /** True for a value computed here by an elementwise or broadcast node not yet named at `idx`. */
   const chained = (v: Value, idx: string): boolean => {
     const p = v.producer;
-    if (!p || !inside.has(v) || preset.has(v) || names.has(`${v.id}@${idx}`)) return false;
+    if (!p || !inside.has(v) || preset.has(v) || uniform?.has(v) || names.has(`${v.id}@${idx}`)) return false;
     return p.op === "broadcast" || opDef(p.op).kind === "elementwise";
   };
   /**
@@ -107,6 +112,8 @@ export function expressionBody(options: BodyOptions): ExpressionBody {
     return atOneLevel(v, idx);
   };
   const atOneLevel = (v: Value, idx: string): string => {
+    const same = uniform?.get(v);
+    if (same !== undefined) return same;
     const pre = preset.get(v);
     if (pre !== undefined) {
       if (idx !== i) throw new Error(`internal: kernel ${k.name} reads %${v.id} at a remapped index`);

@@ -3,6 +3,7 @@ import { opDef } from "../ops/registry.js";
 import type { InferCtx } from "../ops/types.js";
 import { sameShape } from "../types.js";
 import type { PassContext } from "./pass.js";
+import { mergeKernels } from "./fuse-merge.js";
 import { mayRecompute, recomputeCheapValues } from "./recompute.js";
 
 /**
@@ -37,6 +38,8 @@ import { mayRecompute, recomputeCheapValues } from "./recompute.js";
  * 5. Sources (constants, size, iota) are inlined where they are read and reshapes alias their
  *    input, so neither gets a kernel.
  * 6. Nodes are reordered so each kernel's nodes are contiguous, at its root's position.
+ * 7. Whole kernels merge (fuse-merge.ts): reductions over the same rows, with the elementwise
+ *    kernels that read them, become one row kernel; small independent kernels, one multi kernel.
  * Steps 1-5 are `startGroup` and `join` (with `joinable` deciding), step 6 `emitKernels`.
  */
 export function fuse(input: Graph, _ctx: PassContext): Graph {
@@ -64,6 +67,8 @@ function group(g: Graph): Graph {
     if (!sibling || !join(s, n, sibling)) startGroup(s, n, i);
   }
   emitKernels(s);
+  // NOTE: the consumers of each value are the same after reordering: the lists are shared.
+  mergeKernels(g, MAX_KERNEL_BUFFERS, s.consumers);
   return g;
 }
 
