@@ -5,10 +5,11 @@
  *
  *   MESA_SHADER_CACHE_DISABLE=true npx vite-node bench/conv-kernels.ts [--variants a,b] [--layers i,j] [--ops conv,...] [--wgsl]
  *
- * Variants are the conv tilings below (names as in VARIANTS); layers index LAYERS. Cases run in
+ * Variants are the conv tilings below (names as in VARIANTS; "adapter" is the default with what
+ * the device allows, see forAdapter); layers index LAYERS. Cases run in
  * interleaved rounds so load from other work shifts them alike; times are median (best).
  */
-import { DEFAULT_CODEGEN, generateKernel, type CodegenOptions } from "../src/codegen/wgsl.js";
+import { DEFAULT_CODEGEN, forAdapter, generateKernel, type CodegenOptions } from "../src/codegen/wgsl.js";
 import { fuse } from "../src/ir/passes/fuse.js";
 import { numel } from "../src/ir/types.js";
 import { releaseGpu, requireSharedGpu } from "../src/runtime/device.js";
@@ -18,6 +19,7 @@ import { convAndGradients, type ConvLayer } from "./conv-graph.js";
 
 const VARIANTS: Record<string, CodegenOptions["conv"]> = {
   default: DEFAULT_CODEGEN.conv,
+  adapter: DEFAULT_CODEGEN.conv,
   direct: "direct",
   "8x4/64": { tileM: 8, tileN: 4, threads: 64 },
   "4x4/64": { tileM: 4, tileN: 4, threads: 64 },
@@ -33,6 +35,20 @@ const VARIANTS: Record<string, CodegenOptions["conv"]> = {
   "8x2/64": { tileM: 8, tileN: 2, threads: 64 },
   "2x2/64": { tileM: 2, tileN: 2, threads: 64 },
   "4x4/16": { tileM: 4, tileN: 4, threads: 16 },
+  "8x8/16": { tileM: 8, tileN: 8, threads: 16 },
+  "8x8/32": { tileM: 8, tileN: 8, threads: 32 },
+  "4x8/32": { tileM: 4, tileN: 8, threads: 32 },
+  "16x4/32": { tileM: 16, tileN: 4, threads: 32 },
+  "4x16/64": { tileM: 4, tileN: 16, threads: 64 },
+  "8x4/64 sg8": { tileM: 8, tileN: 4, threads: 64, minWorkgroups: 4, subgroup: 8 },
+  "8x8/64 sg8": { tileM: 8, tileN: 8, threads: 64, minWorkgroups: 4, subgroup: 8 },
+  "16x4/64 sg8": { tileM: 16, tileN: 4, threads: 64, minWorkgroups: 4, subgroup: 8 },
+  "8x2/64 sg8": { tileM: 8, tileN: 2, threads: 64, minWorkgroups: 4, subgroup: 8 },
+  "16x8/16": { tileM: 16, tileN: 8, threads: 16 },
+  "8x16/16": { tileM: 8, tileN: 16, threads: 16 },
+  "16x16/16": { tileM: 16, tileN: 16, threads: 16 },
+  "16x16/8": { tileM: 16, tileN: 16, threads: 8 },
+  "12x12/16": { tileM: 12, tileN: 12, threads: 16 },
 };
 
 const LAYERS: ConvLayer[] = [
@@ -125,7 +141,9 @@ for (const li of layers) {
     const [m, n, kk] = mnk[op]!;
     const flops = 2 * m * n * kk;
     for (const v of variants) {
-      cases.push(caseFor(`${layer.name.padEnd(22)} ${op.padEnd(17)} ${v.padEnd(10)}`, kernel, { ...DEFAULT_CODEGEN, conv: VARIANTS[v]! }, flops));
+      // "adapter": the default with what this device allows (forAdapter: subgroup-shared loads).
+      const opts = v === "adapter" ? forAdapter(DEFAULT_CODEGEN, gpu.subgroupSize) : { ...DEFAULT_CODEGEN, conv: VARIANTS[v]! };
+      cases.push(caseFor(`${layer.name.padEnd(22)} ${op.padEnd(17)} ${v.padEnd(10)}`, kernel, opts, flops));
     }
     // A matmul of the same M, N, K.
     const mm = graphWith([[m, kk], [kk, n]], "input");

@@ -48,7 +48,12 @@ if (GPU_COMMANDS.has(argv[0] ?? "") && !cpuOnly && process.env.NETC_STDERR_FILTE
     } else process.exitCode = code ?? 1;
   });
 } else {
-  const { main } = await import("../dist/src/cli/main.js");
+  // NOTE: the CLI bundled into one file loads faster (scripts/bundle-cli.mjs, run by `npm run
+  // build`); a bundle older than the compiled modules (tsc run alone since) is not used.
+  const { statSync } = await import("node:fs");
+  const mtime = (rel) => statSync(new URL(rel, import.meta.url), { throwIfNoEntry: false })?.mtimeMs ?? -1;
+  const bundled = mtime("../dist/src/cli/main.bundle.js") >= mtime("../dist/src/cli/main.js");
+  const { main } = await import(bundled ? "../dist/src/cli/main.bundle.js" : "../dist/src/cli/main.js");
   // NOTE: output piped into a reader that stops early (`netc ir F | head`) ends quietly, not with EPIPE.
   process.stdout.on("error", (e) => {
     if (e.code === "EPIPE") process.exit(0);

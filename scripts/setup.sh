@@ -55,7 +55,7 @@ if [ "${NETC_BROWSER_TESTS:-1}" != 0 ] && [ ! -x /usr/bin/chromium ]; then
 fi
 
 log "building TypeScript"
-npx tsc -p tsconfig.json
+npm run -s build
 
 probe() { node scripts/probe-adapter.mjs >/dev/null 2>&1; }
 

@@ -97,9 +97,10 @@ describe("acquireGpu", () => {
   });
 });
 
-describe("PipelineCache", () => {
+// Node makes pipelines blocking by default, a browser asynchronously: both paths, on Dawn.
+describe.each([true, false])("PipelineCache (blocking: %s)", (blocking) => {
   it("returns the same pipeline for the same WGSL, and shares concurrent compiles", async () => {
-    const cache = new PipelineCache(gpu!.device);
+    const cache = new PipelineCache(gpu!.device, blocking);
     const [p1, p2] = await Promise.all([cache.get(COPY), cache.get(COPY)]);
     expect(p1).toBe(p2);
     expect(await cache.get(COPY)).toBe(p1);
@@ -111,7 +112,7 @@ describe("PipelineCache", () => {
   });
 
   it("rejects broken WGSL with the compiler's message and the offending line", async () => {
-    const cache = new PipelineCache(gpu!.device);
+    const cache = new PipelineCache(gpu!.device, blocking);
     const broken = COPY.replace("dst[id.x] = 2.0 * src[id.x];", "let bad: f32 = 1u;");
     const error = await cache.get(broken).then(
       () => undefined,
@@ -129,7 +130,7 @@ describe("PipelineCache", () => {
   });
 
   it("rejects a missing entry point", async () => {
-    const cache = new PipelineCache(gpu!.device);
+    const cache = new PipelineCache(gpu!.device, blocking);
     await expect(cache.get(COPY, "nope")).rejects.toThrow(/entry point "nope"/);
     await settle(gpu!.device);
     expect(gpu!.errors).toEqual([]);

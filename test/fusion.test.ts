@@ -56,7 +56,7 @@ describe("fusion", () => {
     for (const k of kernels) expect(k.inputs.length + 1).toBeLessThanOrEqual(8);
   });
 
-  it("an MLP 784-256-256-10 SGD step with softmax cross-entropy: 17 kernels, each matmul and reduction with its epilogue", () => {
+  it("an MLP 784-256-256-10 SGD step with softmax cross-entropy: 11 kernels, the loss one row kernel", () => {
     const source = `network mlp {
   input x: f32[B, 784]
   input y: f32[B, 10]
@@ -75,14 +75,22 @@ train {
     const ops = kernels.map((k) => k.nodes.filter((n) => n.op !== "broadcast").map((n) => n.op).join(" "));
     // Forward: relu is the matmul's epilogue (its gradient mask reads its result).
     expect(ops.slice(0, 3)).toEqual(["matmul add max", "matmul add max", "matmul add"]);
-    // Each bias's SGD update is the epilogue of its gradient's sum; each weight's, of its matmul.
-    expect(ops.filter((o) => o === "sum mul sub").length).toBe(3);
+    // Each weight's SGD update is the epilogue of its matmul.
     expect(ops.filter((o) => o === "matmul mul sub").length).toBe(3);
-    // The loss: the max, the sum of exps, each row's cross-entropy, the mean (negated in its kernel).
-    expect(ops).toContain("mean neg");
-    // Only the loss is a scalar kernel (-1/B, the mean's gradient, is computed where it is read).
-    expect(kernels.filter((k) => k.output.type.shape.length === 0).map((k) => k.output)).toEqual([c.graph!.loss]);
-    expect(kernels.length).toBe(17);
+    // The loss and its gradient over the logits' rows: the max, the sum of exps, each row's
+    // cross-entropy, the sum of the labels' gradient and the logits' gradient, one thread a row.
+    const rows = kernels.filter((k) => k.kind === "row");
+    const loss = rows.find((k) => k.nodes.some((n) => n.op === "max_reduce"))!;
+    expect(loss.nodes.filter((n) => n.op === "sum" || n.op === "max_reduce").length).toBe(4);
+    expect(loss.nodes.some((n) => n.op === "exp")).toBe(true);
+    // The two hidden biases' gradient sums (over the same [B, 256] columns) share a row kernel;
+    // the loss's mean and the last bias's gradient sum are segments of one multi kernel.
+    expect(rows.filter((k) => k !== loss).map((k) => k.nodes.filter((n) => n.op === "sum").length)).toEqual([2]);
+    const multi = kernels.filter((k) => k.kind === "multi");
+    expect(multi.map((k) => k.nodes.filter((n) => n.op !== "broadcast").map((n) => n.op).join(" "))).toEqual(["mean neg sum mul sub"]);
+    // Only the loss is a scalar result (-1/B, the mean's gradient, is computed where it is read).
+    expect(kernels.flatMap((k) => [k.output, ...(k.extraOutputs ?? [])]).filter((v) => v.type.shape.length === 0)).toEqual([c.graph!.loss]);
+    expect(kernels.length).toBe(11);
   });
 
   it("autodiff gives one gradient and one update per param", () => {

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { planOf } from "../src/codegen/plan.js";
+import { DEFAULT_CODEGEN, forAdapter } from "../src/codegen/wgsl.js";
 import { bindBatch, compile } from "../src/compile.js";
 import { hyperValues } from "../src/ir/training.js";
 import { concreteShape, numel } from "../src/ir/types.js";
@@ -31,13 +32,17 @@ train {
 
 const example = (file: string) => readFileSync(join(import.meta.dirname, "..", "examples", file), "utf8");
 /** Name, source, and the relative error allowed in each state value (a few with their own). */
-const CASES: [string, () => string, number, Record<string, number>?][] = [
+// The last field: compile with the codegen for the shared device's adapter (forAdapter: implicit
+// GEMMs sharing loads across subgroups where it has them) instead of the portable defaults.
+const CASES: [string, () => string, number, Record<string, number>?, boolean?][] = [
   ["mlp 784-256-256-10, sgd", () => MLP("sgd(lr = 0.01)"), 2e-3],
   ["mlp 784-256-256-10, adam", () => MLP("adam(lr = 0.001)"), 2e-3],
   // Each velocity is written by the kernel updating its param (an extra output).
   ["mlp 784-256-256-10, sgd with momentum", () => MLP("sgd(lr = 0.01, momentum = 0.9)"), 2e-3],
   ["examples/iris.net", () => example("iris.net"), 2e-3],
   ["examples/mnist-cnn.net", () => example("mnist-cnn.net"), 2e-3],
+  ["examples/mnist-cnn.net, codegen for the adapter", () => example("mnist-cnn.net"), 2e-3, undefined, true],
+  ["examples/fashion-cnn2.net, codegen for the adapter", () => example("fashion-cnn2.net"), 2e-3, undefined, true],
   // NOTE: a bias added to every key leaves each query's softmax as it was, so the keys' biases have
   // a zero gradient in exact arithmetic; Adam turns its rounding noise into full steps of lr.
   ["examples/transformer-encoder.net", () => example("transformer-encoder.net"), 2e-3, { "layers.0.attn.key_bias": 1, "layers.1.attn.key_bias": 1 }],
@@ -47,7 +52,7 @@ const CASES: [string, () => string, number, Record<string, number>?][] = [
 const ROWS = 4;
 
 describe("one training step on WebGPU matches the CPU reference", () => {
-  for (const [name, source, tol, own] of CASES) {
+  for (const [name, source, tol, own, adapter] of CASES) {
     it(name, async () => {
       const c = compile(source(), name);
       expect(c.diagnostics.render()).toBe("");
@@ -69,7 +74,9 @@ describe("one training step on WebGPU matches the CPU reference", () => {
         } else batch[a.arg!.name] = Float32Array.from({ length: n }, () => 2 * rand() - 1);
       }
       for (const [k, v] of Object.entries(hyperValues(c.train!, 0))) batch[k] = Float32Array.of(v);
-      const gpu = await WebGpuRunner.create(await requireSharedGpu(), planOf(g), dims, init);
+      const device = await requireSharedGpu();
+      const plan = adapter ? planOf(g, { codegen: forAdapter(DEFAULT_CODEGEN, device.subgroupSize) }) : planOf(g);
+      const gpu = await WebGpuRunner.create(device, plan, dims, init);
       const cpu = new CpuRunner(g, dims, init);
       try {
         const [want, got] = [await cpu.run(batch, ["loss"]), await gpu.run(batch, ["loss"])];

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { GemmTiling } from "../src/codegen/kernels/implicit-gemm.js";
 import { DEFAULT_CODEGEN, generateKernel, type CodegenOptions } from "../src/codegen/wgsl.js";
 import type { Attrs, Graph, Value } from "../src/ir/graph.js";
 import type { Builder } from "../src/ir/ops/builder.js";
@@ -89,6 +90,34 @@ describe("conv and its gradients vs CPU reference", () => {
   });
 });
 
+describe("implicit GEMM with A's loads shared across a subgroup (subgroupBroadcast) vs CPU reference", () => {
+  // Sharing needs the workgroup's width a multiple of the subgroup size: outputs 8 or 16 columns
+  // wide (filters, channels, channels x taps) with narrow blocks; rows overhang every block.
+  const layers: [string, number[], number[], Attrs][] = [
+    ["8->16 3x3, pads [1,0,2,1]", [2, 8, 7, 9], [16, 8, 3, 3], { pads: [1, 0, 2, 1] }],
+    ["8->8 2x3, dilation [2,1], pads [0,1,1,0]", [3, 8, 6, 5], [8, 8, 2, 3], { pads: [0, 1, 1, 0], dilations: [2, 1] }],
+    ["8->16 3x3 stride 2 (strided input gradient: direct loop)", [2, 8, 9, 7], [16, 8, 3, 3], { strides: [2, 2] }],
+    // A weight gradient 9 columns wide: too narrow for a subgroup of blocks, so columns of one.
+    ["1->16 3x3 (a 16 x 9 weight gradient)", [2, 1, 7, 9], [16, 1, 3, 3], {}],
+  ];
+  const tilings: [string, Omit<GemmTiling, "subgroup">][] = [
+    ["the default tiling", DEFAULT_CODEGEN.conv as GemmTiling],
+    ["8x1 tiles in 64 threads", { tileM: 8, tileN: 1, threads: 64 }],
+    ["16x2 tiles in 32 threads", { tileM: 16, tileN: 2, threads: 32 }],
+    ["8x1 tiles, stores written out, k unrolled by 2", { tileM: 8, tileN: 1, threads: 64, storeLoop: false, unroll: 2 }],
+  ];
+  for (const [tname, tiling] of tilings)
+    for (const [name, xs, ws, attrs] of layers)
+      it(`${name}, ${tname}: conv, conv_grad_input, conv_grad_weight`, async (t) => {
+        const size = suite.gpu.subgroupSize;
+        if (!size) return t.skip();
+        const codegen: CodegenOptions = { ...DEFAULT_CODEGEN, conv: { ...tiling, subgroup: size } };
+        const fused = await differential([xs, ws], (b, [x, w]) => withGrads(b, "conv", [x!, w!], attrs), { codegen });
+        const shared = fused.kernels!.filter((k) => generateKernel(k, {}, codegen).wgsl.includes("rows shared by subgroups"));
+        expect(shared.length).toBeGreaterThanOrEqual(1);
+      });
+});
+
 describe("pool and pool_grad vs CPU reference", () => {
   const cases: [string, number[], Attrs][] = [
     ["max 3x2, stride 2, pads [1,0,1,1]", [2, 3, 7, 9], { mode: "max", kernel: [3, 2], strides: [2, 2], pads: [1, 0, 1, 1] }],
@@ -114,6 +143,51 @@ describe("pool and pool_grad vs CPU reference", () => {
       data: { 0: x },
       tol: 1e-6,
     });
+  });
+});
+
+describe("pool_grad over disjoint windows (stride = kernel, no padding before) vs CPU reference", () => {
+  // The fast path finds each element's one window by division; sizes that the kernel does not
+  // divide leave a last row or column that no window reads (gradient 0).
+  const cases: [string, number[], Attrs][] = [
+    ["max 2x2 on 7x9 (odd sizes)", [2, 3, 7, 9], { mode: "max", kernel: [2, 2], strides: [2, 2] }],
+    ["max 3x2 on 8x5, pads after that no window reaches", [2, 2, 8, 5], { mode: "max", kernel: [3, 2], strides: [3, 2], pads: [0, 1, 0, 1] }],
+    ["avg 2x3 on 5x7", [3, 2, 5, 7], { mode: "avg", kernel: [2, 3], strides: [2, 3] }],
+    ["max 1-D 3 on 11", [2, 3, 11], { mode: "max", kernel: [3], strides: [3] }],
+    ["max 3-D 2x2x2 on 5x4x3", [2, 2, 5, 4, 3], { mode: "max", kernel: [2, 2, 2], strides: [2, 2, 2] }],
+    ["avg 3-D 2x1x2 on 5x4x3, count_pad", [2, 2, 5, 4, 3], { mode: "avg", kernel: [2, 1, 2], strides: [2, 1, 2], count_pad: true }],
+  ];
+  for (const [name, xs, attrs] of cases)
+    it(`${name}: pool and pool_grad`, async () => {
+      const tol = attrs["mode"] === "max" ? 1e-6 : SUMS;
+      await differential([xs], (b, [x]) => withGrads(b, "pool", [x!], attrs), { tol });
+    });
+
+  it("max with ties in a window sends its gradient to the window's first maximum only", async () => {
+    // Values in {0, 0.25, ..., 1}: most 2x2 windows hold a repeated value, many a tied maximum.
+    const x = Array.from({ length: 2 * 3 * 7 * 9 }, (_, i) => Math.floor((i * 7) % 5) / 4);
+    await differential([[2, 3, 7, 9], [2, 3, 3, 4]], (b, [xx, g]) => [b.op("pool_grad", [xx!, g!], { mode: "max", kernel: [2, 2], strides: [2, 2] })], {
+      data: { 0: x },
+      tol: 1e-6,
+    });
+    const flat = new Array<number>(2 * 3 * 7 * 9).fill(0.5);
+    await differential([[2, 3, 7, 9], [2, 3, 3, 4]], (b, [xx, g]) => [b.op("pool_grad", [xx!, g!], { mode: "max", kernel: [2, 2], strides: [2, 2] })], {
+      data: { 0: flat },
+      tol: 1e-6,
+    });
+  });
+
+  it("takes the disjoint path exactly when no two windows share an element", () => {
+    const wgsl = (xs: number[], gs: number[], attrs: Attrs) => {
+      const { g, b, args } = graphWith([xs, gs], "input");
+      g.outputs = [{ name: "o", value: b.op("pool_grad", args, attrs) }];
+      return generateKernel(fuse(g, ctx()).kernels!.find((k) => k.kind === "window")!, {}).wgsl;
+    };
+    const disjoint = (s: string) => s.includes("one thread per block");
+    expect(disjoint(wgsl([1, 1, 7, 9], [1, 1, 3, 4], { mode: "max", kernel: [2, 2], strides: [2, 2] }))).toBe(true);
+    expect(disjoint(wgsl([1, 1, 7, 9], [1, 1, 4, 5], { mode: "max", kernel: [2, 2], strides: [2, 2], ceil: true }))).toBe(false);
+    expect(disjoint(wgsl([1, 1, 7, 9], [1, 1, 4, 4], { mode: "max", kernel: [2, 2], strides: [2, 2], pads: [1, 0, 0, 0] }))).toBe(false);
+    expect(disjoint(wgsl([1, 1, 7, 9], [1, 1, 3, 4], { mode: "max", kernel: [3, 3], strides: [2, 2] }))).toBe(false);
   });
 });
 
@@ -182,8 +256,9 @@ describe("gather, gather_grad, iota and rand vs CPU reference", () => {
       { data: { 0: [1234567] }, tol: EXACT },
     );
     // rand fused into every output's kernel (read through the transpose at remapped indices); two
-    // outputs of the same shape share one kernel with an extra output.
-    expect(kinds(fused)).toEqual(["elementwise", "elementwise"]);
+    // outputs of the same shape share one kernel with an extra output; that and the transposed
+    // one, independent and small, are segments of one multi kernel.
+    expect(kinds(fused)).toEqual(["multi"]);
     // In a reduction's prologue, inside its loop (the sum itself rounds differently: f32 vs f64).
     const summed = await differential([[]], (b, [seed]) => [b.op("sum", [b.op("rand", [seed!], { shape: [5, 33], salt: 4 })], { axes: [1] })], {
       data: { 0: [99] },
@@ -246,6 +321,16 @@ describe("window kernels with fused epilogues vs CPU reference", () => {
       const dx = b.op("pool_grad", [h!, g!], { mode: "avg", kernel: [3, 3], strides: [2, 2] });
       return [b.mul(p, keep), b.op("select", [b.op("lt", [b.const(0), h!]), dx, b.const(0)])];
     }, { data: { 1: [3] } });
+    expect(kinds(fused)).toEqual(["window", "window"]);
+  });
+
+  it("max and avg pool_grad over disjoint windows (one thread per window) with a relu mask, each one kernel", async () => {
+    // 7x9 leaves a last row and column no 2x2 window reads: their epilogue still runs (on 0).
+    const fused = await differential([[2, 3, 7, 9], [2, 3, 7, 9], [2, 3, 3, 4], [2, 3, 3, 4]], (b, [x, h, g, ga]) => {
+      const relu = (dx: Value) => b.op("select", [b.op("lt", [b.const(0), h!]), dx, b.add(b.const(0.5), h!)]);
+      const attrs = { kernel: [2, 2], strides: [2, 2] };
+      return [relu(b.op("pool_grad", [x!, g!], { mode: "max", ...attrs })), relu(b.op("pool_grad", [x!, ga!], { mode: "avg", ...attrs }))];
+    });
     expect(kinds(fused)).toEqual(["window", "window"]);
   });
 

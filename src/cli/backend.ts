@@ -5,7 +5,7 @@ import type { Graph } from "../ir/graph.js";
 import type { Plan } from "../ir/plan.js";
 import { NetcError } from "../base/errors.js";
 import { dimsFor, webgpuBackend, type Backend } from "../runtime/backend.js";
-import { MatmulTuner } from "../codegen/matmul-tune.js";
+import { builtinCodegen, MatmulTuner } from "../codegen/matmul-tune.js";
 import type { CodegenOptions } from "../codegen/wgsl.js";
 import { cpuBackend } from "../runtime/cpu-backend.js";
 import { CheckpointError, type Checkpoint } from "../runtime/checkpoint.js";
@@ -48,12 +48,13 @@ export async function openBackend(choice: string | undefined, doing: string): Pr
 }
 
 /**
- * Plan options with the matmul choices stored for `gpu`'s adapter (nothing without a device, or
- * with NETC_TUNE=0); with `tuneNew` (or NETC_TUNE=1), classes not timed yet are timed now, with a
+ * Plan options with the matmul choices stored for `gpu`'s adapter (nothing without a device; the
+ * built-in ones for the device with NETC_TUNE=0); with `tuneNew` (or NETC_TUNE=1), classes not timed yet are timed now, with a
  * line on stderr for each.
  */
 export async function matmulCodegen(gpu: GpuContext | undefined, graph: Graph, plan: Plan, rows: number, tuneNew: boolean): Promise<{ codegen?: CodegenOptions }> {
-  if (!gpu || process.env["NETC_TUNE"] === "0") return {};
+  if (!gpu) return {};
+  if (process.env["NETC_TUNE"] === "0") return { codegen: builtinCodegen(gpu) };
   const tuner = MatmulTuner.open(gpu);
   const log = (line: string) => process.stderr.write(`netc: tuned ${line}\n`);
   return { codegen: await tuner.codegenFor(graph, dimsFor(plan, rows), { tuneNew: tuneNew || process.env["NETC_TUNE"] === "1", log }) };

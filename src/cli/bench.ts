@@ -10,7 +10,7 @@ import { gflops, timeCalls, type BenchLine, type BenchRecord } from "./bench-tim
 import { cnnInfer, countsOfCall, exampleWorkload, matmulWorkload, mlpStep, profileCalls, type RuntimeWorkload } from "./bench-workloads.js";
 import { formatProfile, type ProfileReport } from "../runtime/profiler.js";
 import { intOption, parseArgs, UsageError } from "./io.js";
-import { MatmulTuner } from "../codegen/matmul-tune.js";
+import { builtinCodegen, MatmulTuner } from "../codegen/matmul-tune.js";
 import type { Graph } from "../ir/graph.js";
 import type { DimBindings } from "../ir/types.js";
 import type { GpuContext } from "../runtime/device.js";
@@ -103,7 +103,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
       const tuner = MatmulTuner.open(gpu);
       return (graph: Graph, dims: DimBindings) => tuner.codegenFor(graph, dims, { tuneNew: false });
     };
-    return coldChild(w, () => openBackend(backendName, "benchmarking"), tuning(options) ? cached : undefined);
+    const builtin = (gpu: GpuContext) => async () => builtinCodegen(gpu);
+    return coldChild(w, () => openBackend(backendName, "benchmarking"), tuning(options) ? cached : builtin);
   }
 
   const json = options["json"] === true;
@@ -164,7 +165,9 @@ function tuning(options: Record<string, unknown>): boolean {
 async function runRuntimeWorkload(w: RuntimeWorkload, opened: OpenBackend, n: number | undefined, profile: boolean, tuner: MatmulTuner | undefined): Promise<BenchRecord> {
   const t0 = performance.now();
   const tuned: string[] = [];
-  const tune = tuner && ((graph: Graph, dims: DimBindings) => tuner.codegenFor(graph, dims, { log: (line) => tuned.push(line) }));
+  const gpu = opened.gpu;
+  // NOTE: untuned (--no-tune), the device still gets its built-in choices (subgroup kernels where it takes them).
+  const tune = tuner ? (graph: Graph, dims: DimBindings) => tuner.codegenFor(graph, dims, { log: (line) => tuned.push(line) }) : gpu && (async () => builtinCodegen(gpu));
   const p = await w.prepare(opened.backend, tune);
   for (const line of tuned) process.stderr.write(`netc: tuned ${line}\n`);
   const setupMs = performance.now() - t0;

@@ -17,6 +17,11 @@ export interface BodyOptions {
   dims: DimBindings;
   /** Values the caller has computed already, by WGSL name (a matmul's accumulator). */
   preset?: Map<Value, string>;
+  /**
+   * Values with one WGSL name at every index the body reads them (a row kernel's per-row values,
+   * read by each element of the row).
+   */
+  uniform?: Map<Value, string>;
   /** The values bound as buffers, in binding order (default: the kernel's inputs). */
   slots?: Value[];
   /** The buffers' name prefix (`in0`, `in1`, ...). */
@@ -71,7 +76,7 @@ function isWord(s: string): boolean {
  * One `let` per (value, index); external inputs are loaded where they are read.
  */
 export function expressionBody(options: BodyOptions): ExpressionBody {
-  const { kernel: k, nodes, index: i, dims, preset = new Map<Value, string>(), slots = k.inputs, buffer = "in" } = options;
+  const { kernel: k, nodes, index: i, dims, preset = new Map<Value, string>(), uniform, slots = k.inputs, buffer = "in" } = options;
   const inside = new Set(nodes.map((n) => n.out));
   const lines: string[] = [];
   // NOTE: each value's WGSL name by index expression, then value (few indices per body): no key
@@ -114,7 +119,7 @@ export function expressionBody(options: BodyOptions): ExpressionBody {
   /** True for a value computed here by an elementwise or broadcast node not yet named at `idx`. */
   const chained = (v: Value, idx: string): boolean => {
     const p = v.producer;
-    if (!p || !inside.has(v) || preset.has(v) || nameAt(v, idx) !== undefined) return false;
+    if (!p || !inside.has(v) || preset.has(v) || uniform?.has(v) || nameAt(v, idx) !== undefined) return false;
     return p.op === "broadcast" || opDef(p.op).kind === "elementwise";
   };
   /**
@@ -142,6 +147,8 @@ export function expressionBody(options: BodyOptions): ExpressionBody {
     return atOneLevel(v, idx);
   };
   const atOneLevel = (v: Value, idx: string): string => {
+    const same = uniform?.get(v);
+    if (same !== undefined) return same;
     const pre = preset.get(v);
     if (pre !== undefined) {
       if (idx !== i) throw new Error(`internal: kernel ${k.name} reads %${v.id} at a remapped index`);

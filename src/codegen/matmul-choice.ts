@@ -7,7 +7,7 @@
 import type { MatmulSpec } from "./kernels/matmul.js";
 
 /** The template parameters of a matmul, without its shapes. */
-export type MatmulParams = Pick<MatmulSpec, "tileM" | "tileN" | "workgroup" | "kUnroll" | "vector" | "splitK">;
+export type MatmulParams = Pick<MatmulSpec, "tileM" | "tileN" | "workgroup" | "kUnroll" | "vector" | "splitK" | "subgroups">;
 
 /** The shapes a choice depends on. */
 export type MatmulShape = Pick<MatmulSpec, "batch" | "m" | "n" | "k" | "transA" | "transB">;
@@ -26,13 +26,26 @@ export type AdapterKind = "llvmpipe" | "gpu";
 export const TUNE_MIN_MACS = 1 << 24;
 
 /**
+ * Matmuls with fewer multiply-adds than this (class `micro`) run in a fraction of a millisecond:
+ * what counts for them is how fast their kernel compiles (the first step waits for it).
+ */
+export const MICRO_MACS = 1 << 20;
+
+/** Whether a class is ever tuned (those below {@link TUNE_MIN_MACS} are not). */
+export function tunedClass(cls: string): boolean {
+  return cls !== "tiny" && cls !== "micro";
+}
+
+/**
  * The shape class of a matmul: each of m, n, k as `s` (at most 256, a batch of rows or a hidden
  * layer) or `l` (larger), then the transposes, e.g. `s.l.l/TN`; matmuls below
- * {@link TUNE_MIN_MACS} are all `tiny`. Coarse on purpose: every class is tuned by compiling
+ * {@link TUNE_MIN_MACS} are all `tiny`, and those below {@link MICRO_MACS} `micro`. Coarse on purpose: every class is tuned by compiling
  * candidates, which costs seconds on a software adapter.
  */
 export function shapeClass(s: MatmulShape): string {
-  if (s.batch * s.m * s.n * s.k < TUNE_MIN_MACS) return "tiny";
+  const macs = s.batch * s.m * s.n * s.k;
+  if (macs < MICRO_MACS) return "micro";
+  if (macs < TUNE_MIN_MACS) return "tiny";
   const size = (v: number) => (v <= 256 ? "s" : "l");
   return `${size(s.m)}.${size(s.n)}.${size(s.k)}/${s.transA ? "T" : "N"}${s.transB ? "T" : "N"}`;
 }
@@ -75,15 +88,60 @@ export const DEFAULT_MATMUL_TABLES: Record<AdapterKind, Record<string, MatmulPar
   },
 };
 
+/** 16 rows by 2 columns of 8 threads, A broadcast across the subgroup: few reads and a quick compile. */
+const SG16X2: MatmulParams = { tileM: 16, tileN: 2, workgroup: [8, 1], subgroups: true };
+/** 16 rows by 4 columns of 8 threads, A broadcast across the subgroup: fewer reads per multiply-add for larger matmuls. */
+const SG16X4: MatmulParams = { tileM: 16, tileN: 4, workgroup: [8, 1], subgroups: true };
+
+/**
+ * The built-in choices on a device with subgroups of at least 8 invocations (takesSubgroupMatmuls in matmul-tune.ts),
+ * by adapter kind, where they differ from DEFAULT_MATMUL_TABLES. On llvmpipe (Mesa 25.0) every
+ * storage read at a non-constant index is a loop over the 8 SIMD lanes with a bounds check and a
+ * branch per lane, so reads bound a matmul: broadcasting A's rows from one read per subgroup cuts a
+ * 16x4 block to 2 + 4 reads per k, and compiles faster than 4x4 blocks on 8x8 threads (8 reads).
+ */
+export const SUBGROUP_MATMUL_TABLES: Record<AdapterKind, Record<string, MatmulParams>> = {
+  llvmpipe: {
+    // NOTE: the MLP step's 128x256x256 matmuls, alone with their epilogues, interleaved at load
+    // 8-11 (bench/mlp-matmuls.ts): 1.4-3.8 CPU-ms against 4.0-7.3 for 4x4 on 8x8 threads; first
+    // dispatch 150-240 CPU-ms against 260-290.
+    default: SG16X2,
+    // NOTE: the MLP step's 10-wide last layer (128x10x256 and its gradients): first dispatch
+    // 190-210 CPU-ms against 235-330 for 16x2 and 270-330 for 4x4 on 8x8 threads, run times alike
+    // (0.2-0.5 ms).
+    micro: { tileM: 8, tileN: 2, workgroup: [8, 1], subgroups: true },
+    // NOTE: 128x256x784 (first layer forward): 4.0-6.7 CPU-ms against 12-19 for 4x4 on 8x8 threads
+    // and 7-13 for 8x8 on 8x1; first dispatch 310-400 CPU-ms against 250-430 and 670-900.
+    // 784x256x128 (first layer weight gradient): 6.2-8.2 CPU-ms against 10-13 for 8x8 on 8x1.
+    // The other classes with a large side take the same block (fewer reads per multiply-add than
+    // 16x2), not timed one by one.
+    ...eachClass(["s.s.l", "s.l.s", "s.l.l", "l.s.s", "l.s.l", "l.l.s"], SG16X4),
+    // NOTE: 1024³ at load 8-9: 233 CPU-ms against 413 for 8x8 on 16x1 (the choice without
+    // subgroups) and 310 for 16x4; first dispatch 910 CPU-ms against 1134.
+    ...eachClass(["l.l.l"], { tileM: 32, tileN: 4, workgroup: [8, 1], subgroups: true }),
+  },
+  gpu: {},
+};
+
+/** The same choice for each size class with each pair of transposes. */
+function eachClass(sizes: string[], p: MatmulParams): Record<string, MatmulParams> {
+  const out: Record<string, MatmulParams> = {};
+  for (const size of sizes) for (const t of ["NN", "NT", "TN", "TT"]) out[`${size}/${t}`] = p;
+  return out;
+}
+
 /**
  * The 2-4 parameter sets the tuner times for a class on an adapter kind, the built-in choice
  * first (so a tuned choice is never worse than the default, up to timing noise).
  */
-export function matmulCandidates(kind: AdapterKind, cls: string): MatmulParams[] {
-  const base = tableChoice(DEFAULT_MATMUL_TABLES[kind], cls);
+export function matmulCandidates(kind: AdapterKind, cls: string, subgroups = false): MatmulParams[] {
+  const base = builtinChoice(kind, cls, subgroups);
   const skinny = cls.startsWith("s.s.l");
   const others: MatmulParams[] =
-    kind === "llvmpipe"
+    kind === "llvmpipe" && subgroups
+      ? // NOTE: the subgroup blocks read least; 8x8 on 8x1 is the best without them.
+        [SG16X4, { tileM: 32, tileN: 4, workgroup: [8, 1], subgroups: true }, { tileM: 8, tileN: 8, workgroup: [8, 1] }]
+      : kind === "llvmpipe"
       ? // NOTE: at most three candidates on llvmpipe: each costs a compile (seconds) when a class
         // is first met. No 8x8 blocks on 8x8 workgroups: their first dispatch took 8-10 s.
         skinny
@@ -115,19 +173,35 @@ export function tableChoice(table: Record<string, MatmulParams>, cls: string): M
   return p;
 }
 
-/** The built-in chooser of an adapter kind. */
-export function defaultMatmulChooser(kind: AdapterKind): MatmulChooser {
-  const table = DEFAULT_MATMUL_TABLES[kind];
-  return (shape) => tableChoice(table, shapeClass(shape));
+/** The built-in choice for a class on an adapter kind, with or without subgroups. */
+export function builtinChoice(kind: AdapterKind, cls: string, subgroups = false): MatmulParams {
+  const sg = subgroups ? SUBGROUP_MATMUL_TABLES[kind] : {};
+  return sg[cls] ?? sg["default"] ?? tableChoice(DEFAULT_MATMUL_TABLES[kind], cls);
+}
+
+/**
+ * The built-in chooser of an adapter kind; `subgroups` only for a device whose subgroups have at
+ * least 8 invocations (takesSubgroupMatmuls in matmul-tune.ts): its kernels do not compile elsewhere.
+ */
+export function defaultMatmulChooser(kind: AdapterKind, subgroups = false): MatmulChooser {
+  return (shape) => builtinChoice(kind, shapeClass(shape), subgroups);
 }
 
 /** Parameters with defaults spelled out (for comparing and storing choices). */
 export function normalParams(p: MatmulParams): Required<MatmulParams> {
-  return { tileM: p.tileM, tileN: p.tileN, workgroup: [p.workgroup[0], p.workgroup[1]], kUnroll: p.kUnroll ?? 1, vector: p.vector ?? 1, splitK: p.splitK ?? 1 };
+  return {
+    tileM: p.tileM,
+    tileN: p.tileN,
+    workgroup: [p.workgroup[0], p.workgroup[1]],
+    kUnroll: p.kUnroll ?? 1,
+    vector: p.vector ?? 1,
+    splitK: p.splitK ?? 1,
+    subgroups: p.subgroups ?? false,
+  };
 }
 
 /** A short name for a parameter set, e.g. `4x4/8x8/v4/k2`. */
 export function paramsName(p: MatmulParams): string {
   const q = normalParams(p);
-  return `${q.tileM}x${q.tileN}/${q.workgroup.join("x")}${q.vector > 1 ? `/v${q.vector}` : ""}${q.kUnroll > 1 ? `/u${q.kUnroll}` : ""}${q.splitK > 1 ? `/k${q.splitK}` : ""}`;
+  return `${q.tileM}x${q.tileN}/${q.workgroup.join("x")}${q.vector > 1 ? `/v${q.vector}` : ""}${q.kUnroll > 1 ? `/u${q.kUnroll}` : ""}${q.splitK > 1 ? `/k${q.splitK}` : ""}${q.subgroups ? "/sg" : ""}`;
 }

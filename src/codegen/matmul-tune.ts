@@ -14,6 +14,7 @@ import type { Graph } from "../ir/graph.js";
 import type { DimBindings } from "../ir/types.js";
 import type { GpuContext } from "../runtime/device.js";
 import { createStorage, upload } from "../runtime/gpu-buffers.js";
+import { quietWait } from "../runtime/quiet-wait.js";
 import { matmulKernel } from "./kernels/matmul.js";
 import {
   adapterKind,
@@ -22,13 +23,14 @@ import {
   normalParams,
   paramsName,
   shapeClass,
+  tunedClass,
   type AdapterKind,
   type MatmulChooser,
   type MatmulParams,
   type MatmulShape,
 } from "./matmul-choice.js";
 import { planOf } from "./plan.js";
-import { DEFAULT_CODEGEN, type CodegenOptions } from "./wgsl.js";
+import { DEFAULT_CODEGEN, forAdapter, type CodegenOptions } from "./wgsl.js";
 
 /** One candidate's timing: its first dispatch (the driver's compile on llvmpipe) and its best run. */
 export interface CandidateTiming {
@@ -78,6 +80,22 @@ export interface TuneOptions {
   base?: CodegenOptions;
 }
 
+/**
+ * Codegen options with the built-in matmul choices for `gpu`: its adapter kind's table, with
+ * subgroup kernels where the device takes them. What runs when nothing is tuned (NETC_TUNE=0).
+ */
+export function builtinCodegen(gpu: GpuContext, base: CodegenOptions = DEFAULT_CODEGEN): CodegenOptions {
+  return { ...forAdapter(base, gpu.subgroupSize), matmul: defaultMatmulChooser(adapterKind(gpu.adapterName), takesSubgroupMatmuls(gpu)) };
+}
+
+/**
+ * Whether `gpu` takes the matmul kernels that broadcast A across a subgroup: subgroups of one
+ * fixed size, at least 8 invocations (kernels/matmul.ts reads 8 rows per subgroup).
+ */
+export function takesSubgroupMatmuls(gpu: GpuContext): boolean {
+  return (gpu.subgroupSize ?? 0) >= 8;
+}
+
 export class MatmulTuner {
   readonly kind: AdapterKind;
   private readonly records: Record<string, TuningRecord>;
@@ -88,6 +106,19 @@ export class MatmulTuner {
   ) {
     this.kind = adapterKind(gpu.adapterName);
     this.records = readRecords(file)[gpu.adapterName] ?? {};
+  }
+
+  /** Whether the device takes subgroup matmul kernels (see takesSubgroupMatmuls). */
+  private get subgroups(): boolean {
+    return takesSubgroupMatmuls(this.gpu);
+  }
+
+  /**
+   * The stored record's key for a class: `+sg` marks a choice among subgroup kernels, so a device
+   * without them (or a netc from before them) keeps its own record beside it.
+   */
+  private key(cls: string): string {
+    return this.subgroups ? `${cls}+sg` : cls;
   }
 
   /** A tuner for `gpu`'s adapter with the choices already stored in `file` (none: in memory only). */
@@ -102,8 +133,8 @@ export class MatmulTuner {
 
   /** The tuned choice of a shape's class, else the adapter kind's built-in one. */
   chooser(): MatmulChooser {
-    const builtin = defaultMatmulChooser(this.kind);
-    return (shape) => this.records[shapeClass(shape)]?.params ?? builtin(shape);
+    const builtin = defaultMatmulChooser(this.kind, this.subgroups);
+    return (shape) => this.records[this.key(shapeClass(shape))]?.params ?? builtin(shape);
   }
 
   /**
@@ -115,13 +146,13 @@ export class MatmulTuner {
     const base = opts.base ?? DEFAULT_CODEGEN;
     if (opts.tuneNew !== false) {
       const shapes: MatmulShape[] = [];
-      const builtin = defaultMatmulChooser(this.kind);
+      const builtin = defaultMatmulChooser(this.kind, this.subgroups);
       // NOTE: a throwaway specialisation with a recording chooser finds the matmul shapes exactly
       // as codegen sees them (after batch folding); it costs milliseconds.
       planOf(graph, { codegen: { ...base, matmul: (s) => (shapes.push(s), builtin(s)) }, variants: [dims] });
       await this.tune(shapes, opts.log);
     }
-    return { ...base, matmul: this.chooser() };
+    return { ...forAdapter(base, this.gpu.subgroupSize), matmul: this.chooser() };
   }
 
   /** Times the candidates of each class among `shapes` not tuned yet on this adapter, and stores the choices. */
@@ -129,15 +160,15 @@ export class MatmulTuner {
     const todo = new Map<string, MatmulShape>();
     for (const s of shapes) {
       const cls = shapeClass(s);
-      if (cls !== "tiny" && !this.records[cls] && !todo.has(cls)) todo.set(cls, s);
+      if (tunedClass(cls) && !this.records[this.key(cls)] && !todo.has(cls)) todo.set(cls, s);
     }
     const made: TuningRecord[] = [];
     for (const [cls, shape] of todo) {
-      const candidates = matmulCandidates(this.kind, cls);
+      const candidates = matmulCandidates(this.kind, cls, this.subgroups);
       const timings = await timeCandidates(this.gpu, shape, candidates);
       const best = pickCandidate(timings);
       const record: TuningRecord = { params: normalParams(candidates[best]!), name: timings[best]!.name, shape: { ...shape }, candidates: timings, at: new Date().toISOString() };
-      this.records[cls] = record;
+      this.records[this.key(cls)] = record;
       made.push(record);
       log?.(`matmul ${cls} (${shape.m}x${shape.n}x${shape.k}): ${timings.map((t) => `${t.name} ${t.bestMs.toFixed(1)} ms (first ${t.firstMs.toFixed(0)})`).join(", ")} -> ${record.name}`);
     }
@@ -226,7 +257,7 @@ export async function timeCandidates(gpu: GpuContext, shape: MatmulShape, candid
           pass.dispatchWorkgroups(...workgroups);
           pass.end();
           device.queue.submit([enc.finish()]);
-          await device.queue.onSubmittedWorkDone();
+          await quietWait(gpu.spinsWhileWaiting, device.queue.onSubmittedWorkDone());
           return performance.now() - t0;
         };
         timing.firstMs = await run();

@@ -8,6 +8,7 @@ import { concreteShape, numel, stridesOf, type DimBindings } from "../ir/types.j
 import { expressionBody, sourceExpr } from "./expression-body.js";
 import { implicitGemmKernel, type GemmTiling } from "./kernels/implicit-gemm.js";
 import { MatmulTemplates, type MatmulSpec } from "./kernels/matmul.js";
+import { multiKernel, rowKernel } from "./row-kernel.js";
 import { defaultMatmulChooser, type MatmulChooser, type MatmulParams } from "./matmul-choice.js";
 
 /** One kernel ready to dispatch: its WGSL, the grid, and the values bound in binding order. */
@@ -45,6 +46,19 @@ export const DEFAULT_CODEGEN: CodegenOptions = {
   conv: { tileM: 8, tileN: 4, threads: 64, minWorkgroups: 4 },
 };
 
+/**
+ * `base` with what the adapter allows beyond the portable defaults: implicit GEMMs share their
+ * A loads across subgroups of `subgroupSize` (the device's, when fixed; see GemmTiling.subgroup).
+ * Measured on llvmpipe (8 lanes), bench/conv-kernels.ts: the 32->64 3x3 conv of the CNNs 2.3x
+ * less CPU per dispatch, its weight gradient 2.3x, its input gradient 1.9x, with no slower
+ * first dispatch. Plans made with it run only on devices with subgroups, so the defaults (and
+ * `netc build`'s modules) keep without.
+ */
+export function forAdapter(base: CodegenOptions, subgroupSize: number | undefined): CodegenOptions {
+  if (!subgroupSize || base.conv === "direct" || base.conv.subgroup !== undefined) return base;
+  return { ...base, conv: { ...base.conv, subgroup: subgroupSize } };
+}
+
 const MAX_WORKGROUPS = 65535;
 
 /**
@@ -54,15 +68,19 @@ const MAX_WORKGROUPS = 65535;
  * size, so a new size (the last partial batch, `run` on 3 rows, the first eval) reuses its
  * compiled pipeline; the grid, which does change, is in the Plan.
  */
-const LENGTH = "arrayLength(&out)";
+export const LENGTH = "arrayLength(&out)";
 
 /**
  * Emits the WGSL for one fused kernel, specialised to concrete dims. `matmuls`: templates shared
  * by the kernels of one plan (a fresh set by default).
  */
 export function generateKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions = DEFAULT_CODEGEN, matmuls = new MatmulTemplates()): CompiledKernel {
-  if (k.extraOutputs?.length && k.kind !== "elementwise") throw new Error(`internal: ${k.kind} kernel ${k.name} with extra outputs`);
+  if (k.extraOutputs?.length && k.kind !== "elementwise" && k.kind !== "row" && k.kind !== "multi") throw new Error(`internal: ${k.kind} kernel ${k.name} with extra outputs`);
   switch (k.kind) {
+    case "row":
+      return rowKernel(k, dims, opts);
+    case "multi":
+      return multiKernel(k, dims, opts);
     case "contraction":
       return contraction(k, dims, opts, matmuls);
     case "window":
@@ -88,7 +106,8 @@ export function grid1d(threads: number, wg: number, limit = MAX_WORKGROUPS): [nu
   return [Math.ceil(groups / y), y, 1];
 }
 
-function bindings(inputs: Value[], extraOutputs = 0): string[] {
+/** The storage bindings of a kernel: `in0`, `in1`, ... read, then `out`, `out1`, ... written. */
+export function bindings(inputs: Value[], extraOutputs = 0): string[] {
   const lines = inputs.map((_, i) => `@group(0) @binding(${i}) var<storage, read> in${i}: array<f32>;`);
   lines.push(`@group(0) @binding(${inputs.length}) var<storage, read_write> out: array<f32>;`);
   for (let j = 1; j <= extraOutputs; j++) lines.push(`@group(0) @binding(${inputs.length + j}) var<storage, read_write> out${j}: array<f32>;`);
@@ -99,11 +118,7 @@ function elementwiseKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): 
   const space = concreteShape(k.output.type.shape, dims);
   const total = numel(space);
   const wg = opts.workgroupSize;
-  const { lines, ref } = expressionBody({ kernel: k, nodes: k.nodes, index: "i", dims });
-  const result = ref(k.output);
   const extras = k.extraOutputs ?? [];
-  // NOTE: after the result, so each extra is a value the body has named already.
-  const writes = extras.map((v, j) => `out${j + 1}[i] = ${ref(v)};`);
   const wgsl = [
     ...bindings(k.inputs, extras.length),
     "",
@@ -111,13 +126,20 @@ function elementwiseKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): 
     `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`,
     `  let i = gid.x + gid.y * nwg.x * ${wg}u;`,
     `  if (i >= ${LENGTH}) { return; }`,
-    ...lines.map((l) => `  ${l}`),
-    `  out[i] = ${result};`,
-    ...writes.map((l) => `  ${l}`),
+    ...elementwiseLines(k, dims, ["out", ...extras.map((_, j) => `out${j + 1}`)]),
     `}`,
     "",
   ].join("\n");
   return { name: k.name, wgsl, workgroups: grid1d(total, wg), inputs: k.inputs, output: k.output, ...(extras.length ? { extraOutputs: extras } : {}) };
+}
+
+/** The statements of an elementwise kernel's thread `i` (in bounds), storing its output and extra outputs in the buffers `outs`. */
+export function elementwiseLines(k: Kernel, dims: DimBindings, outs: string[]): string[] {
+  const { lines, ref } = expressionBody({ kernel: k, nodes: k.nodes, index: "i", dims });
+  const result = ref(k.output);
+  // NOTE: after the result, so each extra is a value the body has named already.
+  const writes = (k.extraOutputs ?? []).map((v, j) => `${outs[j + 1]}[i] = ${ref(v)};`);
+  return [...lines, `${outs[0]}[i] = ${result};`, ...writes].map((l) => `  ${l}`);
 }
 
 /** Reductions over more values than this add them up in chunks of this many (see reduceKernel). */
@@ -129,52 +151,8 @@ export const REDUCE_CHUNK = 1024;
  * after the reduction: a mean's negation, a bias's SGD update) on the result at its own index.
  */
 function reduceKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): CompiledKernel {
-  const red = k.nodes.find((n) => opDef(n.op).kind === "reduce")!;
-  const { prologue, epilogue } = splitAtReduction(k.nodes, red);
-  const def = opDef(red.op) as ReduceOp;
-  const src = red.inputs[0]!;
-  const space = concreteShape(src.type.shape, dims);
-  const axes = reduceAxes(red.attrs, space.length);
-  const sp = stridesOf(space);
-  const kept = space.map((_, d) => d).filter((d) => !axes.includes(d));
-  const keptShape = kept.map((d) => space[d]!);
-  const keptStrides = stridesOf(keptShape);
-  const redShape = axes.map((d) => space[d]!);
-  const redStrides = stridesOf(redShape);
-  const outCount = numel(keptShape);
-  const count = numel(redShape);
-  // NOTE: the outermost coordinate needs no modulo (o < outCount); without it a leading batch
-  // dim appears nowhere in the text, and every batch size shares the pipeline.
-  const coord = (v: string, strides: number[], shape: number[], j: number) =>
-    j === 0 ? (strides[0] === 1 ? v : `(${v} / ${strides[0]}u)`) : `((${v} / ${strides[j]}u) % ${shape[j]}u)`;
-  const base = kept.map((d, j) => `${coord("o", keptStrides, keptShape, j)} * ${sp[d]}u`).join(" + ") || "0u";
-  const offset = axes.map((d, j) => `${coord("r", redStrides, redShape, j)} * ${sp[d]}u`).join(" + ") || "0u";
-  const { lines: read, ref } = expressionBody({ kernel: k, nodes: prologue, index: "j", dims });
-  const value = ref(src);
   const wg = opts.workgroupSize;
-  // NOTE: one f32 accumulator over n values drifts by up to about n/2 units in the last place: the
-  // mean of 200,000 squares came out 0.36% off the CPU reference's (found by the fuzzer). Long
-  // reductions add up chunks of REDUCE_CHUNK values first, then the chunks (about (n/C + C)/2).
-  const chunked = count > REDUCE_CHUNK;
-  const loop = chunked
-    ? [
-        `  for (var r0 = 0u; r0 < ${count}u; r0 += ${REDUCE_CHUNK}u) {`,
-        `    var part: f32 = ${def.wgslInit};`,
-        `    for (var r = r0; r < min(r0 + ${REDUCE_CHUNK}u, ${count}u); r++) {`,
-        `      let j = base + ${offset};`,
-        ...read.map((l) => `      ${l}`),
-        `      part = ${def.wgslCombine("part", value)};`,
-        `    }`,
-        `    acc = ${def.wgslCombine("acc", "part")};`,
-        `  }`,
-      ]
-    : [
-        `  for (var r = 0u; r < ${count}u; r++) {`,
-        `    let j = base + ${offset};`,
-        ...read.map((l) => `    ${l}`),
-        `    acc = ${def.wgslCombine("acc", value)};`,
-        `  }`,
-      ];
+  const { lines, outCount } = reduceLines(k, dims, "out");
   const wgsl = [
     ...bindings(k.inputs),
     "",
@@ -182,14 +160,67 @@ function reduceKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): Compi
     `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`,
     `  let o = gid.x + gid.y * nwg.x * ${wg}u;`,
     `  if (o >= ${LENGTH}) { return; }`,
-    `  let base = ${base};`,
-    `  var acc: f32 = ${def.wgslInit};`,
-    ...loop,
-    ...epilogueLines(k, epilogue, red, def.wgslFinish("acc", wgslFloat(count)), dims),
+    ...lines,
     `}`,
     "",
   ].join("\n");
   return { name: k.name, wgsl, workgroups: grid1d(outCount, wg), inputs: k.inputs, output: k.output };
+}
+
+/** Where a reduction over `axes` of `space` reads: the row's `base` (from its output index `o`) and each element's `offset` from it (from `r`). */
+export function reductionIndexing(space: number[], axes: number[]): { base: string; offset: string; count: number; outCount: number } {
+  const sp = stridesOf(space);
+  const kept = space.map((_, d) => d).filter((d) => !axes.includes(d));
+  const keptShape = kept.map((d) => space[d]!);
+  const keptStrides = stridesOf(keptShape);
+  const redShape = axes.map((d) => space[d]!);
+  const redStrides = stridesOf(redShape);
+  // NOTE: the outermost coordinate needs no modulo (o < outCount); without it a leading batch
+  // dim appears nowhere in the text, and every batch size shares the pipeline.
+  const coord = (v: string, strides: number[], shape: number[], j: number) =>
+    j === 0 ? (strides[0] === 1 ? v : `(${v} / ${strides[0]}u)`) : `((${v} / ${strides[j]}u) % ${shape[j]}u)`;
+  const base = kept.map((d, j) => `${coord("o", keptStrides, keptShape, j)} * ${sp[d]}u`).join(" + ") || "0u";
+  const offset = axes.map((d, j) => `${coord("r", redStrides, redShape, j)} * ${sp[d]}u`).join(" + ") || "0u";
+  return { base, offset, count: numel(redShape), outCount: numel(keptShape) };
+}
+
+/**
+ * The loop of one reduction into `acc` (declared here) over `count` elements at `j = base +
+ * offset`, each read by `read` (statements) as `value`.
+ */
+export function reductionLoop(def: ReduceOp, acc: string, count: number, offset: string, read: string[], value: string): string[] {
+  // NOTE: one f32 accumulator over n values drifts by up to about n/2 units in the last place: the
+  // mean of 200,000 squares came out 0.36% off the CPU reference's (found by the fuzzer). Long
+  // reductions add up chunks of REDUCE_CHUNK values first, then the chunks (about (n/C + C)/2).
+  const head = `var ${acc}: f32 = ${def.wgslInit};`;
+  if (count > REDUCE_CHUNK)
+    return [
+      head,
+      `for (var r0 = 0u; r0 < ${count}u; r0 += ${REDUCE_CHUNK}u) {`,
+      `  var part: f32 = ${def.wgslInit};`,
+      `  for (var r = r0; r < min(r0 + ${REDUCE_CHUNK}u, ${count}u); r++) {`,
+      `    let j = base + ${offset};`,
+      ...read.map((l) => `    ${l}`),
+      `    part = ${def.wgslCombine("part", value)};`,
+      `  }`,
+      `  ${acc} = ${def.wgslCombine(acc, "part")};`,
+      `}`,
+    ];
+  return [head, `for (var r = 0u; r < ${count}u; r++) {`, `  let j = base + ${offset};`, ...read.map((l) => `  ${l}`), `  ${acc} = ${def.wgslCombine(acc, value)};`, `}`];
+}
+
+/** The statements of a reduce kernel's thread `o` (in bounds), storing its result in `out`; and how many threads it needs. */
+export function reduceLines(k: Kernel, dims: DimBindings, out: string): { lines: string[]; outCount: number } {
+  const red = k.nodes.find((n) => opDef(n.op).kind === "reduce")!;
+  const { prologue, epilogue } = splitAtReduction(k.nodes, red);
+  const def = opDef(red.op) as ReduceOp;
+  const src = red.inputs[0]!;
+  const space = concreteShape(src.type.shape, dims);
+  const { base, offset, count, outCount } = reductionIndexing(space, reduceAxes(red.attrs, space.length));
+  const { lines: read, ref } = expressionBody({ kernel: k, nodes: prologue, index: "j", dims });
+  const value = ref(src);
+  const lines = [`let base = ${base};`, ...reductionLoop(def, "acc", count, offset, read, value), ...epilogueLines(k, epilogue, red, def.wgslFinish("acc", wgslFloat(count)), dims, out)];
+  return { lines: lines.map((l) => `  ${l}`), outCount };
 }
 
 /**
@@ -205,12 +236,12 @@ function splitAtReduction(nodes: Node[], red: Node): { prologue: Node[]; epilogu
   return { prologue: nodes.filter((n) => n !== red && feeds.has(n.out)), epilogue: nodes.filter((n) => n !== red && !feeds.has(n.out)) };
 }
 
-/** The lines that store a reduce kernel's result: the reduction's value, or the epilogue's on it. */
-function epilogueLines(k: Kernel, epilogue: Node[], red: Node, value: string, dims: DimBindings): string[] {
-  if (!epilogue.length) return [`  out[o] = ${value};`];
+/** The lines that store a reduce kernel's result in `out`: the reduction's value, or the epilogue's on it. */
+function epilogueLines(k: Kernel, epilogue: Node[], red: Node, value: string, dims: DimBindings, out: string): string[] {
+  if (!epilogue.length) return [`${out}[o] = ${value};`];
   const body = expressionBody({ kernel: k, nodes: epilogue, index: "o", dims, preset: new Map([[red.out, "reduced"]]) });
   const result = body.ref(k.output);
-  return [`  let reduced = ${value};`, ...body.lines.map((l) => `  ${l}`), `  out[o] = ${result};`];
+  return [`let reduced = ${value};`, ...body.lines, `${out}[o] = ${result};`];
 }
 
 /** A matmul, with the elementwise nodes after it in the kernel as its epilogue. */
@@ -302,6 +333,41 @@ function windowKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): Compi
       comment: `${head.op}: out[${space.join(", ")}] from ${ctx.ins.map((s) => `[${s.join(", ")}]`).join(", ")}`,
     });
     return { name: k.name, wgsl, workgroups, inputs: k.inputs, output: k.output };
+  }
+  const blocks = def.blocks?.(ctx);
+  if (blocks) {
+    // Statements of each element go inside the store loop: emitted after its head.
+    const mark = lines.length;
+    const t = ctx.name("t");
+    const el = blocks.element(t);
+    const inner = lines.splice(mark);
+    const wgsl = [
+      ...bindings(k.inputs),
+      "",
+      `fn epilogue(acc: f32, idx: u32) -> f32 {`,
+      ...body.lines.map((l) => `  ${l}`),
+      `  return ${result};`,
+      `}`,
+      "",
+      `// ${head.op}: out[${space.join(", ")}] from ${ctx.ins.map((s) => `[${s.join(", ")}]`).join(", ")}, one thread per block of ${blocks.count}`,
+      `@compute @workgroup_size(${wg})`,
+      `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`,
+      ...k.inputs.map((_, i) => `  _ = &in${i};`),
+      `  let idx = gid.x + gid.y * nwg.x * ${wg}u;`,
+      `  if (idx >= ${LENGTH} / ${blocks.per.outputs}u * ${blocks.per.threads}u) { return; }`,
+      ...lines.map((l) => `  ${l}`),
+      // NOTE: one store site in a loop whose count the shader compiler cannot see (as the implicit
+      // GEMM's store loop): llvmpipe writes out short counted loops and expands every store site
+      // into a branch per SIMD lane, both of which slow the first dispatch's compile.
+      `  let n_out = select(0u, ${blocks.count}u, arrayLength(&out) > 0u);`,
+      `  for (var ${t} = 0u; ${t} < n_out; ${t}++) {`,
+      ...inner.map((l) => `    ${l}`),
+      `    if (${el.valid}) { out[${el.index}] = epilogue(${el.value}, ${el.index}); }`,
+      `  }`,
+      `}`,
+      "",
+    ].join("\n");
+    return { name: k.name, wgsl, workgroups: grid1d(blocks.threads, wg), inputs: k.inputs, output: k.output };
   }
   const value = def.wgsl(ctx);
   const wgsl = [

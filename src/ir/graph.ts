@@ -69,15 +69,21 @@ export class Node {
 /** A group of nodes that runs as one kernel, produced by the fuse pass. */
 export interface Kernel {
   name: string;
-  kind: "elementwise" | "reduce" | "contraction" | "window" | "movement";
+  /**
+   * How codegen runs it. Besides one elementwise DAG, reduction, contraction, window op or view:
+   * "row", reductions over the same rows and what is computed from them, one thread a row; and
+   * "multi", independent elementwise and reduce kernels as segments of one grid (fuse-merge.ts).
+   */
+  kind: "elementwise" | "reduce" | "contraction" | "window" | "movement" | "row" | "multi";
   /** Nodes in topological order; the last one produces the kernel's result. */
   nodes: Node[];
   /** Values read from outside the kernel, in binding order. */
   inputs: Value[];
   output: Value;
   /**
-   * Members an elementwise kernel writes besides its output, bound after it: materialised values
-   * (an optimizer's moments) whose readers are all in the kernel.
+   * Members a kernel writes besides its output, bound after it: materialised values (an
+   * optimizer's moments) whose readers are all in an elementwise kernel, and the results of a
+   * row or multi kernel read by other kernels.
    */
   extraOutputs?: Value[];
 }

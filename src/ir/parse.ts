@@ -55,7 +55,7 @@ export function parseGraph(text: string, file = "<ir>"): { graph?: Graph; errors
 const UNTYPED: TensorType = { dtype: "f32", shape: [] };
 const ROLES: readonly ArgRole[] = ["input", "label", "param", "state", "hyper"];
 const INITS: readonly Init["kind"][] = ["zeros", "ones", "normal", "uniform", "xavier", "he"];
-const KINDS: readonly Kernel["kind"][] = ["elementwise", "reduce", "contraction", "window", "movement"];
+const KINDS: readonly Kernel["kind"][] = ["elementwise", "reduce", "contraction", "window", "movement", "row", "multi"];
 const ORIGINS: readonly Origin[] = ["forward", "grad", "update"];
 
 /** A line that fails only because it uses a value whose own line failed: not reported again. */
@@ -120,10 +120,20 @@ class IrParser {
     const g = this.graph;
     g.typed = this.typed ?? false;
     if (this.kernels.length) g.kernels = this.kernels;
-    // A materialised member before a kernel's last node is one the kernel writes too (fuse's step 2b).
+    // A member before a kernel's last node that is materialised (fuse's step 2b) or read by
+    // another kernel (a row or multi kernel's results) is one the kernel writes too; a reshape
+    // (an alias) read elsewhere has its input written.
     const kept = new Set(g.materialized());
+    const owner = new Map<Value, Kernel>();
+    for (const k of this.kernels) for (const n of k.nodes) owner.set(n.out, k);
+    const readElsewhere = new Set<Value>();
+    for (const n of g.nodes) for (const v of n.inputs) if (owner.has(v) && owner.get(v) !== owner.get(n.out)) readElsewhere.add(v);
     for (const k of this.kernels) {
-      const extras = k.nodes.slice(0, -1).filter((n) => kept.has(n.out)).map((n) => n.out);
+      const extras: Value[] = [];
+      for (const n of k.nodes.slice(0, -1)) {
+        const out = n.op === "reshape" ? n.inputs[0]! : n.out;
+        if ((kept.has(n.out) || readElsewhere.has(n.out)) && out !== k.output && !extras.includes(out)) extras.push(out);
+      }
       if (extras.length) k.extraOutputs = extras;
     }
     try {

@@ -35,6 +35,13 @@ export interface GpuContext {
    * llvmpipe): netc then compiles ahead on sibling devices in parallel (see parallel-compile.ts).
    */
   firstDispatchCompiles?: boolean;
+  /**
+   * The subgroup size when the device has WGSL subgroups and the adapter runs every subgroup at
+   * one size (llvmpipe: its SIMD width, 8 with AVX2); kernels may then share loads across a subgroup.
+   */
+  subgroupSize?: number;
+  /** Waiting for the device spins the JavaScript thread (Dawn for Node): waits go through quiet-wait.ts. */
+  spinsWhileWaiting?: boolean;
 }
 
 /** The result of `acquireGpu`: a device, or the reason there is none. */
@@ -103,8 +110,11 @@ export async function acquireGpu(): Promise<AcquireResult> {
   let device: GPUDevice;
   let requiredFeatures: GPUFeatureName[];
   try {
-    // NOTE: timestamp queries only for the profiler (`--profile`); the feature costs nothing unused.
-    requiredFeatures = adapter.features.has("timestamp-query") ? ["timestamp-query"] : [];
+    // NOTE: timestamp queries only for the profiler (`--profile`), subgroups for kernels that ask
+    // for them (see subgroupSize); the features cost nothing unused. NETC_SUBGROUPS=0 leaves
+    // subgroups off, to measure what they give.
+    const wanted: GPUFeatureName[] = isNode() && process.env["NETC_SUBGROUPS"] === "0" ? ["timestamp-query"] : ["timestamp-query", "subgroups"];
+    requiredFeatures = wanted.filter((f) => adapter.features.has(f));
     device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: "netc" });
   } catch (e) {
     return { ok: false, reason: `requestDevice failed on ${describeAdapter(adapter)}: ${messageOf(e)}` };
@@ -122,6 +132,9 @@ export async function acquireGpu(): Promise<AcquireResult> {
     },
     errors: [],
     firstDispatchCompiles: isFirstDispatchCompiler(adapter),
+    ...fixedSubgroupSize(adapter, device),
+    // NOTE: NETC_QUIET_WAIT=0 waits as Dawn does by itself, to measure what the quiet wait gives.
+    spinsWhileWaiting: !browserGpu && isNode() && process.env["NETC_QUIET_WAIT"] !== "0",
   };
   device.addEventListener("uncapturederror", (event) => {
     context.errors.push(`uncaptured ${errorKind(event.error)}: ${event.error.message}`);
@@ -331,4 +344,12 @@ function errorKind(e: GPUError): string {
 
 function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/** `{ subgroupSize }` when `device` has subgroups and the adapter reports one size for them all, else nothing. */
+function fixedSubgroupSize(adapter: GPUAdapter, device: GPUDevice): { subgroupSize?: number } {
+  if (!device.features.has("subgroups")) return {};
+  const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const [lo, hi] = [info.subgroupMinSize, info.subgroupMaxSize];
+  return typeof lo === "number" && lo > 1 && lo === hi ? { subgroupSize: lo } : {};
 }

@@ -1,6 +1,7 @@
 /// <reference types="@webgpu/types" preserve="true" />
 import type { GpuContext } from "./device.js";
 import type { PipelineCache } from "./pipelines.js";
+import { quietWait } from "./quiet-wait.js";
 
 /** A storage buffer (STORAGE | COPY_SRC | COPY_DST) of at least `bytes`, rounded up to 4 and never empty. */
 export function createStorage(device: GPUDevice, bytes: number, label?: string): GPUBuffer {
@@ -15,8 +16,8 @@ export function upload(device: GPUDevice, buffer: GPUBuffer, data: Float32Array)
   device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
 }
 
-/** Copies the first `byteLength` bytes of `buffer` through a MAP_READ staging buffer. */
-export async function readBack(device: GPUDevice, buffer: GPUBuffer, byteLength: number): Promise<Float32Array> {
+/** Copies the first `byteLength` bytes of `buffer` through a MAP_READ staging buffer (`spins`: see GpuContext.spinsWhileWaiting). */
+export async function readBack(device: GPUDevice, buffer: GPUBuffer, byteLength: number, spins?: boolean): Promise<Float32Array> {
   const bytes = Math.ceil(byteLength / 4) * 4;
   if (bytes === 0) return new Float32Array(0);
   const staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: "read-back" });
@@ -24,7 +25,7 @@ export async function readBack(device: GPUDevice, buffer: GPUBuffer, byteLength:
     const enc = device.createCommandEncoder();
     enc.copyBufferToBuffer(buffer, 0, staging, 0, bytes);
     device.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
+    await quietWait(spins, staging.mapAsync(GPUMapMode.READ));
     // NOTE: copy out of the mapped range; it is detached by unmap.
     const out = new Float32Array(staging.getMappedRange().slice(0));
     staging.unmap();
@@ -77,7 +78,7 @@ export async function runKernelOnce(gpu: GpuContext, pipelines: PipelineCache, r
     const [oomError, validationError] = await Promise.all([oom, invalid]);
     const error = validationError ?? oomError;
     if (error) throw new Error(`kernel run failed: ${error.message}`);
-    return await readBack(device, output, run.outputLength * 4);
+    return await readBack(device, output, run.outputLength * 4, gpu.spinsWhileWaiting);
   } finally {
     for (const b of buffers) b.destroy();
     output.destroy();

@@ -1,6 +1,7 @@
 /// <reference types="@webgpu/types" preserve="true" />
 import { nodeBuiltin } from "../base/node-builtins.js";
 import { openSiblingDevice, shaderCacheDir, type GpuContext } from "./device.js";
+import { quietWait } from "./quiet-wait.js";
 
 /**
  * Compiling a step's shaders in parallel where the driver compiles at the first dispatch (Mesa's
@@ -61,7 +62,7 @@ export async function compileAhead(gpu: GpuContext, shaders: readonly ShaderAhea
   try {
     const devices = [gpu.device, ...opened];
     const shares = balance(pending, devices.length);
-    await Promise.all(devices.map((device, i) => dispatchOnce(device, device === gpu.device, shares[i]!)));
+    await Promise.all(devices.map((device, i) => dispatchOnce(device, device === gpu.device, shares[i]!, gpu.spinsWhileWaiting)));
     index.add([...fresh.keys()]);
     return { devices: devices.length, shaders: pending.length, ms: performance.now() - t0 };
   } finally {
@@ -83,14 +84,14 @@ function balance(shaders: readonly ShaderAhead[], n: number): ShaderAhead[][] {
 }
 
 /** One workgroup of each shader on `device` in one submit, awaited; errors stay on that device. */
-async function dispatchOnce(device: GPUDevice, main: boolean, shaders: readonly ShaderAhead[]): Promise<void> {
+async function dispatchOnce(device: GPUDevice, main: boolean, shaders: readonly ShaderAhead[], spins: boolean | undefined): Promise<void> {
   if (shaders.length === 0) return;
   if (main) device.pushErrorScope("validation");
   const buffers: GPUBuffer[] = [];
   try {
     const pipelines = main
       ? shaders.map((s) => s.pipeline)
-      : await Promise.all(shaders.map((s) => device.createComputePipelineAsync({ layout: "auto", compute: { module: device.createShaderModule({ code: s.wgsl }), entryPoint: s.entry } }).catch(() => undefined)));
+      : await quietWait(spins, Promise.all(shaders.map((s) => device.createComputePipelineAsync({ layout: "auto", compute: { module: device.createShaderModule({ code: s.wgsl }), entryPoint: s.entry } }).catch(() => undefined))));
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
     shaders.forEach((s, i) => {
@@ -107,7 +108,7 @@ async function dispatchOnce(device: GPUDevice, main: boolean, shaders: readonly 
     });
     pass.end();
     device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
+    await quietWait(spins, device.queue.onSubmittedWorkDone());
   } catch {
     // NOTE: best effort (see compileAhead): the real first dispatch compiles what failed here.
   } finally {

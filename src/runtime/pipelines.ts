@@ -1,16 +1,28 @@
 /// <reference types="@webgpu/types" preserve="true" />
+import { isNode } from "./node-modules.js";
+
 /**
- * Compute pipelines cached by WGSL text (and entry point). Pipelines are built with
- * `createComputePipelineAsync` and layout "auto"; concurrent requests for the same text share one
- * promise. A shader that does not compile rejects with its compile messages and the offending
- * source lines, and does not reach the device's uncaptured-error handler.
+ * Compute pipelines cached by WGSL text (and entry point), with layout "auto"; concurrent requests
+ * for the same text share one promise. A shader that does not compile rejects with its compile
+ * messages and the offending source lines, and does not reach the device's uncaptured-error handler.
+ *
+ * In Node (Dawn) pipelines are made with the blocking `createComputePipeline`; in a browser with
+ * `createComputePipelineAsync`, which keeps the page responsive.
  */
 export class PipelineCache {
   private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
   /** Milliseconds spent compiling, summed over pipelines (compiles run in parallel, so this can exceed wall time). */
   compileMs = 0;
 
-  constructor(private readonly device: GPUDevice) {}
+  /**
+   * NOTE: Dawn for Node answers every async call at its next poll of the device: 17 MLP pipelines
+   * took 150-260 ms made async (one after another or all at once) and 60-80 ms made blocking, on a
+   * warm shader cache, so blocking is a warm start's better choice there.
+   */
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly blocking = isNode(),
+  ) {}
 
   /** Pipelines compiled or being compiled (failed ones are forgotten). */
   get size(): number {
@@ -35,6 +47,7 @@ export class PipelineCache {
   private async compile(wgsl: string, entryPoint: string): Promise<GPUComputePipeline> {
     const t0 = performance.now();
     try {
+      if (this.blocking) return await this.compileBlocking(wgsl, entryPoint);
       // NOTE: an error scope keeps a bad shader out of the uncaptured-error list; the
       // compilation info below is the better report (line, column, message).
       this.device.pushErrorScope("validation");
@@ -57,6 +70,19 @@ export class PipelineCache {
     } finally {
       this.compileMs += performance.now() - t0;
     }
+  }
+
+  /** Module and pipeline made inside one pair of error scopes, pushed and popped with no await between. */
+  private async compileBlocking(wgsl: string, entryPoint: string): Promise<GPUComputePipeline> {
+    this.device.pushErrorScope("internal");
+    this.device.pushErrorScope("validation");
+    const module = this.device.createShaderModule({ code: wgsl });
+    const pipeline = this.device.createComputePipeline({ layout: "auto", compute: { module, entryPoint } });
+    const [invalid, internal] = await Promise.all([this.device.popErrorScope(), this.device.popErrorScope()]);
+    if (!invalid && !internal) return pipeline;
+    const errors = (await module.getCompilationInfo()).messages.filter((m) => m.type === "error");
+    if (errors.length) throw new Error(`WGSL does not compile:\n${formatMessages(wgsl, errors, invalid)}`);
+    throw new Error(`compute pipeline (entry point "${entryPoint}") failed: ${(invalid ?? internal)!.message}\n${numbered(wgsl)}`);
   }
 }
 

@@ -14,6 +14,8 @@
  * taken from every other profiled step, encoded as usual (a pass per kernel costs encoding time).
  */
 
+import { quietWait } from "./quiet-wait.js";
+
 /** What a kernel is called in a profile: its ops, and the `.net` location it came from. */
 export interface KernelLabel {
   name: string;
@@ -126,6 +128,7 @@ export class TimestampQueries {
   constructor(
     private readonly device: GPUDevice,
     private readonly kernels: number,
+    private readonly spins?: boolean,
   ) {
     const count = Math.max(2, 2 * kernels);
     this.set = device.createQuerySet({ type: "timestamp", count, label: "profile" });
@@ -143,7 +146,7 @@ export class TimestampQueries {
   }
 
   async read(): Promise<Float64Array> {
-    await this.readBuffer.mapAsync(GPUMapMode.READ);
+    await quietWait(this.spins, this.readBuffer.mapAsync(GPUMapMode.READ));
     const ns = new BigInt64Array(this.readBuffer.getMappedRange().slice(0));
     this.readBuffer.unmap();
     const ms = new Float64Array(this.kernels);

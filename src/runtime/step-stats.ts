@@ -7,13 +7,15 @@ import type { PipelineCache } from "./pipelines.js";
 /**
  * Step statistics of a training runner, accumulated on the device every step so that the figures
  * of an epoch cover all of its steps while the host reads back only now and then:
- *   1. after a step's kernels, a one-thread kernel adds loss × rows, accuracy × rows and rows to
- *      running sums, and counts the step;
- *   2. before it, a check kernel sets a flag when any updated value holds a NaN or ±Inf (tested on
- *      the exponent bits, so no fast-math assumption can fold it away): bit 1 for the params, bit 2
- *      for the state (optimizer moments, batchnorm statistics: Adam's v overflows under a finite
- *      loss and finite weights, and then stops the weights moving); the stats kernel records the
- *      first step (counted since the last reset) whose loss, weights or state were non-finite;
+ *   1. after a step's kernels, a check kernel looks for a NaN or ±Inf in every updated value
+ *      (tested on the exponent bits, so no fast-math assumption can fold it away), params and
+ *      state apart (optimizer moments, batchnorm statistics: Adam's v overflows under a finite
+ *      loss and finite weights, and then stops the weights moving), each workgroup adding what it
+ *      saw to one flag word;
+ *   2. the workgroup that finishes the check then adds loss × rows, accuracy × rows and rows to
+ *      running sums, counts the step, and records the first step (counted since the last reset)
+ *      whose loss, weights or state were non-finite: one dispatch a step (more check kernels only
+ *      when the updated values are more than a kernel binds);
  *   3. `run` reads the sums under the name {@link STEP_STATS} with the other read-backs (one map),
  *      and `resetStats` zeroes them (the start of an epoch) or puts back a saved copy (a skipped
  *      step undone). The CPU runner keeps the same figures in memory.
@@ -86,31 +88,74 @@ export function accumulate(a: Float32Array, loss: number, accuracy: number | und
   a[s.rows]! += rows;
 }
 
-const FINITE = `fn is_bad(v: f32) -> bool { return (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u; }`;
+/** Threads per workgroup of the check kernels. */
+const CHECK_WG = 64;
 
-/** WGSL of the stats kernel (with or without an accuracy to add). */
-export function statsShader(accuracy: boolean): string {
+/**
+ * The flag word's fields: workgroups done (bits 0-9), workgroups that saw a non-finite param
+ * (bits 10-19) and non-finite state (bits 20-29). One atomic add a workgroup updates all three,
+ * so the workgroup that completes the count sees every other's findings in the value it gets
+ * back (relaxed atomics order the operations on one word only).
+ */
+const FIELD = 10;
+const FIELD_MASK = (1 << FIELD) - 1;
+/**
+ * Most workgroups the check kernels of a step use in all (at most FIELD_MASK, which a field
+ * counts); grid-stride loops cover the rest. NOTE: 128, not 1023: on llvmpipe each workgroup's
+ * barrier costs, and the merged kernel took 2.1-2.5 ms a step over the MLP's 270,000 values
+ * with 1023 against 0.7-1.5 ms with 128 (a GPU still gets 8,192 threads).
+ */
+export const CHECK_GROUPS = 128;
+
+/**
+ * WGSL of a check kernel over buffers that hold params (`state[i]` false) or state (true): each
+ * workgroup adds to the flag word that it is done and whether it saw a NaN or ±Inf (tested on the
+ * exponent bits, so no fast-math assumption can fold it away). With `finish`, the workgroup that
+ * completes `finish.total` (every workgroup of the step's check kernels; this is the last of
+ * them) then adds the step to the statistics, records the first non-finite step, and clears the
+ * word: the check and the statistics are one dispatch.
+ */
+export function checkShader(state: readonly boolean[], finish?: { accuracy: boolean; total: number }): string {
   const s = STATS_SLOTS;
-  const b = accuracy ? ["loss", "acc", "rows", "flag", "stats"] : ["loss", "rows", "flag", "stats"];
-  const at = (name: string) => b.indexOf(name);
-  return [
-    `// step statistics: running sums of loss and accuracy times rows, the first non-finite step`,
-    `@group(0) @binding(${at("loss")}) var<storage, read> loss: array<f32>;`,
-    ...(accuracy ? [`@group(0) @binding(${at("acc")}) var<storage, read> acc: array<f32>;`] : []),
-    `@group(0) @binding(${at("rows")}) var<storage, read> rows: array<f32>;`,
-    `@group(0) @binding(${at("flag")}) var<storage, read_write> flag: array<u32>;`,
-    `@group(0) @binding(${at("stats")}) var<storage, read_write> stats: array<f32>;`,
-    FINITE,
-    `@compute @workgroup_size(1)`,
-    `fn main() {`,
+  const count = state.length;
+  const L = [`// the updated values are finite: a grid-stride loop over each; one atomic add a workgroup${finish ? "; the last workgroup adds the step's statistics" : ""}`];
+  for (let i = 0; i < count; i++) L.push(`@group(0) @binding(${i}) var<storage, read> w${i}: array<f32>;`);
+  const b = finish ? ["flag", "loss", ...(finish.accuracy ? ["acc"] : []), "rows", "stats"] : ["flag"];
+  const at = (name: string) => count + b.indexOf(name);
+  L.push(`@group(0) @binding(${at("flag")}) var<storage, read_write> flag: array<atomic<u32>>;`);
+  if (finish) {
+    L.push(`@group(0) @binding(${at("loss")}) var<storage, read> loss: array<f32>;`);
+    if (finish.accuracy) L.push(`@group(0) @binding(${at("acc")}) var<storage, read> acc: array<f32>;`);
+    L.push(`@group(0) @binding(${at("rows")}) var<storage, read> rows: array<f32>;`, `@group(0) @binding(${at("stats")}) var<storage, read_write> stats: array<f32>;`);
+  }
+  L.push(`var<workgroup> seen: atomic<u32>;`);
+  L.push(`@compute @workgroup_size(${CHECK_WG})`, `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {`);
+  // NOTE: branch-free: the least of the exponent bits' complements is 0 exactly when some value
+  // has every exponent bit set (NaN or ±Inf).
+  L.push(`  let stride = nwg.x * ${CHECK_WG}u;`, `  var least_w = 0x7f800000u;`, `  var least_s = 0x7f800000u;`);
+  for (let i = 0; i < count; i++) {
+    const least = state[i] ? "least_s" : "least_w";
+    L.push(`  for (var j = gid.x; j < arrayLength(&w${i}); j += stride) { ${least} = min(${least}, ~bitcast<u32>(w${i}[j]) & 0x7f800000u); }`);
+  }
+  L.push(`  if (least_w == 0u) { atomicOr(&seen, 1u); }`, `  if (least_s == 0u) { atomicOr(&seen, 2u); }`);
+  L.push(`  let found = workgroupUniformLoad(&seen);`);
+  L.push(`  if (lid != 0u) { return; }`);
+  L.push(`  let add = 1u + select(0u, ${1 << FIELD}u, (found & 1u) != 0u) + select(0u, ${1 << (2 * FIELD)}u, (found & 2u) != 0u);`);
+  if (!finish) {
+    L.push(`  atomicAdd(&flag[0], add);`, `}`, "");
+    return L.join("\n");
+  }
+  L.push(
+    `  let word = atomicAdd(&flag[0], add) + add;`,
+    `  if ((word & ${FIELD_MASK}u) != ${finish.total}u) { return; }`,
+    `  atomicStore(&flag[0], 0u);`,
     `  let n = rows[0];`,
     `  let l = loss[0];`,
     `  let steps = stats[${s.steps}] + 1.0;`,
     `  stats[${s.steps}] = steps;`,
-    `  let bad_loss = is_bad(l);`,
-    `  let bad_weights = (flag[0] & 1u) != 0u;`,
-    `  let bad_state = (flag[0] & 2u) != 0u;`,
-    `  flag[0] = 0u;`,
+    `  let bad_loss = (bitcast<u32>(l) & 0x7f800000u) == 0x7f800000u;`,
+    `  let bad_weights = ((word >> ${FIELD}u) & ${FIELD_MASK}u) != 0u;`,
+    `  let bad_state = ((word >> ${2 * FIELD}u) & ${FIELD_MASK}u) != 0u;`,
     `  if ((bad_loss || bad_weights || bad_state) && stats[${s.firstBad}] == 0.0) {`,
     `    stats[${s.firstBad}] = steps;`,
     `    stats[${s.firstKind}] = select(0.0, ${BAD.loss}.0, bad_loss) + select(0.0, ${BAD.weights}.0, bad_weights) + select(0.0, ${BAD.state}.0, bad_state);`,
@@ -119,35 +164,11 @@ export function statsShader(accuracy: boolean): string {
     `  if (bad_weights) { stats[${s.badWeights}] = stats[${s.badWeights}] + 1.0; }`,
     `  if (bad_state) { stats[${s.badState}] = stats[${s.badState}] + 1.0; }`,
     `  stats[${s.lossSum}] = stats[${s.lossSum}] + l * n;`,
-    ...(accuracy ? [`  stats[${s.accSum}] = stats[${s.accSum}] + acc[0] * n;`] : []),
+    ...(finish.accuracy ? [`  stats[${s.accSum}] = stats[${s.accSum}] + acc[0] * n;`] : []),
     `  stats[${s.rows}] = stats[${s.rows}] + n;`,
     `}`,
     "",
-  ].join("\n");
-}
-
-/** Threads per workgroup of the check kernel, and the most workgroups it uses (a grid-stride loop covers the rest). */
-const CHECK_WG = 64;
-const CHECK_GROUPS = 1024;
-
-/**
- * WGSL of the check kernel over buffers that hold params (`state[i]` false) or state (true): a
- * NaN or ±Inf sets bit 1 (a param) or bit 2 (state) of `flag[0]`.
- */
-export function checkShader(state: readonly boolean[]): string {
-  const count = state.length;
-  const L = [`// the updated values are finite: a grid-stride loop over each, one atomic per thread and kind that saw a bad value`];
-  for (let i = 0; i < count; i++) L.push(`@group(0) @binding(${i}) var<storage, read> w${i}: array<f32>;`);
-  L.push(`@group(0) @binding(${count}) var<storage, read_write> flag: array<atomic<u32>>;`);
-  L.push(`@compute @workgroup_size(${CHECK_WG})`, `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`);
-  // NOTE: branch-free: the least of the exponent bits' complements is 0 exactly when some value
-  // has every exponent bit set (NaN or ±Inf).
-  L.push(`  let stride = nwg.x * ${CHECK_WG}u;`, `  var least_w = 0x7f800000u;`, `  var least_s = 0x7f800000u;`);
-  for (let i = 0; i < count; i++) {
-    const least = state[i] ? "least_s" : "least_w";
-    L.push(`  for (var j = gid.x; j < arrayLength(&w${i}); j += stride) { ${least} = min(${least}, ~bitcast<u32>(w${i}[j]) & 0x7f800000u); }`);
-  }
-  L.push(`  if (least_w == 0u) { atomicOr(&flag[0], 1u); }`, `  if (least_s == 0u) { atomicOr(&flag[0], 2u); }`, `}`, "");
+  );
   return L.join("\n");
 }
 
@@ -170,8 +191,9 @@ export class GpuStepStats {
   }
 
   /**
-   * The dispatches one runner adds to its step: the check kernels (up to `maxBindings - 1`
-   * updated params each) and the stats kernel. `rows` is a buffer the caller owns and destroys.
+   * The dispatches one runner adds to its step: check kernels over the updated values (as many
+   * as a kernel can bind), the last of which also adds the step's statistics (see checkShader).
+   * `rows` is a buffer the caller owns and destroys.
    */
   async dispatches(
     cache: PipelineCache,
@@ -181,23 +203,29 @@ export class GpuStepStats {
     rows: GPUBuffer,
     checked: { buffer: GPUBuffer; count: number; state: boolean }[],
   ): Promise<{ pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; workgroups: [number, number, number] }[]> {
+    // NOTE: the last kernel binds the flag, loss, rows, statistics (and accuracy) besides its values; the others, the flag.
+    const lastPer = Math.max(1, maxBindings - (accuracy ? 5 : 4));
     const per = Math.max(1, maxBindings - 1);
     const groups: { buffer: GPUBuffer; count: number; state: boolean }[][] = [];
-    for (let i = 0; i < checked.length; i += per) groups.push(checked.slice(i, i + per));
+    const rest = checked.length > lastPer ? checked.length - lastPer : 0;
+    for (let i = 0; i < rest; i += per) groups.push(checked.slice(i, Math.min(rest, i + per)));
+    groups.push(checked.slice(rest));
     const bind = (pipeline: GPUComputePipeline, buffers: (GPUBuffer | GPUBufferBinding)[]) =>
       this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: buffers.map((b, binding) => ({ binding, resource: "buffer" in b ? b : { buffer: b } })) });
-    const checks = await Promise.all(
-      groups.map(async (g) => {
-        const pipeline = await cache.get(checkShader(g.map((c) => c.state)));
-        const most = Math.max(...g.map((c) => c.count));
-        const workgroups: [number, number, number] = [Math.max(1, Math.min(CHECK_GROUPS, Math.ceil(most / CHECK_WG))), 1, 1];
+    // The workgroups of each kernel (the step's total counted by the flag word stays within CHECK_GROUPS).
+    const share = Math.max(1, Math.floor(CHECK_GROUPS / groups.length));
+    const sizes = groups.map((g) => Math.max(1, Math.min(share, Math.ceil(Math.max(0, ...g.map((c) => c.count)) / CHECK_WG))));
+    const total = sizes.reduce((a, b) => a + b, 0);
+    return Promise.all(
+      groups.map(async (g, i) => {
+        const last = i === groups.length - 1;
+        const pipeline = await cache.get(checkShader(g.map((c) => c.state), last ? { accuracy: accuracy !== undefined, total } : undefined));
         // NOTE: sized: an updated value may live in a bigger arena slot, and the check reads arrayLength of each.
-        return { pipeline, bindGroup: bind(pipeline, [...g.map((c) => ({ buffer: c.buffer, size: Math.max(4, c.count * 4) })), this.flag]), workgroups };
+        const values = g.map((c) => ({ buffer: c.buffer, size: Math.max(4, c.count * 4) }));
+        const buffers = last ? [...values, this.flag, loss, ...(accuracy ? [accuracy] : []), rows, this.stats] : [...values, this.flag];
+        return { pipeline, bindGroup: bind(pipeline, buffers), workgroups: [sizes[i]!, 1, 1] as [number, number, number] };
       }),
     );
-    const pipeline = await cache.get(statsShader(accuracy !== undefined));
-    const stats = { pipeline, bindGroup: bind(pipeline, [loss, ...(accuracy ? [accuracy] : []), rows, this.flag, this.stats]), workgroups: [1, 1, 1] as [number, number, number] };
-    return [...checks, stats];
   }
 
   destroy(): void {

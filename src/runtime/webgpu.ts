@@ -8,6 +8,7 @@ import { createStorage, readBack } from "./gpu-buffers.js";
 import { checkPlanFits } from "./limits.js";
 import { compileAhead, type AheadReport } from "./parallel-compile.js";
 import { PipelineCache } from "./pipelines.js";
+import { quietWait } from "./quiet-wait.js";
 import { shortLocation, StepProfiler, TimestampQueries, type KernelLabel, type ProfileMethod } from "./profiler.js";
 import { checkedUpdates, GpuStepStats, keepsStats, STATS_LENGTH, STEP_STATS } from "./step-stats.js";
 import { badPersistent, Feeder, missingWeight, unreadable, type FeedTensor, type StepRunner } from "./runner.js";
@@ -197,7 +198,7 @@ export class WebGpuRunner implements StepRunner {
     // NOTE: the check kernels may have set the flag from uninitialised values.
     if (this.ownsStats) this.stepStats!.reset();
     else if (this.stepStats) device.queue.writeBuffer(this.stepStats.flag, 0, new Uint32Array(1));
-    await device.queue.onSubmittedWorkDone();
+    await quietWait(this.gpu.spinsWhileWaiting, device.queue.onSubmittedWorkDone());
   }
 
   private allocate(owner: WebGpuRunner | undefined, arena: PlanArena | undefined): void {
@@ -275,7 +276,7 @@ export class WebGpuRunner implements StepRunner {
     const out: Record<string, Float32Array> = {};
     let readMs = 0;
     if (slots.length > 0) {
-      await this.staging.mapAsync(GPUMapMode.READ);
+      await quietWait(this.gpu.spinsWhileWaiting, this.staging.mapAsync(GPUMapMode.READ));
       const t3 = prof ? performance.now() : 0;
       try {
         const mapped = this.staging.getMappedRange();
@@ -306,7 +307,7 @@ export class WebGpuRunner implements StepRunner {
     const timestamps = method !== "alone" && this.gpu.device.features.has("timestamp-query");
     const labels = this.kernelLabels();
     this.queries?.destroy();
-    this.queries = timestamps ? new TimestampQueries(this.gpu.device, labels.length) : undefined;
+    this.queries = timestamps ? new TimestampQueries(this.gpu.device, labels.length, this.gpu.spinsWhileWaiting) : undefined;
     this.profiler = new StepProfiler(labels, timestamps ? "timestamps" : "alone", steps);
     return this.profiler;
   }
@@ -344,7 +345,7 @@ export class WebGpuRunner implements StepRunner {
   private async timeAlone(): Promise<number[]> {
     const device = this.gpu.device;
     const ms: number[] = [];
-    await device.queue.onSubmittedWorkDone();
+    await quietWait(this.gpu.spinsWhileWaiting, device.queue.onSubmittedWorkDone());
     for (const d of this.dispatches) {
       const t = performance.now();
       for (let r = 0; r < 3; r++) {
@@ -354,7 +355,7 @@ export class WebGpuRunner implements StepRunner {
         pass.end();
         device.queue.submit([enc.finish()]);
       }
-      await device.queue.onSubmittedWorkDone();
+      await quietWait(this.gpu.spinsWhileWaiting, device.queue.onSubmittedWorkDone());
       ms.push((performance.now() - t) / 3);
     }
     return [...ms, ...this.statsDispatches.map(() => 0)];
@@ -395,7 +396,7 @@ export class WebGpuRunner implements StepRunner {
       tensors.forEach((t, i) => enc.copyBufferToBuffer(this.buffers[t.buffer]!, 0, staging, at[i]!, this.bytes(t.buffer)));
       device.queue.submit([enc.finish()]);
       this.noteSubmit(0, 0);
-      await staging.mapAsync(GPUMapMode.READ);
+      await quietWait(this.gpu.spinsWhileWaiting, staging.mapAsync(GPUMapMode.READ));
       const mapped = staging.getMappedRange();
       const out: Record<string, Float32Array> = {};
       tensors.forEach((t, i) => (out[t.name] = new Float32Array(mapped.slice(at[i]!, at[i]! + 4 * this.count(t.buffer)))));
@@ -418,7 +419,7 @@ export class WebGpuRunner implements StepRunner {
     const i = this.plan.buffers.findIndex((b) => b.value === id);
     if (i < 0) throw new Error(`internal: value %${id} has no buffer in ${this.plan.name}`);
     if (this.arena && !survivesStep(this.plan, i)) throw new Error(`internal: value %${id} of ${this.plan.name} shares arena memory; create the runner with arena: false to read it`);
-    return (await readBack(this.gpu.device, this.buffers[i]!, this.bytes(i))).subarray(0, this.count(i));
+    return (await readBack(this.gpu.device, this.buffers[i]!, this.bytes(i), this.gpu.spinsWhileWaiting)).subarray(0, this.count(i));
   }
 
   /** Adds one submit, with its dispatches and compute passes, to {@link encoded}. */

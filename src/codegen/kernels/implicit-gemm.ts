@@ -39,6 +39,13 @@ export interface GemmTiling {
   storeLoop?: boolean;
   /** k steps written out per loop iteration (when it divides k's size; 1 otherwise). */
   unroll?: number;
+  /**
+   * The adapter's subgroup size, when fixed and the device has WGSL subgroups: then, where a
+   * subgroup's threads share their rows (the workgroup's columns of threads are a multiple of it,
+   * and so is tileM), each thread loads tileM / size of the rows' A values at a k step and
+   * subgroupBroadcast hands them to the others. See sharedRows.
+   */
+  subgroup?: number;
 }
 
 export interface ImplicitGemmSpec {
@@ -84,22 +91,56 @@ export function workgroupShape(rows: number, cols: number, t: GemmTiling): [numb
   return [wx, wy];
 }
 
+/**
+ * The subgroup size when a subgroup's threads can share the loads of their rows' A values, else
+ * undefined: the threads of a subgroup share their rows when they lie in one row of the
+ * workgroup (invocations are numbered x first, and llvmpipe runs them in subgroups of
+ * consecutive numbers), so the workgroup's width must be a multiple of the size, and tileM too.
+ * NOTE: on llvmpipe every load is a loop over the SIMD lanes with a branch each (Mesa 25.0: even
+ * an address the same in every lane), and loads were 80% of an implicit GEMM's time; sharing A
+ * cuts a k step's loads per thread from tileM + tileN to tileM / size + tileN.
+ */
+function sharedRows(t: GemmTiling, wx: number): number | undefined {
+  const sg = t.subgroup;
+  return sg && sg > 1 && wx % sg === 0 && t.tileM % sg === 0 ? sg : undefined;
+}
+
 /** Threads in the smallest workgroup workgroupShape makes: one 8-wide SIMD vector of llvmpipe. */
 const MIN_THREADS = 8;
 
+/**
+ * The tiling and workgroup shape of an [m x n] output. With subgroups, an output too narrow for a
+ * subgroup-wide row of threads (a first layer's weight gradient: 32 x 9 over a k of B·26·26, 12
+ * threads of 8x4 blocks) gets columns of one output each, a subgroup wide, the last block's
+ * overhang accepted: more threads, and rows shared (2 loads per k step against 12).
+ */
+export function gemmShape(m: number, n: number, t: GemmTiling): { tiling: GemmTiling; wx: number; wy: number } {
+  const [wx, wy] = workgroupShape(m, n, t);
+  const sg = t.subgroup;
+  if (!sg || t.tileM % sg !== 0 || wx % sg === 0 || n <= sg / 2 || t.threads < sg) return { tiling: t, wx, wy };
+  const narrow = { ...t, tileN: 1 };
+  let y = Math.max(1, Math.min(t.threads / sg, 2 ** Math.ceil(Math.log2(Math.ceil(m / t.tileM)))));
+  const groups = () => Math.ceil(n / sg) * Math.ceil(m / (t.tileM * y));
+  while (groups() < (t.minWorkgroups ?? 1) && y > 1) y /= 2;
+  return { tiling: narrow, wx: sg, wy: y };
+}
+
 export function implicitGemmKernel(spec: ImplicitGemmSpec): { wgsl: string; workgroups: [number, number, number] } {
-  const { view, tiling } = spec;
-  const { tileM, tileN } = tiling;
+  const { view } = spec;
   const [m, n] = [numel(view.rows), numel(view.cols)];
-  const [wx, wy] = workgroupShape(m, n, tiling);
+  const { tiling, wx, wy } = gemmShape(m, n, spec.tiling);
+  const { tileM, tileN } = tiling;
   const tilesX = Math.ceil(n / (tileN * wx));
   const tilesY = Math.ceil(m / (tileM * wy));
   const grid = dispatchGrid(tilesX, tilesY, 1);
   const natural = grid[0] === tilesX && grid[1] === tilesY;
   const u = (v: number) => `${v}u`;
-  const L: string[] = [`// ${spec.comment}`, `// implicit GEMM [${m} x ${n}], k ${view.ks.join("x")}, ${tileM}x${tileN} per thread, workgroup ${wx}x${wy}`];
+  const sg = sharedRows(tiling, wx);
+  const L: string[] = [...(sg ? ["enable subgroups;"] : []), `// ${spec.comment}`];
+  L.push(`// implicit GEMM [${m} x ${n}], k ${view.ks.join("x")}, ${tileM}x${tileN} per thread, workgroup ${wx}x${wy}${sg ? `, rows shared by subgroups of ${sg}` : ""}`);
   L.push(...spec.header, "", `@compute @workgroup_size(${wx}, ${wy})`);
-  L.push(`fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {`);
+  const sid = sg ? ", @builtin(subgroup_invocation_id) sid: u32" : "";
+  L.push(`fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${sid}) {`);
   L.push(...spec.prologue.map((l) => `  ${l}`));
   if (natural) L.push(`  let tile_x = wid.x;`, `  let tile_y = wid.y;`);
   else {
@@ -111,18 +152,30 @@ export function implicitGemmKernel(spec: ImplicitGemmSpec): { wgsl: string; work
     );
   }
   L.push(`  let row0 = tile_y * ${u(tileM * wy)} + lid.y;`, `  let col0 = tile_x * ${u(tileN * wx)} + lid.x;`);
-  L.push(`  if (row0 >= ${u(m)} || col0 >= ${u(n)}) { return; }`);
+  // NOTE: with shared rows every thread of a subgroup must reach the broadcasts: threads past the
+  // output compute on clamped rows and columns and only their stores are skipped.
+  if (!sg) L.push(`  if (row0 >= ${u(m)} || col0 >= ${u(n)}) { return; }`);
   const rows = range(tileM);
   const cols = range(tileN);
   for (const r of rows.slice(1)) L.push(`  let row${r} = row0 + ${u(r * wy)};`);
   for (const c of cols.slice(1)) L.push(`  let col${c} = col0 + ${u(c * wx)};`);
   // Coordinates of each (clamped) row and column, and their outer parts.
-  for (const r of rows) L.push(...outerPart(`r${r}`, `row${r}`, m, view.rows, view.a));
+  if (sg) {
+    // This thread's share of the subgroup's rows: row sid, sid + size, ... of the block.
+    for (const i of range(tileM / sg)) {
+      L.push(`  let srow${i} = row0 + (sid + ${u(i * sg)}) * ${u(wy)};`);
+      L.push(...outerPart(`s${i}`, `srow${i}`, m, view.rows, view.a));
+    }
+    for (const r of rows) L.push(`  let r${r}_out = ${outIndex(r)};`);
+  } else for (const r of rows) L.push(...outerPart(`r${r}`, `row${r}`, m, view.rows, view.a));
   for (const c of cols) L.push(...outerPart(`c${c}`, `col${c}`, n, view.cols, view.b));
   for (const r of rows) for (const c of cols) L.push(`  var acc${r}_${c} = 0.0;`);
   L.push(...kLoop(view, tiling.unroll ?? 1, (ind) => {
     const body: string[] = [];
-    for (const r of rows) body.push(`${ind}let a${r} = ${load(spec, view.a, `r${r}`, "ka")};`);
+    if (sg) {
+      for (const i of range(tileM / sg)) body.push(`${ind}let sa${i} = ${load(spec, view.a, `s${i}`, "ka")};`);
+      for (const r of rows) body.push(`${ind}let a${r} = subgroupBroadcast(sa${Math.floor(r / sg)}, ${u(r % sg)});`);
+    } else for (const r of rows) body.push(`${ind}let a${r} = ${load(spec, view.a, `r${r}`, "ka")};`);
     for (const c of cols) body.push(`${ind}let b${c} = ${load(spec, view.b, `c${c}`, "kb")};`);
     for (const r of rows) for (const c of cols) body.push(`${ind}acc${r}_${c} += a${r} * b${c};`);
     return body;
@@ -130,7 +183,7 @@ export function implicitGemmKernel(spec: ImplicitGemmSpec): { wgsl: string; work
   if (tiling.storeLoop === false || tileM * tileN === 1) {
     for (const r of rows) {
       for (const c of cols) {
-        const guard = [r > 0 ? `row${r} < ${u(m)}` : "", c > 0 ? `col${c} < ${u(n)}` : ""].filter(Boolean).join(" && ");
+        const guard = [r > 0 || sg ? `row${r} < ${u(m)}` : "", c > 0 || sg ? `col${c} < ${u(n)}` : ""].filter(Boolean).join(" && ");
         const idx = `u32(r${r}_out + c${c}_out)`;
         const value = spec.epilogue ? `epilogue(acc${r}_${c}, ${idx})` : `acc${r}_${c}`;
         const store = `out[${idx}] = ${value};`;
@@ -159,6 +212,21 @@ export function implicitGemmKernel(spec: ImplicitGemmSpec): { wgsl: string; work
   }
   L.push(`}`, "");
   return { wgsl: L.join("\n"), workgroups: grid };
+
+  /** The output part of block row r (only its output index: its A values come by broadcast). */
+  function outIndex(r: number): string {
+    const p = `i32(min(row${r}, ${u(m - 1)}))`;
+    let inner = 1;
+    const terms: string[] = [];
+    for (let d = view.rows.length - 1; d >= 0; d--) {
+      const q = inner === 1 ? p : `(${p} / ${inner}i)`;
+      const coord = d === 0 ? q : `${q} % ${view.rows[d]}i`;
+      const c = view.out.rows[d]!;
+      if (c !== 0) terms.push(c === 1 ? `(${coord})` : `(${coord}) * ${c}i`);
+      inner *= view.rows[d]!;
+    }
+    return terms.length ? terms.join(" + ") : "0i";
+  }
 
   /** Unravels row (or column) `index` into coordinates and names its offset, bound and output parts. */
   function outerPart(p: string, index: string, count: number, extents: number[], op: GemmOperand): string[] {

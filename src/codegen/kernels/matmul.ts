@@ -20,6 +20,12 @@
  * 6. `splitK: S` makes the workgroup (x, y, S): slice z sums its share of k, the slices' sums meet
  *    in workgroup memory after one barrier, and slice 0 adds them up and stores. More threads per
  *    output block for outputs too small to occupy a GPU (a batch of 128 rows); no extra kernel.
+ * 7. `subgroups: true` (one row of threads) reads A once per subgroup instead of once per thread:
+ *    every thread of a workgroup needs the same tileM values of A' at each k, so lane l of a
+ *    subgroup loads row `row0 + 8g + l` and each thread takes row r from lane r % 8 with
+ *    subgroupBroadcast. On llvmpipe (Mesa 25.0) every storage read whose index is not a constant is
+ *    a loop over the SIMD lanes with a bounds check and a branch per lane, so reads, not
+ *    multiply-adds, bound a matmul: a 16x4 block then takes 2 + 4 reads per k instead of 16 + 4.
  *
  * Bindings (group 0): 0 = A, 1 = B, 2..1+extraInputs = epilogue inputs e0, e1, ..., last = out.
  */
@@ -57,6 +63,12 @@ export interface MatmulSpec {
    */
   vector?: 1 | 4;
   /**
+   * Read A' once per subgroup and broadcast it (see the header, step 7). Needs workgroup[1] = 1,
+   * no split-K, and a device with the `subgroups` feature whose subgroups have at least 8
+   * invocations (A' is then read as scalars: `vector` applies to B only).
+   */
+  subgroups?: boolean;
+  /**
    * WGSL defining `fn epilogue(acc: f32, b: u32, i: u32, j: u32) -> f32`; it may read the
    * `extraInputs` bindings as `e0`, `e1`, ... (each `array<f32>`).
    */
@@ -72,6 +84,7 @@ export interface MatmulVariant {
   kUnroll?: number;
   vector?: 1 | 4;
   splitK?: number;
+  subgroups?: boolean;
 }
 
 /** The variants the benchmark and the tests run. */
@@ -92,6 +105,13 @@ export const MATMUL_TEMPLATE_VARIANTS: MatmulVariant[] = [
   { name: "reg4x4k2", tileM: 4, tileN: 4, workgroup: [8, 8], splitK: 2 },
   { name: "row4x4", tileM: 4, tileN: 4, workgroup: [8, 1] },
   { name: "reg2x4v4k4", tileM: 2, tileN: 4, workgroup: [8, 4], vector: 4, splitK: 4 },
+];
+
+/** Variants that broadcast A across the subgroup (need the `subgroups` feature, subgroups of 8 or more). */
+export const MATMUL_SUBGROUP_VARIANTS: MatmulVariant[] = [
+  { name: "sg16x2", tileM: 16, tileN: 2, workgroup: [8, 1], subgroups: true },
+  { name: "sg16x4", tileM: 16, tileN: 4, workgroup: [8, 1], subgroups: true },
+  { name: "sg8x4v4", tileM: 8, tileN: 4, workgroup: [16, 1], vector: 4, subgroups: true },
 ];
 
 /** The WebGPU default for `maxComputeWorkgroupsPerDimension`. */
@@ -161,9 +181,10 @@ function matmulTemplate(spec: MatmulSpec): MatmulTemplate {
   const strideA = spec.batchStrideA ?? m * k;
   const strideB = spec.batchStrideB ?? k * n;
   const vector = spec.vector ?? 1;
+  const sg = spec.subgroups === true;
   // Which operands are read 4 floats at a time (see the header): each needs its contiguous
   // dimension, and its batch stride, to divide by 4.
-  const aVecK = vector === 4 && !transA && k % 4 === 0 && strideA % 4 === 0;
+  const aVecK = vector === 4 && !sg && !transA && k % 4 === 0 && strideA % 4 === 0;
   const bVecN = vector === 4 && !transB && n % 4 === 0 && tileN % 4 === 0 && strideB % 4 === 0;
   const bVecK = vector === 4 && transB && k % 4 === 0 && strideB % 4 === 0;
   const unroll = aVecK || bVecK ? 4 : Math.max(1, spec.kUnroll ?? 1);
@@ -190,7 +211,8 @@ function matmulTemplate(spec: MatmulSpec): MatmulTemplate {
   const lines: string[] = [];
   lines.push(
     `// matmul: out[${batch}, ${m}, ${n}] = A${transA ? "ᵀ" : ""}[${m}, ${k}] · B${transB ? "ᵀ" : ""}[${k}, ${n}], ` +
-      `${tileM}x${tileN} per thread, workgroup ${wx}x${wy}, k by ${unroll}${aVecK || bVecN || bVecK ? `, vec4 ${[aVecK ? "A" : "", bVecN || bVecK ? "B" : ""].join("")}` : ""}`,
+      `${tileM}x${tileN} per thread, workgroup ${wx}x${wy}, k by ${unroll}${aVecK || bVecN || bVecK ? `, vec4 ${[aVecK ? "A" : "", bVecN || bVecK ? "B" : ""].join("")}` : ""}${sg ? ", A broadcast across the subgroup" : ""}`,
+    ...(sg ? [`enable subgroups;`] : []),
     `@group(0) @binding(0) var<storage, read> mm_a: array<${aVecK ? "vec4<f32>" : "f32"}>;`,
     `@group(0) @binding(1) var<storage, read> mm_b: array<${bVecN || bVecK ? "vec4<f32>" : "f32"}>;`,
   );
@@ -202,7 +224,7 @@ function matmulTemplate(spec: MatmulSpec): MatmulTemplate {
   lines.push(
     ...(split > 1 ? [`var<workgroup> partial: array<f32, ${split * wx * wy * tileM * tileN}>;`, ""] : []),
     `@compute @workgroup_size(${wx}, ${wy}${split > 1 ? `, ${split}` : ""})`,
-    `fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {`,
+    `fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${sg ? ", @builtin(subgroup_invocation_id) lane: u32" : ""}) {`,
   );
   // NOTE: layout "auto" leaves out bindings the shader never uses, and the bind group would then
   // not match; a phony use keeps every epilogue input in the layout.
@@ -219,11 +241,14 @@ function matmulTemplate(spec: MatmulSpec): MatmulTemplate {
       `  let b = tile / ${u(tilesX * tilesY)};`,
     );
   }
-  // NOTE: a split workgroup meets at a barrier, which every thread must reach (uniform control
-  // flow): threads past the edge compute on clamped indices and skip only the stores.
-  const inRange = (cond: string) => (split > 1 ? `  let in_range = ${cond};` : `  if (!(${cond})) { return; }`);
-  // NOTE: with one row of threads, rows depend on the workgroup alone, so A's reads are uniform
-  // across the workgroup (llvmpipe then loads once for all SIMD lanes instead of gathering).
+  // NOTE: a split workgroup meets at a barrier, and a subgroup broadcast needs every lane, so
+  // both need uniform control flow: threads past the edge compute on clamped indices and skip only
+  // the stores.
+  const uniform = split > 1 || sg;
+  const inRange = (cond: string) => (uniform ? `  let in_range = ${cond};` : `  if (!(${cond})) { return; }`);
+  // NOTE: with one row of threads, rows depend on the workgroup alone. llvmpipe (Mesa 25.0) still
+  // reads them lane by lane (it reads once for all lanes only at a constant index); the subgroup
+  // broadcast (header, step 7) is what reads them once.
   lines.push(`  let row0 = tile_y * ${u(tileM * wy)}${wy > 1 ? " + lid.y" : ""};`);
   // Column c of the block: strided by the workgroup width, or with vec4 B, in groups of 4
   // adjacent columns (group g starts at colg_g, a multiple of 4).
@@ -239,7 +264,10 @@ function matmulTemplate(spec: MatmulSpec): MatmulTemplate {
   // Offsets of each row of A' and each column of B' at k = 0, clamped into the matrix (in vec4s
   // for an operand read as vec4).
   lines.push(`  let a_base = b * ${u(aVecK ? strideA / 4 : strideA)};`, `  let b_base = b * ${u(bVecN || bVecK ? strideB / 4 : strideB)};`);
-  for (const r of rows) lines.push(`  let a_off${r} = a_base + ${clampTimes(`row${r}`, m, aVecK ? k / 4 : aRow)};`);
+  // With the broadcast, lane l reads row row0 + 8g + l for each group g of 8 rows of the block.
+  const laneGroups = range(Math.ceil(tileM / 8));
+  if (sg) for (const g of laneGroups) lines.push(`  let a_lane${g} = a_base + ${clampTimes(`row0 + ${u(g * 8)} + lane`, m, aRow)};`);
+  else for (const r of rows) lines.push(`  let a_off${r} = a_base + ${clampTimes(`row${r}`, m, aVecK ? k / 4 : aRow)};`);
   if (bVecN) for (const g of groups) lines.push(`  let b_off${g} = b_base + ${n === 4 ? "0u" : `min(colg${g}, ${u(n - 4)}) / 4u`};`);
   else for (const c of cols) lines.push(`  let b_off${c} = b_base + ${clampTimes(`col${c}`, n, bVecK ? k / 4 : bCol)};`);
   if (bVecN) for (const r of rows) for (const g of groups) lines.push(`  var acc${r}_${g} = vec4<f32>(0.0);`);
@@ -251,10 +279,16 @@ function matmulTemplate(spec: MatmulSpec): MatmulTemplate {
     const at = (q: number) => (q === 0 ? "kk" : `(kk + ${u(q)})`);
     const a = (r: number, q: number) => (aVecK && vec ? `av${r}[${q}]` : `a${r}_${q}`);
     const bv = (c: number, q: number) => (bVecK && vec ? `bv${c}[${q}]` : `b${c}_${q}`);
-    for (const r of rows) {
-      if (aVecK && vec) out.push(`let av${r} = mm_a[a_off${r} + kk / 4u];`);
-      else for (const q of range(steps)) out.push(`let a${r}_${q} = ${aVecK ? `mm_a[a_off${r} + ${at(q)} / 4u][${at(q)} % 4u]` : `mm_a[a_off${r}${timesK(at(q), aK)}]`};`);
-    }
+    if (sg) {
+      for (const q of range(steps)) {
+        for (const g of laneGroups) out.push(`let al${g}_${q} = mm_a[a_lane${g}${timesK(at(q), aK)}];`);
+        for (const r of rows) out.push(`let a${r}_${q} = subgroupBroadcast(al${Math.floor(r / 8)}_${q}, ${u(r % 8)});`);
+      }
+    } else
+      for (const r of rows) {
+        if (aVecK && vec) out.push(`let av${r} = mm_a[a_off${r} + kk / 4u];`);
+        else for (const q of range(steps)) out.push(`let a${r}_${q} = ${aVecK ? `mm_a[a_off${r} + ${at(q)} / 4u][${at(q)} % 4u]` : `mm_a[a_off${r}${timesK(at(q), aK)}]`};`);
+      }
     if (bVecN) {
       for (const g of groups) for (const q of range(steps)) out.push(`let bv${g}_${q} = mm_b[b_off${g} + ${at(q)} * ${u(n / 4)}];`);
       for (const q of range(steps)) for (const r of rows) for (const g of groups) out.push(`acc${r}_${g} += ${a(r, q)} * bv${g}_${q};`);
@@ -318,7 +352,7 @@ function matmulTemplate(spec: MatmulSpec): MatmulTemplate {
   }
   for (const r of rows) {
     for (const c of cols) {
-      const guard = [r > 0 ? `row${r} < ${u(m)}` : "", bVecN ? (c >= 4 ? `colg${Math.floor(c / 4)} < ${u(n)}` : "") : c > 0 ? `col${c} < ${u(n)}` : ""]
+      const guard = [sg ? "in_range" : "", r > 0 ? `row${r} < ${u(m)}` : "", bVecN ? (c >= 4 ? `colg${Math.floor(c / 4)} < ${u(n)}` : "") : c > 0 ? `col${c} < ${u(n)}` : ""]
         .filter(Boolean)
         .join(" && ");
       const acc = bVecN ? `acc${r}_${Math.floor(c / 4)}[${c % 4}]` : `acc${r}_${c}`;
@@ -352,6 +386,9 @@ function check(spec: MatmulSpec): void {
   }
   const split = spec.splitK ?? 1;
   if (!Number.isInteger(split) || split < 1) throw new Error(`internal: matmul splitK must be a positive integer, got ${split}`);
+  if (spec.subgroups && (spec.workgroup[1] !== 1 || split > 1)) {
+    throw new Error(`internal: a matmul broadcasting A across the subgroup needs one row of threads and no split-K`);
+  }
   if (spec.workgroup[0] * spec.workgroup[1] * split > MAX_INVOCATIONS) {
     throw new Error(`internal: matmul workgroup ${spec.workgroup.join("x")}x${split} exceeds ${MAX_INVOCATIONS} invocations`);
   }

@@ -189,6 +189,30 @@ export interface WindowOp extends OpBase {
    * attributes allow one; codegen may then emit a register-blocked kernel instead of `wgsl`.
    */
   gemm?(ins: number[][], out: number[], attrs: Attrs): GemmView | undefined;
+  /**
+   * A kernel where each thread computes a block of output elements instead of one, when the op's
+   * attributes allow one (pool_grad over disjoint windows: a thread per window); codegen then
+   * uses it instead of `wgsl`. `w.idx` names the thread (u32, below `threads`).
+   */
+  blocks?(w: WindowWgsl): WindowBlocks | undefined;
+}
+
+/**
+ * A window op's kernel of one thread per block of outputs (see WindowOp.blocks): after the
+ * statements the op emitted for its thread, codegen loops over `count` elements and, for element
+ * `t` (a u32 name), stores `value` at `index` where `valid` holds, each from statements `element`
+ * emits inside the loop.
+ */
+export interface WindowBlocks {
+  /** Threads in all (for the grid). */
+  threads: number;
+  /**
+   * Threads per `outputs` elements of the output: the kernel bounds its threads by the output
+   * buffer's length through these, so its text does not depend on the batch size.
+   */
+  per: { outputs: number; threads: number };
+  count: number;
+  element(t: string): { index: string; valid: string; value: string };
 }
 
 /**

@@ -3,6 +3,7 @@ import { opDef } from "../ops/registry.js";
 import type { InferCtx } from "../ops/types.js";
 import { sameShape } from "../types.js";
 import type { PassContext } from "./pass.js";
+import { mergeKernels } from "./fuse-merge.js";
 import { mayRecompute, recomputeCheapValues } from "./recompute.js";
 
 /**
@@ -37,6 +38,8 @@ import { mayRecompute, recomputeCheapValues } from "./recompute.js";
  * 5. Sources (constants, size, iota) are inlined where they are read and reshapes alias their
  *    input, so neither gets a kernel.
  * 6. Nodes are reordered so each kernel's nodes are contiguous, at its root's position.
+ * 7. Whole kernels merge (fuse-merge.ts): reductions over the same rows, with the elementwise
+ *    kernels that read them, become one row kernel; small independent kernels, one multi kernel.
  * Steps 1-5 are `startGroup` and `join` (with `joinable` deciding), step 6 `emitKernels`.
  */
 export function fuse(input: Graph, _ctx: PassContext): Graph {
@@ -46,18 +49,15 @@ export function fuse(input: Graph, _ctx: PassContext): Graph {
   const wide = input.nodes.some(isWideConcat);
   const consumers = new Consumers(input);
   const plain = group(wide ? input.clone() : input.derive(), wide ? undefined : consumers);
-  if (mayRecompute(input, consumers)) {
-    const g = input.clone();
-    recomputeCheapValues(g);
-    const copied = group(g);
-    // NOTE: each group is one kernel, so only the grouping kept is emitted.
-    if (copied.groupCount < plain.groupCount) return emitKernels(copied);
-  }
-  return emitKernels(plain);
+  if (!mayRecompute(input, consumers)) return plain;
+  const g = input.clone();
+  recomputeCheapValues(g);
+  const copied = group(g);
+  return copied.kernels!.length < plain.kernels!.length ? copied : plain;
 }
 
-/** Steps 1-5 on `g` (a graph fuse may change); `consumers`: g's, when known. */
-function group(g: Graph, consumers?: Consumers): FuseState {
+/** Steps 1-6 on `g` (a graph fuse may change), which it returns; `consumers`: g's, when known. */
+function group(g: Graph, consumers?: Consumers): Graph {
   splitWideConcats(g);
   const s = new FuseState(g, consumers ?? new Consumers(g));
   for (let i = g.nodes.length - 1; i >= 0; i--) {
@@ -69,7 +69,10 @@ function group(g: Graph, consumers?: Consumers): FuseState {
     const sibling = siblingOf(s, n);
     if (!sibling || !join(s, n, sibling)) startGroup(s, n, i);
   }
-  return s;
+  emitKernels(s);
+  // NOTE: the consumers of each value are the same after reordering: the lists are shared.
+  mergeKernels(g, MAX_KERNEL_BUFFERS, s.consumers);
+  return g;
 }
 
 /** What the steps share: the graph's consumers, its materialised values, and each node's group and marks. */
@@ -85,8 +88,6 @@ class FuseState {
   readonly prologue: ValueSet;
   /** Elementwise groups rooted at a materialised value, in the order they started (step 2c). */
   readonly siblings: Group[] = [];
-  /** Groups started: the kernels the graph will have. */
-  groupCount = 0;
 
   constructor(
     readonly g: Graph,
@@ -282,7 +283,6 @@ function startGroup(s: FuseState, n: Node, at: number): void {
   // NOTE: the head's operands stay outside its group.
   const grp: Group = { root: n, head: head ? n : undefined, kind: groupKind, reads, extras: [], size: 1, filled: 0, at };
   s.groups.set(n.out, grp);
-  s.groupCount++;
   if (groupKind === "elementwise" && s.roots.has(n.out)) s.siblings.push(grp);
   if (head || isInlineWindow(n)) s.sealed.add(n.out);
   if (kind === "reduce") s.prologue.add(n.out);
@@ -290,10 +290,10 @@ function startGroup(s: FuseState, n: Node, at: number): void {
 
 /**
  * Orders the nodes with each group contiguous at its root's position, and lists the kernels (step
- * 6), in the graph, which it returns. Members precede their root (they feed it), so one sweep
- * collects each group's members in order by the time its root comes.
+ * 6). Members precede their root (they feed it), so one sweep collects each group's members in
+ * order by the time its root comes.
  */
-function emitKernels(s: FuseState): Graph {
+function emitKernels(s: FuseState): void {
   const { g } = s;
   const order = new Array<Node>(g.nodes.length);
   let placed = 0;
@@ -325,10 +325,8 @@ function emitKernels(s: FuseState): Graph {
     kernels.push(kernel);
   }
   if (placed !== order.length) throw new Error(`internal: fuse placed ${placed} of ${order.length} nodes`);
-  if (kernels.length !== s.groupCount) throw new Error(`internal: fuse emitted ${kernels.length} of its ${s.groupCount} groups`);
   g.nodes = order;
   g.kernels = kernels;
-  return g;
 }
 
 /** Most storage buffers one kernel may bind (WebGPU's default maxStorageBuffersPerShaderStage). */
