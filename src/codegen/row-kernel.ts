@@ -5,7 +5,7 @@ import { opDef } from "../ir/ops/registry.js";
 import type { ReduceOp } from "../ir/ops/types.js";
 import { concreteShape, numel, sameShape, type DimBindings } from "../ir/types.js";
 import { expressionBody } from "./expression-body.js";
-import { bindings, elementwiseLines, grid1d, reduceLines, reductionIndexing, reductionLoop, type CodegenOptions, type CompiledKernel } from "./wgsl.js";
+import { bindings, elementwiseLines, grid1d, reduceLines, reductionIndexing, reductionLoop, type CodegenOptions, type CompiledKernel } from "./kernel-parts.js";
 
 // The kernels fuse-merge.ts makes of whole kernels: row kernels (one thread a row, several
 // reductions over it in turn) and multi kernels (independent kernels as segments of one grid).
