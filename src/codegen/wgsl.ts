@@ -27,8 +27,14 @@ export interface CompiledKernel {
 export interface CodegenOptions {
   /** One parameter set for every matmul, or a choice per shape (a built-in table, or tuned: see matmul-tune.ts). */
   matmul: MatmulParams | MatmulChooser;
-  /** Threads per workgroup for elementwise and reduce kernels. */
+  /** Threads per workgroup for reduce, row and window kernels. */
   workgroupSize: number;
+  /**
+   * Elementwise kernels: `threads` per workgroup, each computing `perThread` elements (lane l of
+   * workgroup w takes w * threads * perThread + e * threads + l, so neighbouring lanes touch
+   * neighbouring elements at every step). See elementwiseKernel.
+   */
+  elementwise: { threads: number; perThread: number };
   /**
    * Window ops that are implicit matrix products (conv and its gradients): register-blocked with
    * these tiles, or "direct" for the one-thread-per-element loop every window op has.
@@ -43,6 +49,7 @@ export interface CodegenOptions {
 export const DEFAULT_CODEGEN: CodegenOptions = {
   matmul: defaultMatmulChooser("llvmpipe"),
   workgroupSize: 64,
+  elementwise: { threads: 256, perThread: 8 },
   conv: { tileM: 8, tileN: 4, threads: 64, minWorkgroups: 4 },
 };
 
@@ -114,20 +121,36 @@ export function bindings(inputs: Value[], extraOutputs = 0): string[] {
 function elementwiseKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): CompiledKernel {
   const space = concreteShape(k.output.type.shape, dims);
   const total = numel(space);
-  const wg = opts.workgroupSize;
+  const { threads: wg, perThread } = opts.elementwise;
   const extras = k.extraOutputs ?? [];
-  const wgsl = [
-    ...bindings(k.inputs, extras.length),
-    "",
-    `@compute @workgroup_size(${wg})`,
-    `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`,
-    `  let i = gid.x + gid.y * nwg.x * ${wg}u;`,
-    `  if (i >= ${LENGTH}) { return; }`,
-    ...elementwiseLines(k, dims, ["out", ...extras.map((_, j) => `out${j + 1}`)]),
-    `}`,
-    "",
-  ].join("\n");
-  return { name: k.name, wgsl, workgroups: grid1d(total, wg), inputs: k.inputs, output: k.output, ...(extras.length ? { extraOutputs: extras } : {}) };
+  const body = elementwiseLines(k, dims, ["out", ...extras.map((_, j) => `out${j + 1}`)]);
+  // NOTE: on llvmpipe each workgroup and each one-float storage access has a fixed cost, so a
+  // thread takes several elements (a 1.38M-element broadcast subtract: 9-15 ms at 64 threads x 1,
+  // 7 ms at 256 x 8). The step count goes through arrayLength (never 0: a binding holds at least
+  // one element) so llvmpipe cannot see it: it fully unrolls visible counts up to 32 and compiles
+  // every store site per lane, which would multiply the compile time of big fused bodies (Adam's
+  // update with its extra outputs) by perThread at the first dispatch.
+  const lines =
+    perThread === 1
+      ? [
+          `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`,
+          `  let i = gid.x + gid.y * nwg.x * ${wg}u;`,
+          `  if (i >= ${LENGTH}) { return; }`,
+          ...body,
+        ]
+      : [
+          `fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32, @builtin(num_workgroups) nwg: vec3<u32>) {`,
+          `  let n = ${LENGTH};`,
+          `  let steps = select(0u, ${perThread}u, n > 0u);`,
+          `  let first = (wid.x + wid.y * nwg.x) * ${wg * perThread}u + lane;`,
+          `  for (var e = 0u; e < steps; e++) {`,
+          `    let i = first + e * ${wg}u;`,
+          `    if (i >= n) { break; }`,
+          ...body.map((l) => `  ${l}`),
+          `  }`,
+        ];
+  const wgsl = [...bindings(k.inputs, extras.length), "", `@compute @workgroup_size(${wg})`, ...lines, `}`, ""].join("\n");
+  return { name: k.name, wgsl, workgroups: grid1d(Math.ceil(total / perThread), wg), inputs: k.inputs, output: k.output, ...(extras.length ? { extraOutputs: extras } : {}) };
 }
 
 /** The statements of an elementwise kernel's thread `i` (in bounds), storing its output and extra outputs in the buffers `outs`. */
