@@ -49,7 +49,7 @@ export interface CodegenOptions {
 export const DEFAULT_CODEGEN: CodegenOptions = {
   matmul: defaultMatmulChooser("llvmpipe"),
   workgroupSize: 64,
-  elementwise: { threads: 256, perThread: 8 },
+  elementwise: { threads: 128, perThread: 16 },
   conv: { tileM: 8, tileN: 4, threads: 64, minWorkgroups: 4 },
 };
 
@@ -125,8 +125,10 @@ function elementwiseKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): 
   const extras = k.extraOutputs ?? [];
   const body = elementwiseLines(k, dims, ["out", ...extras.map((_, j) => `out${j + 1}`)]);
   // NOTE: on llvmpipe each workgroup and each one-float storage access has a fixed cost, so a
-  // thread takes several elements (a 1.38M-element broadcast subtract: 9-15 ms at 64 threads x 1,
-  // 7 ms at 256 x 8). The step count goes through arrayLength (never 0: a binding holds at least
+  // thread takes several elements. fashion-cnn2's ten biggest elementwise kernels (batch norm over
+  // 1.38M values, 2 rounds under load): 67-107 ms/step at 64 x 1, 93-96 at 256 x 1, 54-59 at
+  // 256 x 8, 33-35 at 128 x 16 (64 x 16, 256 x 16 and 256 x 32 about the same, 512 x 8 worse).
+  // The MLP step's small kernels and the cold first step do not move. The step count goes through arrayLength (never 0: a binding holds at least
   // one element) so llvmpipe cannot see it: it fully unrolls visible counts up to 32 and compiles
   // every store site per lane, which would multiply the compile time of big fused bodies (Adam's
   // update with its extra outputs) by perThread at the first dispatch.
