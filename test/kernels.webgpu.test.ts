@@ -91,19 +91,26 @@ describe("kernels past 65,535 workgroups in one dimension vs CPU reference", () 
   // wrong fold shows as a block of zeros or a repeated block against the reference.
   it("an elementwise kernel over 65,535 x 64 + 5 elements (a 4.2 M-value update) runs on a 2-D grid", async () => {
     const n = 65535 * 64 + 5;
-    const fused = await differential([[n], [n]], (b, [w, g]) => [b.sub(w!, b.mul(b.const(0.1), b.op("tanh", [g!])))], 7);
-    const { workgroups } = generateKernel(fused.kernels![0]!, {});
+    const oneEach = { ...DEFAULT_CODEGEN, elementwise: { threads: 64, perThread: 1 } };
+    const fused = await differential([[n], [n]], (b, [w, g]) => [b.sub(w!, b.mul(b.const(0.1), b.op("tanh", [g!])))], 7, 1e-5, -1, 1, {}, oneEach);
+    const { workgroups } = generateKernel(fused.kernels![0]!, {}, oneEach);
     expect(workgroups[0]).toBeLessThanOrEqual(65535);
     expect(workgroups[1]).toBe(2);
     expect(workgroups[0] * workgroups[1] * 64).toBeGreaterThanOrEqual(n);
   });
 
   it("with 1-thread workgroups: a reduce over 70,001 rows and an elementwise kernel over 200,003 values", async () => {
-    const small = { ...DEFAULT_CODEGEN, workgroupSize: 1 };
+    const small = { ...DEFAULT_CODEGEN, workgroupSize: 1, elementwise: { threads: 1, perThread: 1 } };
     const red = await differential([[70001, 3]], (b, [x]) => [b.op("sum", [b.op("exp", [x!])], { axes: [1] })], 2, 1e-5, -1, 1, {}, small);
     expect(generateKernel(red.kernels![0]!, {}, small).workgroups).toEqual([35001, 2, 1]);
     const ew = await differential([[200003]], (b, [x]) => [b.op("sigmoid", [x!])], 3, 1e-5, -1, 1, {}, small);
     expect(generateKernel(ew.kernels![0]!, {}, small).workgroups).toEqual([50001, 4, 1]);
+  });
+
+  it("with 1-thread workgroups of 3 elements each: an elementwise kernel over 200,003 values (a partial last step)", async () => {
+    const three = { ...DEFAULT_CODEGEN, elementwise: { threads: 1, perThread: 3 } };
+    const ew = await differential([[200003]], (b, [x]) => [b.op("sigmoid", [x!])], 3, 1e-5, -1, 1, {}, three);
+    expect(generateKernel(ew.kernels![0]!, {}, three).workgroups).toEqual([33334, 2, 1]);
   });
 });
 

@@ -30,8 +30,14 @@ export interface CompiledKernel {
 export interface CodegenOptions {
   /** One parameter set for every matmul, or a choice per shape (a built-in table, or tuned: see matmul-tune.ts). */
   matmul: MatmulParams | MatmulChooser;
-  /** Threads per workgroup for elementwise and reduce kernels. */
+  /** Threads per workgroup for reduce, row and window kernels. */
   workgroupSize: number;
+  /**
+   * Elementwise kernels: `threads` per workgroup, each computing `perThread` elements (lane l of
+   * workgroup w takes w * threads * perThread + e * threads + l, so neighbouring lanes touch
+   * neighbouring elements at every step). See elementwiseKernel.
+   */
+  elementwise: { threads: number; perThread: number };
   /**
    * Window ops that are implicit matrix products (conv and its gradients): register-blocked with
    * these tiles, or "direct" for the one-thread-per-element loop every window op has.

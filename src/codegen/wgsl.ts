@@ -19,6 +19,7 @@ export type { CodegenOptions, CompiledKernel } from "./kernel-parts.js";
 export const DEFAULT_CODEGEN: CodegenOptions = {
   matmul: defaultMatmulChooser("llvmpipe"),
   workgroupSize: 64,
+  elementwise: { threads: 128, perThread: 16 },
   conv: { tileM: 8, tileN: 4, threads: 64, minWorkgroups: 4 },
 };
 
@@ -60,20 +61,38 @@ export function generateKernel(k: Kernel, dims: DimBindings, opts: CodegenOption
 function elementwiseKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): CompiledKernel {
   const space = concreteShape(k.output.type.shape, dims);
   const total = numel(space);
-  const wg = opts.workgroupSize;
+  const { threads: wg, perThread } = opts.elementwise;
   const extras = k.extraOutputs ?? [];
-  const wgsl = [
-    ...bindings(k.inputs, extras.length),
-    "",
-    `@compute @workgroup_size(${wg})`,
-    `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`,
-    `  let i = gid.x + gid.y * nwg.x * ${wg}u;`,
-    `  if (i >= ${LENGTH}) { return; }`,
-    ...elementwiseLines(k, dims, ["out", ...extras.map((_, j) => `out${j + 1}`)]),
-    `}`,
-    "",
-  ].join("\n");
-  return { name: k.name, wgsl, workgroups: grid1d(total, wg), inputs: k.inputs, output: k.output, ...(extras.length ? { extraOutputs: extras } : {}) };
+  const body = elementwiseLines(k, dims, ["out", ...extras.map((_, j) => `out${j + 1}`)]);
+  // NOTE: on llvmpipe each workgroup and each one-float storage access has a fixed cost, so a
+  // thread takes several elements. fashion-cnn2's ten biggest elementwise kernels (batch norm over
+  // 1.38M values, 2 rounds under load): 67-107 ms/step at 64 x 1, 93-96 at 256 x 1, 54-59 at
+  // 256 x 8, 33-35 at 128 x 16 (64 x 16, 256 x 16 and 256 x 32 about the same, 512 x 8 worse).
+  // The MLP step's small kernels and the cold first step do not move. The step count goes
+  // through arrayLength (never 0: a binding holds at least one element) so llvmpipe cannot see it: it fully unrolls visible counts up to 32 and compiles
+  // every store site per lane, which would multiply the compile time of big fused bodies (Adam's
+  // update with its extra outputs) by perThread at the first dispatch.
+  const lines =
+    perThread === 1
+      ? [
+          `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`,
+          `  let i = gid.x + gid.y * nwg.x * ${wg}u;`,
+          `  if (i >= ${LENGTH}) { return; }`,
+          ...body,
+        ]
+      : [
+          `fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32, @builtin(num_workgroups) nwg: vec3<u32>) {`,
+          `  let n = ${LENGTH};`,
+          `  let steps = select(0u, ${perThread}u, n > 0u);`,
+          `  let first = (wid.x + wid.y * nwg.x) * ${wg * perThread}u + lane;`,
+          `  for (var e = 0u; e < steps; e++) {`,
+          `    let i = first + e * ${wg}u;`,
+          `    if (i >= n) { break; }`,
+          ...body.map((l) => `  ${l}`),
+          `  }`,
+        ];
+  const wgsl = [...bindings(k.inputs, extras.length), "", `@compute @workgroup_size(${wg})`, ...lines, `}`, ""].join("\n");
+  return { name: k.name, wgsl, workgroups: grid1d(Math.ceil(total / perThread), wg), inputs: k.inputs, output: k.output, ...(extras.length ? { extraOutputs: extras } : {}) };
 }
 
 /**
