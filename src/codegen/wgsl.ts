@@ -69,9 +69,10 @@ function elementwiseKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): 
   // 1.38M values, 2 rounds under load): 67-107 ms/step at 64 x 1, 93-96 at 256 x 1, 54-59 at
   // 256 x 8, 33-35 at 128 x 16 (64 x 16, 256 x 16 and 256 x 32 about the same, 512 x 8 worse).
   // The MLP step's small kernels and the cold first step do not move. The step count goes
-  // through arrayLength (never 0: a binding holds at least one element) so llvmpipe cannot see it: it fully unrolls visible counts up to 32 and compiles
-  // every store site per lane, which would multiply the compile time of big fused bodies (Adam's
-  // update with its extra outputs) by perThread at the first dispatch.
+  // through arrayLength (never 0: a binding holds at least one element) so llvmpipe cannot see
+  // it: it fully unrolls visible counts up to 32 and compiles every store site per lane, which
+  // would multiply the compile time of big fused bodies (Adam's update with its extra outputs) by
+  // perThread at the first dispatch.
   const lines =
     perThread === 1
       ? [
