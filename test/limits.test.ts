@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { planOf } from "../src/codegen/plan.js";
+import { DEFAULT_CODEGEN } from "../src/codegen/wgsl.js";
 import { compile } from "../src/compile.js";
 import { batchBindings } from "../src/ir/plan.js";
 import { DEFAULT_LIMITS, planNeeds } from "../src/runtime/limits.js";
@@ -43,7 +44,8 @@ describe("device limits", () => {
 
   it("a kernel past 65,535 workgroups in one dimension is split by codegen, not refused: param v: f32[5000, 5000]", () => {
     const c = compile(BIG.replaceAll("6000", "5000").replace("sgd(lr = 0.01)", "adam(lr = 0.01)"), "big.net");
-    const plan = planOf(c.graph!, { batches: [2] });
+    // NOTE: one element a thread, as elementwise kernels had by default (now 16: 12,208 workgroups).
+    const plan = planOf(c.graph!, { batches: [2], codegen: { ...DEFAULT_CODEGEN, elementwise: { threads: 64, perThread: 1 } } });
     const needs = planNeeds(plan, batchBindings(plan, 2), DEFAULT_LIMITS);
     expect(needs.problems).toEqual([]);
     // Adam's moments of v: 25 M values each, 390,625 workgroups of 64 folded over x and y
