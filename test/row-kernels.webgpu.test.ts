@@ -1,30 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Graph, Value } from "../src/ir/graph.js";
 import type { Builder } from "../src/ir/ops/builder.js";
 import { ROW_ELEMENTS_MAX } from "../src/ir/passes/row-space.js";
-import { sharedGpu, type GpuContext } from "../src/runtime/device.js";
-import { PipelineCache } from "../src/runtime/pipelines.js";
 import type { Dim, DimBindings } from "../src/ir/types.js";
 import { differential as compareOnGpu } from "./util/gpu-differential.js";
+import { gpuSuite } from "./util/gpu-suite.js";
 
 // Row kernels (reductions over the same rows and what reads them, one thread a row) and multi
 // kernels (independent small kernels in one grid), made by src/ir/passes/fuse-merge.ts: WebGPU
 // against the CPU reference, and the kernels they make.
 
-let gpu: GpuContext;
-let cache: PipelineCache;
-beforeAll(async () => {
-  const got = await sharedGpu();
-  if (!got) throw new Error("no WebGPU adapter: run `npm run setup` (this suite compares WebGPU with the CPU reference)");
-  gpu = got;
-  cache = new PipelineCache(gpu.device);
-});
-afterAll(() => {
-  expect(gpu.errors ?? []).toEqual([]);
-});
+const suite = gpuSuite();
 
 function differential(shapes: Dim[][], build: (b: Builder, xs: Value[]) => Value[], dims: DimBindings = {}, seed = 1): Promise<Graph> {
-  return compareOnGpu(gpu, cache, shapes, build, { seed, tol: 1e-5, lo: -2, hi: 2, dims });
+  return compareOnGpu(suite.gpu, suite.cache, shapes, build, { seed, tol: 1e-5, lo: -2, hi: 2, dims });
 }
 
 const kinds = (g: Graph) => g.kernels!.map((k) => k.kind);
