@@ -15,9 +15,11 @@ export class PipelineCache {
   compileMs = 0;
 
   /**
-   * NOTE: Dawn for Node answers every async call at its next poll of the device: 17 MLP pipelines
-   * took 150-260 ms made async (one after another or all at once) and 60-80 ms made blocking, on a
-   * warm shader cache, so blocking is a warm start's better choice there.
+   * NOTE: Dawn for Node answers every async call at its next poll of the device: on a warm shader
+   * cache, under load, 17 MLP pipelines took 150-260 ms made async (one after another or all at
+   * once) and 60-80 ms made blocking. On a quiet machine, with the polls spaced (quiet-wait.ts),
+   * the two come out about even (11 pipelines: 50 ms all at once, 53-68 blocking), so blocking,
+   * the simpler of the two, stays Node's choice.
    */
   constructor(
     private readonly device: GPUDevice,
