@@ -56,11 +56,19 @@ const MAX_WORKGROUPS = 65535;
  */
 export const LENGTH = "arrayLength(&out)";
 
+/** The entry point of a kernel dispatched on a grid1d grid, up to its opening brace. */
+export const GRID_ENTRY = "fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {";
+
+/** A thread's linear index on a grid1d grid of workgroups of `wg` threads (a WGSL expression). */
+export function gridIndex(wg: number): string {
+  return `gid.x + gid.y * nwg.x * ${wg}u`;
+}
+
 /**
  * Splits a 1-D count of workgroups over x and y so neither exceeds the per-dimension limit (a
  * 5000 x 5000 update is 390,625 groups of 64). The kernels recompute the linear index as
- * `gid.x + gid.y * nwg.x * wg` and skip threads past the end; x is balanced over the rows of the
- * grid, so at most y - 1 workgroups do nothing.
+ * `gridIndex(wg)` and skip threads past the end; x is balanced over the rows of the grid, so at
+ * most y - 1 workgroups do nothing.
  */
 export function grid1d(threads: number, wg: number, limit = MAX_WORKGROUPS): [number, number, number] {
   const groups = Math.max(1, Math.ceil(threads / wg));

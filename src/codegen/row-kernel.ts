@@ -5,7 +5,7 @@ import { opDef } from "../ir/ops/registry.js";
 import type { ReduceOp } from "../ir/ops/types.js";
 import { concreteShape, numel, sameShape, type DimBindings } from "../ir/types.js";
 import { expressionBody } from "./expression-body.js";
-import { bindings, elementwiseLines, grid1d, reduceLines, reductionIndexing, reductionLoop, type CodegenOptions, type CompiledKernel } from "./kernel-parts.js";
+import { bindings, elementwiseLines, grid1d, GRID_ENTRY, gridIndex, reduceLines, reductionIndexing, reductionLoop, type CodegenOptions, type CompiledKernel } from "./kernel-parts.js";
 
 // The kernels fuse-merge.ts makes of whole kernels: row kernels (one thread a row, several
 // reductions over it in turn) and multi kernels (independent kernels as segments of one grid).
@@ -99,8 +99,8 @@ export function rowKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): C
     "",
     `// rows: ${reds.length} reductions over [${space.join(", ")}], one thread a row`,
     `@compute @workgroup_size(${wg})`,
-    `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`,
-    `  let o = gid.x + gid.y * nwg.x * ${wg}u;`,
+    GRID_ENTRY,
+    `  let o = ${gridIndex(wg)};`,
     `  if (o >= ${rows}) { return; }`,
     ...lines,
     `}`,
@@ -121,7 +121,7 @@ export function multiKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions):
     if (j < 0) throw new Error(`internal: multi kernel ${k.name} writes %${v.id} that is none of its results`);
     return j === 0 ? "out" : `out${j}`;
   };
-  const lines: string[] = [`  var at = gid.x + gid.y * nwg.x * ${opts.workgroupSize}u;`];
+  const lines: string[] = [`  var at = ${gridIndex(opts.workgroupSize)};`];
   let total = 0;
   for (const part of partsOf(k.nodes)) {
     const root = part.at(-1)!.out;
@@ -143,7 +143,7 @@ export function multiKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions):
     ...bindings(k.inputs, outputs.length - 1),
     "",
     `@compute @workgroup_size(${opts.workgroupSize})`,
-    `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`,
+    GRID_ENTRY,
     ...lines,
     `}`,
     "",

@@ -6,7 +6,7 @@ import { concreteShape, numel, type DimBindings } from "../ir/types.js";
 import { expressionBody, sourceExpr } from "./expression-body.js";
 import { implicitGemmKernel } from "./kernels/implicit-gemm.js";
 import { MatmulTemplates, type MatmulSpec } from "./kernels/matmul.js";
-import { bindings, elementwiseLines, grid1d, LENGTH, reduceLines, type CodegenOptions, type CompiledKernel } from "./kernel-parts.js";
+import { bindings, elementwiseLines, grid1d, GRID_ENTRY, gridIndex, LENGTH, reduceLines, type CodegenOptions, type CompiledKernel } from "./kernel-parts.js";
 import { multiKernel, rowKernel } from "./row-kernel.js";
 import { defaultMatmulChooser } from "./matmul-choice.js";
 
@@ -76,8 +76,8 @@ function elementwiseKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): 
   const lines =
     perThread === 1
       ? [
-          `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`,
-          `  let i = gid.x + gid.y * nwg.x * ${wg}u;`,
+          GRID_ENTRY,
+          `  let i = ${gridIndex(wg)};`,
           `  if (i >= ${LENGTH}) { return; }`,
           ...body,
         ]
@@ -108,8 +108,8 @@ function reduceKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): Compi
     ...bindings(k.inputs),
     "",
     `@compute @workgroup_size(${wg})`,
-    `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`,
-    `  let o = gid.x + gid.y * nwg.x * ${wg}u;`,
+    GRID_ENTRY,
+    `  let o = ${gridIndex(wg)};`,
     `  if (o >= ${LENGTH}) { return; }`,
     ...lines,
     `}`,
@@ -225,9 +225,9 @@ function windowKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): Compi
       "",
       `// ${head.op}: out[${space.join(", ")}] from ${ctx.ins.map((s) => `[${s.join(", ")}]`).join(", ")}, one thread per block of ${blocks.count}`,
       `@compute @workgroup_size(${wg})`,
-      `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`,
+      GRID_ENTRY,
       ...k.inputs.map((_, i) => `  _ = &in${i};`),
-      `  let idx = gid.x + gid.y * nwg.x * ${wg}u;`,
+      `  let idx = ${gridIndex(wg)};`,
       `  if (idx >= ${LENGTH} / ${blocks.per.outputs}u * ${blocks.per.threads}u) { return; }`,
       ...lines.map((l) => `  ${l}`),
       // NOTE: one store site in a loop whose count the shader compiler cannot see (as the implicit
@@ -249,10 +249,10 @@ function windowKernel(k: Kernel, dims: DimBindings, opts: CodegenOptions): Compi
     "",
     `// ${head.op}: out[${space.join(", ")}] from ${ctx.ins.map((s) => `[${s.join(", ")}]`).join(", ")}, one thread per element`,
     `@compute @workgroup_size(${wg})`,
-    `fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`,
+    GRID_ENTRY,
     // NOTE: layout "auto" leaves out bindings the shader never uses (avg pool_grad never reads x).
     ...k.inputs.map((_, i) => `  _ = &in${i};`),
-    `  let idx = gid.x + gid.y * nwg.x * ${wg}u;`,
+    `  let idx = ${gridIndex(wg)};`,
     `  if (idx >= ${LENGTH}) { return; }`,
     ...lines.map((l) => `  ${l}`),
     `  let acc = ${value};`,
